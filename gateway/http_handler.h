@@ -1,0 +1,49 @@
+// The seam between the HTTP server (Boost.Beast) and what answers requests:
+// the OTLP/HTTP receiver and the admin endpoints.
+//
+//   class Healthz final : public HttpHandler {
+//     HttpResponse Handle(const HttpRequest& r) override { return {200, "text/plain", "ok\n"}; }
+//   };
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gateway {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // target without the query string
+  std::string query;   // after '?', may be empty
+  // Header names lower-cased, in arrival order.
+  std::vector<std::pair<std::string, std::string>> headers;
+  // The body as received (still compressed when Content-Encoding says so).
+  std::string body;
+  std::string remote_address;
+
+  // First value of header `lower_name`, or "" if absent.
+  const std::string& Header(const std::string& lower_name) const {
+    static const std::string kEmpty;
+    for (const auto& [name, value] : headers) {
+      if (name == lower_name) return value;
+    }
+    return kEmpty;
+  }
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+class HttpHandler {
+ public:
+  virtual ~HttpHandler() = default;
+  // Called from server I/O threads, concurrently. Must not block on I/O.
+  virtual HttpResponse Handle(const HttpRequest& request) = 0;
+};
+
+}  // namespace gateway

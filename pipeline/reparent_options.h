@@ -1,0 +1,44 @@
+// Options of the reparenting engine; docs/reparenting.md explains each rule.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "pipeline/trace_ids.h"
+
+namespace gateway {
+
+enum class LinkChoice : uint8_t { kFirst = 0, kLast = 1 };
+
+struct ReparentOptions {
+  // Span kinds that are reparented when they carry a valid cross-trace link.
+  std::vector<SpanKind> target_kinds = {SpanKind::kConsumer};
+  // Which valid cross-trace link becomes the parent.
+  LinkChoice link_choice = LinkChoice::kFirst;
+  // Add gateway.reparent.* attributes naming the original trace and parent.
+  bool record_original = true;
+  // Synthetic CONSUMER spans in the traces of the other links of a batch.
+  bool fanout = true;
+  // At most this many fan-out spans per target span.
+  int max_fanout_links = 32;
+
+  // How long a span whose parent has not been seen waits before it goes out
+  // unchanged. Covers the SDKs' 5 s batch-processor delay with margin.
+  absl::Duration hold_window = absl::Seconds(10);
+  // How long the fate of a forwarded span is remembered for late children.
+  absl::Duration resolved_ttl = absl::Minutes(5);
+  // Bound on spans held across all shards; past it the oldest are released
+  // unchanged.
+  int64_t max_held_spans = 1'000'000;
+  // Bound on remembered fates across all shards; past it the oldest are forgotten.
+  int64_t max_resolved_spans = 4'000'000;
+  // Spans whose parent is remote also wait for it (a central gateway that
+  // sees several services). Off: a remote parent counts as resolved-unchanged.
+  bool cross_process = false;
+
+  // Worker threads, each owning the traces that hash to it. 0: one per core.
+  int shards = 0;
+};
+
+}  // namespace gateway

@@ -1,0 +1,175 @@
+// Zero-copy view of an ExportTraceServiceRequest on the protobuf wire, and the
+// writers that patch spans and re-encode requests without a protobuf decode.
+//
+// The scanner reads only what the reparenting engine needs (ids, kind, flags,
+// links, which resource and scope a span belongs to) and skips the rest by
+// length. Spans keep pointing into the received bytes; unknown fields survive
+// because span bytes are copied, never re-serialized from a parsed message.
+//
+//   absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(std::move(body));
+//   if (!scanned.ok()) return Invalid(scanned.status().message());
+//   for (const SpanRef& span : scanned->spans) { ... span.trace_id ... }
+//
+//   OutputSpan out = OutputSpan::Unchanged(span);
+//   out.rewritten = PatchTraceId(span, new_trace);        // a descendant moves
+//   std::string body = EncodeTraceRequest(outputs);       // one request again
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "pipeline/trace_ids.h"
+
+namespace gateway {
+
+// The received bytes plus the resource and scope "frames" that spans are
+// re-encoded under. A frame is every field of a ResourceSpans other than
+// scope_spans (resp. of a ScopeSpans other than spans), as wire bytes with
+// their tags, in their original order: resource, schema_url, unknown fields.
+// Immutable once scanned; shared by all SpanRefs of the request.
+struct RequestBuffer {
+  std::string bytes;
+  std::vector<std::string> resource_frames;
+  std::vector<std::string> scope_frames;
+  // scope_resource[i] is the index into resource_frames of scope_frames[i].
+  std::vector<uint32_t> scope_resource;
+};
+
+struct LinkRef {
+  TraceId trace_id;
+  SpanId span_id;
+  std::string_view trace_state;
+  uint32_t flags = 0;
+  // The whole Link message (value bytes, without tag and length).
+  std::string_view message;
+  // trace_id and span_id had their proper lengths (16 and 8) and are not zero.
+  bool valid = false;
+};
+
+struct SpanRef {
+  std::shared_ptr<const RequestBuffer> buffer;
+  // The Span message inside buffer->bytes (value bytes, without tag and length).
+  std::string_view message;
+  // Index into buffer->scope_frames.
+  uint32_t scope_index = 0;
+
+  TraceId trace_id;
+  SpanId span_id;
+  // Valid only when has_parent.
+  SpanId parent_span_id;
+  bool has_parent = false;
+  uint32_t flags = 0;
+  SpanKind kind = SpanKind::kUnspecified;
+  uint64_t end_time_unix_nano = 0;
+  absl::InlinedVector<LinkRef, 1> links;
+
+  // Offset within `message` of the 16 value bytes of the (last) trace_id
+  // field, for PatchTraceId.
+  uint32_t trace_id_offset = 0;
+
+  // Parent is known to be in another process (flags has both is-remote bits).
+  bool parent_is_remote() const {
+    return (flags & (kSpanFlagsHasIsRemote | kSpanFlagsIsRemote)) ==
+           (kSpanFlagsHasIsRemote | kSpanFlagsIsRemote);
+  }
+};
+
+struct ScannedTraceRequest {
+  std::shared_ptr<const RequestBuffer> buffer;
+  std::vector<SpanRef> spans;
+  // Spans left out because their ids were missing, of the wrong length or
+  // zero; reported to the client as partial_success.
+  int64_t rejected_spans = 0;
+  std::string rejection_message;
+};
+
+// Scans a serialized ExportTraceServiceRequest. Fails (InvalidArgument, with
+// a message naming what and where) when the bytes are not a well-formed
+// request: truncated, overlong varints, lengths past the end, wrong wire
+// types for known fields, groups. Unknown fields are skipped and preserved.
+absl::StatusOr<ScannedTraceRequest> ScanTraceRequest(std::string request);
+
+// An attribute the gateway adds to a span or link.
+struct ExtraAttribute {
+  std::string key;
+  std::variant<std::string, bool, int64_t> value;
+};
+
+// What to change in a span. Unset fields keep the original bytes.
+struct SpanRewrite {
+  std::optional<TraceId> trace_id;
+  std::optional<SpanId> parent_span_id;
+  // Replaces trace_state; an empty string removes it.
+  std::optional<std::string> trace_state;
+  std::optional<uint32_t> flags;
+  // Index into SpanRef::links of a link to drop, or -1.
+  int remove_link = -1;
+  // Serialized Link messages (value bytes) to append, from EncodeLink.
+  std::vector<std::string> extra_links;
+  std::vector<ExtraAttribute> extra_attributes;
+};
+
+// The span's message bytes with `rewrite` applied: replaced fields are
+// written in place of the originals, everything else is copied byte for byte.
+std::string RewriteSpan(const SpanRef& span, const SpanRewrite& rewrite);
+
+// The span's message bytes with only trace_id replaced (same length, so a
+// copy and a 16-byte patch).
+std::string PatchTraceId(const SpanRef& span, const TraceId& trace_id);
+
+// A Link message (value bytes).
+std::string EncodeLink(const TraceId& trace_id, const SpanId& span_id, std::string_view trace_state,
+                       uint32_t flags, const std::vector<ExtraAttribute>& attributes);
+
+// A synthetic CONSUMER span standing for `original` in `link`'s trace:
+// trace_id and parent from the link, span id `span_id`, trace_state from the
+// link, flags = the link's trace flags plus the parent-is-remote bits; name,
+// start and end time, attributes and status copied from the original; the
+// link's attributes and `extra` appended to the attributes.
+std::string BuildFanoutSpan(const SpanRef& original, const LinkRef& link, const SpanId& span_id,
+                            const std::vector<ExtraAttribute>& extra);
+
+// One span on its way out.
+struct OutputSpan {
+  // Keeps the frames (and, when unchanged, the span bytes) alive.
+  std::shared_ptr<const RequestBuffer> buffer;
+  uint32_t scope_index = 0;
+  // The original bytes; used when `rewritten` is empty.
+  std::string_view original;
+  std::string rewritten;
+  // Admission-budget bytes this span carries, released when it is exported.
+  int64_t budget_bytes = 0;
+  uint64_t end_time_unix_nano = 0;
+
+  std::string_view bytes() const { return rewritten.empty() ? original : std::string_view(rewritten); }
+
+  static OutputSpan Unchanged(const SpanRef& span) {
+    OutputSpan out;
+    out.buffer = span.buffer;
+    out.scope_index = span.scope_index;
+    out.original = span.message;
+    out.budget_bytes = static_cast<int64_t>(span.message.size());
+    out.end_time_unix_nano = span.end_time_unix_nano;
+    return out;
+  }
+};
+
+// Encodes spans as one ExportTraceServiceRequest. Spans whose resource frames
+// are byte-equal share one ResourceSpans, and within it spans whose scope
+// frames are byte-equal share one ScopeSpans; groups keep first-seen order.
+std::string EncodeTraceRequest(absl::Span<const OutputSpan> spans);
+
+// Upper bound of what `span` adds to an encoded request beyond its frames
+// (tag and length prefix included); for batch sizing.
+size_t EncodedSpanSize(const OutputSpan& span);
+
+}  // namespace gateway
