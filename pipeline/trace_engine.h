@@ -8,10 +8,24 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
+#include "absl/time/time.h"
+#include "pipeline/trace_ids.h"
 #include "pipeline/trace_wire.h"
 
 namespace gateway {
+
+// One span the engine reparented, for the status page.
+struct ReparentDecision {
+  absl::Time time;
+  TraceId original_trace;
+  TraceId new_trace;
+  SpanId span;
+  // Span name; empty while the scanner does not expose it.
+  std::string name;
+};
 
 class TraceEngine {
  public:
@@ -23,6 +37,10 @@ class TraceEngine {
 
   // Spans waiting for their parent's fate, across all shards.
   virtual int64_t HeldSpans() const = 0;
+
+  // The most recent reparent decisions (about the last 50, oldest first).
+  // Thread-safe; for the status page.
+  virtual std::vector<ReparentDecision> RecentDecisions() const { return {}; }
 
   // Stops taking spans, releases everything held (unchanged where the fate
   // is unknown), hands the last batches to the exporter and joins the
