@@ -1,0 +1,76 @@
+#include "pipeline/trace_batcher.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace gateway {
+namespace {
+
+// Tag plus a length prefix of up to 5 bytes, for each of ResourceSpans and
+// ScopeSpans.
+constexpr size_t kFrameOverhead = 2 * 6;
+
+}  // namespace
+
+TraceBatcher::TraceBatcher(const TraceBatcherOptions& options, Exporter& exporter, MemoryBudget* budget)
+    : options_(options), exporter_(exporter), budget_(budget) {}
+
+void TraceBatcher::Add(OutputSpan span, absl::Time now) {
+  size_t added = EncodedSpanSize(span);
+  const RequestBuffer* buffer = span.buffer.get();
+  const bool new_frame = !frames_.contains(std::make_pair(buffer, span.scope_index));
+  if (new_frame && buffer != nullptr && span.scope_index < buffer->scope_frames.size()) {
+    added += kFrameOverhead + buffer->scope_frames[span.scope_index].size();
+    const uint32_t resource = span.scope_index < buffer->scope_resource.size()
+                                  ? buffer->scope_resource[span.scope_index]
+                                  : std::numeric_limits<uint32_t>::max();
+    if (resource < buffer->resource_frames.size()) added += buffer->resource_frames[resource].size();
+  }
+  if (!spans_.empty() && bytes_ + added > options_.max_bytes) {
+    Flush();
+    frames_.clear();
+    return Add(std::move(span), now);
+  }
+  if (new_frame) frames_.insert(std::make_pair(buffer, span.scope_index));
+  if (spans_.empty()) first_added_ = now;
+  bytes_ += added;
+  spans_.push_back(std::move(span));
+  if (static_cast<int64_t>(spans_.size()) >= options_.max_spans || bytes_ >= options_.max_bytes) Flush();
+}
+
+void TraceBatcher::FlushIfDue(absl::Time now) {
+  if (!spans_.empty() && now >= Deadline()) Flush();
+}
+
+absl::Time TraceBatcher::Deadline() const {
+  return spans_.empty() ? absl::InfiniteFuture() : first_added_ + options_.max_delay;
+}
+
+void TraceBatcher::Flush() {
+  if (spans_.empty()) return;
+  ExportRequest request;
+  request.signal = Signal::kTraces;
+  request.body = EncodeTraceRequest(spans_);
+  request.items = static_cast<int64_t>(spans_.size());
+  int64_t budget_bytes = 0;
+  uint64_t oldest = std::numeric_limits<uint64_t>::max();
+  for (const OutputSpan& span : spans_) {
+    budget_bytes += span.budget_bytes;
+    if (span.end_time_unix_nano != 0) oldest = std::min(oldest, span.end_time_unix_nano);
+  }
+  request.oldest_item_time = oldest == std::numeric_limits<uint64_t>::max()
+                                 ? absl::InfinitePast()
+                                 : absl::FromUnixNanos(static_cast<int64_t>(oldest));
+  MemoryBudget* budget = budget_;
+  request.on_done = [budget, budget_bytes](ExportResult) {
+    if (budget != nullptr && budget_bytes != 0) budget->Release(budget_bytes);
+  };
+  spans_.clear();
+  frames_.clear();
+  bytes_ = 0;
+  first_added_ = absl::InfiniteFuture();
+  ++requests_exported_;
+  exporter_.Export(std::move(request));
+}
+
+}  // namespace gateway

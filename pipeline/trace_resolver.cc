@@ -1,0 +1,301 @@
+#include "pipeline/trace_resolver.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace gateway {
+namespace {
+
+// FNV-1a over the bytes, then the splitmix64 finalizer for avalanche.
+uint64_t HashIds(std::string_view a, std::string_view b, std::string_view c, std::string_view d) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (std::string_view part : {a, b, c, d}) {
+    for (char ch : part) {
+      h ^= static_cast<uint8_t>(ch);
+      h *= 0x100000001b3ULL;
+    }
+  }
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  h ^= h >> 31;
+  return h;
+}
+
+}  // namespace
+
+SpanId FanoutSpanId(const TraceId& original_trace, const SpanId& original, const TraceId& link_trace,
+                    const SpanId& link_span) {
+  uint64_t h = HashIds(original_trace.View(), original.View(), link_trace.View(), link_span.View());
+  if (h == 0) h = 1;
+  SpanId id;
+  for (size_t i = 0; i < SpanId::kSize; ++i) {
+    id.bytes[i] = static_cast<uint8_t>(h >> (8 * (SpanId::kSize - 1 - i)));
+  }
+  return id;
+}
+
+TraceResolver::TraceResolver(const ReparentOptions& options) : TraceResolver(options, TraceResolverLimits{}) {}
+
+TraceResolver::TraceResolver(const ReparentOptions& options, const TraceResolverLimits& limits)
+    : options_(options), limits_(limits) {
+  for (SpanKind kind : options_.target_kinds) {
+    int32_t k = static_cast<int32_t>(kind);
+    if (k >= 0 && k < 64) target_kinds_mask_ |= uint64_t{1} << k;
+  }
+}
+
+int TraceResolver::ChooseLink(const SpanRef& span) const {
+  int32_t k = static_cast<int32_t>(span.kind);
+  if (k < 0 || k >= 64 || (target_kinds_mask_ & (uint64_t{1} << k)) == 0) return -1;
+  int chosen = -1;
+  for (size_t i = 0; i < span.links.size(); ++i) {
+    const LinkRef& link = span.links[i];
+    if (!link.valid || link.trace_id == span.trace_id) continue;
+    chosen = static_cast<int>(i);
+    if (options_.link_choice == LinkChoice::kFirst) break;
+  }
+  return chosen;
+}
+
+void TraceResolver::Process(SpanRef span, absl::Time now, std::vector<OutputSpan>* out) {
+  ++stats_.processed;
+  std::vector<uint64_t> ready;
+  const int chosen = ChooseLink(span);
+  if (chosen < 0 && span.has_parent && !(span.parent_is_remote() && !options_.cross_process)) {
+    auto it = fates_.find(Key{span.trace_id, span.parent_span_id});
+    if (it == fates_.end()) {
+      Hold(std::move(span), now);
+      while (static_cast<int64_t>(held_.size()) > limits_.max_held_spans && !held_order_.empty()) {
+        uint64_t oldest = held_order_.front();
+        held_order_.pop_front();
+        if (held_.contains(oldest)) ReleaseHeld(oldest, Release::kMemoryBound, now, out);
+      }
+      CompactOrder();
+      return;
+    }
+    const Fate parent = it->second;
+    Decide(span, &parent, now, out, &ready);
+  } else {
+    Decide(span, nullptr, now, out, &ready);
+  }
+  ResolveReady(&ready, now, out);
+  CompactOrder();
+}
+
+void TraceResolver::Decide(SpanRef& span, const Fate* parent, absl::Time now, std::vector<OutputSpan>* out,
+                           std::vector<uint64_t>* ready) {
+  const Key key{span.trace_id, span.span_id};
+  const int chosen = ChooseLink(span);
+  if (chosen >= 0) {
+    const TraceId new_trace = span.links[chosen].trace_id;
+    EmitTarget(span, chosen, now, out);
+    RecordFate(key, true, new_trace, now, ready);
+    return;
+  }
+  if (parent != nullptr && parent->moved) {
+    OutputSpan moved = OutputSpan::Unchanged(span);
+    moved.rewritten = PatchTraceId(span, parent->new_trace);
+    out->push_back(std::move(moved));
+    ++stats_.descendants_moved;
+    RecordFate(key, true, parent->new_trace, now, ready);
+    return;
+  }
+  out->push_back(OutputSpan::Unchanged(span));
+  RecordFate(key, false, TraceId(), now, ready);
+}
+
+void TraceResolver::EmitTarget(SpanRef& span, int chosen, absl::Time now, std::vector<OutputSpan>* out) {
+  const LinkRef& link = span.links[chosen];
+  SpanRewrite rewrite;
+  rewrite.trace_id = link.trace_id;
+  rewrite.parent_span_id = link.span_id;
+  rewrite.trace_state = std::string(link.trace_state);
+  rewrite.flags = (span.flags & kSpanFlagsTraceFlagsMask) | kSpanFlagsHasIsRemote | kSpanFlagsIsRemote;
+  rewrite.remove_link = chosen;
+  if (span.has_parent) {
+    // The old parent stays reachable as a link; its context is the span's own.
+    rewrite.extra_links.push_back(EncodeLink(span.trace_id, span.parent_span_id, "", span.flags,
+                                             {ExtraAttribute{kAttrOriginalParent, true}}));
+  }
+  if (options_.record_original) {
+    rewrite.extra_attributes.push_back(ExtraAttribute{kAttrOriginalTraceId, span.trace_id.Hex()});
+    if (span.has_parent) {
+      rewrite.extra_attributes.push_back(ExtraAttribute{kAttrOriginalParentSpanId, span.parent_span_id.Hex()});
+    }
+  }
+  OutputSpan target = OutputSpan::Unchanged(span);
+  target.rewritten = RewriteSpan(span, rewrite);
+  out->push_back(std::move(target));
+  ++stats_.reparented;
+
+  if (options_.fanout) {
+    int made = 0;
+    for (size_t i = 0; i < span.links.size() && made < options_.max_fanout_links; ++i) {
+      const LinkRef& other = span.links[i];
+      if (static_cast<int>(i) == chosen || !other.valid || other.trace_id == span.trace_id) continue;
+      const SpanId id = FanoutSpanId(span.trace_id, span.span_id, other.trace_id, other.span_id);
+      OutputSpan fanout;
+      fanout.buffer = span.buffer;
+      fanout.scope_index = span.scope_index;
+      fanout.end_time_unix_nano = span.end_time_unix_nano;
+      fanout.budget_bytes = 0;
+      fanout.rewritten = BuildFanoutSpan(span, other, id,
+                                         {ExtraAttribute{kAttrFanoutOfTraceId, link.trace_id.Hex()},
+                                          ExtraAttribute{kAttrFanoutOfSpanId, span.span_id.Hex()}});
+      out->push_back(std::move(fanout));
+      ++made;
+    }
+    stats_.fanout_created += made;
+  }
+
+  ++stats_.decisions;
+  if (limits_.recent_decisions > 0) {
+    if (decisions_.size() >= limits_.recent_decisions) decisions_.pop_front();
+    decisions_.push_back(ReparentDecision{now, span.trace_id, link.trace_id, span.span_id, std::string()});
+  }
+}
+
+void TraceResolver::RecordFate(const Key& key, bool moved, const TraceId& new_trace, absl::Time now,
+                               std::vector<uint64_t>* ready) {
+  if (limits_.max_resolved_spans > 0) {
+    const uint64_t seq = next_fate_seq_++;
+    fates_[key] = Fate{moved, new_trace, now, seq};
+    fate_order_.push_back(FateOrder{key, seq});
+    while (static_cast<int64_t>(fates_.size()) > limits_.max_resolved_spans && !fate_order_.empty()) {
+      const FateOrder oldest = fate_order_.front();
+      fate_order_.pop_front();
+      auto it = fates_.find(oldest.key);
+      if (it != fates_.end() && it->second.seq == oldest.seq) fates_.erase(it);
+    }
+  }
+  auto waiting = waiting_.find(key);
+  if (waiting != waiting_.end()) {
+    ready->insert(ready->end(), waiting->second.begin(), waiting->second.end());
+    waiting_.erase(waiting);
+  }
+}
+
+void TraceResolver::ResolveReady(std::vector<uint64_t>* ready, absl::Time now, std::vector<OutputSpan>* out) {
+  // A worklist, not recursion: a long chain of held descendants resolves in
+  // constant stack depth.
+  while (!ready->empty()) {
+    const uint64_t id = ready->back();
+    ready->pop_back();
+    auto it = held_.find(id);
+    if (it == held_.end()) continue;
+    SpanRef span = std::move(it->second.span);
+    held_.erase(it);
+    auto parent_it = fates_.find(Key{span.trace_id, span.parent_span_id});
+    // The parent's fate was recorded just before its children became ready;
+    // with max_resolved_spans tiny it may be gone already: then unchanged.
+    Fate parent;
+    if (parent_it != fates_.end()) parent = parent_it->second;
+    Decide(span, &parent, now, out, ready);
+  }
+}
+
+void TraceResolver::Hold(SpanRef span, absl::Time now) {
+  const uint64_t id = next_hold_id_++;
+  const Key parent{span.trace_id, span.parent_span_id};
+  held_.emplace(id, Held{std::move(span), now});
+  held_order_.push_back(id);
+  waiting_[parent].push_back(id);
+}
+
+void TraceResolver::UnlinkWaiting(const Held& held, uint64_t id) {
+  auto it = waiting_.find(Key{held.span.trace_id, held.span.parent_span_id});
+  if (it == waiting_.end()) return;
+  auto& ids = it->second;
+  ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
+  if (ids.empty()) waiting_.erase(it);
+}
+
+void TraceResolver::ReleaseHeld(uint64_t id, Release reason, absl::Time now, std::vector<OutputSpan>* out) {
+  auto it = held_.find(id);
+  if (it == held_.end()) return;
+  UnlinkWaiting(it->second, id);
+  SpanRef span = std::move(it->second.span);
+  held_.erase(it);
+  switch (reason) {
+    case Release::kHoldWindow:
+      ++stats_.released_hold_window;
+      break;
+    case Release::kMemoryBound:
+      ++stats_.released_memory_bound;
+      break;
+    case Release::kShutdown:
+      ++stats_.released_shutdown;
+      break;
+  }
+  // It goes out unchanged, so its held descendants stay with it.
+  std::vector<uint64_t> ready;
+  out->push_back(OutputSpan::Unchanged(span));
+  RecordFate(Key{span.trace_id, span.span_id}, false, TraceId(), now, &ready);
+  ResolveReady(&ready, now, out);
+}
+
+void TraceResolver::CompactOrder() {
+  while (!held_order_.empty() && !held_.contains(held_order_.front())) held_order_.pop_front();
+  if (held_order_.size() > 2 * held_.size() + 1024) {
+    std::deque<uint64_t> live;
+    for (uint64_t id : held_order_) {
+      if (held_.contains(id)) live.push_back(id);
+    }
+    held_order_.swap(live);
+  }
+}
+
+void TraceResolver::Expire(absl::Time now, std::vector<OutputSpan>* out) {
+  while (!held_order_.empty()) {
+    const uint64_t id = held_order_.front();
+    auto it = held_.find(id);
+    if (it == held_.end()) {
+      held_order_.pop_front();
+      continue;
+    }
+    if (it->second.arrival + options_.hold_window > now) break;
+    held_order_.pop_front();
+    ReleaseHeld(id, Release::kHoldWindow, now, out);
+  }
+  CompactOrder();
+  EvictFates(now);
+}
+
+void TraceResolver::EvictFates(absl::Time now) {
+  while (!fate_order_.empty()) {
+    const FateOrder& oldest = fate_order_.front();
+    auto it = fates_.find(oldest.key);
+    if (it == fates_.end() || it->second.seq != oldest.seq) {
+      fate_order_.pop_front();
+      continue;
+    }
+    if (it->second.time + options_.resolved_ttl > now) break;
+    fates_.erase(it);
+    fate_order_.pop_front();
+  }
+}
+
+void TraceResolver::ReleaseAll(std::vector<OutputSpan>* out) {
+  // Oldest first; a release may resolve (and so remove) later ones.
+  while (!held_order_.empty()) {
+    const uint64_t id = held_order_.front();
+    held_order_.pop_front();
+    auto it = held_.find(id);
+    if (it == held_.end()) continue;
+    ReleaseHeld(id, Release::kShutdown, it->second.arrival, out);
+  }
+  held_.clear();
+  waiting_.clear();
+}
+
+absl::Time TraceResolver::NextExpiry() const {
+  for (uint64_t id : held_order_) {
+    auto it = held_.find(id);
+    if (it != held_.end()) return it->second.arrival + options_.hold_window;
+  }
+  return absl::InfiniteFuture();
+}
+
+}  // namespace gateway

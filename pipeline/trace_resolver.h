@@ -1,0 +1,165 @@
+// The reparenting rules for one shard: single-threaded and synchronous.
+//
+// Spans go in as scanned SpanRefs; what can be decided comes out at once as
+// OutputSpans (unchanged, rewritten, moved, or synthetic fan-out spans), the
+// rest is held until its parent's fate is known, the hold window passes, the
+// held-span bound is reached or ReleaseAll is called. docs/reparenting.md
+// states the rules.
+//
+//   TraceResolver resolver(options);
+//   std::vector<OutputSpan> out;
+//   for (SpanRef& span : scanned.spans) resolver.Process(std::move(span), now, &out);
+//   resolver.Expire(now, &out);   // periodically
+//   ...
+//   resolver.ReleaseAll(&out);    // at shutdown
+//
+// Not thread-safe: one owner thread (a shard worker, a test, a benchmark).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/time/time.h"
+#include "pipeline/reparent_options.h"
+#include "pipeline/trace_engine.h"
+#include "pipeline/trace_ids.h"
+#include "pipeline/trace_wire.h"
+
+namespace gateway {
+
+// Attribute keys the engine adds.
+inline constexpr char kAttrOriginalParent[] = "gateway.reparent.original_parent";
+inline constexpr char kAttrOriginalTraceId[] = "gateway.reparent.original_trace_id";
+inline constexpr char kAttrOriginalParentSpanId[] = "gateway.reparent.original_parent_span_id";
+inline constexpr char kAttrFanoutOfTraceId[] = "gateway.reparent.fanout_of_trace_id";
+inline constexpr char kAttrFanoutOfSpanId[] = "gateway.reparent.fanout_of_span_id";
+
+// Cumulative counts since construction.
+struct TraceResolverStats {
+  int64_t processed = 0;
+  int64_t reparented = 0;
+  int64_t descendants_moved = 0;
+  int64_t fanout_created = 0;
+  int64_t released_hold_window = 0;
+  int64_t released_memory_bound = 0;
+  int64_t released_shutdown = 0;
+  // Reparent decisions recorded so far (RecentDecisions keeps the last few).
+  int64_t decisions = 0;
+};
+
+// Sizing of one resolver; the sharded engine splits the global bounds.
+struct TraceResolverLimits {
+  int64_t max_held_spans = 1'000'000;
+  int64_t max_resolved_spans = 4'000'000;
+  // Reparent decisions kept for RecentDecisions().
+  size_t recent_decisions = 50;
+};
+
+// The span id of the fan-out span standing for span `original` of trace
+// `original_trace` in the trace of `link`: a 64-bit hash of the four ids,
+// never zero. Deterministic across processes and versions.
+SpanId FanoutSpanId(const TraceId& original_trace, const SpanId& original, const TraceId& link_trace,
+                    const SpanId& link_span);
+
+class TraceResolver final {
+ public:
+  explicit TraceResolver(const ReparentOptions& options);
+  TraceResolver(const ReparentOptions& options, const TraceResolverLimits& limits);
+
+  TraceResolver(const TraceResolver&) = delete;
+  TraceResolver& operator=(const TraceResolver&) = delete;
+
+  // Decides `span` (and any held descendants its arrival resolves) and
+  // appends what goes out to `out`. `now` must not go backwards.
+  void Process(SpanRef span, absl::Time now, std::vector<OutputSpan>* out);
+
+  // Releases unchanged what has waited for the hold window and forgets fates
+  // older than resolved_ttl.
+  void Expire(absl::Time now, std::vector<OutputSpan>* out);
+
+  // Releases every held span unchanged (shutdown).
+  void ReleaseAll(std::vector<OutputSpan>* out);
+
+  // The earliest time at which Expire would release something;
+  // InfiniteFuture when nothing is held.
+  absl::Time NextExpiry() const;
+
+  int64_t HeldSpans() const { return static_cast<int64_t>(held_.size()); }
+  int64_t ResolvedSpans() const { return static_cast<int64_t>(fates_.size()); }
+  const TraceResolverStats& stats() const { return stats_; }
+  // Oldest first.
+  const std::deque<ReparentDecision>& RecentDecisions() const { return decisions_; }
+
+ private:
+  struct Key {
+    TraceId trace;
+    SpanId span;
+    friend bool operator==(const Key& a, const Key& b) { return a.trace == b.trace && a.span == b.span; }
+    template <typename H>
+    friend H AbslHashValue(H h, const Key& k) {
+      return H::combine(std::move(h), k.trace, k.span);
+    }
+  };
+
+  // What happened to a span that went out: descendants follow it.
+  struct Fate {
+    bool moved = false;
+    TraceId new_trace;
+    absl::Time time;
+    uint64_t seq = 0;
+  };
+
+  struct Held {
+    SpanRef span;
+    absl::Time arrival;
+  };
+
+  enum class Release : uint8_t { kHoldWindow, kMemoryBound, kShutdown };
+
+  // Decides a span whose parent's fate is `parent` (nullptr: no parent to
+  // follow); records its fate and queues the held children it resolves.
+  void Decide(SpanRef& span, const Fate* parent, absl::Time now, std::vector<OutputSpan>* out,
+              std::vector<uint64_t>* ready);
+  void EmitTarget(SpanRef& span, int chosen, absl::Time now, std::vector<OutputSpan>* out);
+  void RecordFate(const Key& key, bool moved, const TraceId& new_trace, absl::Time now,
+                  std::vector<uint64_t>* ready);
+  void ResolveReady(std::vector<uint64_t>* ready, absl::Time now, std::vector<OutputSpan>* out);
+  void Hold(SpanRef span, absl::Time now);
+  void ReleaseHeld(uint64_t id, Release reason, absl::Time now, std::vector<OutputSpan>* out);
+  void UnlinkWaiting(const Held& held, uint64_t id);
+  void CompactOrder();
+  void EvictFates(absl::Time now);
+
+  // Index of the chosen link, or -1 when the span is not a target.
+  int ChooseLink(const SpanRef& span) const;
+
+  const ReparentOptions options_;
+  const TraceResolverLimits limits_;
+  uint64_t target_kinds_mask_ = 0;
+
+  // Held spans by hold id (increasing with arrival).
+  absl::flat_hash_map<uint64_t, Held> held_;
+  // Hold ids in arrival order; ids of spans resolved since are skipped.
+  std::deque<uint64_t> held_order_;
+  // (original trace, parent span id) -> hold ids of children waiting for it.
+  absl::flat_hash_map<Key, absl::InlinedVector<uint64_t, 2>> waiting_;
+  uint64_t next_hold_id_ = 1;
+
+  // Fates of spans that went out, keyed by (original trace, span id).
+  absl::flat_hash_map<Key, Fate> fates_;
+  struct FateOrder {
+    Key key;
+    uint64_t seq;
+  };
+  std::deque<FateOrder> fate_order_;
+  uint64_t next_fate_seq_ = 1;
+
+  std::deque<ReparentDecision> decisions_;
+  TraceResolverStats stats_;
+};
+
+}  // namespace gateway
