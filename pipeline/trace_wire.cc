@@ -1,0 +1,720 @@
+#include "pipeline/trace_wire.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "pipeline/absl_compat.h"
+#include "pipeline/wire_format.h"
+
+namespace gateway {
+namespace {
+
+// ExportTraceServiceRequest / ResourceSpans / ScopeSpans.
+constexpr uint32_t kRequestResourceSpans = 1;
+constexpr uint32_t kResourceSpansResource = 1;
+constexpr uint32_t kResourceSpansScopeSpans = 2;
+constexpr uint32_t kResourceSpansSchemaUrl = 3;
+constexpr uint32_t kScopeSpansScope = 1;
+constexpr uint32_t kScopeSpansSpans = 2;
+constexpr uint32_t kScopeSpansSchemaUrl = 3;
+
+// Span.
+constexpr uint32_t kSpanTraceId = 1;
+constexpr uint32_t kSpanSpanId = 2;
+constexpr uint32_t kSpanTraceState = 3;
+constexpr uint32_t kSpanParentSpanId = 4;
+constexpr uint32_t kSpanName = 5;
+constexpr uint32_t kSpanKind = 6;
+constexpr uint32_t kSpanStartTime = 7;
+constexpr uint32_t kSpanEndTime = 8;
+constexpr uint32_t kSpanAttributes = 9;
+constexpr uint32_t kSpanDroppedAttributes = 10;
+constexpr uint32_t kSpanEvents = 11;
+constexpr uint32_t kSpanDroppedEvents = 12;
+constexpr uint32_t kSpanLinks = 13;
+constexpr uint32_t kSpanDroppedLinks = 14;
+constexpr uint32_t kSpanStatus = 15;
+constexpr uint32_t kSpanFlags = 16;
+
+// Span.Link.
+constexpr uint32_t kLinkTraceId = 1;
+constexpr uint32_t kLinkSpanId = 2;
+constexpr uint32_t kLinkTraceState = 3;
+constexpr uint32_t kLinkAttributes = 4;
+constexpr uint32_t kLinkDroppedAttributes = 5;
+constexpr uint32_t kLinkFlags = 6;
+
+// KeyValue / AnyValue.
+constexpr uint32_t kKeyValueKey = 1;
+constexpr uint32_t kKeyValueValue = 2;
+constexpr uint32_t kAnyValueString = 1;
+constexpr uint32_t kAnyValueBool = 2;
+constexpr uint32_t kAnyValueInt = 3;
+
+constexpr size_t kTraceIdFieldSize = 2 + TraceId::kSize;  // tag, length, value
+constexpr size_t kSpanIdFieldSize = 2 + SpanId::kSize;
+constexpr size_t kFixed32FieldSize = 2 + 4;  // field 16 takes a two-byte tag
+
+const char* WireTypeName(WireType type) {
+  switch (type) {
+    case WireType::kVarint:
+      return "varint";
+    case WireType::kFixed64:
+      return "fixed64";
+    case WireType::kLengthDelimited:
+      return "length-delimited";
+    case WireType::kStartGroup:
+      return "start-group";
+    case WireType::kEndGroup:
+      return "end-group";
+    case WireType::kFixed32:
+      return "fixed32";
+  }
+  return "unknown";
+}
+
+// Where in the request a problem is, rendered only when reporting one.
+struct Where {
+  int64_t resource = -1;
+  int64_t scope = -1;
+  int64_t span = -1;
+  int64_t link = -1;
+
+  std::string ToString() const {
+    std::string out = "ExportTraceServiceRequest";
+    if (resource >= 0) absl::StrAppend(&out, ".resource_spans[", resource, "]");
+    if (scope >= 0) absl::StrAppend(&out, ".scope_spans[", scope, "]");
+    if (span >= 0) absl::StrAppend(&out, ".spans[", span, "]");
+    if (link >= 0) absl::StrAppend(&out, ".links[", link, "]");
+    return out;
+  }
+};
+
+absl::Status Malformed(const Where& where, size_t offset) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("malformed protobuf in ", where.ToString(), " at byte ", offset,
+                   " of that message (truncated, overlong varint, length past the end or "
+                   "unsupported wire type)"));
+}
+
+absl::Status WrongType(const Where& where, const char* field, const WireField& f, WireType expected) {
+  return absl::InvalidArgumentError(absl::StrCat("field ", f.number, " (", field, ") in ", where.ToString(),
+                                                 " has wire type ", WireTypeName(f.type), ", expected ",
+                                                 WireTypeName(expected)));
+}
+
+#define GATEWAY_EXPECT_TYPE(field_name, wire_type)                                  \
+  do {                                                                              \
+    if (f.type != (wire_type)) return WrongType(where, field_name, f, (wire_type)); \
+  } while (false)
+
+class Scanner {
+ public:
+  Scanner(RequestBuffer* buffer, std::shared_ptr<const RequestBuffer> shared, ScannedTraceRequest* out)
+      : buffer_(buffer), shared_(std::move(shared)), out_(out) {}
+
+  absl::Status Run() {
+    WireReader reader(buffer_->bytes);
+    WireField f;
+    Where where;
+    int64_t resource_index = 0;
+    while (!reader.done()) {
+      if (!reader.ReadField(&f)) return Malformed(where, f.begin);
+      if (f.number != kRequestResourceSpans) continue;
+      GATEWAY_EXPECT_TYPE("resource_spans", WireType::kLengthDelimited);
+      where.resource = resource_index++;
+      absl::Status status = ScanResourceSpans(f.bytes, where);
+      if (!status.ok()) return status;
+      where.resource = -1;
+    }
+    if (out_->rejected_spans > 0) {
+      out_->rejection_message =
+          absl::StrCat(out_->rejected_spans, " span(s) rejected; first: ", first_rejection_);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status ScanResourceSpans(std::string_view message, Where where) {
+    const auto resource_index = static_cast<uint32_t>(buffer_->resource_frames.size());
+    buffer_->resource_frames.emplace_back();
+    WireReader reader(message);
+    WireField f;
+    std::string frame;
+    int64_t scope_index = 0;
+    while (!reader.done()) {
+      if (!reader.ReadField(&f)) return Malformed(where, f.begin);
+      switch (f.number) {
+        case kResourceSpansScopeSpans: {
+          GATEWAY_EXPECT_TYPE("scope_spans", WireType::kLengthDelimited);
+          where.scope = scope_index++;
+          absl::Status status = ScanScopeSpans(f.bytes, resource_index, where);
+          if (!status.ok()) return status;
+          where.scope = -1;
+          continue;
+        }
+        case kResourceSpansResource:
+          GATEWAY_EXPECT_TYPE("resource", WireType::kLengthDelimited);
+          break;
+        case kResourceSpansSchemaUrl:
+          GATEWAY_EXPECT_TYPE("schema_url", WireType::kLengthDelimited);
+          break;
+        default:
+          break;
+      }
+      frame.append(message.data() + f.begin, f.end - f.begin);
+    }
+    buffer_->resource_frames[resource_index] = std::move(frame);
+    return absl::OkStatus();
+  }
+
+  absl::Status ScanScopeSpans(std::string_view message, uint32_t resource_index, Where where) {
+    const auto scope_index = static_cast<uint32_t>(buffer_->scope_frames.size());
+    buffer_->scope_frames.emplace_back();
+    buffer_->scope_resource.push_back(resource_index);
+    WireReader reader(message);
+    WireField f;
+    std::string frame;
+    int64_t span_index = 0;
+    while (!reader.done()) {
+      if (!reader.ReadField(&f)) return Malformed(where, f.begin);
+      switch (f.number) {
+        case kScopeSpansSpans: {
+          GATEWAY_EXPECT_TYPE("spans", WireType::kLengthDelimited);
+          where.span = span_index++;
+          absl::Status status = ScanSpan(f.bytes, scope_index, where);
+          if (!status.ok()) return status;
+          where.span = -1;
+          continue;
+        }
+        case kScopeSpansScope:
+          GATEWAY_EXPECT_TYPE("scope", WireType::kLengthDelimited);
+          break;
+        case kScopeSpansSchemaUrl:
+          GATEWAY_EXPECT_TYPE("schema_url", WireType::kLengthDelimited);
+          break;
+        default:
+          break;
+      }
+      frame.append(message.data() + f.begin, f.end - f.begin);
+    }
+    buffer_->scope_frames[scope_index] = std::move(frame);
+    return absl::OkStatus();
+  }
+
+  absl::Status ScanSpan(std::string_view message, uint32_t scope_index, Where where) {
+    SpanRef& span = out_->spans.emplace_back();
+    WireReader reader(message);
+    WireField f;
+    std::string_view trace_id;
+    std::string_view span_id;
+    std::string_view parent_span_id;
+    bool seen_trace_id = false;
+    int64_t link_index = 0;
+    while (!reader.done()) {
+      if (!reader.ReadField(&f)) {
+        out_->spans.pop_back();
+        return Malformed(where, f.begin);
+      }
+      absl::Status status;
+      switch (f.number) {
+        case kSpanTraceId:
+          if (f.type != WireType::kLengthDelimited) {
+            status = WrongType(where, "trace_id", f, WireType::kLengthDelimited);
+            break;
+          }
+          trace_id = f.bytes;
+          seen_trace_id = true;
+          span.trace_id_offset = static_cast<uint32_t>(f.bytes.data() - message.data());
+          break;
+        case kSpanSpanId:
+          if (f.type != WireType::kLengthDelimited) {
+            status = WrongType(where, "span_id", f, WireType::kLengthDelimited);
+            break;
+          }
+          span_id = f.bytes;
+          break;
+        case kSpanParentSpanId:
+          if (f.type != WireType::kLengthDelimited) {
+            status = WrongType(where, "parent_span_id", f, WireType::kLengthDelimited);
+            break;
+          }
+          parent_span_id = f.bytes;
+          break;
+        case kSpanTraceState:
+        case kSpanName:
+        case kSpanAttributes:
+        case kSpanEvents:
+        case kSpanStatus:
+          if (f.type != WireType::kLengthDelimited) {
+            status = WrongType(where, SpanFieldName(f.number), f, WireType::kLengthDelimited);
+          }
+          break;
+        case kSpanKind:
+          if (f.type != WireType::kVarint) {
+            status = WrongType(where, "kind", f, WireType::kVarint);
+            break;
+          }
+          span.kind = static_cast<SpanKind>(static_cast<int32_t>(f.scalar));
+          break;
+        case kSpanDroppedAttributes:
+        case kSpanDroppedEvents:
+        case kSpanDroppedLinks:
+          if (f.type != WireType::kVarint) {
+            status = WrongType(where, SpanFieldName(f.number), f, WireType::kVarint);
+          }
+          break;
+        case kSpanStartTime:
+          if (f.type != WireType::kFixed64) status = WrongType(where, "start_time_unix_nano", f, WireType::kFixed64);
+          break;
+        case kSpanEndTime:
+          if (f.type != WireType::kFixed64) {
+            status = WrongType(where, "end_time_unix_nano", f, WireType::kFixed64);
+            break;
+          }
+          span.end_time_unix_nano = f.scalar;
+          break;
+        case kSpanFlags:
+          if (f.type != WireType::kFixed32) {
+            status = WrongType(where, "flags", f, WireType::kFixed32);
+            break;
+          }
+          span.flags = static_cast<uint32_t>(f.scalar);
+          break;
+        case kSpanLinks: {
+          if (f.type != WireType::kLengthDelimited) {
+            status = WrongType(where, "links", f, WireType::kLengthDelimited);
+            break;
+          }
+          where.link = link_index++;
+          status = ScanLink(f.bytes, where, &span.links.emplace_back());
+          where.link = -1;
+          break;
+        }
+        default:
+          break;
+      }
+      if (!status.ok()) {
+        out_->spans.pop_back();
+        return status;
+      }
+    }
+
+    const char* problem = nullptr;
+    if (!seen_trace_id || !TraceId::FromBytes(trace_id, &span.trace_id) || !span.trace_id.IsValid()) {
+      problem = "trace_id must be 16 bytes and not all zero";
+    } else if (!SpanId::FromBytes(span_id, &span.span_id) || !span.span_id.IsValid()) {
+      problem = "span_id must be 8 bytes and not all zero";
+    } else if (!parent_span_id.empty()) {
+      if (!SpanId::FromBytes(parent_span_id, &span.parent_span_id)) {
+        problem = "parent_span_id must be empty or 8 bytes";
+      } else {
+        // An all-zero parent id means "no parent", as in W3C trace context.
+        span.has_parent = span.parent_span_id.IsValid();
+      }
+    }
+    if (problem != nullptr) {
+      if (out_->rejected_spans == 0) first_rejection_ = absl::StrCat(where.ToString(), ": ", problem);
+      ++out_->rejected_spans;
+      out_->spans.pop_back();
+      return absl::OkStatus();
+    }
+    span.buffer = shared_;
+    span.message = message;
+    span.scope_index = scope_index;
+    return absl::OkStatus();
+  }
+
+  static absl::Status ScanLink(std::string_view message, const Where& where, LinkRef* link) {
+    link->message = message;
+    WireReader reader(message);
+    WireField f;
+    std::string_view trace_id;
+    std::string_view span_id;
+    while (!reader.done()) {
+      if (!reader.ReadField(&f)) return Malformed(where, f.begin);
+      switch (f.number) {
+        case kLinkTraceId:
+          GATEWAY_EXPECT_TYPE("trace_id", WireType::kLengthDelimited);
+          trace_id = f.bytes;
+          break;
+        case kLinkSpanId:
+          GATEWAY_EXPECT_TYPE("span_id", WireType::kLengthDelimited);
+          span_id = f.bytes;
+          break;
+        case kLinkTraceState:
+          GATEWAY_EXPECT_TYPE("trace_state", WireType::kLengthDelimited);
+          link->trace_state = f.bytes;
+          break;
+        case kLinkAttributes:
+          GATEWAY_EXPECT_TYPE("attributes", WireType::kLengthDelimited);
+          break;
+        case kLinkDroppedAttributes:
+          GATEWAY_EXPECT_TYPE("dropped_attributes_count", WireType::kVarint);
+          break;
+        case kLinkFlags:
+          GATEWAY_EXPECT_TYPE("flags", WireType::kFixed32);
+          link->flags = static_cast<uint32_t>(f.scalar);
+          break;
+        default:
+          break;
+      }
+    }
+    const bool trace_ok = TraceId::FromBytes(trace_id, &link->trace_id) && link->trace_id.IsValid();
+    const bool span_ok = SpanId::FromBytes(span_id, &link->span_id) && link->span_id.IsValid();
+    link->valid = trace_ok && span_ok;
+    return absl::OkStatus();
+  }
+
+  static const char* SpanFieldName(uint32_t number) {
+    switch (number) {
+      case kSpanTraceState:
+        return "trace_state";
+      case kSpanName:
+        return "name";
+      case kSpanAttributes:
+        return "attributes";
+      case kSpanEvents:
+        return "events";
+      case kSpanStatus:
+        return "status";
+      case kSpanDroppedAttributes:
+        return "dropped_attributes_count";
+      case kSpanDroppedEvents:
+        return "dropped_events_count";
+      case kSpanDroppedLinks:
+        return "dropped_links_count";
+      default:
+        return "?";
+    }
+  }
+
+  RequestBuffer* buffer_;
+  std::shared_ptr<const RequestBuffer> shared_;
+  ScannedTraceRequest* out_;
+  std::string first_rejection_;
+};
+
+#undef GATEWAY_EXPECT_TYPE
+
+// AnyValue holding `value`, as value bytes.
+size_t AnyValueSize(const ExtraAttribute& attribute) {
+  switch (attribute.value.index()) {
+    case 0:
+      return LengthDelimitedSize(kAnyValueString, std::get<0>(attribute.value).size());
+    case 1:
+      return 2;
+    default:
+      return 1 + VarintSize(static_cast<uint64_t>(std::get<2>(attribute.value)));
+  }
+}
+
+size_t KeyValueSize(const ExtraAttribute& attribute) {
+  return LengthDelimitedSize(kKeyValueKey, attribute.key.size()) +
+         LengthDelimitedSize(kKeyValueValue, AnyValueSize(attribute));
+}
+
+// Appends `attribute` as a KeyValue field `number` (tag, length, message).
+void AppendKeyValueField(std::string* out, uint32_t number, const ExtraAttribute& attribute) {
+  AppendTag(out, number, WireType::kLengthDelimited);
+  AppendVarint(out, KeyValueSize(attribute));
+  AppendLengthDelimited(out, kKeyValueKey, attribute.key);
+  AppendTag(out, kKeyValueValue, WireType::kLengthDelimited);
+  AppendVarint(out, AnyValueSize(attribute));
+  // Oneof members are written even when they hold their default value: the
+  // choice itself is information.
+  switch (attribute.value.index()) {
+    case 0:
+      AppendLengthDelimited(out, kAnyValueString, std::get<0>(attribute.value));
+      break;
+    case 1:
+      AppendTag(out, kAnyValueBool, WireType::kVarint);
+      AppendVarint(out, std::get<1>(attribute.value) ? 1 : 0);
+      break;
+    default:
+      AppendTag(out, kAnyValueInt, WireType::kVarint);
+      AppendVarint(out, static_cast<uint64_t>(std::get<2>(attribute.value)));
+      break;
+  }
+}
+
+size_t AttributesSize(const std::vector<ExtraAttribute>& attributes, uint32_t number) {
+  size_t size = 0;
+  for (const ExtraAttribute& attribute : attributes) size += LengthDelimitedSize(number, KeyValueSize(attribute));
+  return size;
+}
+
+void AppendFixed32Field(std::string* out, uint32_t number, uint32_t value) {
+  AppendTag(out, number, WireType::kFixed32);
+  AppendFixed32(out, value);
+}
+
+const std::string& EmptyFrame() {
+  static const std::string* const kEmpty = new std::string();
+  return *kEmpty;
+}
+
+const std::string& ScopeFrameOf(const OutputSpan& span) {
+  if (span.buffer == nullptr || span.scope_index >= span.buffer->scope_frames.size()) return EmptyFrame();
+  return span.buffer->scope_frames[span.scope_index];
+}
+
+const std::string& ResourceFrameOf(const OutputSpan& span) {
+  if (span.buffer == nullptr || span.scope_index >= span.buffer->scope_resource.size()) return EmptyFrame();
+  const uint32_t resource = span.buffer->scope_resource[span.scope_index];
+  if (resource >= span.buffer->resource_frames.size()) return EmptyFrame();
+  return span.buffer->resource_frames[resource];
+}
+
+}  // namespace
+
+absl::StatusOr<ScannedTraceRequest> ScanTraceRequest(std::string request) {
+  auto buffer = std::make_shared<RequestBuffer>();
+  buffer->bytes = std::move(request);
+  ScannedTraceRequest result;
+  result.buffer = buffer;
+  // A typical span is a few hundred bytes; reserving avoids most regrowth.
+  result.spans.reserve(std::min<size_t>(buffer->bytes.size() / 256 + 1, 1 << 16));
+  Scanner scanner(buffer.get(), buffer, &result);
+  absl::Status status = scanner.Run();
+  if (!status.ok()) return status;
+  return result;
+}
+
+std::string RewriteSpan(const SpanRef& span, const SpanRewrite& rewrite) {
+  const std::string_view message = span.message;
+  size_t added = 0;
+  if (rewrite.trace_id.has_value()) added += kTraceIdFieldSize;
+  if (rewrite.parent_span_id.has_value()) added += kSpanIdFieldSize;
+  if (rewrite.trace_state.has_value() && !rewrite.trace_state->empty()) {
+    added += LengthDelimitedSize(kSpanTraceState, rewrite.trace_state->size());
+  }
+  if (rewrite.flags.has_value()) added += kFixed32FieldSize;
+  for (const std::string& link : rewrite.extra_links) added += LengthDelimitedSize(kSpanLinks, link.size());
+  added += AttributesSize(rewrite.extra_attributes, kSpanAttributes);
+
+  std::string out;
+  out.reserve(message.size() + added);
+
+  // Copy runs of kept fields; a replaced field ends a run.
+  WireReader reader(message);
+  WireField f;
+  size_t run_begin = 0;
+  int link_index = -1;
+  while (!reader.done()) {
+    if (!reader.ReadField(&f)) break;  // Not for scanned spans; the rest is copied as is.
+    bool drop = false;
+    switch (f.number) {
+      case kSpanTraceId:
+        drop = rewrite.trace_id.has_value();
+        break;
+      case kSpanParentSpanId:
+        drop = rewrite.parent_span_id.has_value();
+        break;
+      case kSpanTraceState:
+        drop = rewrite.trace_state.has_value();
+        break;
+      case kSpanFlags:
+        drop = rewrite.flags.has_value();
+        break;
+      case kSpanLinks:
+        ++link_index;
+        drop = link_index == rewrite.remove_link;
+        break;
+      default:
+        break;
+    }
+    if (drop) {
+      out.append(message.data() + run_begin, f.begin - run_begin);
+      run_begin = f.end;
+    }
+  }
+  out.append(message.data() + run_begin, message.size() - run_begin);
+
+  if (rewrite.trace_id.has_value()) AppendLengthDelimited(&out, kSpanTraceId, rewrite.trace_id->View());
+  if (rewrite.parent_span_id.has_value()) {
+    AppendLengthDelimited(&out, kSpanParentSpanId, rewrite.parent_span_id->View());
+  }
+  if (rewrite.trace_state.has_value() && !rewrite.trace_state->empty()) {
+    AppendLengthDelimited(&out, kSpanTraceState, *rewrite.trace_state);
+  }
+  if (rewrite.flags.has_value()) AppendFixed32Field(&out, kSpanFlags, *rewrite.flags);
+  for (const std::string& link : rewrite.extra_links) AppendLengthDelimited(&out, kSpanLinks, link);
+  for (const ExtraAttribute& attribute : rewrite.extra_attributes) {
+    AppendKeyValueField(&out, kSpanAttributes, attribute);
+  }
+  return out;
+}
+
+std::string PatchTraceId(const SpanRef& span, const TraceId& trace_id) {
+  std::string out(span.message);
+  if (static_cast<size_t>(span.trace_id_offset) + TraceId::kSize <= out.size()) {
+    std::memcpy(out.data() + span.trace_id_offset, trace_id.bytes.data(), TraceId::kSize);
+  }
+  return out;
+}
+
+std::string EncodeLink(const TraceId& trace_id, const SpanId& span_id, std::string_view trace_state,
+                       uint32_t flags, const std::vector<ExtraAttribute>& attributes) {
+  std::string out;
+  out.reserve(kTraceIdFieldSize + kSpanIdFieldSize + LengthDelimitedSize(kLinkTraceState, trace_state.size()) +
+              AttributesSize(attributes, kLinkAttributes) + 5);
+  AppendLengthDelimited(&out, kLinkTraceId, trace_id.View());
+  AppendLengthDelimited(&out, kLinkSpanId, span_id.View());
+  if (!trace_state.empty()) AppendLengthDelimited(&out, kLinkTraceState, trace_state);
+  for (const ExtraAttribute& attribute : attributes) AppendKeyValueField(&out, kLinkAttributes, attribute);
+  if (flags != 0) AppendFixed32Field(&out, kLinkFlags, flags);
+  return out;
+}
+
+std::string BuildFanoutSpan(const SpanRef& original, const LinkRef& link, const SpanId& span_id,
+                            const std::vector<ExtraAttribute>& extra) {
+  std::string out;
+  out.reserve(original.message.size() + link.message.size() + AttributesSize(extra, kSpanAttributes) + 64);
+  AppendLengthDelimited(&out, kSpanTraceId, link.trace_id.View());
+  AppendLengthDelimited(&out, kSpanSpanId, span_id.View());
+  if (!link.trace_state.empty()) AppendLengthDelimited(&out, kSpanTraceState, link.trace_state);
+  AppendLengthDelimited(&out, kSpanParentSpanId, link.span_id.View());
+  AppendTag(&out, kSpanKind, WireType::kVarint);
+  AppendVarint(&out, static_cast<uint64_t>(SpanKind::kConsumer));
+  AppendFixed32Field(&out, kSpanFlags,
+                     (link.flags & kSpanFlagsTraceFlagsMask) | kSpanFlagsHasIsRemote | kSpanFlagsIsRemote);
+
+  // Name, times, attributes and status, every occurrence in order so that
+  // "last one wins" and message merging resolve as they did in the original.
+  WireReader reader(original.message);
+  WireField f;
+  while (!reader.done()) {
+    if (!reader.ReadField(&f)) break;
+    switch (f.number) {
+      case kSpanName:
+      case kSpanStartTime:
+      case kSpanEndTime:
+      case kSpanAttributes:
+      case kSpanStatus:
+        out.append(original.message.data() + f.begin, f.end - f.begin);
+        break;
+      default:
+        break;
+    }
+  }
+  // Link.attributes and Span.attributes are both KeyValue: re-tag.
+  WireReader link_reader(link.message);
+  while (!link_reader.done()) {
+    if (!link_reader.ReadField(&f)) break;
+    if (f.number == kLinkAttributes && f.type == WireType::kLengthDelimited) {
+      AppendLengthDelimited(&out, kSpanAttributes, f.bytes);
+    }
+  }
+  for (const ExtraAttribute& attribute : extra) AppendKeyValueField(&out, kSpanAttributes, attribute);
+  return out;
+}
+
+size_t EncodedSpanSize(const OutputSpan& span) { return LengthDelimitedSize(kScopeSpansSpans, span.bytes().size()); }
+
+std::string EncodeTraceRequest(absl::Span<const OutputSpan> spans) {
+  constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
+  struct ScopeGroup {
+    std::string_view frame;
+    uint32_t first = kNone;
+    uint32_t last = kNone;
+    size_t body = 0;
+  };
+  struct ResourceGroup {
+    std::string_view frame;
+    std::vector<uint32_t> scopes;
+    size_t body = 0;
+  };
+  std::vector<ResourceGroup> resources;
+  std::vector<ScopeGroup> scopes;
+  std::vector<uint32_t> next(spans.size(), kNone);
+
+  // Frames are usually shared by pointer (spans of one received request);
+  // content equality joins frames of different requests.
+  absl::flat_hash_map<const std::string*, uint32_t> scope_by_pointer;
+  absl::flat_hash_map<const std::string*, uint32_t> resource_by_pointer;
+  absl::flat_hash_map<absl::string_view, uint32_t> resource_by_content;
+  absl::flat_hash_map<std::pair<uint32_t, absl::string_view>, uint32_t> scope_by_content;
+  const std::string* last_scope_frame = nullptr;
+  uint32_t last_scope_group = 0;
+
+  for (uint32_t i = 0; i < spans.size(); ++i) {
+    const OutputSpan& span = spans[i];
+    const std::string* scope_frame = &ScopeFrameOf(span);
+    uint32_t group;
+    if (scope_frame == last_scope_frame) {
+      group = last_scope_group;
+    } else if (auto it = scope_by_pointer.find(scope_frame); it != scope_by_pointer.end()) {
+      group = it->second;
+    } else {
+      const std::string* resource_frame = &ResourceFrameOf(span);
+      uint32_t resource;
+      if (auto rit = resource_by_pointer.find(resource_frame); rit != resource_by_pointer.end()) {
+        resource = rit->second;
+      } else {
+        auto [cit, inserted] =
+            resource_by_content.try_emplace(ToAbsl(*resource_frame), static_cast<uint32_t>(resources.size()));
+        if (inserted) resources.push_back(ResourceGroup{*resource_frame, {}, 0});
+        resource = cit->second;
+        resource_by_pointer.emplace(resource_frame, resource);
+      }
+      auto [sit, inserted] = scope_by_content.try_emplace(std::make_pair(resource, ToAbsl(*scope_frame)),
+                                                          static_cast<uint32_t>(scopes.size()));
+      if (inserted) {
+        scopes.push_back(ScopeGroup{*scope_frame, kNone, kNone, scope_frame->size()});
+        resources[resource].scopes.push_back(sit->second);
+      }
+      group = sit->second;
+      scope_by_pointer.emplace(scope_frame, group);
+    }
+    last_scope_frame = scope_frame;
+    last_scope_group = group;
+
+    ScopeGroup& scope = scopes[group];
+    if (scope.first == kNone) {
+      scope.first = i;
+    } else {
+      next[scope.last] = i;
+    }
+    scope.last = i;
+    scope.body += LengthDelimitedSize(kScopeSpansSpans, span.bytes().size());
+  }
+
+  size_t total = 0;
+  for (ResourceGroup& resource : resources) {
+    resource.body = resource.frame.size();
+    for (uint32_t s : resource.scopes) resource.body += LengthDelimitedSize(kResourceSpansScopeSpans, scopes[s].body);
+    total += LengthDelimitedSize(kRequestResourceSpans, resource.body);
+  }
+
+  std::string out(total, '\0');
+  char* p = out.data();
+  for (const ResourceGroup& resource : resources) {
+    p = WriteTag(p, kRequestResourceSpans, WireType::kLengthDelimited);
+    p = WriteVarint(p, resource.body);
+    p = WriteBytes(p, resource.frame);
+    for (uint32_t s : resource.scopes) {
+      const ScopeGroup& scope = scopes[s];
+      p = WriteTag(p, kResourceSpansScopeSpans, WireType::kLengthDelimited);
+      p = WriteVarint(p, scope.body);
+      p = WriteBytes(p, scope.frame);
+      for (uint32_t i = scope.first; i != kNone; i = next[i]) {
+        p = WriteLengthDelimited(p, kScopeSpansSpans, spans[i].bytes());
+      }
+    }
+  }
+  // The sizes above are exact; a mismatch would be a bug in this function.
+  if (p != out.data() + out.size()) std::abort();
+  return out;
+}
+
+}  // namespace gateway
