@@ -1,0 +1,686 @@
+#include "gateway/otlp_json.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <new>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+// The one translation unit that compiles Boost.JSON's implementation; every
+// other file includes <boost/json.hpp> and links this target.
+#include <boost/json/src.hpp>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/descriptor.h"
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "pipeline/absl_compat.h"
+
+namespace gateway {
+namespace {
+
+namespace json = ::boost::json;
+using ::google::protobuf::Descriptor;
+using ::google::protobuf::EnumDescriptor;
+using ::google::protobuf::EnumValueDescriptor;
+using ::google::protobuf::FieldDescriptor;
+
+// Deepest nesting of protobuf messages accepted (the request itself is 1).
+constexpr int kMaxMessageDepth = 64;
+// JSON nesting allowed to the parser: each message level costs at most an
+// object and an array, plus slack for ignored unknown values.
+constexpr size_t kMaxJsonDepth = 2 * kMaxMessageDepth + 16;
+
+enum WireType : uint32_t { kVarint = 0, kFixed64Wire = 1, kLengthDelimited = 2, kFixed32Wire = 5 };
+
+enum class Kind : uint8_t {
+  kInt32,
+  kInt64,
+  kUint32,
+  kUint64,
+  kSint32,
+  kSint64,
+  kFixed32,
+  kFixed64,
+  kSfixed32,
+  kSfixed64,
+  kFloat,
+  kDouble,
+  kBool,
+  kEnum,
+  kString,
+  kBytes,
+  kHexId,
+  kMessage,
+};
+
+struct MessageInfo;
+
+struct FieldInfo {
+  std::string json_name;
+  std::string proto_name;
+  Kind kind;
+  uint32_t number;
+  bool repeated;
+  bool packed;
+  // Bytes an id decodes to (kHexId only).
+  size_t id_bytes = 0;
+  // Index of the real (non-synthetic) oneof, or -1.
+  int oneof_index = -1;
+  const MessageInfo* message = nullptr;
+  const EnumDescriptor* enum_type = nullptr;
+};
+
+struct MessageInfo {
+  std::vector<FieldInfo> fields;
+
+  // Messages have at most a few dozen fields, so a scan beats hashing.
+  const FieldInfo* Find(std::string_view key) const {
+    for (const FieldInfo& f : fields) {
+      if (key == f.json_name || key == f.proto_name) return &f;
+    }
+    return nullptr;
+  }
+};
+
+Kind KindOf(const FieldDescriptor* field) {
+  switch (field->type()) {
+    case FieldDescriptor::TYPE_INT32:
+      return Kind::kInt32;
+    case FieldDescriptor::TYPE_INT64:
+      return Kind::kInt64;
+    case FieldDescriptor::TYPE_UINT32:
+      return Kind::kUint32;
+    case FieldDescriptor::TYPE_UINT64:
+      return Kind::kUint64;
+    case FieldDescriptor::TYPE_SINT32:
+      return Kind::kSint32;
+    case FieldDescriptor::TYPE_SINT64:
+      return Kind::kSint64;
+    case FieldDescriptor::TYPE_FIXED32:
+      return Kind::kFixed32;
+    case FieldDescriptor::TYPE_FIXED64:
+      return Kind::kFixed64;
+    case FieldDescriptor::TYPE_SFIXED32:
+      return Kind::kSfixed32;
+    case FieldDescriptor::TYPE_SFIXED64:
+      return Kind::kSfixed64;
+    case FieldDescriptor::TYPE_FLOAT:
+      return Kind::kFloat;
+    case FieldDescriptor::TYPE_DOUBLE:
+      return Kind::kDouble;
+    case FieldDescriptor::TYPE_BOOL:
+      return Kind::kBool;
+    case FieldDescriptor::TYPE_ENUM:
+      return Kind::kEnum;
+    case FieldDescriptor::TYPE_STRING:
+      return Kind::kString;
+    case FieldDescriptor::TYPE_BYTES: {
+      const std::string& name = field->name();
+      if (name == "trace_id" || name == "span_id" || name == "parent_span_id") return Kind::kHexId;
+      return Kind::kBytes;
+    }
+    case FieldDescriptor::TYPE_MESSAGE:
+    case FieldDescriptor::TYPE_GROUP:
+      return Kind::kMessage;
+  }
+  return Kind::kBytes;
+}
+
+// Field tables for every message reachable from the three export requests,
+// built once and read-only afterwards.
+class SchemaTables {
+ public:
+  SchemaTables() {
+    traces_ = Build(opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest::descriptor());
+    metrics_ = Build(opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest::descriptor());
+    logs_ = Build(opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest::descriptor());
+  }
+
+  const MessageInfo& Root(Signal signal) const {
+    switch (signal) {
+      case Signal::kTraces:
+        return *traces_;
+      case Signal::kMetrics:
+        return *metrics_;
+      case Signal::kLogs:
+        return *logs_;
+    }
+    return *traces_;
+  }
+
+ private:
+  const MessageInfo* Build(const Descriptor* descriptor) {
+    auto it = tables_.find(descriptor);
+    if (it != tables_.end()) return it->second.get();
+    MessageInfo* info = tables_.emplace(descriptor, std::make_unique<MessageInfo>()).first->second.get();
+    info->fields.reserve(descriptor->field_count());
+    for (int i = 0; i < descriptor->field_count(); ++i) {
+      const FieldDescriptor* field = descriptor->field(i);
+      FieldInfo f;
+      f.json_name = field->json_name();
+      f.proto_name = field->name();
+      f.kind = KindOf(field);
+      f.number = static_cast<uint32_t>(field->number());
+      f.repeated = field->is_repeated();
+      f.packed = field->is_packed();
+      if (f.kind == Kind::kHexId) f.id_bytes = field->name() == "trace_id" ? 16 : 8;
+      const auto* oneof = field->real_containing_oneof();
+      if (oneof != nullptr) f.oneof_index = oneof->index();
+      if (f.kind == Kind::kEnum) f.enum_type = field->enum_type();
+      info->fields.push_back(std::move(f));
+    }
+    // Children after the parent's vector is complete: recursion may revisit
+    // this descriptor (AnyValue -> ArrayValue -> AnyValue).
+    for (int i = 0; i < descriptor->field_count(); ++i) {
+      const FieldDescriptor* field = descriptor->field(i);
+      if (info->fields[i].kind == Kind::kMessage) info->fields[i].message = Build(field->message_type());
+    }
+    return info;
+  }
+
+  std::unordered_map<const Descriptor*, std::unique_ptr<MessageInfo>> tables_;
+  const MessageInfo* traces_ = nullptr;
+  const MessageInfo* metrics_ = nullptr;
+  const MessageInfo* logs_ = nullptr;
+};
+
+const SchemaTables& Tables() {
+  static const SchemaTables* const tables = new SchemaTables();
+  return *tables;
+}
+
+// One step of the JSON path, kept on the stack and rendered only on error.
+struct PathNode {
+  const PathNode* parent;
+  std::string_view key;
+  int64_t index = -1;  // >= 0: an array element of the parent's key.
+};
+
+std::string PathString(const PathNode* node) {
+  std::vector<const PathNode*> chain;
+  for (; node != nullptr; node = node->parent) chain.push_back(node);
+  std::string out;
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    const PathNode* n = *it;
+    if (n->index >= 0) {
+      absl::StrAppend(&out, "[", n->index, "]");
+    } else {
+      if (!out.empty()) out.push_back('.');
+      out.append(n->key);
+    }
+  }
+  return out;
+}
+
+absl::Status Invalid(const PathNode* path, std::string_view message) {
+  std::string where = PathString(path);
+  if (where.empty()) return absl::InvalidArgumentError(ToAbsl(message));
+  return absl::InvalidArgumentError(absl::StrCat(where, ": ", ToAbsl(message)));
+}
+
+std::string_view View(const json::string& s) { return std::string_view(s.data(), s.size()); }
+
+// Appends protobuf wire primitives to a string.
+class WireWriter {
+ public:
+  explicit WireWriter(std::string* out) : out_(out) {}
+
+  void Varint(uint64_t v) {
+    char buf[10];
+    size_t n = 0;
+    while (v >= 0x80) {
+      buf[n++] = static_cast<char>(v | 0x80);
+      v >>= 7;
+    }
+    buf[n++] = static_cast<char>(v);
+    out_->append(buf, n);
+  }
+
+  void Tag(uint32_t number, WireType type) { Varint((uint64_t{number} << 3) | type); }
+
+  void Fixed32(uint32_t v) {
+    char buf[4];
+    for (int i = 0; i < 4; ++i) buf[i] = static_cast<char>(v >> (8 * i));
+    out_->append(buf, 4);
+  }
+
+  void Fixed64(uint64_t v) {
+    char buf[8];
+    for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(v >> (8 * i));
+    out_->append(buf, 8);
+  }
+
+  void Bytes(std::string_view data) {
+    Varint(data.size());
+    out_->append(data);
+  }
+
+  // Reserves one byte for the length of what follows; returns the offset
+  // where the payload starts, for EndLength.
+  size_t BeginLength() {
+    out_->push_back('\0');
+    return out_->size();
+  }
+
+  // Writes the payload length in front of it, widening the reserved byte
+  // when the payload is 128 bytes or longer.
+  void EndLength(size_t start) {
+    const uint64_t length = out_->size() - start;
+    if (length < 0x80) {
+      (*out_)[start - 1] = static_cast<char>(length);
+      return;
+    }
+    char buf[10];
+    size_t n = 0;
+    uint64_t v = length;
+    while (v >= 0x80) {
+      buf[n++] = static_cast<char>(v | 0x80);
+      v >>= 7;
+    }
+    buf[n++] = static_cast<char>(v);
+    out_->insert(start, n - 1, '\0');
+    std::memcpy(out_->data() + start - 1, buf, n);
+  }
+
+ private:
+  std::string* out_;
+};
+
+template <typename T>
+constexpr double UpperBound() {
+  // 2^digits: the first value past T's maximum, exact as a double.
+  double bound = 1.0;
+  for (int i = 0; i < std::numeric_limits<T>::digits; ++i) bound *= 2.0;
+  return bound;
+}
+
+// Reads an integer of type T from a JSON number (integral value) or a
+// decimal string.
+template <typename T>
+absl::Status ReadInteger(const json::value& v, const PathNode* path, T* out) {
+  switch (v.kind()) {
+    case json::kind::int64: {
+      const int64_t x = v.get_int64();
+      if (!std::in_range<T>(x)) return Invalid(path, "integer out of range");
+      *out = static_cast<T>(x);
+      return absl::OkStatus();
+    }
+    case json::kind::uint64: {
+      const uint64_t x = v.get_uint64();
+      if (!std::in_range<T>(x)) return Invalid(path, "integer out of range");
+      *out = static_cast<T>(x);
+      return absl::OkStatus();
+    }
+    case json::kind::double_: {
+      const double d = v.get_double();
+      if (!std::isfinite(d) || std::trunc(d) != d) return Invalid(path, "expected an integer");
+      if (d < static_cast<double>(std::numeric_limits<T>::min()) || d >= UpperBound<T>()) {
+        return Invalid(path, "integer out of range");
+      }
+      *out = static_cast<T>(d);
+      return absl::OkStatus();
+    }
+    case json::kind::string: {
+      const json::string& s = v.get_string();
+      const char* end = s.data() + s.size();
+      T x{};
+      auto [ptr, ec] = std::from_chars(s.data(), end, x);
+      if (ec == std::errc::result_out_of_range) return Invalid(path, "integer out of range");
+      if (s.empty() || ec != std::errc() || ptr != end) return Invalid(path, "expected an integer");
+      *out = x;
+      return absl::OkStatus();
+    }
+    default:
+      return Invalid(path, "expected an integer");
+  }
+}
+
+absl::Status ReadDouble(const json::value& v, const PathNode* path, double* out) {
+  switch (v.kind()) {
+    case json::kind::int64:
+      *out = static_cast<double>(v.get_int64());
+      return absl::OkStatus();
+    case json::kind::uint64:
+      *out = static_cast<double>(v.get_uint64());
+      return absl::OkStatus();
+    case json::kind::double_:
+      *out = v.get_double();
+      return absl::OkStatus();
+    case json::kind::string: {
+      const std::string_view s = View(v.get_string());
+      if (s == "NaN") {
+        *out = std::numeric_limits<double>::quiet_NaN();
+        return absl::OkStatus();
+      }
+      if (s == "Infinity") {
+        *out = std::numeric_limits<double>::infinity();
+        return absl::OkStatus();
+      }
+      if (s == "-Infinity") {
+        *out = -std::numeric_limits<double>::infinity();
+        return absl::OkStatus();
+      }
+      double d = 0;
+      auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
+      if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || !std::isfinite(d)) {
+        return Invalid(path, "expected a number");
+      }
+      *out = d;
+      return absl::OkStatus();
+    }
+    default:
+      return Invalid(path, "expected a number");
+  }
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+class Converter {
+ public:
+  explicit Converter(std::string* out) : w_(out) {}
+
+  absl::Status Message(const json::object& object, const MessageInfo& info, const PathNode* path, int depth) {
+    if (depth > kMaxMessageDepth) return Invalid(path, "nesting deeper than 64 levels");
+    uint64_t oneofs_seen = 0;
+    for (const json::key_value_pair& member : object) {
+      const std::string_view key(member.key().data(), member.key().size());
+      const FieldInfo* field = info.Find(key);
+      if (field == nullptr) continue;  // unknown keys are ignored
+      const json::value& value = member.value();
+      if (value.is_null()) continue;
+      const PathNode node{path, key};
+      if (field->oneof_index >= 0 && field->oneof_index < 64) {
+        const uint64_t bit = uint64_t{1} << field->oneof_index;
+        if (oneofs_seen & bit) return Invalid(&node, "more than one member of a oneof is set");
+        oneofs_seen |= bit;
+      }
+      if (!field->repeated) {
+        absl::Status status = Singular(value, *field, &node, depth);
+        if (!status.ok()) return status;
+        continue;
+      }
+      if (!value.is_array()) return Invalid(&node, "expected an array");
+      const json::array& array = value.get_array();
+      if (array.empty()) continue;
+      if (field->packed) {
+        w_.Tag(field->number, kLengthDelimited);
+        const size_t start = w_.BeginLength();
+        for (size_t i = 0; i < array.size(); ++i) {
+          const PathNode element{&node, {}, static_cast<int64_t>(i)};
+          absl::Status status = ScalarPayload(array[i], *field, &element);
+          if (!status.ok()) return status;
+        }
+        w_.EndLength(start);
+        continue;
+      }
+      for (size_t i = 0; i < array.size(); ++i) {
+        const PathNode element{&node, {}, static_cast<int64_t>(i)};
+        if (array[i].is_null()) return Invalid(&element, "null in an array");
+        absl::Status status = Singular(array[i], *field, &element, depth);
+        if (!status.ok()) return status;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  // One field occurrence: tag and value.
+  absl::Status Singular(const json::value& value, const FieldInfo& field, const PathNode* path, int depth) {
+    switch (field.kind) {
+      case Kind::kMessage: {
+        if (!value.is_object()) return Invalid(path, "expected an object");
+        w_.Tag(field.number, kLengthDelimited);
+        const size_t start = w_.BeginLength();
+        absl::Status status = Message(value.get_object(), *field.message, path, depth + 1);
+        if (!status.ok()) return status;
+        w_.EndLength(start);
+        return absl::OkStatus();
+      }
+      case Kind::kString: {
+        if (!value.is_string()) return Invalid(path, "expected a string");
+        w_.Tag(field.number, kLengthDelimited);
+        w_.Bytes(View(value.get_string()));
+        return absl::OkStatus();
+      }
+      case Kind::kBytes: {
+        if (!value.is_string()) return Invalid(path, "expected a base64 string");
+        const absl::string_view text = ToAbsl(View(value.get_string()));
+        std::string decoded;
+        if (!absl::Base64Unescape(text, &decoded) && !absl::WebSafeBase64Unescape(text, &decoded)) {
+          return Invalid(path, "expected a base64 string");
+        }
+        w_.Tag(field.number, kLengthDelimited);
+        w_.Bytes(decoded);
+        return absl::OkStatus();
+      }
+      case Kind::kHexId:
+        return HexId(value, field, path);
+      default:
+        break;
+    }
+    w_.Tag(field.number, ScalarWireType(field.kind));
+    return ScalarPayload(value, field, path);
+  }
+
+  absl::Status HexId(const json::value& value, const FieldInfo& field, const PathNode* path) {
+    const size_t hex_chars = 2 * field.id_bytes;
+    if (!value.is_string()) return Invalid(path, absl::StrCat("expected ", hex_chars, " hex characters"));
+    const std::string_view hex = View(value.get_string());
+    if (hex.empty()) return absl::OkStatus();  // an empty id is an absent id
+    if (hex.size() != hex_chars) return Invalid(path, absl::StrCat("expected ", hex_chars, " hex characters"));
+    char bytes[16];
+    for (size_t i = 0; i < field.id_bytes; ++i) {
+      const int hi = HexDigit(hex[2 * i]);
+      const int lo = HexDigit(hex[2 * i + 1]);
+      if (hi < 0 || lo < 0) return Invalid(path, absl::StrCat("expected ", hex_chars, " hex characters"));
+      bytes[i] = static_cast<char>((hi << 4) | lo);
+    }
+    w_.Tag(field.number, kLengthDelimited);
+    w_.Bytes(std::string_view(bytes, field.id_bytes));
+    return absl::OkStatus();
+  }
+
+  static WireType ScalarWireType(Kind kind) {
+    switch (kind) {
+      case Kind::kFixed32:
+      case Kind::kSfixed32:
+      case Kind::kFloat:
+        return kFixed32Wire;
+      case Kind::kFixed64:
+      case Kind::kSfixed64:
+      case Kind::kDouble:
+        return kFixed64Wire;
+      default:
+        return kVarint;
+    }
+  }
+
+  // The value of a numeric, bool or enum field without its tag.
+  absl::Status ScalarPayload(const json::value& value, const FieldInfo& field, const PathNode* path) {
+    switch (field.kind) {
+      case Kind::kInt32: {
+        int32_t x = 0;
+        absl::Status s = ReadInteger(value, path, &x);
+        if (s.ok()) w_.Varint(static_cast<uint64_t>(static_cast<int64_t>(x)));
+        return s;
+      }
+      case Kind::kInt64: {
+        int64_t x = 0;
+        absl::Status s = ReadInteger(value, path, &x);
+        if (s.ok()) w_.Varint(static_cast<uint64_t>(x));
+        return s;
+      }
+      case Kind::kUint32: {
+        uint32_t x = 0;
+        absl::Status s = ReadInteger(value, path, &x);
+        if (s.ok()) w_.Varint(x);
+        return s;
+      }
+      case Kind::kUint64: {
+        uint64_t x = 0;
+        absl::Status s = ReadInteger(value, path, &x);
+        if (s.ok()) w_.Varint(x);
+        return s;
+      }
+      case Kind::kSint32: {
+        int32_t x = 0;
+        absl::Status s = ReadInteger(value, path, &x);
+        if (s.ok()) w_.Varint((static_cast<uint32_t>(x) << 1) ^ static_cast<uint32_t>(x >> 31));
+        return s;
+      }
+      case Kind::kSint64: {
+        int64_t x = 0;
+        absl::Status s = ReadInteger(value, path, &x);
+        if (s.ok()) w_.Varint((static_cast<uint64_t>(x) << 1) ^ static_cast<uint64_t>(x >> 63));
+        return s;
+      }
+      case Kind::kFixed32: {
+        uint32_t x = 0;
+        absl::Status s = ReadInteger(value, path, &x);
+        if (s.ok()) w_.Fixed32(x);
+        return s;
+      }
+      case Kind::kSfixed32: {
+        int32_t x = 0;
+        absl::Status s = ReadInteger(value, path, &x);
+        if (s.ok()) w_.Fixed32(static_cast<uint32_t>(x));
+        return s;
+      }
+      case Kind::kFixed64: {
+        uint64_t x = 0;
+        absl::Status s = ReadInteger(value, path, &x);
+        if (s.ok()) w_.Fixed64(x);
+        return s;
+      }
+      case Kind::kSfixed64: {
+        int64_t x = 0;
+        absl::Status s = ReadInteger(value, path, &x);
+        if (s.ok()) w_.Fixed64(static_cast<uint64_t>(x));
+        return s;
+      }
+      case Kind::kDouble: {
+        double d = 0;
+        absl::Status s = ReadDouble(value, path, &d);
+        uint64_t bits = 0;
+        std::memcpy(&bits, &d, sizeof bits);
+        if (s.ok()) w_.Fixed64(bits);
+        return s;
+      }
+      case Kind::kFloat: {
+        double d = 0;
+        absl::Status s = ReadDouble(value, path, &d);
+        if (!s.ok()) return s;
+        if (std::isfinite(d) && std::fabs(d) > std::numeric_limits<float>::max()) {
+          return Invalid(path, "number out of float range");
+        }
+        const float f = static_cast<float>(d);
+        uint32_t bits = 0;
+        std::memcpy(&bits, &f, sizeof bits);
+        w_.Fixed32(bits);
+        return absl::OkStatus();
+      }
+      case Kind::kBool:
+        if (!value.is_bool()) return Invalid(path, "expected true or false");
+        w_.Varint(value.get_bool() ? 1 : 0);
+        return absl::OkStatus();
+      case Kind::kEnum: {
+        if (value.is_string()) {
+          const std::string_view name = View(value.get_string());
+          const EnumValueDescriptor* e = field.enum_type->FindValueByName(std::string(name));
+          if (e != nullptr) {
+            w_.Varint(static_cast<uint64_t>(static_cast<int64_t>(e->number())));
+            return absl::OkStatus();
+          }
+        }
+        int32_t x = 0;
+        absl::Status s = ReadInteger(value, path, &x);
+        if (!s.ok()) return Invalid(path, absl::StrCat("expected a ", field.enum_type->name(), " number or name"));
+        w_.Varint(static_cast<uint64_t>(static_cast<int64_t>(x)));
+        return absl::OkStatus();
+      }
+      default:
+        // Strings, bytes and messages are never packed.
+        return Invalid(path, "expected a number");
+    }
+  }
+
+  WireWriter w_;
+};
+
+absl::Status ParseJson(std::string_view text, json::value* out, json::storage_ptr storage) {
+  json::parse_options options;
+  options.max_depth = kMaxJsonDepth;
+  options.allow_invalid_utf8 = false;
+  unsigned char stack[4096];
+  json::parser parser(json::storage_ptr(), options, stack, sizeof stack);
+  parser.reset(std::move(storage));
+  json::error_code ec;
+  const size_t consumed = parser.write(text.data(), text.size(), ec);
+  if (ec) {
+    if (ec == json::error::too_deep) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("JSON nested deeper than ", kMaxJsonDepth, " levels (at offset ", consumed, ")"));
+    }
+    if (ec == json::error::syntax && consumed < text.size() &&
+        static_cast<unsigned char>(text[consumed]) >= 0x80) {
+      return absl::InvalidArgumentError(absl::StrCat("invalid UTF-8 at offset ", consumed));
+    }
+    return absl::InvalidArgumentError(absl::StrCat("invalid JSON at offset ", consumed, ": ", ec.message()));
+  }
+  *out = parser.release();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> OtlpJsonToProto(Signal signal, std::string_view json_text) {
+  try {
+    const MessageInfo& root = Tables().Root(signal);
+    unsigned char buffer[16384];
+    json::monotonic_resource arena(buffer, sizeof buffer);
+    json::value document;
+    absl::Status parsed = ParseJson(json_text, &document, json::storage_ptr(&arena));
+    if (!parsed.ok()) return parsed;
+    if (!document.is_object()) return absl::InvalidArgumentError("expected a JSON object");
+    std::string wire;
+    wire.reserve(json_text.size() / 2);
+    Converter converter(&wire);
+    absl::Status converted = converter.Message(document.get_object(), root, nullptr, 1);
+    if (!converted.ok()) return converted;
+    return wire;
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("out of memory converting OTLP/JSON");
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("OTLP/JSON conversion failed: ", e.what()));
+  }
+}
+
+std::string ExportResponseJson(Signal signal, int64_t rejected_items, std::string_view message) {
+  if (rejected_items == 0 && message.empty()) return "{}";
+  std::string_view rejected_key = "rejectedSpans";
+  if (signal == Signal::kMetrics) rejected_key = "rejectedDataPoints";
+  if (signal == Signal::kLogs) rejected_key = "rejectedLogRecords";
+  std::string out = absl::StrCat("{\"partialSuccess\":{\"", ToAbsl(rejected_key), "\":\"", rejected_items, "\"");
+  if (!message.empty()) {
+    out.append(",\"errorMessage\":");
+    out.append(json::serialize(json::string_view(message.data(), message.size())));
+  }
+  out.append("}}");
+  return out;
+}
+
+}  // namespace gateway
