@@ -1,0 +1,166 @@
+#include "gateway/gzip.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+
+#include "absl/status/status.h"
+
+namespace gateway {
+namespace {
+
+// zlib's windowBits: 15 is the largest window; +16 selects gzip only, +32
+// auto-detects gzip or zlib; negative means raw deflate.
+constexpr int kWindowAutoDetect = 15 + 32;
+constexpr int kWindowZlib = 15;
+constexpr int kWindowRaw = -15;
+constexpr int kWindowGzip = 15 + 16;
+
+// zlib's avail_in/avail_out are 32-bit.
+constexpr size_t kMaxChunk = UINT_MAX;
+
+class Inflater {
+ public:
+  explicit Inflater(int window_bits) { ok_ = inflateInit2(&zs_, window_bits) == Z_OK; }
+  ~Inflater() {
+    if (ok_) inflateEnd(&zs_);
+  }
+  Inflater(const Inflater&) = delete;
+  Inflater& operator=(const Inflater&) = delete;
+
+  bool ok() const { return ok_; }
+  z_stream* stream() { return &zs_; }
+
+ private:
+  z_stream zs_{};
+  bool ok_ = false;
+};
+
+absl::StatusOr<std::string> Inflate(std::string_view in, size_t max_output, int window_bits,
+                                    bool allow_members) {
+  Inflater inflater(window_bits);
+  if (!inflater.ok()) return absl::InternalError("inflateInit2 failed");
+  z_stream* zs = inflater.stream();
+
+  std::string out;
+  // Guess a ratio of 4, capped by the limit; grow geometrically after that.
+  out.resize(std::min(max_output, std::max<size_t>(in.size() * 4, 256)));
+  size_t produced = 0;
+  const auto* next_in = reinterpret_cast<const Bytef*>(in.data());
+  size_t remaining_in = in.size();
+
+  while (true) {
+    if (produced == out.size()) {
+      if (out.size() >= max_output) {
+        // Output is full at the limit; one more byte of output means too big.
+        // Probe with a one-byte buffer so that the stream end is still
+        // recognised when the data is exactly max_output bytes.
+        Bytef probe;
+        zs->next_out = &probe;
+        zs->avail_out = 1;
+        zs->next_in = const_cast<Bytef*>(next_in);
+        zs->avail_in = static_cast<uInt>(std::min(remaining_in, kMaxChunk));
+        const uInt before_in = zs->avail_in;
+        int rc = inflate(zs, Z_NO_FLUSH);
+        next_in += before_in - zs->avail_in;
+        remaining_in -= before_in - zs->avail_in;
+        if (zs->avail_out == 0) {
+          return absl::ResourceExhaustedError("decompressed body exceeds the size limit");
+        }
+        if (rc == Z_STREAM_END) {
+          if (allow_members && remaining_in > 0) {
+            if (inflateReset(zs) != Z_OK) return absl::InternalError("inflateReset failed");
+            continue;
+          }
+          break;
+        }
+        if (rc == Z_BUF_ERROR && remaining_in == 0) {
+          return absl::InvalidArgumentError("compressed body is truncated");
+        }
+        if (rc != Z_OK) return absl::InvalidArgumentError("compressed body is corrupt");
+        continue;
+      }
+      out.resize(std::min(max_output, std::max<size_t>(out.size() * 2, 256)));
+    }
+    zs->next_in = const_cast<Bytef*>(next_in);
+    zs->avail_in = static_cast<uInt>(std::min(remaining_in, kMaxChunk));
+    zs->next_out = reinterpret_cast<Bytef*>(out.data() + produced);
+    zs->avail_out = static_cast<uInt>(std::min(out.size() - produced, kMaxChunk));
+    const uInt before_in = zs->avail_in;
+    const uInt before_out = zs->avail_out;
+    int rc = inflate(zs, Z_NO_FLUSH);
+    next_in += before_in - zs->avail_in;
+    remaining_in -= before_in - zs->avail_in;
+    produced += before_out - zs->avail_out;
+    if (rc == Z_STREAM_END) {
+      if (allow_members && remaining_in > 0) {
+        if (inflateReset(zs) != Z_OK) return absl::InternalError("inflateReset failed");
+        continue;
+      }
+      break;
+    }
+    if (rc == Z_BUF_ERROR) {
+      // No progress possible: either out of output space (loop grows it) or
+      // out of input before the end of the stream.
+      if (zs->avail_out == 0) continue;
+      return absl::InvalidArgumentError("compressed body is truncated");
+    }
+    if (rc != Z_OK) return absl::InvalidArgumentError("compressed body is corrupt");
+    if (remaining_in == 0 && zs->avail_out > 0) {
+      return absl::InvalidArgumentError("compressed body is truncated");
+    }
+  }
+  if (remaining_in != 0) {
+    return absl::InvalidArgumentError("trailing bytes after the compressed stream");
+  }
+  out.resize(produced);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> GzipDecompress(std::string_view compressed, size_t max_output) {
+  return Inflate(compressed, max_output, kWindowAutoDetect, /*allow_members=*/true);
+}
+
+absl::StatusOr<std::string> DeflateDecompress(std::string_view compressed, size_t max_output) {
+  // A zlib stream starts with CMF/FLG where (CMF*256 + FLG) % 31 == 0 and
+  // CM == 8; otherwise treat it as raw deflate.
+  bool zlib_header = compressed.size() >= 2 && (static_cast<uint8_t>(compressed[0]) & 0x0f) == 8 &&
+                     ((static_cast<uint8_t>(compressed[0]) << 8) | static_cast<uint8_t>(compressed[1])) % 31 == 0;
+  return Inflate(compressed, max_output, zlib_header ? kWindowZlib : kWindowRaw, /*allow_members=*/false);
+}
+
+std::string GzipCompress(std::string_view data, int level) {
+  z_stream zs{};
+  if (level < -1 || level > 9) level = Z_DEFAULT_COMPRESSION;
+  if (deflateInit2(&zs, level, Z_DEFLATED, kWindowGzip, 8, Z_DEFAULT_STRATEGY) != Z_OK) return {};
+  std::string out;
+  out.resize(deflateBound(&zs, static_cast<uLong>(data.size())) + 32);
+  const auto* next_in = reinterpret_cast<const Bytef*>(data.data());
+  size_t remaining_in = data.size();
+  size_t produced = 0;
+  int rc = Z_OK;
+  while (rc != Z_STREAM_END) {
+    if (produced == out.size()) out.resize(out.size() * 2);
+    zs.next_in = const_cast<Bytef*>(next_in);
+    zs.avail_in = static_cast<uInt>(std::min(remaining_in, kMaxChunk));
+    zs.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
+    zs.avail_out = static_cast<uInt>(std::min(out.size() - produced, kMaxChunk));
+    const uInt before_in = zs.avail_in;
+    const uInt before_out = zs.avail_out;
+    const bool last_chunk = zs.avail_in == remaining_in;
+    rc = deflate(&zs, last_chunk ? Z_FINISH : Z_NO_FLUSH);
+    next_in += before_in - zs.avail_in;
+    remaining_in -= before_in - zs.avail_in;
+    produced += before_out - zs.avail_out;
+    if (rc == Z_STREAM_ERROR) break;
+  }
+  deflateEnd(&zs);
+  out.resize(produced);
+  return out;
+}
+
+}  // namespace gateway
