@@ -39,6 +39,10 @@ struct ReparentOptions {
 
   // Worker threads, each owning the traces that hash to it. 0: one per core.
   int shards = 0;
+  // Longest a worker sleeps between looks at the clock (hold window, batch
+  // delay) when no spans arrive; bounds how late an expiry on a simulated
+  // clock is noticed.
+  absl::Duration worker_tick = absl::Milliseconds(20);
 };
 
 }  // namespace gateway
