@@ -60,7 +60,8 @@ struct RequestPool {
   void Render(uint64_t send_index, std::string* out) const;
 };
 
-// Deterministic for a given (shape, pool_size, seed). pool_size >= 1.
+// Ids and shape are deterministic for a given (shape, pool_size, seed);
+// timestamps start at the current time. pool_size >= 1.
 RequestPool BuildRequestPool(const LoadShape& shape, int pool_size, uint64_t seed);
 
 }  // namespace loadgen
