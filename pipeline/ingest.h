@@ -4,7 +4,7 @@
 // (protobuf wire form; OTLP/JSON is converted at the edge) and maps the result
 // to a gRPC status or HTTP code:
 //
-//   IngestResult r = ingest.Ingest(Signal::kTraces, std::move(body));
+//   IngestResult r = ingest.Accept(Signal::kTraces, std::move(body));
 //   switch (r.outcome) {
 //     case IngestOutcome::kAccepted:   ... // 200 / OK (partial_success if r.rejected_items)
 //     case IngestOutcome::kInvalid:    ... // 400 / INVALID_ARGUMENT, r.message says why
@@ -51,7 +51,7 @@ class Ingest {
 
   // Takes ownership of `request`. Thread-safe; called concurrently from every
   // receiver thread. Never blocks on the export path.
-  virtual IngestResult Ingest(Signal signal, std::string request) = 0;
+  virtual IngestResult Accept(Signal signal, std::string request) = 0;
 
   // True while the pipeline would accept a request of `bytes`; for readiness.
   virtual bool Ready() const = 0;
