@@ -67,6 +67,13 @@ std::vector<Signal> FakeExporter::Signals() const {
   return signals;
 }
 
+std::vector<absl::Time> FakeExporter::OldestItemTimes() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<absl::Time> times;
+  for (const Seen& s : seen_) times.push_back(s.oldest_item_time);
+  return times;
+}
+
 int64_t FakeExporter::Items() const {
   absl::MutexLock lock(&mu_);
   return items_;

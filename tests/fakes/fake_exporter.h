@@ -39,6 +39,7 @@ class FakeExporter final : public Exporter {
   // Copies of the bodies, signals and item counts seen so far, in order.
   std::vector<std::string> Bodies() const;
   std::vector<Signal> Signals() const;
+  std::vector<absl::Time> OldestItemTimes() const;
   int64_t Items() const;
   int64_t Requests() const;
   bool shut_down() const;
