@@ -162,11 +162,11 @@ HttpResponse AdminHandler::Readyz() {
 
 HttpResponse AdminHandler::Metrics() { return NoStore({200, kPrometheus, registry_.RenderPrometheus(), {}}); }
 
-std::vector<ReparentDecision> AdminHandler::Decisions() {
-  std::vector<ReparentDecision> decisions;
+std::vector<DecisionRow> AdminHandler::Decisions() {
+  std::vector<DecisionRow> decisions;
   if (probes_.recent_decisions) decisions = probes_.recent_decisions();
   if (decisions.size() > kMaxDecisionsShown) decisions.resize(kMaxDecisionsShown);
-  for (ReparentDecision& d : decisions) {
+  for (DecisionRow& d : decisions) {
     for (std::string* field : {&d.original_trace_id, &d.new_trace_id, &d.span_id, &d.span_name}) {
       *field = Scrub(ValidUtf8(*field));
     }
@@ -204,7 +204,7 @@ HttpResponse AdminHandler::StatusHtml() {
   const bool live = !probes_.live || probes_.live();
   const Readiness ready = CurrentReadiness();
   const ThroughputRates rates = SampleThroughput();
-  const std::vector<ReparentDecision> decisions = Decisions();
+  const std::vector<DecisionRow> decisions = Decisions();
 
   std::string html;
   absl::StrAppend(&html,
@@ -246,7 +246,7 @@ HttpResponse AdminHandler::StatusHtml() {
     absl::StrAppend(&html,
                     "<table id=\"decisions\"><tr><th>time (UTC)</th><th>span</th><th>span id</th>"
                     "<th>original trace</th><th>new trace</th></tr>\n");
-    for (const ReparentDecision& d : decisions) {
+    for (const DecisionRow& d : decisions) {
       absl::StrAppend(&html, "<tr><td>", UtcTimestamp(d.time), "</td><td>", HtmlEscape(d.span_name),
                       "</td><td><code>", HtmlEscape(d.span_id), "</code></td><td><code>",
                       HtmlEscape(d.original_trace_id), "</code></td><td><code>", HtmlEscape(d.new_trace_id),
@@ -268,7 +268,7 @@ HttpResponse AdminHandler::StatusJson() {
   const bool live = !probes_.live || probes_.live();
   const Readiness ready = CurrentReadiness();
   const ThroughputRates rates = SampleThroughput();
-  const std::vector<ReparentDecision> decisions = Decisions();
+  const std::vector<DecisionRow> decisions = Decisions();
 
   std::string json;
   absl::StrAppend(&json, "{\"time\":", JsonString(UtcTimestamp(now)),
@@ -284,7 +284,7 @@ HttpResponse AdminHandler::StatusJson() {
                   ",\"exported_total\":", rates.totals.spans_exported, "}");
   absl::StrAppend(&json, ",\"recent_decisions\":[");
   for (size_t i = 0; i < decisions.size(); ++i) {
-    const ReparentDecision& d = decisions[i];
+    const DecisionRow& d = decisions[i];
     absl::StrAppend(&json, i == 0 ? "" : ",", "{\"time\":", JsonString(UtcTimestamp(d.time)),
                     ",\"span_name\":", JsonString(d.span_name), ",\"span_id\":", JsonString(d.span_id),
                     ",\"original_trace_id\":", JsonString(d.original_trace_id),

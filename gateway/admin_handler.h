@@ -43,7 +43,7 @@ struct Readiness {
 };
 
 // One consumer span that was given its producer as parent.
-struct ReparentDecision {
+struct DecisionRow {
   absl::Time time;
   std::string original_trace_id;  // 32 lower-case hex digits
   std::string new_trace_id;       // 32 lower-case hex digits
@@ -64,7 +64,7 @@ struct AdminProbes {
   std::function<bool()> live;
   std::function<Readiness()> ready;
   // Most recent first; the page shows at most kMaxDecisionsShown.
-  std::function<std::vector<ReparentDecision>()> recent_decisions;
+  std::function<std::vector<DecisionRow>()> recent_decisions;
   std::function<ThroughputTotals()> throughput;
 };
 
@@ -107,7 +107,7 @@ class AdminHandler final : public HttpHandler {
   HttpResponse Metrics();
   HttpResponse StatusHtml();
   HttpResponse StatusJson();
-  std::vector<ReparentDecision> Decisions();
+  std::vector<DecisionRow> Decisions();
   Readiness CurrentReadiness();
   std::string Scrub(std::string text) const;
 

@@ -117,7 +117,7 @@ TEST_F(AdminHandlerTest, HeadHasNoBody) {
 
 TEST_F(AdminHandlerTest, StatusPageShowsConfigThroughputAndDecisions) {
   probes_.recent_decisions = [] {
-    return std::vector<ReparentDecision>{{absl::FromUnixSeconds(1700000000), "0102030405060708090a0b0c0d0e0f10",
+    return std::vector<DecisionRow>{{absl::FromUnixSeconds(1700000000), "0102030405060708090a0b0c0d0e0f10",
                                           "a1a2a3a4a5a6a7a8a9aaabacadaeafb0", "1112131415161718", "process order"}};
   };
   received_->Add(1000);
@@ -157,7 +157,7 @@ TEST_F(AdminHandlerTest, RatesCoverOnlyTheLastMinute) {
 
 TEST_F(AdminHandlerTest, StatusPageEscapesHtml) {
   probes_.recent_decisions = [] {
-    return std::vector<ReparentDecision>{{absl::FromUnixSeconds(1700000000), "<b>orig</b>", "new\"trace",
+    return std::vector<DecisionRow>{{absl::FromUnixSeconds(1700000000), "<b>orig</b>", "new\"trace",
                                           "'span'", "<script>alert('x')</script> & more \xff"}};
   };
   probes_.ready = [] { return Readiness{false, "<img src=x onerror=alert(1)>"}; };
@@ -175,7 +175,7 @@ TEST_F(AdminHandlerTest, StatusPageEscapesHtml) {
 
 TEST_F(AdminHandlerTest, StatusJsonIsValidJsonWithTheSameData) {
   probes_.recent_decisions = [] {
-    return std::vector<ReparentDecision>{{absl::FromUnixSeconds(1700000000), "0102030405060708090a0b0c0d0e0f10",
+    return std::vector<DecisionRow>{{absl::FromUnixSeconds(1700000000), "0102030405060708090a0b0c0d0e0f10",
                                           "a1a2a3a4a5a6a7a8a9aaabacadaeafb0", "1112131415161718",
                                           "quote\" back\\slash \x01 bad\xc3"}};
   };
@@ -203,7 +203,7 @@ TEST_F(AdminHandlerTest, StatusJsonIsValidJsonWithTheSameData) {
 TEST_F(AdminHandlerTest, TokenNeverAppearsInAnyOutput) {
   // Even when a probe leaks it (a span name carrying it, a failure reason).
   probes_.recent_decisions = [] {
-    return std::vector<ReparentDecision>{
+    return std::vector<DecisionRow>{
         {absl::FromUnixSeconds(1700000000), "00", "11", "22", absl::StrCat("leak ", kToken)}};
   };
   probes_.ready = [] { return Readiness{false, absl::StrCat("401 for Api-Token ", kToken)}; };
