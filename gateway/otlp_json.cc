@@ -621,15 +621,106 @@ class Converter {
   WireWriter w_;
 };
 
+// Builds a json::value like json::parser does, except that doubles are
+// re-read from their source text with std::from_chars: Boost 1.81's own
+// conversion can be one unit in the last place off, which would change
+// metric values in transit.
+class PreciseHandler {
+ public:
+  static constexpr size_t max_object_size = json::object::max_size();
+  static constexpr size_t max_array_size = json::array::max_size();
+  static constexpr size_t max_key_size = json::string::max_size();
+  static constexpr size_t max_string_size = json::string::max_size();
+
+  PreciseHandler(unsigned char* temp, size_t temp_size) : stack_(json::storage_ptr(), temp, temp_size) {}
+
+  json::value_stack& stack() { return stack_; }
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_object_begin(json::error_code&) { return true; }
+  bool on_object_end(size_t n, json::error_code&) {
+    stack_.push_object(n);
+    return true;
+  }
+  bool on_array_begin(json::error_code&) { return true; }
+  bool on_array_end(size_t n, json::error_code&) {
+    stack_.push_array(n);
+    return true;
+  }
+  bool on_key_part(json::string_view s, size_t, json::error_code&) {
+    stack_.push_chars(s);
+    return true;
+  }
+  bool on_key(json::string_view s, size_t, json::error_code&) {
+    stack_.push_key(s);
+    return true;
+  }
+  bool on_string_part(json::string_view s, size_t, json::error_code&) {
+    stack_.push_chars(s);
+    return true;
+  }
+  bool on_string(json::string_view s, size_t, json::error_code&) {
+    stack_.push_string(s);
+    return true;
+  }
+  bool on_number_part(json::string_view s, json::error_code&) {
+    number_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_int64(int64_t i, json::string_view s, json::error_code&) {
+    // "-0" is a negative zero for double fields; integer fields read it as 0.
+    const bool negative_zero = i == 0 && (number_.empty() ? (!s.empty() && s[0] == '-') : number_[0] == '-');
+    number_.clear();
+    if (negative_zero) {
+      stack_.push_double(-0.0);
+    } else {
+      stack_.push_int64(i);
+    }
+    return true;
+  }
+  bool on_uint64(uint64_t u, json::string_view, json::error_code&) {
+    number_.clear();
+    stack_.push_uint64(u);
+    return true;
+  }
+  bool on_double(double d, json::string_view s, json::error_code&) {
+    number_.append(s.data(), s.size());
+    double precise = 0;
+    const char* end = number_.data() + number_.size();
+    auto [ptr, ec] = std::from_chars(number_.data(), end, precise);
+    // Out of range (1e999) keeps Boost's reading (infinity or zero).
+    if (ec == std::errc() && ptr == end) d = precise;
+    number_.clear();
+    stack_.push_double(d);
+    return true;
+  }
+  bool on_bool(bool b, json::error_code&) {
+    stack_.push_bool(b);
+    return true;
+  }
+  bool on_null(json::error_code&) {
+    stack_.push_null();
+    return true;
+  }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+
+ private:
+  json::value_stack stack_;
+  std::string number_;
+};
+
 absl::Status ParseJson(std::string_view text, json::value* out, json::storage_ptr storage) {
   json::parse_options options;
   options.max_depth = kMaxJsonDepth;
   options.allow_invalid_utf8 = false;
-  unsigned char stack[4096];
-  json::parser parser(json::storage_ptr(), options, stack, sizeof stack);
-  parser.reset(std::move(storage));
+  unsigned char temp[4096];
+  json::basic_parser<PreciseHandler> parser(options, temp, sizeof temp);
+  parser.handler().stack().reset(std::move(storage));
   json::error_code ec;
-  const size_t consumed = parser.write(text.data(), text.size(), ec);
+  const size_t consumed = parser.write_some(false, text.data(), text.size(), ec);
+  if (!ec && consumed < text.size()) ec = json::error::extra_data;
   if (ec) {
     if (ec == json::error::too_deep) {
       return absl::InvalidArgumentError(
@@ -641,7 +732,7 @@ absl::Status ParseJson(std::string_view text, json::value* out, json::storage_pt
     }
     return absl::InvalidArgumentError(absl::StrCat("invalid JSON at offset ", consumed, ": ", ec.message()));
   }
-  *out = parser.release();
+  *out = parser.handler().stack().release();
   return absl::OkStatus();
 }
 
