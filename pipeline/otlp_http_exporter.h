@@ -106,7 +106,9 @@ OtlpHttpExporterOptions ForDynatrace(std::string endpoint, std::string api_token
 // The URL a signal is posted to under `options`.
 std::string ExportUrl(const OtlpHttpExporterOptions& options, Signal signal);
 
-// Starts the exporter thread. Counters and gauges are registered in
+// Starts the exporter thread. on_done runs on the exporter thread, except
+// for requests passed to Export after Shutdown: those are given up at once on
+// the caller's thread. Counters and gauges are registered in
 // `registry`, which must outlive the exporter; so must `clock`. The exporter
 // thread is joined by Shutdown or the destructor (which gives up what is left
 // immediately).
