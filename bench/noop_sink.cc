@@ -10,7 +10,8 @@
 //   kill -TERM <pid>                               -> last stdout line: counters
 //
 // Trace spans are counted by walking the wire format (gzip bodies are
-// inflated first); metrics and logs count requests and bytes only.
+// inflated first); metrics and logs count requests and bytes only. With
+// --http-delay-ms it plays a slow export target, for overload runs.
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -35,6 +36,7 @@
 #include "bench/loadgen_flags.h"
 #include "bench/loadgen_wire.h"
 #include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/steady_timer.hpp"
 #include "boost/asio/strand.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
@@ -49,6 +51,8 @@ ABSL_FLAG(int, http_port, 0, "HTTP port; 0 picks a free one; -1 disables HTTP.")
 ABSL_FLAG(int, http_threads, 2, "I/O threads of the HTTP server.");
 ABSL_FLAG(bool, count_spans, true, "Count trace spans by walking the wire format.");
 ABSL_FLAG(int, max_body_mib, 64, "Largest request body accepted.");
+ABSL_FLAG(int, http_delay_ms, 0,
+          "Answer OTLP/HTTP POSTs this late (a slow export target; the wait blocks no thread).");
 
 namespace loadgen {
 namespace {
@@ -219,7 +223,11 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(tcp::socket socket, SinkCounters& counters, uint64_t body_limit)
-      : stream_(std::move(socket)), counters_(counters), body_limit_(body_limit) {}
+      : stream_(std::move(socket)),
+        timer_(stream_.get_executor()),
+        counters_(counters),
+        body_limit_(body_limit),
+        delay_(absl::GetFlag(FLAGS_http_delay_ms)) {}
 
   void Start() { Read(); }
 
@@ -279,11 +287,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     Record(counters_, signal, body.size());
     if (signal == kTraces && !json) CountTraces(counters_, body, gzipped);
     // An empty Export*ServiceResponse in the request's encoding.
-    if (json) {
-      Respond(200, "application/json", "{}", keep_alive);
-    } else {
-      Respond(200, "application/x-protobuf", "", keep_alive);
+    const char* response_type = json ? "application/json" : "application/x-protobuf";
+    std::string response_body = json ? "{}" : "";
+    if (delay_.count() > 0) {
+      timer_.expires_after(delay_);
+      timer_.async_wait([self = shared_from_this(), response_type, response_body, keep_alive](beast::error_code) {
+        self->Respond(200, response_type, response_body, keep_alive);
+      });
+      return;
     }
+    Respond(200, response_type, std::move(response_body), keep_alive);
   }
 
   void Respond(int status, const char* content_type, std::string body, bool keep_alive) {
@@ -303,10 +316,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   beast::tcp_stream stream_;
+  asio::steady_timer timer_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   SinkCounters& counters_;
   const uint64_t body_limit_;
+  const std::chrono::milliseconds delay_;
 };
 
 class HttpListener : public std::enable_shared_from_this<HttpListener> {
