@@ -330,6 +330,22 @@ async function startRabbitMq() {
   };
 }
 
+// Starts fauxqs (npm SQS emulator) on 127.0.0.1 via sqs_server.mjs.
+// Resolves with {port, url}.
+async function startSqsServer() {
+  const nodeModules = process.env.GATEWAY_NODE_MODULES;
+  if (!nodeModules) throw new Error('GATEWAY_NODE_MODULES not set');
+  const child = spawnChild('fauxqs', process.execPath,
+                           [path.join(__dirname, 'sqs_server.mjs'), nodeModules]);
+  const port = await waitFor(() => {
+    if (child.exited) throw new Error(`fauxqs exited: ${child.exitCode}\n${child.stderrText()}`);
+    const m = /\{"port":(\d+)\}/.exec(child.stdoutText());
+    return m ? Number(m[1]) : 0;
+  }, 20000, 'fauxqs to print its port');
+  log(`fauxqs (SQS) listening on 127.0.0.1:${port}`);
+  return { child, port, url: `http://127.0.0.1:${port}` };
+}
+
 // Runs a Node script to completion (bounded); resolves with its stdout.
 async function runNode(name, script, args, { env, timeoutMs = 60000 } = {}) {
   const child = spawnChild(name, process.execPath, [script, ...args],
@@ -344,6 +360,6 @@ async function runNode(name, script, args, { env, timeoutMs = 60000 } = {}) {
 
 module.exports = {
   kApiToken, log, sleep, waitFor, freePort, freePorts, tcpConnects, spawnChild, stopChild,
-  stopAll, onCleanup, dumpLogs, httpRequest, startFakeDynatrace, startGateway, startRabbitMq,
+  stopAll, onCleanup, dumpLogs, httpRequest, startFakeDynatrace, startGateway, startRabbitMq, startSqsServer,
   runNode, tmpDir, outDir,
 };
