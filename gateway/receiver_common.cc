@@ -1,0 +1,97 @@
+#include "gateway/receiver_common.h"
+
+#include <string>
+
+#include "absl/time/clock.h"
+#include "pipeline/logging.h"
+
+namespace gateway {
+namespace {
+
+void AppendVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+}  // namespace
+
+std::string ExportResponseProto(int64_t rejected_items, std::string_view message) {
+  if (rejected_items == 0 && message.empty()) return {};
+  std::string inner;
+  if (rejected_items != 0) {
+    inner.push_back(0x08);  // field 1, varint
+    AppendVarint(&inner, static_cast<uint64_t>(rejected_items));
+  }
+  if (!message.empty()) {
+    inner.push_back(0x12);  // field 2, length-delimited
+    AppendVarint(&inner, message.size());
+    inner.append(message);
+  }
+  std::string out;
+  out.reserve(inner.size() + 6);
+  out.push_back(0x0a);  // field 1 (partial_success), length-delimited
+  AppendVarint(&out, inner.size());
+  out.append(inner);
+  return out;
+}
+
+std::string_view RejectReasonName(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kInvalid:
+      return "invalid";
+    case RejectReason::kOverloaded:
+      return "overloaded";
+    case RejectReason::kUnauthenticated:
+      return "unauthenticated";
+    case RejectReason::kShuttingDown:
+      return "shutting_down";
+    case RejectReason::kTooLarge:
+      return "too_large";
+    case RejectReason::kUnsupported:
+      return "unsupported";
+  }
+  return "unknown";
+}
+
+ReceiverMetrics::ReceiverMetrics(MetricsRegistry& registry, std::string_view transport) {
+  const std::string t(transport);
+  for (int s = 0; s < kSignalCount; ++s) {
+    const std::string signal(SignalName(static_cast<Signal>(s)));
+    SignalCounters& c = counters_[s];
+    c.requests = registry.GetCounter("gateway_requests_received_total",
+                                     "Export requests received, by transport and signal",
+                                     {{"transport", t}, {"signal", signal}});
+    c.bytes = registry.GetCounter("gateway_bytes_received_total",
+                                  "Uncompressed protobuf bytes of requests handed to the pipeline",
+                                  {{"transport", t}, {"signal", signal}});
+    for (int r = 0; r < kRejectReasonCount; ++r) {
+      c.rejected[r] = registry.GetCounter(
+          "gateway_requests_rejected_total", "Export requests turned away, by reason",
+          {{"transport", t}, {"signal", signal}, {"reason", std::string(RejectReasonName(static_cast<RejectReason>(r)))}});
+    }
+  }
+}
+
+void RejectLog::Rejected(std::string_view transport, Signal signal, RejectReason reason,
+                         std::string_view detail) {
+  const int64_t now_sec = absl::ToUnixSeconds(absl::Now());
+  int64_t start = window_start_sec_.load(std::memory_order_relaxed);
+  if (now_sec != start && window_start_sec_.compare_exchange_strong(start, now_sec, std::memory_order_relaxed)) {
+    in_window_.store(0, std::memory_order_relaxed);
+  }
+  if (in_window_.fetch_add(1, std::memory_order_relaxed) >= per_second_) {
+    suppressed_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const int64_t suppressed = suppressed_.exchange(0, std::memory_order_relaxed);
+  LogWarn("request_rejected", {{"transport", std::string(transport)},
+                               {"signal", std::string(SignalName(signal))},
+                               {"reason", std::string(RejectReasonName(reason))},
+                               {"detail", std::string(detail.substr(0, 256))},
+                               {"suppressed", std::to_string(suppressed)}});
+}
+
+}  // namespace gateway

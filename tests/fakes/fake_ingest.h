@@ -1,0 +1,54 @@
+// An Ingest that records every request and answers with a scripted result.
+//
+//   FakeIngest ingest;
+//   ingest.SetResult({IngestOutcome::kOverloaded, 0, "", absl::Seconds(2)});
+//   ... drive a receiver ...
+//   ASSERT_TRUE(ingest.WaitForCalls(1, absl::Seconds(5)));
+//   EXPECT_EQ(ingest.Calls()[0].signal, Signal::kTraces);
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "pipeline/ingest.h"
+
+namespace gateway::testing {
+
+class FakeIngest final : public Ingest {
+ public:
+  struct Call {
+    Signal signal;
+    std::string request;
+  };
+
+  // Called for each request instead of returning the scripted result, when
+  // set; runs on the receiver's thread, outside the fake's lock (it may block
+  // to simulate a slow pipeline).
+  using Hook = std::function<IngestResult(Signal, const std::string&)>;
+
+  IngestResult Accept(Signal signal, std::string request) override;
+  bool Ready() const override;
+
+  // The result every later call returns (default: kAccepted, nothing rejected).
+  void SetResult(IngestResult result);
+  void SetHook(Hook hook);
+  void SetReady(bool ready);
+
+  std::vector<Call> Calls() const;
+  size_t CallCount() const;
+  // True once at least `n` calls were recorded, false after `timeout`.
+  bool WaitForCalls(size_t n, absl::Duration timeout) const;
+
+ private:
+  mutable absl::Mutex mu_;
+  IngestResult result_ ABSL_GUARDED_BY(mu_);
+  Hook hook_ ABSL_GUARDED_BY(mu_);
+  bool ready_ ABSL_GUARDED_BY(mu_) = true;
+  std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace gateway::testing
