@@ -57,6 +57,13 @@ IngestResult GatewayPipeline::Accept(Signal signal, std::string request) {
 
 IngestResult GatewayPipeline::IngestTraces(std::string request) {
   const int64_t size = static_cast<int64_t>(request.size());
+  // The scanner reads only what reparenting needs; a malformed attribute
+  // deeper down would make the target refuse the whole batch it lands in,
+  // other clients' spans included, so the request is checked in full here.
+  if (absl::Status valid = ValidateExportRequest(Signal::kTraces, request); !valid.ok()) {
+    budget_.Release(size);
+    return {IngestOutcome::kInvalid, 0, std::string(valid.message()), absl::ZeroDuration()};
+  }
   absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(std::move(request));
   if (!scanned.ok()) {
     budget_.Release(size);

@@ -39,22 +39,41 @@ constexpr WireType kF64 = WireType::kFixed64;
 constexpr WireType kLD = WireType::kLengthDelimited;
 constexpr WireType kF32 = WireType::kFixed32;
 
+// Attributes and log bodies: AnyValue nests through arrays and key/value
+// lists, bounded by kMaxDepth.
+extern const MessageRule kAnyValue;
+const MessageRule kKeyValue{"KeyValue", {{1, kLD, "key"}, {2, kLD, "value", &kAnyValue}}};
+const MessageRule kArrayValue{"ArrayValue", {{1, kLD, "values", &kAnyValue}}};
+const MessageRule kKeyValueList{"KeyValueList", {{1, kLD, "values", &kKeyValue}}};
+const MessageRule kAnyValue{"AnyValue",
+                            {{1, kLD, "string_value"},
+                             {2, kV, "bool_value"},
+                             {3, kV, "int_value"},
+                             {4, kF64, "double_value"},
+                             {5, kLD, "array_value", &kArrayValue},
+                             {6, kLD, "kvlist_value", &kKeyValueList},
+                             {7, kLD, "bytes_value"}}};
+
 const MessageRule kResource{"Resource",
-                            {{1, kLD, "attributes"}, {2, kV, "dropped_attributes_count"}, {3, kLD, "entity_refs"}}};
-const MessageRule kScope{
-    "InstrumentationScope",
-    {{1, kLD, "name"}, {2, kLD, "version"}, {3, kLD, "attributes"}, {4, kV, "dropped_attributes_count"}}};
+                            {{1, kLD, "attributes", &kKeyValue},
+                             {2, kV, "dropped_attributes_count"},
+                             {3, kLD, "entity_refs"}}};
+const MessageRule kScope{"InstrumentationScope",
+                         {{1, kLD, "name"},
+                          {2, kLD, "version"},
+                          {3, kLD, "attributes", &kKeyValue},
+                          {4, kV, "dropped_attributes_count"}}};
 
 // Traces.
 const MessageRule kStatus{"Status", {{2, kLD, "message"}, {3, kV, "code"}}};
 const MessageRule kEvent{
     "Span.Event",
-    {{1, kF64, "time_unix_nano"}, {2, kLD, "name"}, {3, kLD, "attributes"}, {4, kV, "dropped_attributes_count"}}};
+    {{1, kF64, "time_unix_nano"}, {2, kLD, "name"}, {3, kLD, "attributes", &kKeyValue}, {4, kV, "dropped_attributes_count"}}};
 const MessageRule kLink{"Span.Link",
                         {{1, kLD, "trace_id"},
                          {2, kLD, "span_id"},
                          {3, kLD, "trace_state"},
-                         {4, kLD, "attributes"},
+                         {4, kLD, "attributes", &kKeyValue},
                          {5, kV, "dropped_attributes_count"},
                          {6, kF32, "flags"}}};
 const MessageRule kSpan{"Span",
@@ -66,7 +85,7 @@ const MessageRule kSpan{"Span",
                          {6, kV, "kind"},
                          {7, kF64, "start_time_unix_nano"},
                          {8, kF64, "end_time_unix_nano"},
-                         {9, kLD, "attributes"},
+                         {9, kLD, "attributes", &kKeyValue},
                          {10, kV, "dropped_attributes_count"},
                          {11, kLD, "events", &kEvent},
                          {12, kV, "dropped_events_count"},
@@ -81,7 +100,7 @@ const MessageRule kTraceRequest{"ExportTraceServiceRequest", {{1, kLD, "resource
 
 // Metrics.
 const MessageRule kNumberDataPoint{"NumberDataPoint",
-                                   {{7, kLD, "attributes"},
+                                   {{7, kLD, "attributes", &kKeyValue},
                                     {2, kF64, "start_time_unix_nano"},
                                     {3, kF64, "time_unix_nano"},
                                     {4, kF64, "as_double"},
@@ -89,7 +108,7 @@ const MessageRule kNumberDataPoint{"NumberDataPoint",
                                     {5, kLD, "exemplars"},
                                     {8, kV, "flags"}}};
 const MessageRule kHistogramDataPoint{"HistogramDataPoint",
-                                      {{9, kLD, "attributes"},
+                                      {{9, kLD, "attributes", &kKeyValue},
                                        {2, kF64, "start_time_unix_nano"},
                                        {3, kF64, "time_unix_nano"},
                                        {4, kF64, "count"},
@@ -103,7 +122,7 @@ const MessageRule kHistogramDataPoint{"HistogramDataPoint",
 const MessageRule kBuckets{"ExponentialHistogramDataPoint.Buckets",
                            {{1, kV, "offset"}, {2, kV, "bucket_counts", nullptr, true}}};
 const MessageRule kExponentialHistogramDataPoint{"ExponentialHistogramDataPoint",
-                                                 {{1, kLD, "attributes"},
+                                                 {{1, kLD, "attributes", &kKeyValue},
                                                   {2, kF64, "start_time_unix_nano"},
                                                   {3, kF64, "time_unix_nano"},
                                                   {4, kF64, "count"},
@@ -119,7 +138,7 @@ const MessageRule kExponentialHistogramDataPoint{"ExponentialHistogramDataPoint"
                                                   {14, kF64, "zero_threshold"}}};
 const MessageRule kValueAtQuantile{"SummaryDataPoint.ValueAtQuantile", {{1, kF64, "quantile"}, {2, kF64, "value"}}};
 const MessageRule kSummaryDataPoint{"SummaryDataPoint",
-                                    {{7, kLD, "attributes"},
+                                    {{7, kLD, "attributes", &kKeyValue},
                                      {2, kF64, "start_time_unix_nano"},
                                      {3, kF64, "time_unix_nano"},
                                      {4, kF64, "count"},
@@ -160,8 +179,8 @@ const MessageRule kLogRecord{"LogRecord",
                               {11, kF64, "observed_time_unix_nano"},
                               {2, kV, "severity_number"},
                               {3, kLD, "severity_text"},
-                              {5, kLD, "body"},
-                              {6, kLD, "attributes"},
+                              {5, kLD, "body", &kAnyValue},
+                              {6, kLD, "attributes", &kKeyValue},
                               {7, kV, "dropped_attributes_count"},
                               {8, kF32, "flags"},
                               {9, kLD, "trace_id"},
@@ -211,7 +230,9 @@ bool ValidPacked(WireType element, std::string_view bytes) {
   }
 }
 
-constexpr int kMaxDepth = 16;
+// Deeper than libprotobuf's default recursion limit (100) would not parse
+// at the target either; 64 leaves room for real nested attributes.
+constexpr int kMaxDepth = 64;
 
 absl::Status Validate(const MessageRule& rule, std::string_view message, int depth) {
   if (depth > kMaxDepth) return absl::InvalidArgumentError("message nesting too deep");

@@ -192,6 +192,68 @@ TEST_F(OtlpWireTest, WrongWireTypeDeepInADataPointIsInvalid) {
   EXPECT_NE(status.message().find("NumberDataPoint"), absl::string_view::npos) << status;
 }
 
+// Wraps span fields in ExportTraceServiceRequest > ResourceSpans > ScopeSpans > Span.
+std::string TraceRequestWithSpanFields(const std::string& span_fields) {
+  std::string scope;
+  AppendLengthDelimited(&scope, 2, span_fields);
+  std::string resource;
+  AppendLengthDelimited(&resource, 2, scope);
+  std::string request;
+  AppendLengthDelimited(&request, 1, resource);
+  return request;
+}
+
+TEST_F(OtlpWireTest, MalformedAttributeInsideASpanIsInvalid) {
+  // KeyValue.value holds an AnyValue whose int_value (varint) is truncated:
+  // a target would refuse the whole batch, so the gateway refuses the request.
+  std::string any_value = "\x18\xff";
+  std::string key_value;
+  AppendLengthDelimited(&key_value, 1, "k");
+  AppendLengthDelimited(&key_value, 2, any_value);
+  std::string span;
+  AppendLengthDelimited(&span, 9, key_value);
+  absl::Status status = ValidateExportRequest(Signal::kTraces, TraceRequestWithSpanFields(span));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("AnyValue"), absl::string_view::npos) << status;
+}
+
+TEST_F(OtlpWireTest, NestedAttributesValidateUpToTheDepthLimit) {
+  auto nested = [](int levels) {
+    std::string value;
+    AppendLengthDelimited(&value, 1, "leaf");  // string_value
+    for (int i = 0; i < levels; ++i) {
+      std::string array;
+      AppendLengthDelimited(&array, 1, value);  // ArrayValue.values
+      value.clear();
+      AppendLengthDelimited(&value, 5, array);  // AnyValue.array_value
+    }
+    std::string key_value;
+    AppendLengthDelimited(&key_value, 1, "k");
+    AppendLengthDelimited(&key_value, 2, value);
+    std::string span;
+    AppendLengthDelimited(&span, 9, key_value);
+    return TraceRequestWithSpanFields(span);
+  };
+  EXPECT_TRUE(ValidateExportRequest(Signal::kTraces, nested(10)).ok());
+  EXPECT_EQ(ValidateExportRequest(Signal::kTraces, nested(10000)).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(OtlpWireTest, LogBodyIsValidatedAsAnyValue) {
+  // LogRecord.body whose bool_value has the fixed64 wire type.
+  std::string body;
+  AppendTag(&body, 2, WireType::kFixed64);
+  body.append(8, '\0');
+  std::string record;
+  AppendLengthDelimited(&record, 5, body);
+  std::string scope;
+  AppendLengthDelimited(&scope, 2, record);
+  std::string resource;
+  AppendLengthDelimited(&resource, 2, scope);
+  std::string request;
+  AppendLengthDelimited(&request, 1, resource);
+  EXPECT_EQ(ValidateExportRequest(Signal::kLogs, request).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(OtlpWireTest, MalformedBytesAreInvalid) {
   const std::string body = Logs(1, 1, 2, 5).SerializeAsString();
   EXPECT_EQ(ValidateExportRequest(Signal::kLogs, body.substr(0, body.size() - 1)).code(),
