@@ -61,11 +61,11 @@ int TraceResolver::ChooseLink(const SpanRef& span) const {
 
 void TraceResolver::Process(SpanRef span, absl::Time now, std::vector<OutputSpan>* out) {
   ++stats_.processed;
-  std::vector<uint64_t> ready;
+  std::vector<Ready> ready;
   const int chosen = ChooseLink(span);
   if (chosen < 0 && span.has_parent && !(span.parent_is_remote() && !options_.cross_process)) {
-    auto it = fates_.find(Key{span.trace_id, span.parent_span_id});
-    if (it == fates_.end()) {
+    const Fate* found = FindFate(Key{span.trace_id, span.parent_span_id});
+    if (found == nullptr) {
       Hold(std::move(span), now);
       while (static_cast<int64_t>(held_.size()) > limits_.max_held_spans && !held_order_.empty()) {
         uint64_t oldest = held_order_.front();
@@ -75,7 +75,7 @@ void TraceResolver::Process(SpanRef span, absl::Time now, std::vector<OutputSpan
       CompactOrder();
       return;
     }
-    const Fate parent = it->second;
+    const Fate parent = *found;
     Decide(span, &parent, now, out, &ready);
   } else {
     Decide(span, nullptr, now, out, &ready);
@@ -85,7 +85,7 @@ void TraceResolver::Process(SpanRef span, absl::Time now, std::vector<OutputSpan
 }
 
 void TraceResolver::Decide(SpanRef& span, const Fate* parent, absl::Time now, std::vector<OutputSpan>* out,
-                           std::vector<uint64_t>* ready) {
+                           std::vector<Ready>* ready) {
   const Key key{span.trace_id, span.span_id};
   const int chosen = ChooseLink(span);
   if (chosen >= 0) {
@@ -158,41 +158,33 @@ void TraceResolver::EmitTarget(SpanRef& span, int chosen, absl::Time now, std::v
 }
 
 void TraceResolver::RecordFate(const Key& key, bool moved, const TraceId& new_trace, absl::Time now,
-                               std::vector<uint64_t>* ready) {
+                               std::vector<Ready>* ready) {
+  if (generation_start_ == absl::InfinitePast()) generation_start_ = now;
   if (limits_.max_resolved_spans > 0) {
-    const uint64_t seq = next_fate_seq_++;
-    fates_[key] = Fate{moved, new_trace, now, seq};
-    fate_order_.push_back(FateOrder{key, seq});
-    while (static_cast<int64_t>(fates_.size()) > limits_.max_resolved_spans && !fate_order_.empty()) {
-      const FateOrder oldest = fate_order_.front();
-      fate_order_.pop_front();
-      auto it = fates_.find(oldest.key);
-      if (it != fates_.end() && it->second.seq == oldest.seq) fates_.erase(it);
+    auto& current = fates_[current_];
+    current.insert_or_assign(key, Fate{new_trace, moved});
+    if (static_cast<int64_t>(current.size()) >= std::max<int64_t>(1, limits_.max_resolved_spans / 2)) {
+      RotateFates(now);
     }
   }
   auto waiting = waiting_.find(key);
   if (waiting != waiting_.end()) {
-    ready->insert(ready->end(), waiting->second.begin(), waiting->second.end());
+    for (uint64_t id : waiting->second) ready->push_back(Ready{id, Fate{new_trace, moved}});
     waiting_.erase(waiting);
   }
 }
 
-void TraceResolver::ResolveReady(std::vector<uint64_t>* ready, absl::Time now, std::vector<OutputSpan>* out) {
+void TraceResolver::ResolveReady(std::vector<Ready>* ready, absl::Time now, std::vector<OutputSpan>* out) {
   // A worklist, not recursion: a long chain of held descendants resolves in
   // constant stack depth.
   while (!ready->empty()) {
-    const uint64_t id = ready->back();
+    const Ready next = ready->back();
     ready->pop_back();
-    auto it = held_.find(id);
+    auto it = held_.find(next.hold_id);
     if (it == held_.end()) continue;
     SpanRef span = std::move(it->second.span);
     held_.erase(it);
-    auto parent_it = fates_.find(Key{span.trace_id, span.parent_span_id});
-    // The parent's fate was recorded just before its children became ready;
-    // with max_resolved_spans tiny it may be gone already: then unchanged.
-    Fate parent;
-    if (parent_it != fates_.end()) parent = parent_it->second;
-    Decide(span, &parent, now, out, ready);
+    Decide(span, &next.parent, now, out, ready);
   }
 }
 
@@ -230,7 +222,7 @@ void TraceResolver::ReleaseHeld(uint64_t id, Release reason, absl::Time now, std
       break;
   }
   // It goes out unchanged, so its held descendants stay with it.
-  std::vector<uint64_t> ready;
+  std::vector<Ready> ready;
   out->push_back(OutputSpan::Unchanged(span));
   RecordFate(Key{span.trace_id, span.span_id}, false, TraceId(), now, &ready);
   ResolveReady(&ready, now, out);
@@ -263,17 +255,33 @@ void TraceResolver::Expire(absl::Time now, std::vector<OutputSpan>* out) {
   EvictFates(now);
 }
 
+const TraceResolver::Fate* TraceResolver::FindFate(const Key& key) const {
+  auto it = fates_[current_].find(key);
+  if (it != fates_[current_].end()) return &it->second;
+  it = fates_[1 - current_].find(key);
+  if (it != fates_[1 - current_].end()) return &it->second;
+  return nullptr;
+}
+
+void TraceResolver::RotateFates(absl::Time now) {
+  current_ = 1 - current_;
+  fates_[current_].clear();
+  generation_start_ = now;
+}
+
 void TraceResolver::EvictFates(absl::Time now) {
-  while (!fate_order_.empty()) {
-    const FateOrder& oldest = fate_order_.front();
-    auto it = fates_.find(oldest.key);
-    if (it == fates_.end() || it->second.seq != oldest.seq) {
-      fate_order_.pop_front();
-      continue;
-    }
-    if (it->second.time + options_.resolved_ttl > now) break;
-    fates_.erase(it);
-    fate_order_.pop_front();
+  const absl::Duration half = options_.resolved_ttl / 2;
+  if (generation_start_ == absl::InfinitePast()) {
+    generation_start_ = now;
+    return;
+  }
+  if (now - generation_start_ >= options_.resolved_ttl) {
+    // Both generations are older than the TTL.
+    fates_[0].clear();
+    fates_[1].clear();
+    generation_start_ = now;
+  } else if (now - generation_start_ >= half) {
+    RotateFates(now);
   }
 }
 

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <string>
 #include <vector>
@@ -89,28 +90,43 @@ class TraceResolver final {
   absl::Time NextExpiry() const;
 
   int64_t HeldSpans() const { return static_cast<int64_t>(held_.size()); }
-  int64_t ResolvedSpans() const { return static_cast<int64_t>(fates_.size()); }
+  // Remembered fates (both generations; a span may count twice).
+  int64_t ResolvedSpans() const { return static_cast<int64_t>(fates_[0].size() + fates_[1].size()); }
   const TraceResolverStats& stats() const { return stats_; }
   // Oldest first.
   const std::deque<ReparentDecision>& RecentDecisions() const { return decisions_; }
 
  private:
+  // (trace id, span id) as three words: equality and hashing without
+  // memcmp calls on the hot path.
   struct Key {
-    TraceId trace;
-    SpanId span;
-    friend bool operator==(const Key& a, const Key& b) { return a.trace == b.trace && a.span == b.span; }
+    uint64_t trace_hi = 0;
+    uint64_t trace_lo = 0;
+    uint64_t span = 0;
+    Key(const TraceId& t, const SpanId& s) {
+      std::memcpy(&trace_hi, t.bytes.data(), 8);
+      std::memcpy(&trace_lo, t.bytes.data() + 8, 8);
+      std::memcpy(&span, s.bytes.data(), 8);
+    }
+    friend bool operator==(const Key& a, const Key& b) {
+      return a.span == b.span && a.trace_lo == b.trace_lo && a.trace_hi == b.trace_hi;
+    }
     template <typename H>
     friend H AbslHashValue(H h, const Key& k) {
-      return H::combine(std::move(h), k.trace, k.span);
+      return H::combine(std::move(h), k.span, k.trace_lo, k.trace_hi);
     }
   };
 
   // What happened to a span that went out: descendants follow it.
   struct Fate {
-    bool moved = false;
     TraceId new_trace;
-    absl::Time time;
-    uint64_t seq = 0;
+    bool moved = false;
+  };
+
+  // A held span whose parent's fate just became known.
+  struct Ready {
+    uint64_t hold_id;
+    Fate parent;
   };
 
   struct Held {
@@ -123,11 +139,14 @@ class TraceResolver final {
   // Decides a span whose parent's fate is `parent` (nullptr: no parent to
   // follow); records its fate and queues the held children it resolves.
   void Decide(SpanRef& span, const Fate* parent, absl::Time now, std::vector<OutputSpan>* out,
-              std::vector<uint64_t>* ready);
+              std::vector<Ready>* ready);
   void EmitTarget(SpanRef& span, int chosen, absl::Time now, std::vector<OutputSpan>* out);
   void RecordFate(const Key& key, bool moved, const TraceId& new_trace, absl::Time now,
-                  std::vector<uint64_t>* ready);
-  void ResolveReady(std::vector<uint64_t>* ready, absl::Time now, std::vector<OutputSpan>* out);
+                  std::vector<Ready>* ready);
+  // The remembered fate of `key`, or nullptr. Valid until the next RecordFate.
+  const Fate* FindFate(const Key& key) const;
+  void RotateFates(absl::Time now);
+  void ResolveReady(std::vector<Ready>* ready, absl::Time now, std::vector<OutputSpan>* out);
   void Hold(SpanRef span, absl::Time now);
   void ReleaseHeld(uint64_t id, Release reason, absl::Time now, std::vector<OutputSpan>* out);
   void UnlinkWaiting(const Held& held, uint64_t id);
@@ -149,14 +168,15 @@ class TraceResolver final {
   absl::flat_hash_map<Key, absl::InlinedVector<uint64_t, 2>> waiting_;
   uint64_t next_hold_id_ = 1;
 
-  // Fates of spans that went out, keyed by (original trace, span id).
-  absl::flat_hash_map<Key, Fate> fates_;
-  struct FateOrder {
-    Key key;
-    uint64_t seq;
-  };
-  std::deque<FateOrder> fate_order_;
-  uint64_t next_fate_seq_ = 1;
+  // Fates of spans that went out, keyed by (original trace, span id), in two
+  // generations: new fates go to fates_[current_]; a rotation (every
+  // resolved_ttl / 2, or when the current generation holds half of
+  // max_resolved_spans) drops the older generation whole. So a fate is
+  // remembered for between resolved_ttl / 2 and resolved_ttl, and at most
+  // max_resolved_spans are, without per-entry expiry bookkeeping.
+  absl::flat_hash_map<Key, Fate> fates_[2];
+  int current_ = 0;
+  absl::Time generation_start_ = absl::InfinitePast();
 
   std::deque<ReparentDecision> decisions_;
   TraceResolverStats stats_;

@@ -1,0 +1,116 @@
+// The reparenting engine's data path against libprotobuf on the same
+// realistic requests (bench/request_generator.h: 500 spans of ~600 bytes,
+// 5 resources x 2 scopes, 10% CONSUMER spans with a link, 10 spans per
+// trace, so a consumer that is a trace root takes 9 descendants with it).
+//
+//   BM_ScanResolveEncode: ScanTraceRequest (including the copy of the body
+//     it takes), a long-lived TraceResolver deciding every span (recording
+//     fates, holding and resolving children, rewriting consumers, moving
+//     descendants), and EncodeTraceRequest of everything that came out.
+//   BM_LibprotobufParseSerialize: ParseFromString + SerializeToString of the
+//     same body, no reparenting at all (a lower bound for a decode-based
+//     engine).
+//
+// docs/performance.md has the figures and the command.
+#include <string>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "bench/request_generator.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "pipeline/reparent_options.h"
+#include "pipeline/trace_resolver.h"
+#include "pipeline/trace_wire.h"
+
+namespace gateway {
+namespace {
+
+// Distinct requests cycled through; ids repeat only every kBodies requests,
+// so the resolver's tables stay at a steady size (kBodies * 500 fates).
+constexpr int kBodies = 32;
+
+const std::vector<std::string>& Bodies() {
+  static const std::vector<std::string>* const kAll = [] {
+    auto* all = new std::vector<std::string>();
+    for (int i = 0; i < kBodies; ++i) all->push_back(MakeTraceRequest(TraceRequestShape{}, 1000 + i));
+    return all;
+  }();
+  return *kAll;
+}
+
+int64_t TotalBytes() {
+  int64_t bytes = 0;
+  for (const std::string& b : Bodies()) bytes += static_cast<int64_t>(b.size());
+  return bytes;
+}
+
+void BM_ScanResolveEncode(benchmark::State& state) {
+  const std::vector<std::string>& bodies = Bodies();
+  ReparentOptions options;
+  int64_t spans = 0;
+  int64_t reparented = 0;
+  int64_t moved = 0;
+  int64_t out_bytes = 0;
+  std::vector<OutputSpan> out;
+  // One long-lived resolver, as in a shard worker: remembered fates and held
+  // spans carry over between requests; time moves 1 ms per request.
+  TraceResolver resolver(options);
+  absl::Time now = absl::FromUnixSeconds(1'700'000'000);
+  for (auto _ : state) {
+    const TraceResolverStats before = resolver.stats();
+    for (const std::string& body : bodies) {
+      absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(body);
+      if (!scanned.ok()) {
+        state.SkipWithError("scan failed");
+        return;
+      }
+      out.clear();
+      for (SpanRef& span : scanned->spans) resolver.Process(std::move(span), now, &out);
+      resolver.Expire(now, &out);
+      std::string encoded = EncodeTraceRequest(out);
+      benchmark::DoNotOptimize(encoded.data());
+      out_bytes = static_cast<int64_t>(encoded.size());
+      now += absl::Milliseconds(1);
+    }
+    spans = resolver.stats().processed - before.processed;
+    reparented = resolver.stats().reparented - before.reparented;
+    moved = resolver.stats().descendants_moved - before.descendants_moved;
+  }
+  state.SetBytesProcessed(state.iterations() * TotalBytes());
+  state.SetItemsProcessed(state.iterations() * spans);
+  state.counters["reparented_per_round"] = static_cast<double>(reparented);
+  state.counters["moved_per_round"] = static_cast<double>(moved);
+  state.counters["spans_per_round"] = static_cast<double>(spans);
+  state.counters["fates_remembered"] = static_cast<double>(resolver.ResolvedSpans());
+  state.counters["held"] = static_cast<double>(resolver.HeldSpans());
+  benchmark::DoNotOptimize(out_bytes);
+}
+BENCHMARK(BM_ScanResolveEncode);
+
+void BM_LibprotobufParseSerialize(benchmark::State& state) {
+  const std::vector<std::string>& bodies = Bodies();
+  int64_t spans = 0;
+  std::string encoded;
+  for (auto _ : state) {
+    spans = 0;
+    for (const std::string& body : bodies) {
+      opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest request;
+      if (!request.ParseFromString(body)) {
+        state.SkipWithError("parse failed");
+        return;
+      }
+      for (const auto& rs : request.resource_spans()) {
+        for (const auto& ss : rs.scope_spans()) spans += ss.spans_size();
+      }
+      encoded.clear();
+      request.SerializeToString(&encoded);
+      benchmark::DoNotOptimize(encoded.data());
+    }
+  }
+  state.SetBytesProcessed(state.iterations() * TotalBytes());
+  state.SetItemsProcessed(state.iterations() * spans);
+}
+BENCHMARK(BM_LibprotobufParseSerialize);
+
+}  // namespace
+}  // namespace gateway
