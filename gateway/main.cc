@@ -1,4 +1,128 @@
-#include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
-#include "absl/strings/str_cat.h"
+// otlp_gateway: parses flags, loads the configuration, starts the gateway and
+// waits for SIGTERM/SIGINT. Everything else lives in libraries (gateway_app).
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
 #include <iostream>
-int main() { opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest r; std::cout << absl::StrCat("ok", r.ByteSizeLong()) << "\n"; }
+#include <string>
+#include <vector>
+
+#include <curl/curl.h>
+
+#include "gateway/config.h"
+#include "gateway/gateway_app.h"
+#include "pipeline/logging.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(otlp_gateway: an OTLP ingest gateway that reparents messaging consumer spans
+onto the producer span they link to, and exports to Dynatrace.
+
+Usage: otlp_gateway [flags]
+
+  --config=FILE            YAML configuration (default: the embedded one)
+  --validate               check the configuration, print it (secrets redacted), exit
+  --print-default-config   print the embedded default configuration and exit
+  --healthcheck=URL        GET URL, exit 0 on 2xx (for container HEALTHCHECKs)
+  --grpc-endpoint=H:P      OTLP/gRPC listener (default 0.0.0.0:4317)
+  --http-endpoint=H:P      OTLP/HTTP listener (default 0.0.0.0:4318)
+  --admin-endpoint=H:P     /healthz /readyz /metrics /status (default 127.0.0.1:13133)
+  --dt-endpoint=URL        Dynatrace OTLP base, e.g. https://abc.live.dynatrace.com/api/v2/otlp
+  --dt-api-token=TOKEN     Dynatrace API token (prefer DT_API_TOKEN in the environment)
+  --exporter=TYPE          dynatrace | otlphttp | debug
+  --hold-window=DURATION   how long a span waits for its parent, e.g. 10s
+  --log-level=LEVEL        debug | info | warn | error
+  --help                   this text
+
+Environment: DT_ENDPOINT, DT_API_TOKEN, OTEL_EXPORTER_OTLP_ENDPOINT,
+OTEL_EXPORTER_OTLP_HEADERS. With no Dynatrace endpoint the gateway prints one
+line per span (debug exporter). docs/configuration.md lists every key.
+)";
+
+int HealthCheck(const std::string& url) {
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return 1;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_NOBODY, 0L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 3000L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, +[](char*, size_t size, size_t n, void*) { return size * n; });
+  CURLcode rc = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(curl);
+  return rc == CURLE_OK && status >= 200 && status < 300 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::vector<std::string> rest;
+  absl::StatusOr<gateway::ConfigOverrides> overrides = gateway::ParseOverrideFlags(args, &rest);
+  if (!overrides.ok()) {
+    std::cerr << "otlp_gateway: " << overrides.status().message() << "\n" << kUsage;
+    return 2;
+  }
+  std::string config_path;
+  bool validate_only = false;
+  for (const std::string& arg : rest) {
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else if (arg == "--print-default-config") {
+      std::cout << gateway::DefaultConfigYaml();
+      return 0;
+    } else if (arg.rfind("--healthcheck=", 0) == 0) {
+      return HealthCheck(arg.substr(std::string("--healthcheck=").size()));
+    } else if (arg.rfind("--config=", 0) == 0) {
+      config_path = arg.substr(std::string("--config=").size());
+    } else if (arg == "--validate") {
+      validate_only = true;
+    } else {
+      std::cerr << "otlp_gateway: unknown flag " << arg << "\n" << kUsage;
+      return 2;
+    }
+  }
+
+  absl::StatusOr<gateway::GatewayConfig> config =
+      config_path.empty() ? gateway::LoadDefaultConfig(gateway::ProcessEnv())
+                          : gateway::LoadConfigFile(config_path, gateway::ProcessEnv());
+  absl::Status status = config.status();
+  if (status.ok()) status = gateway::ApplyFlagOverrides(*overrides, &*config);
+  if (status.ok()) status = gateway::ValidateConfig(*config);
+  if (!status.ok()) {
+    std::cerr << "otlp_gateway: invalid configuration: " << status.message() << "\n";
+    return 2;
+  }
+  gateway::SetLogLevel(config->log.level);
+  const std::string effective = gateway::RenderEffectiveConfig(*config);
+  if (validate_only) {
+    std::cout << effective;
+    std::cout << "configuration OK\n";
+    return 0;
+  }
+
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  // Block the shutdown signals in every thread; this one waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  gateway::LogInfo("starting", {{"config", effective}});
+  absl::StatusOr<std::unique_ptr<gateway::GatewayApp>> app = gateway::StartGateway(*config, {});
+  if (!app.ok()) {
+    gateway::LogError("start_failed", {{"error", std::string(app.status().message())}});
+    return 1;
+  }
+  int received = 0;
+  sigwait(&signals, &received);
+  gateway::LogInfo("signal", {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  (*app)->Shutdown();
+  app->reset();
+  curl_global_cleanup();
+  return 0;
+}

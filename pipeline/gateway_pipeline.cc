@@ -1,6 +1,9 @@
 #include "pipeline/gateway_pipeline.h"
 
+#include <memory>
 #include <utility>
+
+#include "absl/strings/str_cat.h"
 
 #include "pipeline/absl_compat.h"
 #include "pipeline/logging.h"
@@ -9,9 +12,31 @@
 
 namespace gateway {
 
+namespace {
+
+// Acknowledges a persistent-queue record when the last export request that
+// carries part of it is done.
+class WalAck final {
+ public:
+  WalAck(PersistentQueue* wal, uint64_t id, const std::atomic<bool>* abandon)
+      : wal_(wal), id_(id), abandon_(abandon) {}
+  ~WalAck() {
+    if (!abandon_->load(std::memory_order_acquire)) wal_->Ack(id_);
+  }
+  WalAck(const WalAck&) = delete;
+  WalAck& operator=(const WalAck&) = delete;
+
+ private:
+  PersistentQueue* const wal_;
+  const uint64_t id_;
+  const std::atomic<bool>* const abandon_;
+};
+
+}  // namespace
+
 GatewayPipeline::GatewayPipeline(TraceEngine& engine, Exporter& exporter, MemoryBudget& budget,
-                                 MetricsRegistry& metrics)
-    : engine_(engine), exporter_(exporter), budget_(budget) {
+                                 MetricsRegistry& metrics, PersistentQueue* wal)
+    : engine_(engine), exporter_(exporter), budget_(budget), wal_(wal) {
   for (Signal s : {Signal::kTraces, Signal::kMetrics, Signal::kLogs}) {
     const MetricLabels labels = {{"signal", std::string(SignalName(s))}};
     counters_[static_cast<int>(s)] = SignalCounters{
@@ -45,8 +70,8 @@ IngestResult GatewayPipeline::Accept(Signal signal, std::string request) {
     counters.overloaded->Add();
     return {IngestOutcome::kOverloaded, 0, "gateway memory limit reached, retry later", absl::Seconds(1)};
   }
-  IngestResult result = signal == Signal::kTraces ? IngestTraces(std::move(request))
-                                                  : IngestPassThrough(signal, std::move(request));
+  IngestResult result = signal == Signal::kTraces ? IngestTraces(std::move(request), 0)
+                                                  : IngestPassThrough(signal, std::move(request), 0);
   if (result.outcome == IngestOutcome::kInvalid) {
     counters.invalid->Add();
     LogWarn("request_invalid", {{"signal", std::string(SignalName(signal))}, {"error", result.message}});
@@ -55,7 +80,37 @@ IngestResult GatewayPipeline::Accept(Signal signal, std::string request) {
   return result;
 }
 
-IngestResult GatewayPipeline::IngestTraces(std::string request) {
+absl::StatusOr<uint64_t> GatewayPipeline::Persist(Signal signal, std::string_view request) {
+  if (wal_ == nullptr) return uint64_t{0};
+  absl::StatusOr<uint64_t> id = wal_->Append(signal, request);
+  if (!id.ok()) {
+    LogWarn("persistent_queue_append_failed",
+            {{"signal", std::string(SignalName(signal))}, {"error", std::string(id.status().message())}});
+  }
+  return id;
+}
+
+absl::StatusOr<int64_t> GatewayPipeline::ReplayPersistentQueue() {
+  if (wal_ == nullptr) return int64_t{0};
+  int64_t replayed = 0;
+  absl::Status status = wal_->Replay([this, &replayed](uint64_t id, Signal signal, std::string body) {
+    budget_.ForceAdmit(static_cast<int64_t>(body.size()));
+    IngestResult result = signal == Signal::kTraces ? IngestTraces(std::move(body), id)
+                                                    : IngestPassThrough(signal, std::move(body), id);
+    if (result.outcome != IngestOutcome::kAccepted) {
+      // It was valid when it was written; a record that no longer is cannot
+      // be delivered, so it is acknowledged rather than replayed forever.
+      wal_->Ack(id);
+      LogWarn("persistent_queue_record_dropped", {{"id", absl::StrCat(id)}, {"error", result.message}});
+    }
+    ++replayed;
+  });
+  if (!status.ok()) return status;
+  if (replayed > 0) LogInfo("persistent_queue_replayed", {{"requests", absl::StrCat(replayed)}});
+  return replayed;
+}
+
+IngestResult GatewayPipeline::IngestTraces(std::string request, uint64_t wal_id) {
   const int64_t size = static_cast<int64_t>(request.size());
   // The scanner reads only what reparenting needs; a malformed attribute
   // deeper down would make the target refuse the whole batch it lands in,
@@ -68,6 +123,19 @@ IngestResult GatewayPipeline::IngestTraces(std::string request) {
   if (!scanned.ok()) {
     budget_.Release(size);
     return {IngestOutcome::kInvalid, 0, std::string(scanned.status().message()), absl::ZeroDuration()};
+  }
+  if (wal_ != nullptr && !scanned->spans.empty()) {
+    if (wal_id == 0) {
+      absl::StatusOr<uint64_t> id = Persist(Signal::kTraces, scanned->buffer->bytes);
+      if (!id.ok()) {
+        budget_.Release(size);
+        return {IngestOutcome::kOverloaded, 0, "persistent queue full or failing, retry later", absl::Seconds(5)};
+      }
+      wal_id = *id;
+    }
+    scanned->buffer->completion = std::make_shared<WalAck>(wal_, wal_id, &abandon_);
+  } else if (wal_ != nullptr && wal_id != 0) {
+    wal_->Ack(wal_id);  // nothing in it to deliver
   }
   // Each span carries its own bytes of budget to the exporter; the framing
   // around them is done with now.
@@ -83,17 +151,28 @@ IngestResult GatewayPipeline::IngestTraces(std::string request) {
   return result;
 }
 
-IngestResult GatewayPipeline::IngestPassThrough(Signal signal, std::string request) {
+IngestResult GatewayPipeline::IngestPassThrough(Signal signal, std::string request, uint64_t wal_id) {
   const int64_t size = static_cast<int64_t>(request.size());
   if (absl::Status valid = ValidateExportRequest(signal, request); !valid.ok()) {
     budget_.Release(size);
     return {IngestOutcome::kInvalid, 0, std::string(valid.message()), absl::ZeroDuration()};
   }
+  if (wal_ != nullptr && wal_id == 0) {
+    absl::StatusOr<uint64_t> id = Persist(signal, request);
+    if (!id.ok()) {
+      budget_.Release(size);
+      return {IngestOutcome::kOverloaded, 0, "persistent queue full or failing, retry later", absl::Seconds(5)};
+    }
+    wal_id = *id;
+  }
   ExportRequest out;
   out.signal = signal;
   out.items = CountItems(signal, request);
   out.body = std::move(request);
-  out.on_done = [budget = &budget_, size](ExportResult) { budget->Release(size); };
+  out.on_done = [budget = &budget_, size, wal = wal_, wal_id, abandon = &abandon_](ExportResult) {
+    budget->Release(size);
+    if (wal != nullptr && !abandon->load(std::memory_order_acquire)) wal->Ack(wal_id);
+  };
   counters_[static_cast<int>(signal)].items_accepted->Add(out.items);
   exporter_.Export(std::move(out));
   return {};

@@ -3,7 +3,9 @@
 // Traces are admitted against the memory budget, scanned on the receiver's
 // thread (a malformed request is refused before anything is accepted) and
 // handed to the reparenting engine; metrics and logs are admitted, validated
-// and handed to the exporter as they came.
+// and handed to the exporter as they came. With a persistent queue, every
+// accepted request is on disk before the client hears "accepted", and is
+// acknowledged there once all its items are delivered (or given up).
 //
 //   GatewayPipeline pipeline(options, engine, exporter, budget, registry);
 //   StartGrpcReceiver(grpc_options, pipeline, registry);
@@ -19,29 +21,47 @@
 #include "pipeline/ingest.h"
 #include "pipeline/memory_budget.h"
 #include "pipeline/metrics_registry.h"
+#include "pipeline/persistent_queue.h"
 #include "pipeline/trace_engine.h"
 
 namespace gateway {
 
 class GatewayPipeline final : public Ingest {
  public:
-  // All references must outlive the pipeline.
-  GatewayPipeline(TraceEngine& engine, Exporter& exporter, MemoryBudget& budget, MetricsRegistry& metrics);
+  // All references (and `wal`, which may be null) must outlive the pipeline.
+  GatewayPipeline(TraceEngine& engine, Exporter& exporter, MemoryBudget& budget, MetricsRegistry& metrics,
+                  PersistentQueue* wal = nullptr);
 
   IngestResult Accept(Signal signal, std::string request) override;
   bool Ready() const override;
 
+  // Feeds every request left unacknowledged in the persistent queue by an
+  // earlier run back into the pipeline, whatever the memory limit. Call once,
+  // before the receivers start. Returns how many requests were replayed.
+  absl::StatusOr<int64_t> ReplayPersistentQueue();
+
   // From now on every request is answered kShuttingDown. Thread-safe.
   void BeginShutdown() { shutting_down_.store(true, std::memory_order_release); }
 
+  // From now on, requests that finish (given up at the shutdown deadline)
+  // are left unacknowledged in the persistent queue, to be replayed by the
+  // next run. Call after the drain deadline, before the exporter gives up.
+  void AbandonUnfinished() { abandon_.store(true, std::memory_order_release); }
+
  private:
-  IngestResult IngestTraces(std::string request);
-  IngestResult IngestPassThrough(Signal signal, std::string request);
+  // `wal_id` is the request's persistent-queue record when it was replayed
+  // from there (already on disk), 0 otherwise.
+  IngestResult IngestTraces(std::string request, uint64_t wal_id);
+  IngestResult IngestPassThrough(Signal signal, std::string request, uint64_t wal_id);
+  // Appends to the persistent queue when there is one. 0 without one.
+  absl::StatusOr<uint64_t> Persist(Signal signal, std::string_view request);
 
   TraceEngine& engine_;
   Exporter& exporter_;
   MemoryBudget& budget_;
+  PersistentQueue* const wal_;
   std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> abandon_{false};
 
   struct SignalCounters {
     Counter* items_accepted;

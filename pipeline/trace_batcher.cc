@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
+#include <vector>
 
 namespace gateway {
 namespace {
@@ -54,16 +56,26 @@ void TraceBatcher::Flush() {
   request.items = static_cast<int64_t>(spans_.size());
   int64_t budget_bytes = 0;
   uint64_t oldest = std::numeric_limits<uint64_t>::max();
+  // Persistent-queue acknowledgements of the requests these spans came from;
+  // consecutive spans mostly share a buffer, so a last-seen check dedupes.
+  std::vector<std::shared_ptr<void>> completions;
+  const void* last_completion = nullptr;
   for (const OutputSpan& span : spans_) {
     budget_bytes += span.budget_bytes;
     if (span.end_time_unix_nano != 0) oldest = std::min(oldest, span.end_time_unix_nano);
+    if (span.buffer != nullptr && span.buffer->completion != nullptr &&
+        span.buffer->completion.get() != last_completion) {
+      last_completion = span.buffer->completion.get();
+      completions.push_back(span.buffer->completion);
+    }
   }
   request.oldest_item_time = oldest == std::numeric_limits<uint64_t>::max()
                                  ? absl::InfinitePast()
                                  : absl::FromUnixNanos(static_cast<int64_t>(oldest));
   MemoryBudget* budget = budget_;
-  request.on_done = [budget, budget_bytes](ExportResult) {
+  request.on_done = [budget, budget_bytes, completions = std::move(completions)](ExportResult) mutable {
     if (budget != nullptr && budget_bytes != 0) budget->Release(budget_bytes);
+    completions.clear();
   };
   spans_.clear();
   frames_.clear();

@@ -42,6 +42,12 @@ struct RequestBuffer {
   std::vector<std::string> scope_frames;
   // scope_resource[i] is the index into resource_frames of scope_frames[i].
   std::vector<uint32_t> scope_resource;
+  // Set by the pipeline right after scanning, before the spans reach another
+  // thread, when the request is in the persistent queue: its destructor
+  // acknowledges the record. Every export request that carries spans of this
+  // buffer keeps a reference until it is done (TraceBatcher), so the record
+  // is acknowledged only when all its spans are delivered or given up.
+  mutable std::shared_ptr<void> completion;
 };
 
 struct LinkRef {

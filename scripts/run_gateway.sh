@@ -7,4 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
 bazel build -c opt //gateway:otlp_gateway >&2
-exec bazel-bin/gateway/otlp_gateway "$@"
+exec "$(bazel info -c opt bazel-bin 2>/dev/null)/gateway/otlp_gateway" "$@"

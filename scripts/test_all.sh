@@ -16,8 +16,9 @@ bazel test //... \
 status=${PIPESTATUS[0]}
 
 # Prints "cases failures" from a target's JUnit XML, or "0 0" without one.
+testlogs=$(bazel info bazel-testlogs 2>/dev/null)
 count_cases() {
-  local xml="bazel-testlogs/${1#//}"
+  local xml="${testlogs}/${1#//}"
   xml="${xml/://}/test.xml"
   [[ -f "$xml" ]] || { echo "0 0"; return; }
   grep -o '<testsuite [^>]*' "$xml" | awk '

@@ -1,0 +1,207 @@
+#include "gateway/gateway_app.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gateway/admin_handler.h"
+#include "gateway/grpc_receiver.h"
+#include "gateway/http_server.h"
+#include "gateway/otlp_http_handler.h"
+#include "pipeline/absl_compat.h"
+#include "pipeline/debug_exporter.h"
+#include "pipeline/gateway_pipeline.h"
+#include "pipeline/logging.h"
+#include "pipeline/memory_budget.h"
+#include "pipeline/otlp_http_exporter.h"
+#include "pipeline/persistent_queue.h"
+#include "pipeline/sharded_trace_engine.h"
+#include "pipeline/status_macros.h"
+#include "pipeline/trace_batcher.h"
+
+namespace gateway {
+namespace {
+
+OtlpHttpExporterOptions ExporterOptionsFrom(const GatewayConfig& config, ExporterType type) {
+  const ExporterConfig& ec = config.exporter;
+  OtlpHttpExporterOptions options;
+  if (type == ExporterType::kDynatrace) {
+    options = ForDynatrace(ec.dynatrace.endpoint, ec.dynatrace.api_token);
+  } else {
+    options.endpoint = ec.otlphttp.endpoint;
+    for (const auto& [name, value] : ec.otlphttp.headers) options.headers.emplace_back(name, value);
+  }
+  options.gzip = ec.compression == Compression::kGzip;
+  options.request_timeout = ec.timeout;
+  options.max_concurrent_requests = ec.max_in_flight;
+  options.initial_backoff = ec.retry.initial_interval;
+  options.max_backoff = ec.retry.max_interval;
+  options.max_item_age = ec.retry.max_elapsed;
+  options.max_request_bytes[static_cast<int>(Signal::kTraces)] = ec.limits.traces.max_request_bytes;
+  options.max_request_bytes[static_cast<int>(Signal::kMetrics)] = ec.limits.metrics.max_request_bytes;
+  options.max_request_bytes[static_cast<int>(Signal::kLogs)] = ec.limits.logs.max_request_bytes;
+  return options;
+}
+
+class GatewayAppImpl final : public GatewayApp {
+ public:
+  GatewayAppImpl(const GatewayConfig& config, const Clock& clock) : config_(config), clock_(clock) {}
+
+  ~GatewayAppImpl() override { Shutdown(); }
+
+  absl::Status Start(GatewayAppDeps deps) {
+    budget_ = std::make_unique<MemoryBudget>(config_.queue.memory_limit_mib << 20);
+
+    const ExporterType type = ResolveExporterType(config_);
+    if (deps.exporter != nullptr) {
+      exporter_ = std::move(deps.exporter);
+    } else if (type == ExporterType::kDebug) {
+      exporter_ = NewDebugExporter(deps.debug_out != nullptr ? deps.debug_out : stdout);
+    } else {
+      exporter_ = NewOtlpHttpExporter(ExporterOptionsFrom(config_, type), registry_, clock_);
+    }
+
+    TraceBatcherOptions batch;
+    batch.max_spans = config_.batch.max_spans;
+    batch.max_bytes = static_cast<size_t>(config_.batch.max_bytes);
+    batch.max_delay = config_.batch.timeout;
+    engine_ = NewShardedTraceEngine(config_.reparent, batch, *exporter_, budget_.get(), registry_, clock_);
+    if (config_.queue.persistent.enabled) {
+      GATEWAY_ASSIGN_OR_RETURN(wal_, OpenPersistentQueue(config_.queue.persistent.directory,
+                                                         config_.queue.persistent.max_size_mib << 20));
+      registry_.AddGauge("gateway_persistent_queue_bytes", "Bytes in the persistent queue's files", {},
+                         [wal = wal_.get()] { return static_cast<double>(wal->UsedBytes()); });
+      registry_.AddGauge("gateway_persistent_queue_requests", "Requests in the persistent queue not yet delivered",
+                         {}, [wal = wal_.get()] { return static_cast<double>(wal->PendingRecords()); });
+    }
+    pipeline_ = std::make_unique<GatewayPipeline>(*engine_, *exporter_, *budget_, registry_, wal_.get());
+    // What an earlier run accepted and did not deliver goes first.
+    GATEWAY_RETURN_IF_ERROR(pipeline_->ReplayPersistentQueue().status());
+
+    if (config_.grpc.enabled) {
+      GrpcReceiverOptions options;
+      options.listen_address = config_.grpc.endpoint;
+      options.max_recv_message_bytes = config_.grpc.max_recv_msg_size_mib << 20;
+      options.tls_cert_path = config_.grpc.tls.cert_file;
+      options.tls_key_path = config_.grpc.tls.key_file;
+      options.bearer_token = config_.grpc.auth.bearer_token;
+      GATEWAY_ASSIGN_OR_RETURN(grpc_, StartGrpcReceiver(options, *pipeline_, registry_));
+    }
+    if (config_.http.enabled) {
+      OtlpHttpHandlerOptions handler_options;
+      handler_options.max_decompressed_bytes = size_t(config_.http.max_request_body_mib) << 20;
+      handler_options.cors_allowed_origins = config_.http.cors_allowed_origins;
+      handler_options.bearer_token = config_.http.auth.bearer_token;
+      otlp_http_handler_ = std::make_unique<OtlpHttpHandler>(handler_options, *pipeline_, registry_);
+      HttpServerOptions options;
+      options.listen_address = config_.http.endpoint;
+      options.threads = config_.http.threads;
+      options.max_body_bytes = size_t(config_.http.max_request_body_mib) << 20;
+      options.tls_cert_path = config_.http.tls.cert_file;
+      options.tls_key_path = config_.http.tls.key_file;
+      GATEWAY_ASSIGN_OR_RETURN(http_, StartHttpServer(options, *otlp_http_handler_));
+    }
+
+    AdminProbes probes;
+    probes.live = [] { return true; };
+    probes.ready = [this] {
+      Readiness r;
+      if (shut_down_.load()) {
+        r.ready = false;
+        r.reason = "shutting down";
+      } else if (!exporter_->Healthy()) {
+        r.ready = false;
+        r.reason = "exporter has not delivered for a while";
+      } else if (!pipeline_->Ready()) {
+        r.ready = false;
+        r.reason = "memory limit reached (backpressure)";
+      }
+      return r;
+    };
+    probes.recent_decisions = [this] {
+      std::vector<DecisionRow> rows;
+      std::vector<ReparentDecision> decisions = engine_->RecentDecisions();
+      for (auto it = decisions.rbegin(); it != decisions.rend(); ++it) {
+        rows.push_back({it->time, it->original_trace.Hex(), it->new_trace.Hex(), it->span.Hex(), it->name});
+      }
+      return rows;
+    };
+    probes.throughput = [this] {
+      ThroughputTotals t;
+      t.spans_received = registry_.CounterValue("gateway_items_accepted_total", {{"signal", "traces"}});
+      t.spans_reparented = registry_.CounterValue("gateway_spans_reparented_total");
+      t.spans_exported = registry_.CounterValue("gateway_exported_items_total", {{"signal", "traces"}});
+      return t;
+    };
+    admin_handler_ = std::make_unique<AdminHandler>(registry_, clock_, RenderEffectiveConfig(config_),
+                                                    std::move(probes), ConfigSecrets(config_));
+    HttpServerOptions admin;
+    admin.listen_address = config_.admin.endpoint;
+    admin.threads = 1;
+    admin.max_body_bytes = 64 << 10;
+    GATEWAY_ASSIGN_OR_RETURN(admin_, StartHttpServer(admin, *admin_handler_));
+
+    LogInfo("listening", {{"grpc_port", absl::StrCat(grpc_port())},
+                          {"http_port", absl::StrCat(http_port())},
+                          {"admin_port", absl::StrCat(admin_port())},
+                          {"exporter", std::string(ExporterTypeName(type))}});
+    return absl::OkStatus();
+  }
+
+  int grpc_port() const override { return grpc_ ? grpc_->port() : 0; }
+  int http_port() const override { return http_ ? http_->port() : 0; }
+  int admin_port() const override { return admin_ ? admin_->port() : 0; }
+  MetricsRegistry& metrics() override { return registry_; }
+
+  void Shutdown() override {
+    if (shut_down_.exchange(true)) return;
+    const absl::Time deadline = absl::Now() + config_.shutdown.drain_timeout;
+    LogInfo("shutdown_started", {{"drain_timeout", absl::FormatDuration(config_.shutdown.drain_timeout)}});
+    // Order: refuse new work, let requests in flight finish, release what the
+    // engine holds into the exporter, then deliver until the deadline.
+    if (pipeline_) pipeline_->BeginShutdown();
+    if (grpc_) grpc_->Shutdown(absl::Now() + absl::Seconds(5));
+    if (http_) http_->Shutdown();
+    if (engine_) engine_->Shutdown();
+    if (exporter_) {
+      // Deliver until the deadline; what is still undelivered then stays in
+      // the persistent queue (if any) for the next run, and is given up.
+      while (exporter_->QueuedBytes() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+      if (pipeline_) pipeline_->AbandonUnfinished();
+      if (absl::Status s = exporter_->Shutdown(absl::Now()); !s.ok()) {
+        LogWarn("exporter_shutdown", {{"error", std::string(s.message())}});
+      }
+    }
+    if (admin_) admin_->Shutdown();
+    LogInfo("shutdown_complete", {{"in_flight_bytes", absl::StrCat(budget_ ? budget_->InFlight() : 0)}});
+  }
+
+ private:
+  const GatewayConfig config_;
+  const Clock& clock_;
+  std::atomic<bool> shut_down_{false};
+  // Destroyed in reverse: servers first, then handlers, pipeline, engine, exporter.
+  MetricsRegistry registry_;
+  std::unique_ptr<MemoryBudget> budget_;
+  std::unique_ptr<PersistentQueue> wal_;
+  std::unique_ptr<Exporter> exporter_;
+  std::unique_ptr<TraceEngine> engine_;
+  std::unique_ptr<GatewayPipeline> pipeline_;
+  std::unique_ptr<OtlpHttpHandler> otlp_http_handler_;
+  std::unique_ptr<AdminHandler> admin_handler_;
+  std::unique_ptr<GrpcReceiver> grpc_;
+  std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<HttpServer> admin_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GatewayApp>> StartGateway(const GatewayConfig& config, GatewayAppDeps deps) {
+  GATEWAY_RETURN_IF_ERROR(ValidateConfig(config));
+  const Clock& clock = deps.clock != nullptr ? *deps.clock : RealClock();
+  auto app = std::make_unique<GatewayAppImpl>(config, clock);
+  GATEWAY_RETURN_IF_ERROR(app->Start(std::move(deps)));
+  return app;
+}
+
+}  // namespace gateway

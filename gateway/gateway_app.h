@@ -1,0 +1,53 @@
+// The whole gateway as one object: receivers, pipeline, engine, exporter and
+// admin endpoints wired from a GatewayConfig. main.cc only parses flags,
+// loads the config and waits for a signal; tests start a GatewayApp on port 0.
+//
+//   GatewayAppDeps deps;                      // real clock, exporter from config
+//   absl::StatusOr<std::unique_ptr<GatewayApp>> app = StartGateway(config, deps);
+//   int port = (*app)->http_port();
+//   ...
+//   (*app)->Shutdown();                       // drains within config.shutdown.drain_timeout
+#pragma once
+
+#include <cstdio>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "gateway/config.h"
+#include "pipeline/clock.h"
+#include "pipeline/exporter.h"
+#include "pipeline/metrics_registry.h"
+
+namespace gateway {
+
+struct GatewayAppDeps {
+  // Time for the engine, exporter and admin pages; RealClock() when null.
+  const Clock* clock = nullptr;
+  // Replaces the exporter the config asks for (tests). Null: from config.
+  std::unique_ptr<Exporter> exporter;
+  // Where the debug exporter prints; stdout when null.
+  FILE* debug_out = nullptr;
+};
+
+class GatewayApp {
+ public:
+  virtual ~GatewayApp() = default;
+
+  // Bound ports (0 when that listener is disabled).
+  virtual int grpc_port() const = 0;
+  virtual int http_port() const = 0;
+  virtual int admin_port() const = 0;
+
+  virtual MetricsRegistry& metrics() = 0;
+
+  // Stop accepting (clients get UNAVAILABLE / 503), release every held span,
+  // deliver what is queued until the drain timeout, then stop. Idempotent;
+  // call from one thread.
+  virtual void Shutdown() = 0;
+};
+
+// Validates `config`, starts everything, and replays the persistent queue
+// when one is configured. Errors name what failed (a port in use, a TLS file).
+absl::StatusOr<std::unique_ptr<GatewayApp>> StartGateway(const GatewayConfig& config, GatewayAppDeps deps);
+
+}  // namespace gateway
