@@ -4,7 +4,9 @@
 # /metrics and /status. Manual: bazel test //tests/deploy:image_test
 #
 # Environment: IMAGE (default localhost/otlp-reparent-gateway:test),
-# SKIP_BUILD=1 to test an image already built, PODMAN_OPTS as for build_image.sh.
+# SKIP_BUILD=1 to test an image already built, PODMAN_OPTS as for build_image.sh,
+# PODMAN_RUN_OPTS extra `podman run` options (e.g. --ulimit settings where the
+# host does not let runc set podman's default rlimits).
 set -euo pipefail
 
 # Under bazel the runfiles tree holds symlinks into the workspace: build from
@@ -29,7 +31,8 @@ cleanup() { podman rm -f "$name" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
 # Publish on ephemeral host ports (127.0.0.1::port lets podman choose).
-podman run -d --name "$name" \
+read -r -a run_opts <<<"${PODMAN_RUN_OPTS:-}"
+podman run -d --name "$name" "${run_opts[@]}" \
   -p 127.0.0.1::4317 -p 127.0.0.1::4318 -p 127.0.0.1::13133 \
   "$IMAGE" --admin-endpoint=0.0.0.0:13133 --log-level=debug >/dev/null || fail "podman run failed"
 
