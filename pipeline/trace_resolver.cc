@@ -25,6 +25,20 @@ uint64_t HashIds(std::string_view a, std::string_view b, std::string_view c, std
 
 }  // namespace
 
+uint64_t TraceResolver::Fingerprint(const Key& key) {
+  // splitmix64-style mixing of the three words; ids are mostly random
+  // already, the mixing guards against structured ones.
+  auto mix = [](uint64_t x) {
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+  };
+  return mix(key.span ^ mix(key.trace_lo ^ mix(key.trace_hi + 0x9e3779b97f4a7c15ULL)));
+}
+
 SpanId FanoutSpanId(const TraceId& original_trace, const SpanId& original, const TraceId& link_trace,
                     const SpanId& link_span) {
   uint64_t h = HashIds(original_trace.View(), original.View(), link_trace.View(), link_span.View());
@@ -64,8 +78,8 @@ void TraceResolver::Process(SpanRef span, absl::Time now, std::vector<OutputSpan
   std::vector<Ready> ready;
   const int chosen = ChooseLink(span);
   if (chosen < 0 && span.has_parent && !(span.parent_is_remote() && !options_.cross_process)) {
-    const Fate* found = FindFate(Key{span.trace_id, span.parent_span_id});
-    if (found == nullptr) {
+    Fate parent;
+    if (!FindFate(Key{span.trace_id, span.parent_span_id}, &parent)) {
       Hold(std::move(span), now);
       while (static_cast<int64_t>(held_.size()) > limits_.max_held_spans && !held_order_.empty()) {
         uint64_t oldest = held_order_.front();
@@ -75,7 +89,6 @@ void TraceResolver::Process(SpanRef span, absl::Time now, std::vector<OutputSpan
       CompactOrder();
       return;
     }
-    const Fate parent = *found;
     Decide(span, &parent, now, out, &ready);
   } else {
     Decide(span, nullptr, now, out, &ready);
@@ -161,9 +174,14 @@ void TraceResolver::RecordFate(const Key& key, bool moved, const TraceId& new_tr
                                std::vector<Ready>* ready) {
   if (generation_start_ == absl::InfinitePast()) generation_start_ = now;
   if (limits_.max_resolved_spans > 0) {
-    auto& current = fates_[current_];
-    current.insert_or_assign(key, Fate{new_trace, moved});
-    if (static_cast<int64_t>(current.size()) >= std::max<int64_t>(1, limits_.max_resolved_spans / 2)) {
+    size_t size;
+    if (moved) {
+      moved_[current_].insert_or_assign(key, new_trace);
+    } else {
+      unchanged_[current_].insert(Fingerprint(key));
+    }
+    size = moved_[current_].size() + unchanged_[current_].size();
+    if (static_cast<int64_t>(size) >= std::max<int64_t>(1, limits_.max_resolved_spans / 2)) {
       RotateFates(now);
     }
   }
@@ -255,17 +273,28 @@ void TraceResolver::Expire(absl::Time now, std::vector<OutputSpan>* out) {
   EvictFates(now);
 }
 
-const TraceResolver::Fate* TraceResolver::FindFate(const Key& key) const {
-  auto it = fates_[current_].find(key);
-  if (it != fates_[current_].end()) return &it->second;
-  it = fates_[1 - current_].find(key);
-  if (it != fates_[1 - current_].end()) return &it->second;
-  return nullptr;
+bool TraceResolver::FindFate(const Key& key, Fate* fate) const {
+  for (int g : {current_, 1 - current_}) {
+    auto it = moved_[g].find(key);
+    if (it != moved_[g].end()) {
+      *fate = Fate{it->second, true};
+      return true;
+    }
+  }
+  const uint64_t fingerprint = Fingerprint(key);
+  for (int g : {current_, 1 - current_}) {
+    if (unchanged_[g].contains(fingerprint)) {
+      *fate = Fate{TraceId(), false};
+      return true;
+    }
+  }
+  return false;
 }
 
 void TraceResolver::RotateFates(absl::Time now) {
   current_ = 1 - current_;
-  fates_[current_].clear();
+  moved_[current_].clear();
+  unchanged_[current_].clear();
   generation_start_ = now;
 }
 
@@ -277,8 +306,10 @@ void TraceResolver::EvictFates(absl::Time now) {
   }
   if (now - generation_start_ >= options_.resolved_ttl) {
     // Both generations are older than the TTL.
-    fates_[0].clear();
-    fates_[1].clear();
+    for (int g : {0, 1}) {
+      moved_[g].clear();
+      unchanged_[g].clear();
+    }
     generation_start_ = now;
   } else if (now - generation_start_ >= half) {
     RotateFates(now);

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/time/time.h"
 #include "pipeline/reparent_options.h"
@@ -91,7 +92,9 @@ class TraceResolver final {
 
   int64_t HeldSpans() const { return static_cast<int64_t>(held_.size()); }
   // Remembered fates (both generations; a span may count twice).
-  int64_t ResolvedSpans() const { return static_cast<int64_t>(fates_[0].size() + fates_[1].size()); }
+  int64_t ResolvedSpans() const {
+    return static_cast<int64_t>(moved_[0].size() + moved_[1].size() + unchanged_[0].size() + unchanged_[1].size());
+  }
   const TraceResolverStats& stats() const { return stats_; }
   // Oldest first.
   const std::deque<ReparentDecision>& RecentDecisions() const { return decisions_; }
@@ -143,8 +146,9 @@ class TraceResolver final {
   void EmitTarget(SpanRef& span, int chosen, absl::Time now, std::vector<OutputSpan>* out);
   void RecordFate(const Key& key, bool moved, const TraceId& new_trace, absl::Time now,
                   std::vector<Ready>* ready);
-  // The remembered fate of `key`, or nullptr. Valid until the next RecordFate.
-  const Fate* FindFate(const Key& key) const;
+  // The remembered fate of `key`; false if none.
+  bool FindFate(const Key& key, Fate* fate) const;
+  static uint64_t Fingerprint(const Key& key);
   void RotateFates(absl::Time now);
   void ResolveReady(std::vector<Ready>* ready, absl::Time now, std::vector<OutputSpan>* out);
   void Hold(SpanRef span, absl::Time now);
@@ -169,12 +173,20 @@ class TraceResolver final {
   uint64_t next_hold_id_ = 1;
 
   // Fates of spans that went out, keyed by (original trace, span id), in two
-  // generations: new fates go to fates_[current_]; a rotation (every
+  // generations: new fates go to generation current_; a rotation (every
   // resolved_ttl / 2, or when the current generation holds half of
   // max_resolved_spans) drops the older generation whole. So a fate is
   // remembered for between resolved_ttl / 2 and resolved_ttl, and at most
   // max_resolved_spans are, without per-entry expiry bookkeeping.
-  absl::flat_hash_map<Key, Fate> fates_[2];
+  //
+  // Moved spans (few) are kept exactly with their new trace. Unchanged spans
+  // (most) are kept as a 64-bit fingerprint of the key, 8 bytes instead of
+  // 40, so the table that every span touches stays small and in cache. A
+  // fingerprint collision (odds about n / 2^64 per lookup) would make a
+  // child of a never-seen parent go out unchanged at once instead of after
+  // the hold window.
+  absl::flat_hash_map<Key, TraceId> moved_[2];
+  absl::flat_hash_set<uint64_t> unchanged_[2];
   int current_ = 0;
   absl::Time generation_start_ = absl::InfinitePast();
 
