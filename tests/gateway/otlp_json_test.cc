@@ -6,7 +6,6 @@
 #include <cstring>
 #include <limits>
 #include <random>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -506,50 +505,57 @@ class RandomRequests {
   std::mt19937_64 rng_;
 };
 
+bool IsIdKey(std::string_view key) {
+  return key == "traceId" || key == "trace_id" || key == "spanId" || key == "span_id" || key == "parentSpanId" ||
+         key == "parent_span_id";
+}
+
+// The end (one past the closing quote) of the JSON string starting at `begin`.
+size_t StringEnd(const std::string& json, size_t begin) {
+  size_t i = begin + 1;
+  while (i < json.size() && json[i] != '"') i += json[i] == '\\' ? 2 : 1;
+  return i + 1;
+}
+
 // Rewrites libprotobuf's proto3 JSON into OTLP/JSON: ids from base64 to hex
 // (either case), plus unknown keys the converter must ignore. Works on the
 // text so that no JSON library's number handling stands between libprotobuf
 // and the converter.
 std::string ToOtlpJson(const std::string& proto3_json, RandomRequests& random) {
-  static const std::regex kIdMember(
-      R"re("(traceId|trace_id|spanId|span_id|parentSpanId|parent_span_id)":"([A-Za-z0-9+/=]*)")re");
-  std::string with_hex_ids;
-  auto last = proto3_json.cbegin();
-  for (std::sregex_iterator it(proto3_json.begin(), proto3_json.end(), kIdMember), end; it != end; ++it) {
-    const std::smatch& match = *it;
-    with_hex_ids.append(last, match[0].first);
-    std::string raw;
-    EXPECT_TRUE(absl::Base64Unescape(match[2].str(), &raw)) << match[0];
-    std::string hex = absl::BytesToHexString(raw);
-    if (random.Chance(0.3)) {
-      for (char& c : hex) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    }
-    absl::StrAppend(&with_hex_ids, "\"", match[1].str(), "\":\"", hex, "\"");
-    last = match[0].second;
-  }
-  with_hex_ids.append(last, proto3_json.cend());
-
   std::string out;
-  bool in_string = false;
-  bool escaped = false;
-  for (size_t i = 0; i < with_hex_ids.size(); ++i) {
-    const char c = with_hex_ids[i];
-    out.push_back(c);
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
+  size_t i = 0;
+  while (i < proto3_json.size()) {
+    const char c = proto3_json[i];
+    if (c == '{') {
+      out.push_back(c);
+      ++i;
+      if (random.Chance(0.05)) {
+        out.append(R"("zUnknownKey":{"a":[1,"b",{"c":null},1.5e3,"x"],"traceId":7})");
+        if (i < proto3_json.size() && proto3_json[i] != '}') out.push_back(',');
       }
       continue;
     }
-    if (c == '"') in_string = true;
-    if (c == '{' && random.Chance(0.05)) {
-      out.append(R"("zUnknownKey":{"a":[1,"b",{"c":null},1.5e3,"x"],"traceId":7})");
-      if (i + 1 < with_hex_ids.size() && with_hex_ids[i + 1] != '}') out.push_back(',');
+    if (c != '"') {
+      out.push_back(c);
+      ++i;
+      continue;
     }
+    const size_t end = StringEnd(proto3_json, i);
+    const std::string_view token(proto3_json.data() + i + 1, end - i - 2);
+    out.append(proto3_json, i, end - i);
+    i = end;
+    const bool id_member = IsIdKey(token) && proto3_json.compare(i, 2, ":\"") == 0;
+    if (!id_member) continue;
+    const size_t value_end = StringEnd(proto3_json, i + 1);
+    const std::string base64 = proto3_json.substr(i + 2, value_end - i - 3);
+    std::string raw;
+    EXPECT_TRUE(absl::Base64Unescape(base64, &raw)) << base64;
+    std::string hex = absl::BytesToHexString(raw);
+    if (random.Chance(0.3)) {
+      for (char& h : hex) h = static_cast<char>(std::toupper(static_cast<unsigned char>(h)));
+    }
+    absl::StrAppend(&out, ":\"", hex, "\"");
+    i = value_end;
   }
   return out;
 }
