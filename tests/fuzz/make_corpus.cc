@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "bench/request_generator.h"
-#include "gateway/gzip.h"
+#include "pipeline/gzip.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
@@ -304,6 +304,42 @@ int main(int argc, char** argv) {
   Write("gzip", "seed_" + std::to_string(n++),
         std::string("\x40\x00", 2) + gateway::GzipCompress("a", 6) + gateway::GzipCompress("b", 6));
 
-  // http_request: written by the HTTP target's own section below when it exists.
+  // http_request: [Ingest answer][raw HTTP/1.1 request].
+  n = 0;
+  auto http = [&n](char mode, const std::string& head, const std::string& body) {
+    std::string raw(1, mode);
+    raw += head;
+    raw += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    Write("http_request", "seed_" + std::to_string(n++), raw);
+  };
+  const std::string proto_head = "POST /v1/traces HTTP/1.1\r\nHost: gw\r\nContent-Type: application/x-protobuf\r\n";
+  http(0, proto_head, traces[2]);
+  http(1, proto_head, traces[4]);
+  http(2, proto_head, traces[0]);
+  http(3, proto_head, traces[1]);
+  http(0, proto_head + "Content-Encoding: gzip\r\n", gateway::GzipCompress(traces[3], 6));
+  http(0, proto_head + "Content-Encoding: deflate\r\n", Deflate(traces[0]));
+  http(0, "POST /v1/traces HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n", kTraceJson[0]);
+  http(0, "POST /v1/traces?x=1 HTTP/1.1\r\nHost: gw\r\nContent-Type: Application/JSON; charset=utf-8\r\n",
+       kTraceJson[1]);
+  http(0, "POST /v1/metrics HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n", kMetricsJson[0]);
+  http(4, "POST /v1/metrics HTTP/1.1\r\nHost: gw\r\nContent-Type: application/x-protobuf\r\n", metrics_bodies[2]);
+  http(0, "POST /v1/logs HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n", kLogsJson[1]);
+  http(0, "POST /v1/logs HTTP/1.1\r\nHost: gw\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: gzip\r\n",
+       gateway::GzipCompress(logs_bodies[2], 6));
+  http(0, "POST /v1/traces HTTP/1.1\r\nHost: gw\r\nContent-Type: text/plain\r\n", "hello");
+  http(0, "POST /v1/traces HTTP/1.1\r\nHost: gw\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: br\r\n", "x");
+  http(0, "GET /v1/traces HTTP/1.1\r\nHost: gw\r\n", "");
+  http(0, "POST /v2/spans HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n", "{}");
+  http(0, "OPTIONS /v1/traces HTTP/1.1\r\nHost: gw\r\nOrigin: https://app.example.com\r\n"
+          "Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\n", "");
+  http(0, "POST /v1/traces HTTP/1.1\r\nHost: gw\r\nOrigin: https://app.example.com\r\nContent-Type: application/json\r\n",
+       kTraceJson[3]);
+  {
+    std::string raw(1, '\0');
+    raw += "POST /v1/traces HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    raw += "5\r\n{\"res\r\n10\r\nourceSpans\":[]} \r\n0\r\n\r\n";
+    Write("http_request", "seed_" + std::to_string(n++), raw);
+  }
   return 0;
 }

@@ -15,6 +15,7 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "pipeline/signal.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/proto_oracle.h"
 
 namespace {
 
@@ -39,6 +40,8 @@ bool ParsesAs(gateway::Signal signal, const std::string& wire) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const bool quiet = gateway::fuzz::QuietLibprotobuf();
+  (void)quiet;
   if (size < 1) return 0;
   const auto signal = static_cast<gateway::Signal>(data[0] % 3);
   const std::string_view json(reinterpret_cast<const char*>(data) + 1, size - 1);

@@ -55,6 +55,8 @@ int64_t LibprotobufItems(Signal signal, const std::string& body, bool* parsed, b
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const bool quiet = gateway::fuzz::QuietLibprotobuf();
+  (void)quiet;
   if (size < 3) return 0;
   const Signal signal = (data[0] & 1) != 0 ? Signal::kLogs : Signal::kMetrics;
   const size_t max_bytes = 64 + size_t{data[1]} * 16;

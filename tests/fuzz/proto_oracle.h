@@ -13,10 +13,18 @@
 #include <vector>
 
 #include "google/protobuf/descriptor.h"
+#include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/unknown_field_set.h"
 
 namespace gateway::fuzz {
+
+// Silences libprotobuf's "invalid UTF-8" and similar log lines, which would
+// otherwise dominate a fuzzing run. Call once; returns true.
+inline bool QuietLibprotobuf() {
+  google::protobuf::SetLogHandler(nullptr);
+  return true;
+}
 
 // True when no message in the tree has an unknown group or an unknown field
 // whose number belongs to a known field of that message.

@@ -124,6 +124,8 @@ void CheckWriters(const gateway::SpanRef& ref) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const bool quiet = gateway::fuzz::QuietLibprotobuf();
+  (void)quiet;
   std::string input(reinterpret_cast<const char*>(data), size);
   ExportTraceServiceRequest parsed;
   const bool libprotobuf_ok = parsed.ParseFromString(input);
