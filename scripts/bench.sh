@@ -1,0 +1,355 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: the same load generator against the no-op sink (the
+# ceiling of the transport on this machine) and against the gateway (which
+# exports OTLP/HTTP to a second no-op sink), over gRPC and HTTP at several
+# concurrencies; then an overload run against a gateway with a small memory
+# limit and a slow export target. Writes the "End-to-end throughput" section
+# of docs/performance.md (between the e2e-bench markers, rest preserved) and
+# docs/throughput.png.
+#
+#   scripts/bench.sh                      # about 3 minutes
+#   BENCH_DURATION=2s BENCH_CONCURRENCY="1 8" scripts/bench.sh
+#
+# Environment (all optional):
+#   BENCH_DURATION=5s  BENCH_CONCURRENCY="1 2 4 8 16"  BENCH_PROTOCOLS="grpc http"
+#   BENCH_SPANS_PER_REQUEST=100  BENCH_SPAN_BYTES=300  BENCH_CONSUMER_SHARE=0.2
+#   BENCH_GRPC_CONNECTIONS=1  BENCH_OVERLOAD_MEMORY_MIB=32  BENCH_OVERLOAD_DURATION=10s
+#   BENCH_OUTPUT_BASE=/path   bazel --output_base (default: bazel's own)
+#   BENCH_DOC=docs/performance.md  BENCH_PNG=docs/throughput.png
+#   BENCH_KEEP=1              keep the work directory (logs, configs, JSON)
+#   BENCH_GATEWAY_BIN=/path   use this gateway binary instead of building one
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${BENCH_DURATION:-5s}
+CONCURRENCY=${BENCH_CONCURRENCY:-1 2 4 8 16}
+PROTOCOLS=${BENCH_PROTOCOLS:-grpc http}
+SPANS=${BENCH_SPANS_PER_REQUEST:-100}
+SPAN_BYTES=${BENCH_SPAN_BYTES:-300}
+CONSUMER_SHARE=${BENCH_CONSUMER_SHARE:-0.2}
+GRPC_CONNECTIONS=${BENCH_GRPC_CONNECTIONS:-1}
+OVERLOAD_MEMORY_MIB=${BENCH_OVERLOAD_MEMORY_MIB:-32}
+OVERLOAD_DURATION=${BENCH_OVERLOAD_DURATION:-10s}
+DOC=${BENCH_DOC:-docs/performance.md}
+PNG=${BENCH_PNG:-docs/throughput.png}
+COMMAND_LINE="$0 $*"
+
+bazel_cmd=(bazel)
+if [[ -n "${BENCH_OUTPUT_BASE:-}" ]]; then bazel_cmd+=(--output_base="$BENCH_OUTPUT_BASE"); fi
+
+# gnuplot for the PNG; installed once, idempotently.
+if ! command -v gnuplot >/dev/null; then
+  echo "bench: installing gnuplot-nox" >&2
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends gnuplot-nox >&2
+fi
+
+targets=(//bench:noop_sink //bench:load_generator)
+[[ -z "${BENCH_GATEWAY_BIN:-}" ]] && targets+=(//gateway:otlp_gateway)
+echo "bench: building -c opt ${targets[*]}" >&2
+"${bazel_cmd[@]}" build -c opt "${targets[@]}" >&2
+BIN=$("${bazel_cmd[@]}" info -c opt bazel-bin 2>/dev/null)
+SINK=$BIN/bench/noop_sink
+LOADGEN=$BIN/bench/load_generator
+GATEWAY=${BENCH_GATEWAY_BIN:-$BIN/gateway/otlp_gateway}
+
+WORK=$(mktemp -d /tmp/bench.XXXXXX)
+RESULTS=$WORK/results.jsonl
+: >"$RESULTS"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ -z "${BENCH_KEEP:-}" ]]; then rm -rf "$WORK"; else echo "bench: kept $WORK" >&2; fi
+}
+trap cleanup EXIT
+
+json_field() {  # json_field <file-or-line> <python expression over d>
+  python3 -c "import json,sys; d=json.loads(sys.argv[1]); print($2)" "$1"
+}
+
+# start_sink <name> <sink flags...>: sets SINK_PID, SINK_GRPC, SINK_HTTP.
+start_sink() {
+  local name=$1
+  shift
+  "$SINK" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  SINK_PID=$!
+  PIDS+=("$SINK_PID")
+  for _ in $(seq 100); do
+    [[ -s "$WORK/$name.out" ]] && break
+    kill -0 "$SINK_PID" 2>/dev/null || { cat "$WORK/$name.err" >&2; exit 1; }
+    sleep 0.1
+  done
+  local line
+  line=$(head -n 1 "$WORK/$name.out")
+  SINK_GRPC=$(json_field "$line" 'd["grpc_port"]')
+  SINK_HTTP=$(json_field "$line" 'd["http_port"]')
+}
+
+sink_spans() {  # sink_spans <http port>
+  curl -sf --max-time 5 "http://127.0.0.1:$1/stats" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["traces"]["spans"])' 2>/dev/null || echo 0
+}
+
+free_ports() {  # prints three free TCP ports
+  python3 - <<'EOF'
+import socket
+socks = [socket.socket() for _ in range(3)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+# start_gateway <name> <export http port> <memory MiB>: sets GW_PID, GW_GRPC, GW_HTTP, GW_ADMIN.
+start_gateway() {
+  local name=$1 export_port=$2 memory=$3
+  read -r GW_GRPC GW_HTTP GW_ADMIN < <(free_ports)
+  cat >"$WORK/$name.yaml" <<EOF
+receivers:
+  grpc: {endpoint: "127.0.0.1:$GW_GRPC", max_recv_msg_size_mib: 16}
+  http: {endpoint: "127.0.0.1:$GW_HTTP"}
+admin:
+  endpoint: "127.0.0.1:$GW_ADMIN"
+exporter:
+  type: dynatrace
+  dynatrace:
+    endpoint: "http://127.0.0.1:$export_port/api/v2/otlp"
+    api_token: "bench-token-not-a-secret"
+queue:
+  memory_limit_mib: $memory
+log:
+  level: warn
+EOF
+  "$GATEWAY" --config="$WORK/$name.yaml" >"$WORK/$name.log" 2>&1 &
+  GW_PID=$!
+  PIDS+=("$GW_PID")
+  for _ in $(seq 200); do
+    if curl -sf "http://127.0.0.1:$GW_ADMIN/readyz" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$GW_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "bench: gateway did not become ready; its log:" >&2
+  tail -n 30 "$WORK/$name.log" >&2
+  exit 1
+}
+
+stop_process() {  # SIGTERM and wait (at most 40 s)
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 400); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# wait_delivered <sink http port> <expected spans> <seconds>: prints the count reached.
+wait_delivered() {
+  local port=$1 want=$2 seconds=$3 got=0
+  for _ in $(seq $((seconds * 10))); do
+    got=$(sink_spans "$port")
+    ((got >= want)) && break
+    sleep 0.1
+  done
+  echo "$got"
+}
+
+run_load() {  # run_load <label> <target> <protocol> <concurrency> <pid> [extra flags...]
+  local label=$1 target=$2 protocol=$3 concurrency=$4 pid=$5
+  shift 5
+  timeout 300 "$LOADGEN" --label="$label" --target="$target" --protocol="$protocol" \
+    --concurrency="$concurrency" --connections="$GRPC_CONNECTIONS" --duration="$DURATION" \
+    --spans_per_request="$SPANS" --span_bytes="$SPAN_BYTES" --consumer_share="$CONSUMER_SHARE" \
+    --gateway_pid="$pid" --json "$@" 2>>"$WORK/loadgen.log" | tee -a "$RESULTS" >/dev/null
+  tail -n 1 "$RESULTS" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("bench: %-8s %-4s c=%-3d %10.0f spans/s  p99 %7.2f ms  errors %d" % (d["label"], d["protocol"], d["concurrency"], d["spans_per_s"], d["latency_ms"]["p99"], d["errors"]))' >&2
+}
+
+# ---- throughput: sink vs gateway -------------------------------------------
+
+start_sink ceiling --grpc-port=0 --http-port=0
+CEILING_PID=$SINK_PID CEILING_GRPC=$SINK_GRPC CEILING_HTTP=$SINK_HTTP
+start_sink export --grpc-port=-1 --http-port=0
+EXPORT_PID=$SINK_PID EXPORT_HTTP=$SINK_HTTP
+start_gateway gateway "$EXPORT_HTTP" 256
+
+for protocol in $PROTOCOLS; do
+  for c in $CONCURRENCY; do
+    if [[ $protocol == grpc ]]; then
+      sink_target=127.0.0.1:$CEILING_GRPC gw_target=127.0.0.1:$GW_GRPC
+    else
+      sink_target=127.0.0.1:$CEILING_HTTP gw_target=127.0.0.1:$GW_HTTP
+    fi
+    run_load sink "$sink_target" "$protocol" "$c" "$CEILING_PID"
+    run_load gateway "$gw_target" "$protocol" "$c" "$GW_PID"
+  done
+done
+
+accepted=$(python3 -c '
+import json,sys
+print(sum(json.loads(l)["spans_ok"] for l in open(sys.argv[1]) if json.loads(l)["label"] == "gateway"))' "$RESULTS")
+delivered=$(wait_delivered "$EXPORT_HTTP" "$accepted" 30)
+echo "{\"label\":\"delivery\",\"accepted\":$accepted,\"delivered\":$delivered}" >>"$RESULTS"
+echo "bench: gateway accepted $accepted spans, export sink received $delivered" >&2
+stop_process "$GW_PID"
+
+# ---- overload: small memory limit, slow export target ------------------------
+
+start_sink slow --grpc-port=-1 --http-port=0 --http-delay-ms=200
+SLOW_HTTP=$SINK_HTTP
+start_gateway overload "$SLOW_HTTP" "$OVERLOAD_MEMORY_MIB"
+for protocol in $PROTOCOLS; do
+  target=127.0.0.1:$GW_GRPC
+  [[ $protocol == http ]] && target=127.0.0.1:$GW_HTTP
+  DURATION=$OVERLOAD_DURATION run_load "overload" "$target" "$protocol" 32 "$GW_PID" --timeout=5s
+done
+accepted=$(python3 -c '
+import json,sys
+print(sum(json.loads(l)["spans_ok"] for l in open(sys.argv[1]) if json.loads(l)["label"] == "overload"))' "$RESULTS")
+delivered=$(wait_delivered "$SLOW_HTTP" "$accepted" 60)
+rss=$(awk '/^VmHWM:/ {print $2 / 1024}' "/proc/$GW_PID/status")
+echo "{\"label\":\"overload_delivery\",\"accepted\":$accepted,\"delivered\":$delivered,\"memory_limit_mib\":$OVERLOAD_MEMORY_MIB,\"max_rss_mib\":$rss}" >>"$RESULTS"
+echo "bench: overload: accepted $accepted spans, delivered $delivered, max RSS $rss MiB (limit $OVERLOAD_MEMORY_MIB MiB)" >&2
+stop_process "$GW_PID"
+
+# ---- report -------------------------------------------------------------------
+
+python3 - "$RESULTS" "$DOC" "$WORK/plot.dat" "$COMMAND_LINE" <<'EOF'
+import datetime, json, os, platform, re, subprocess, sys
+
+results_path, doc_path, plot_path, command = sys.argv[1:5]
+rows = [json.loads(l) for l in open(results_path) if l.strip()]
+runs = {(r["label"], r["protocol"], r["concurrency"]): r for r in rows if "protocol" in r}
+delivery = next(r for r in rows if r["label"] == "delivery")
+overload_delivery = next(r for r in rows if r["label"] == "overload_delivery")
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+def env(name, default):
+    return os.environ.get(name, default)
+
+out = []
+out.append("<!-- e2e-bench:begin -->")
+out.append("## End-to-end throughput")
+out.append("")
+out.append("Written by `scripts/bench.sh`; do not edit by hand. The same load generator "
+           "(`//bench:load_generator`, closed loop) drives the no-op sink (`//bench:noop_sink`, "
+           "the gRPC/HTTP front end answering at once: the ceiling of the transport on this machine) "
+           "and the gateway (`//gateway:otlp_gateway`, exporting gzip OTLP/HTTP protobuf with an "
+           "`Api-Token` header to a second no-op sink, which counts the spans it receives).")
+out.append("")
+nproc = os.cpu_count()
+out.append(f"- Machine: {nproc} cores ({cpu_model()}), shared with other work; "
+           f"{platform.system()} {platform.release()}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+out.append(f"- Command: `{command.strip()}` with BENCH_DURATION={env('BENCH_DURATION', '5s')}, "
+           f"BENCH_SPANS_PER_REQUEST={env('BENCH_SPANS_PER_REQUEST', '100')}, "
+           f"BENCH_SPAN_BYTES={env('BENCH_SPAN_BYTES', '300')}, "
+           f"BENCH_CONSUMER_SHARE={env('BENCH_CONSUMER_SHARE', '0.2')}, "
+           f"BENCH_GRPC_CONNECTIONS={env('BENCH_GRPC_CONNECTIONS', '1')}")
+sample = next(iter(runs.values()))
+out.append(f"- Requests: {sample['spans_per_request']} spans of about {sample['span_bytes']} bytes, "
+           f"{sample['consumer_share']:.0%} of them CONSUMER spans with a link to a producer in another trace; "
+           "ids fresh on every pass over the pool")
+out.append("- CPU and RSS columns are the gateway process's (utime+stime from /proc, peak VmHWM so far); "
+           "the generator and the export sink run on the same cores")
+out.append("")
+out.append("| protocol | concurrency | sink spans/s | gateway spans/s | ratio | sink p99 ms | gateway p99 ms "
+           "| gateway CPU s / M spans | gateway max RSS MiB | gateway errors |")
+out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+plot = {}
+for (label, protocol, c), r in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][2])):
+    if label != "gateway":
+        continue
+    s = runs.get(("sink", protocol, c))
+    if s is None:
+        continue
+    ratio = r["spans_per_s"] / s["spans_per_s"] if s["spans_per_s"] else 0
+    out.append(f"| {protocol} | {c} | {s['spans_per_s']:,.0f} | {r['spans_per_s']:,.0f} | {ratio:.0%} "
+               f"| {s['latency_ms']['p99']:.1f} | {r['latency_ms']['p99']:.1f} "
+               f"| {r.get('gateway_cpu_s_per_million_spans', -1):.2f} | {r.get('gateway_max_rss_mib', -1):.0f} "
+               f"| {r['errors']} |")
+    plot.setdefault(protocol, []).append((c, s["spans_per_s"], r["spans_per_s"]))
+out.append("")
+out.append(f"Delivered: the gateway accepted {delivery['accepted']:,} spans in these runs and the export sink "
+           f"received {delivery['delivered']:,}.")
+out.append("")
+ov = [r for (label, _, _), r in runs.items() if label == "overload"]
+if ov:
+    out.append(f"Overload: a gateway with `queue.memory_limit_mib: {overload_delivery['memory_limit_mib']}` exporting "
+               "to a sink that answers after 200 ms, driven at concurrency 32:")
+    out.append("")
+    out.append("| protocol | seconds | requests | accepted | backpressure answers | other errors | accepted spans/s | p99 ms |")
+    out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in sorted(ov, key=lambda r: r["protocol"]):
+        other = r["errors"] - r["backpressure"]
+        out.append(f"| {r['protocol']} | {r['elapsed_s']:.1f} | {r['requests']:,} | {r['requests_ok']:,} "
+                   f"| {r['backpressure']:,} | {other:,} | {r['spans_per_s']:,.0f} | {r['latency_ms']['p99']:.1f} |")
+    codes = {}
+    for r in ov:
+        for k, v in r["errors_by_code"].items():
+            codes[k] = codes.get(k, 0) + v
+    out.append("")
+    out.append(f"Error codes: {', '.join(f'{k} {v:,}' for k, v in sorted(codes.items())) or 'none'}. "
+               f"Peak RSS of that gateway: {overload_delivery['max_rss_mib']:.0f} MiB. "
+               f"It accepted {overload_delivery['accepted']:,} spans; the slow sink had received "
+               f"{overload_delivery['delivered']:,} when the script stopped waiting.")
+    out.append("")
+out.append("![spans/s against concurrency, gateway vs no-op sink](throughput.png)")
+out.append("<!-- e2e-bench:end -->")
+section = "\n".join(out) + "\n"
+
+text = open(doc_path).read() if os.path.exists(doc_path) else "# Performance\n\n"
+pattern = re.compile(r"<!-- e2e-bench:begin -->.*?<!-- e2e-bench:end -->\n?", re.S)
+if pattern.search(text):
+    text = pattern.sub(lambda m: section, text, count=1)
+else:
+    text = text.rstrip("\n") + "\n\n" + section
+os.makedirs(os.path.dirname(doc_path) or ".", exist_ok=True)
+with open(doc_path, "w") as f:
+    f.write(text)
+
+with open(plot_path, "w") as f:
+    for protocol in sorted(plot):
+        f.write(f"# {protocol}\n")
+        for c, sink, gw in sorted(plot[protocol]):
+            f.write(f"{c} {sink} {gw}\n")
+        f.write("\n\n")
+print(" ".join(sorted(plot)))
+EOF
+protocols_plotted=$(python3 -c '
+import json,sys
+print(" ".join(sorted({json.loads(l)["protocol"] for l in open(sys.argv[1]) if "protocol" in json.loads(l) and json.loads(l)["label"]=="gateway"})))' "$RESULTS")
+
+plot_cmds=()
+i=0
+for protocol in $protocols_plotted; do
+  plot_cmds+=("'$WORK/plot.dat' index $i using 1:2 with linespoints dashtype 2 title '$protocol no-op sink (ceiling)'")
+  plot_cmds+=("'$WORK/plot.dat' index $i using 1:3 with linespoints linewidth 2 title '$protocol gateway'")
+  i=$((i + 1))
+done
+plot_line=$(IFS=,; echo "${plot_cmds[*]}")
+mkdir -p "$(dirname "$PNG")"
+gnuplot <<EOF
+set terminal pngcairo size 900,540 font ",11"
+set output '$PNG'
+set title 'OTLP traces end to end: spans/s by client concurrency ($(nproc) shared cores)'
+set xlabel 'requests in flight'
+set ylabel 'spans/s'
+set logscale x 2
+set xtics (1, 2, 4, 8, 16, 32, 64)
+set format y '%.0s%c'
+set key outside bottom center horizontal
+set grid
+plot $plot_line
+EOF
+echo "bench: wrote $DOC and $PNG" >&2
