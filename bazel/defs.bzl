@@ -19,10 +19,13 @@ def gateway_cc_library(name, copts = [], **kwargs):
 def gateway_cc_binary(name, copts = [], **kwargs):
     native.cc_binary(name = name, copts = GATEWAY_COPTS + copts, **kwargs)
 
-def gateway_cc_test(name, copts = [], deps = [], **kwargs):
+def gateway_cc_test(name, copts = [], deps = [], linkstatic = True, **kwargs):
+    # Linked statically like the binary: with our libraries as shared
+    # objects, Debian's Abseil (linked --as-needed) misbehaves at run time.
     native.cc_test(
         name = name,
         copts = GATEWAY_COPTS + copts,
+        linkstatic = linkstatic,
         deps = deps + ["@system_googletest//:gtest_main"],
         **kwargs
     )

@@ -11,7 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "gateway/gzip.h"
+#include "pipeline/gzip.h"
 #include "gateway/otlp_json.h"
 #include "google/rpc/status.pb.h"
 #include "pipeline/absl_compat.h"

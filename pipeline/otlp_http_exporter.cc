@@ -24,7 +24,7 @@
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "pipeline/absl_compat.h"
-#include "pipeline/gzip_compress.h"
+#include "pipeline/gzip.h"
 #include "pipeline/logging.h"
 #include "pipeline/otlp_wire.h"
 
@@ -386,14 +386,7 @@ class OtlpHttpExporter final : public Exporter {
       const int s = static_cast<int>(signal);
       if (part->wire.empty()) {
         if (options_.gzip) {
-          absl::StatusOr<std::string> gz = GzipCompress(part->body, options_.gzip_level);
-          if (!gz.ok()) {
-            LogError("export_gzip_failed", {{"signal", std::string(SignalName(signal))},
-                                            {"error", std::string(gz.status().message())}});
-            Reject(std::move(part), "http_other");
-            continue;
-          }
-          part->wire = *std::move(gz);
+          part->wire = GzipCompress(part->body, options_.gzip_level);
         } else {
           part->wire = part->body;
         }

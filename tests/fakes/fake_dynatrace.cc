@@ -21,7 +21,7 @@
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "pipeline/absl_compat.h"
-#include "pipeline/gzip_compress.h"
+#include "pipeline/gzip.h"
 
 namespace gateway::testing {
 namespace {

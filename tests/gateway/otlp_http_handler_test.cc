@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "gateway/gzip.h"
+#include "pipeline/gzip.h"
 #include "gateway/http_server.h"
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"

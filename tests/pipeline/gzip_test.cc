@@ -1,4 +1,4 @@
-#include "gateway/gzip.h"
+#include "pipeline/gzip.h"
 
 #include <zlib.h>
 
