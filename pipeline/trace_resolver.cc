@@ -89,18 +89,17 @@ void TraceResolver::Process(SpanRef span, absl::Time now, std::vector<OutputSpan
       CompactOrder();
       return;
     }
-    Decide(span, &parent, now, out, &ready);
+    Decide(span, chosen, &parent, now, out, &ready);
   } else {
-    Decide(span, nullptr, now, out, &ready);
+    Decide(span, chosen, nullptr, now, out, &ready);
   }
   ResolveReady(&ready, now, out);
   CompactOrder();
 }
 
-void TraceResolver::Decide(SpanRef& span, const Fate* parent, absl::Time now, std::vector<OutputSpan>* out,
-                           std::vector<Ready>* ready) {
+void TraceResolver::Decide(SpanRef& span, int chosen, const Fate* parent, absl::Time now,
+                           std::vector<OutputSpan>* out, std::vector<Ready>* ready) {
   const Key key{span.trace_id, span.span_id};
-  const int chosen = ChooseLink(span);
   if (chosen >= 0) {
     const TraceId new_trace = span.links[chosen].trace_id;
     EmitTarget(span, chosen, now, out);
@@ -185,6 +184,7 @@ void TraceResolver::RecordFate(const Key& key, bool moved, const TraceId& new_tr
       RotateFates(now);
     }
   }
+  if (waiting_.empty()) return;
   auto waiting = waiting_.find(key);
   if (waiting != waiting_.end()) {
     for (uint64_t id : waiting->second) ready->push_back(Ready{id, Fate{new_trace, moved}});
@@ -202,7 +202,8 @@ void TraceResolver::ResolveReady(std::vector<Ready>* ready, absl::Time now, std:
     if (it == held_.end()) continue;
     SpanRef span = std::move(it->second.span);
     held_.erase(it);
-    Decide(span, &next.parent, now, out, ready);
+    // Held spans are never targets (a target is decided on arrival).
+    Decide(span, -1, &next.parent, now, out, ready);
   }
 }
 
@@ -275,6 +276,7 @@ void TraceResolver::Expire(absl::Time now, std::vector<OutputSpan>* out) {
 
 bool TraceResolver::FindFate(const Key& key, Fate* fate) const {
   for (int g : {current_, 1 - current_}) {
+    if (moved_[g].empty()) continue;
     auto it = moved_[g].find(key);
     if (it != moved_[g].end()) {
       *fate = Fate{it->second, true};

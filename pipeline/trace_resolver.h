@@ -139,9 +139,10 @@ class TraceResolver final {
 
   enum class Release : uint8_t { kHoldWindow, kMemoryBound, kShutdown };
 
-  // Decides a span whose parent's fate is `parent` (nullptr: no parent to
-  // follow); records its fate and queues the held children it resolves.
-  void Decide(SpanRef& span, const Fate* parent, absl::Time now, std::vector<OutputSpan>* out,
+  // Decides a span (`chosen`: its parent link from ChooseLink, or -1) whose
+  // parent's fate is `parent` (nullptr: no parent to follow); records its
+  // fate and queues the held children it resolves.
+  void Decide(SpanRef& span, int chosen, const Fate* parent, absl::Time now, std::vector<OutputSpan>* out,
               std::vector<Ready>* ready);
   void EmitTarget(SpanRef& span, int chosen, absl::Time now, std::vector<OutputSpan>* out);
   void RecordFate(const Key& key, bool moved, const TraceId& new_trace, absl::Time now,
