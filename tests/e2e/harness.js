@@ -251,6 +251,8 @@ async function startGateway({ dtUrl, token = kApiToken, holdWindow = '2s', extra
     `--dt-api-token=${token}`,
     `--hold-window=${holdWindow}`,
     ...extraArgs,
+    // For debugging by hand, e.g. E2E_GATEWAY_EXTRA_ARGS="--log-level=debug".
+    ...(process.env.E2E_GATEWAY_EXTRA_ARGS || '').split(' ').filter(Boolean),
   ];
   const child = spawnChild('gateway', bin, args, { cwd: dir });
   await waitFor(async () => {

@@ -24,6 +24,7 @@ const { MeterProvider, PeriodicExportingMetricReader } = require('@opentelemetry
 const { LoggerProvider, SimpleLogRecordProcessor } = require('@opentelemetry/sdk-logs');
 const { resourceFromAttributes } = require('@opentelemetry/resources');
 const { ExportResultCode } = require('@opentelemetry/core');
+const { AggregationTemporalityPreference } = require('@opentelemetry/exporter-metrics-otlp-http');
 const { ProtobufMetricsSerializer, ProtobufLogsSerializer } = require('@opentelemetry/otlp-transformer');
 
 const [protocol, compression, grpcUrl, httpUrl, outFile] = process.argv.slice(2);
@@ -40,7 +41,10 @@ function exporterModule(signal) {
 
 function exporterConfig(signal) {
   const url = protocol === 'grpc' ? grpcUrl : `${httpUrl}/v1/${signal}`;
-  return { url, compression, timeoutMillis: 10000 };
+  const config = { url, compression, timeoutMillis: 10000 };
+  // Dynatrace ingests delta metrics only; its docs tell SDKs to send delta.
+  if (signal === 'metrics') config.temporalityPreference = AggregationTemporalityPreference.DELTA;
+  return config;
 }
 
 const results = { traces: [], metrics: [], logs: [] };

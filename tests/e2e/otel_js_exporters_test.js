@@ -97,7 +97,7 @@ describe('otel_js_exporters', () => {
             const r = await sink.received();
             const canon = r[signal].map((x) => Buffer.from(x.canonical || '', 'base64'));
             return sentCanonical.every((b) => c.missingEntries(b, canon).length === 0) ? r : null;
-          }, 20000, `${signal} of ${name} at the sink`);
+          }, 15000, `${signal} of ${name} at the sink`);
         } catch (e) {
           h.dumpLogs();
           throw e;
