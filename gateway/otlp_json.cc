@@ -11,9 +11,8 @@
 #include <utility>
 #include <vector>
 
-// The one translation unit that compiles Boost.JSON's implementation; every
-// other file includes <boost/json.hpp> and links this target.
-#include <boost/json/src.hpp>
+#include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>  // PreciseHandler instantiates basic_parser
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"

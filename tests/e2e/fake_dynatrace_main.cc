@@ -33,7 +33,7 @@
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
-#include "boost/json/src.hpp"  // header-only Boost.JSON: this is its one translation unit
+#include <boost/json.hpp>
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"

@@ -1,6 +1,6 @@
 #include "gateway/admin_handler.h"
 
-#include <boost/json/src.hpp>  // header-only Boost.JSON, compiled into this test once
+#include <boost/json.hpp>
 
 #include <atomic>
 #include <memory>
