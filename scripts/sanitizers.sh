@@ -1,0 +1,45 @@
+#!/bin/bash
+# Runs the pipeline, gateway, fuzz-regression and reliability tests under
+# gcc's sanitizers (.bazelrc: --config=asan, --config=ubsan, --config=tsan),
+# each config in its own Bazel output base so switching configs does not
+# throw away the other builds. Prints the wall time of each config.
+#
+#   scripts/sanitizers.sh                  # asan, ubsan, tsan
+#   scripts/sanitizers.sh asan             # one config
+#   SANITIZER_OUTPUT_BASE_PREFIX=/root/.cache/bazel-ob/ci scripts/sanitizers.sh
+#
+# tsan runs the concurrent targets only (engine, receivers, HTTP server,
+# exporter); the rest is single-threaded or covered by asan.
+# Exit status: non-zero if any config had a failing test.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+prefix="${SANITIZER_OUTPUT_BASE_PREFIX:-/root/.cache/bazel-ob/sanitizers}"
+configs=("$@")
+[ ${#configs[@]} -eq 0 ] && configs=(asan ubsan tsan)
+
+ALL_TARGETS=(//tests/pipeline/... //tests/gateway/... //tests/fuzz/... //tests/reliability/...)
+TSAN_TARGETS=(//tests/pipeline:sharded_trace_engine_test //tests/pipeline:otlp_http_exporter_test
+              //tests/gateway:grpc_receiver_test //tests/gateway:http_server_test)
+
+failed=0
+for config in "${configs[@]}"; do
+  case "$config" in
+    asan | ubsan) targets=("${ALL_TARGETS[@]}") ;;
+    tsan) targets=("${TSAN_TARGETS[@]}") ;;
+    *) echo "sanitizers.sh: unknown config $config" >&2; exit 2 ;;
+  esac
+  env_flags=()
+  case "$config" in
+    asan) env_flags=(--test_env=ASAN_OPTIONS=detect_leaks=1:abort_on_error=1) ;;
+    ubsan) env_flags=(--test_env=UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1) ;;
+    tsan) env_flags=(--test_env=TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1) ;;
+  esac
+  start=$(date +%s)
+  bazel --output_base="$prefix-$config" test --config="$config" --copt=-O1 \
+    --test_output=errors --test_timeout=300,900,1800,3600 "${env_flags[@]}" "${targets[@]}"
+  rc=$?
+  echo "sanitizers.sh: $config exit=$rc in $(( $(date +%s) - start ))s" >&2
+  [ $rc -ne 0 ] && failed=1
+done
+exit $failed
