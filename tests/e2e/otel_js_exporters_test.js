@@ -119,4 +119,8 @@ describe('otel_js_exporters', () => {
       }
     });
   }
+
+  it('every export to the fake Dynatrace was accepted', async () => {
+    h.log(c.expectAcceptedBySink(await sink.received()));
+  });
 });

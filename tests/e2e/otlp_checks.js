@@ -76,6 +76,23 @@ function missingEntries(sentBody, receivedBodies) {
   return topLevelEntries(sentBody).filter((e) => !have.has(e.toString('base64')));
 }
 
+// Every request the gateway made to the fake Dynatrace was accepted (right
+// token, protobuf, parseable). Returns a one-line summary.
+function expectAcceptedBySink(received) {
+  assert.ok(received.requests.length > 0, 'the gateway exported something');
+  const rejected = received.requests.filter((r) => r.status < 200 || r.status >= 300);
+  assert.deepEqual(rejected, [], 'the fake Dynatrace accepted every export (token, content type, body)');
+  for (const r of received.requests) {
+    assert.equal(r.content_type, 'application/x-protobuf', `${r.path}: protobuf body`);
+  }
+  const by = {};
+  for (const r of received.requests) {
+    const k = `${r.signal}${r.content_encoding ? `/${r.content_encoding}` : ''}`;
+    by[k] = (by[k] || 0) + 1;
+  }
+  return `${received.requests.length} exports, all 2xx: ${JSON.stringify(by)}`;
+}
+
 function short(id) {
   return id ? id.slice(0, 8) : '-';
 }
@@ -86,5 +103,5 @@ function describeSpan(s) {
 
 module.exports = {
   kOriginalTraceId, kOriginalParent, kFanoutOf, spansById, theSpan, topLevelEntries,
-  missingEntries, describeSpan,
+  missingEntries, describeSpan, expectAcceptedBySink,
 };

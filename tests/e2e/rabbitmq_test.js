@@ -100,5 +100,6 @@ describe('rabbitmq', () => {
       }
     }
     assert.equal(moved, 2, 'handle order and db insert moved');
+    h.log(c.expectAcceptedBySink(received));
   });
 });

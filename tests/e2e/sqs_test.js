@@ -108,5 +108,6 @@ describe('sqs', () => {
       assert.ok(!byId.has(f.span_id) || byId.get(f.span_id).length === 1, 'fan-out span sent once');
       h.log(`sink: fan-out ${c.describeSpan(f)} under send ${link.span_id}`);
     }
+    h.log(c.expectAcceptedBySink(received));
   });
 });
