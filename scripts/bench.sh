@@ -34,6 +34,10 @@ DOC=${BENCH_DOC:-docs/performance.md}
 PNG=${BENCH_PNG:-docs/throughput.png}
 COMMAND_LINE="$0 $*"
 
+# Debian's python3 directly: a version-manager shim costs a second per call.
+PY=/usr/bin/python3
+[[ -x $PY ]] || PY=$(command -v python3)
+
 bazel_cmd=(bazel)
 if [[ -n "${BENCH_OUTPUT_BASE:-}" ]]; then bazel_cmd+=(--output_base="$BENCH_OUTPUT_BASE"); fi
 
@@ -67,7 +71,7 @@ cleanup() {
 trap cleanup EXIT
 
 json_field() {  # json_field <file-or-line> <python expression over d>
-  python3 -c "import json,sys; d=json.loads(sys.argv[1]); print($2)" "$1"
+  "$PY" -c "import json,sys; d=json.loads(sys.argv[1]); print($2)" "$1"
 }
 
 # start_sink <name> <sink flags...>: sets SINK_PID, SINK_GRPC, SINK_HTTP.
@@ -89,12 +93,14 @@ start_sink() {
 }
 
 sink_spans() {  # sink_spans <http port>
-  curl -sf --max-time 5 "http://127.0.0.1:$1/stats" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["traces"]["spans"])' 2>/dev/null || echo 0
+  local stats
+  stats=$(curl -sf --max-time 5 "http://127.0.0.1:$1/stats" || true)
+  stats=$(sed -n 's/.*"traces":{[^}]*"spans":\([0-9]*\).*/\1/p' <<<"$stats")
+  echo "${stats:-0}"
 }
 
 free_ports() {  # prints three free TCP ports
-  python3 - <<'EOF'
+  "$PY" - <<'EOF'
 import socket
 socks = [socket.socket() for _ in range(3)]
 for s in socks:
@@ -149,11 +155,11 @@ stop_process() {  # SIGTERM and wait (at most 40 s)
 
 # wait_delivered <sink http port> <expected spans> <seconds>: prints the count reached.
 wait_delivered() {
-  local port=$1 want=$2 seconds=$3 got=0
-  for _ in $(seq $((seconds * 10))); do
+  local port=$1 want=$2 deadline=$((SECONDS + $3)) got=0
+  while true; do
     got=$(sink_spans "$port")
-    ((got >= want)) && break
-    sleep 0.1
+    if ((got >= want || SECONDS >= deadline)); then break; fi
+    sleep 0.2
   done
   echo "$got"
 }
@@ -165,7 +171,7 @@ run_load() {  # run_load <label> <target> <protocol> <concurrency> <pid> [extra 
     --concurrency="$concurrency" --connections="$GRPC_CONNECTIONS" --duration="$DURATION" \
     --spans_per_request="$SPANS" --span_bytes="$SPAN_BYTES" --consumer_share="$CONSUMER_SHARE" \
     --gateway_pid="$pid" --json "$@" 2>>"$WORK/loadgen.log" | tee -a "$RESULTS" >/dev/null
-  tail -n 1 "$RESULTS" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("bench: %-8s %-4s c=%-3d %10.0f spans/s  p99 %7.2f ms  errors %d" % (d["label"], d["protocol"], d["concurrency"], d["spans_per_s"], d["latency_ms"]["p99"], d["errors"]))' >&2
+  tail -n 1 "$RESULTS" | "$PY" -c 'import json,sys; d=json.load(sys.stdin); print("bench: %-8s %-4s c=%-3d %10.0f spans/s  p99 %7.2f ms  errors %d" % (d["label"], d["protocol"], d["concurrency"], d["spans_per_s"], d["latency_ms"]["p99"], d["errors"]))' >&2
 }
 
 # ---- throughput: sink vs gateway -------------------------------------------
@@ -188,7 +194,7 @@ for protocol in $PROTOCOLS; do
   done
 done
 
-accepted=$(python3 -c '
+accepted=$("$PY" -c '
 import json,sys
 print(sum(json.loads(l)["spans_ok"] for l in open(sys.argv[1]) if json.loads(l)["label"] == "gateway"))' "$RESULTS")
 delivered=$(wait_delivered "$EXPORT_HTTP" "$accepted" 30)
@@ -206,7 +212,7 @@ for protocol in $PROTOCOLS; do
   [[ $protocol == http ]] && target=127.0.0.1:$GW_HTTP
   DURATION=$OVERLOAD_DURATION run_load "overload" "$target" "$protocol" 32 "$GW_PID" --timeout=5s
 done
-accepted=$(python3 -c '
+accepted=$("$PY" -c '
 import json,sys
 print(sum(json.loads(l)["spans_ok"] for l in open(sys.argv[1]) if json.loads(l)["label"] == "overload"))' "$RESULTS")
 delivered=$(wait_delivered "$SLOW_HTTP" "$accepted" 60)
@@ -217,7 +223,7 @@ stop_process "$GW_PID"
 
 # ---- report -------------------------------------------------------------------
 
-python3 - "$RESULTS" "$DOC" "$WORK/plot.dat" "$COMMAND_LINE" <<'EOF'
+"$PY" - "$RESULTS" "$DOC" "$WORK/plot.dat" "$COMMAND_LINE" <<'EOF'
 import datetime, json, os, platform, re, subprocess, sys
 
 results_path, doc_path, plot_path, command = sys.argv[1:5]
@@ -326,15 +332,17 @@ with open(plot_path, "w") as f:
         f.write("\n\n")
 print(" ".join(sorted(plot)))
 EOF
-protocols_plotted=$(python3 -c '
+protocols_plotted=$("$PY" -c '
 import json,sys
 print(" ".join(sorted({json.loads(l)["protocol"] for l in open(sys.argv[1]) if "protocol" in json.loads(l) and json.loads(l)["label"]=="gateway"})))' "$RESULTS")
 
 plot_cmds=()
+colors=("#1f77b4" "#ff7f0e" "#2ca02c")
 i=0
 for protocol in $protocols_plotted; do
-  plot_cmds+=("'$WORK/plot.dat' index $i using 1:2 with linespoints dashtype 2 title '$protocol no-op sink (ceiling)'")
-  plot_cmds+=("'$WORK/plot.dat' index $i using 1:3 with linespoints linewidth 2 title '$protocol gateway'")
+  color=${colors[$((i % 3))]}
+  plot_cmds+=("'$WORK/plot.dat' index $i using 1:2 with linespoints dashtype 2 linecolor rgb '$color' title '$protocol no-op sink (ceiling)'")
+  plot_cmds+=("'$WORK/plot.dat' index $i using 1:3 with linespoints linewidth 2 linecolor rgb '$color' title '$protocol gateway'")
   i=$((i + 1))
 done
 plot_line=$(IFS=,; echo "${plot_cmds[*]}")
@@ -350,6 +358,7 @@ set xtics (1, 2, 4, 8, 16, 32, 64)
 set format y '%.0s%c'
 set key outside bottom center horizontal
 set grid
+set yrange [0:*]
 plot $plot_line
 EOF
 echo "bench: wrote $DOC and $PNG" >&2
