@@ -74,10 +74,11 @@ sources_for() {
   case "$1" in
     trace_wire) echo "pipeline/trace_wire.cc" ;;
     otlp_wire) echo "pipeline/otlp_wire.cc" ;;
-    otlp_json) echo "gateway/otlp_json.cc" ;;
+    otlp_json) echo "gateway/otlp_json.cc pipeline/boost_json.cc" ;;
     gzip) echo "pipeline/gzip.cc" ;;
     http_request) echo "gateway/otlp_http_handler.cc gateway/receiver_common.cc gateway/otlp_json.cc
-                        pipeline/gzip.cc pipeline/logging.cc pipeline/metrics_registry.cc pipeline/otlp_wire.cc" ;;
+                        pipeline/gzip.cc pipeline/logging.cc pipeline/metrics_registry.cc pipeline/otlp_wire.cc
+                        pipeline/boost_json.cc" ;;
     *) echo "fuzz.sh: unknown target $1" >&2; return 1 ;;
   esac
 }
