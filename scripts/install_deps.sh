@@ -19,6 +19,7 @@ TEST_PACKAGES=(
   python3 curl ca-certificates
   clang libclang-rt-14-dev
   rabbitmq-server
+  chromium  # tests/e2e/status_page_test.sh renders /status headless
 )
 
 packages=("${BUILD_PACKAGES[@]}")
