@@ -4,9 +4,10 @@
 // trace, so a consumer that is a trace root takes 9 descendants with it).
 //
 //   BM_ScanResolveEncode: ScanTraceRequest (taking ownership of the body), a
-//     long-lived TraceResolver deciding every span (recording
-//     fates, holding and resolving children, rewriting consumers, moving
-//     descendants), and EncodeTraceRequest of everything that came out.
+//     long-lived TraceResolver deciding every span as a shard worker does
+//     (ProcessRequest: recording fates, holding and resolving children,
+//     rewriting consumers, moving descendants), and EncodeTraceRequest of
+//     everything that came out.
 //   BM_ScanEncodeOnly: the same without the resolver (every span unchanged).
 //   BM_LibprotobufParseSerialize: ParseFromString + SerializeAsString of the
 //     same bodies, no reparenting at all (a lower bound for a decode-based
@@ -72,7 +73,7 @@ void BM_ScanResolveEncode(benchmark::State& state) {
         return;
       }
       out.clear();
-      for (SpanRef& span : scanned->spans) resolver.Process(std::move(span), now, &out);
+      resolver.ProcessRequest(absl::MakeSpan(scanned->spans), now, &out);
       resolver.Expire(now, &out);
       std::string encoded = EncodeTraceRequest(out);
       benchmark::DoNotOptimize(encoded.data());

@@ -183,7 +183,7 @@ void ShardedTraceEngine::Run(size_t index) {
   };
   auto process = [&](Work& work) {
     const absl::Time now = clock_.Now();
-    for (SpanRef& span : work.spans) resolver.Process(std::move(span), now, &out);
+    resolver.ProcessRequest(absl::MakeSpan(work.spans), now, &out);
     work.spans.clear();
     emit(now);
   };

@@ -250,8 +250,14 @@ class Scanner {
           }
           parent_span_id = f.bytes;
           break;
-        case kSpanTraceState:
         case kSpanName:
+          if (f.type != WireType::kLengthDelimited) {
+            status = WrongType(where, "name", f, WireType::kLengthDelimited);
+            break;
+          }
+          span.name = f.bytes;
+          break;
+        case kSpanTraceState:
         case kSpanAttributes:
         case kSpanEvents:
         case kSpanStatus:

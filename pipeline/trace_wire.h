@@ -65,6 +65,8 @@ struct SpanRef {
   std::shared_ptr<const RequestBuffer> buffer;
   // The Span message inside buffer->bytes (value bytes, without tag and length).
   std::string_view message;
+  // Span.name (field 5, last occurrence), a view into `message`; empty when absent.
+  std::string_view name;
   // Index into buffer->scope_frames.
   uint32_t scope_index = 0;
 
@@ -161,6 +163,17 @@ struct OutputSpan {
   static OutputSpan Unchanged(const SpanRef& span) {
     OutputSpan out;
     out.buffer = span.buffer;
+    out.scope_index = span.scope_index;
+    out.original = span.message;
+    out.budget_bytes = static_cast<int64_t>(span.message.size());
+    out.end_time_unix_nano = span.end_time_unix_nano;
+    return out;
+  }
+  // The same, taking over the span's buffer reference (no reference-count
+  // traffic); `span` keeps its views but no longer keeps the bytes alive.
+  static OutputSpan Unchanged(SpanRef&& span) {
+    OutputSpan out;
+    out.buffer = std::move(span.buffer);
     out.scope_index = span.scope_index;
     out.original = span.message;
     out.budget_bytes = static_cast<int64_t>(span.message.size());

@@ -434,6 +434,13 @@ TEST_F(TraceResolverTest, RemembersRecentDecisions) {
   EXPECT_EQ(resolver_->stats().decisions, 3);
 }
 
+TEST_F(TraceResolverTest, DecisionsCarryTheSpanName) {
+  Feed({MakeSpan(1, 10, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {Link(2, 20)})});
+  const auto& recent = resolver_->RecentDecisions();
+  ASSERT_EQ(recent.size(), 1u);
+  EXPECT_EQ(recent[0].name, "span-10");
+}
+
 TEST_F(TraceResolverTest, MatchesTheOfflineOracleOnAMixedRequest) {
   std::vector<ProtoSpan> spans = {
       MakeSpan(1, 10, 9, ProtoSpan::SPAN_KIND_CONSUMER, {Link(2, 20), Link(3, 30)}),

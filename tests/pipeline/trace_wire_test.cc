@@ -101,6 +101,20 @@ TEST_F(TraceWireTest, ScanReadsIdsKindFlagsAndEndTime) {
   EXPECT_TRUE(MessageDifferencer::Equals(ParseSpan(std::string(ref.message)), s));
 }
 
+TEST_F(TraceWireTest, ScanExposesTheSpanNameAsAViewIntoTheMessage) {
+  Span named = MakeSpan(1, 2, 0);
+  named.set_name("process orders");
+  Span unnamed = MakeSpan(1, 3, 0);
+  unnamed.clear_name();
+  ScannedTraceRequest scanned = Scan(Request({named, unnamed}));
+  ASSERT_EQ(scanned.spans.size(), 2u);
+  const SpanRef& ref = scanned.spans[0];
+  EXPECT_EQ(ref.name, "process orders");
+  EXPECT_GE(ref.name.data(), ref.message.data());
+  EXPECT_LE(ref.name.data() + ref.name.size(), ref.message.data() + ref.message.size());
+  EXPECT_TRUE(scanned.spans[1].name.empty());
+}
+
 TEST_F(TraceWireTest, SpanWithoutParentIsRoot) {
   ScannedTraceRequest scanned = Scan(Request({MakeSpan(1, 2, 0)}));
   ASSERT_EQ(scanned.spans.size(), 1u);
