@@ -1,0 +1,218 @@
+// The gateway under more load than it can export: a small memory limit and a
+// Dynatrace that answers slowly. Clients must be pushed back (gRPC
+// UNAVAILABLE, HTTP 503 + Retry-After) instead of the gateway buffering
+// without bound; the bytes in flight stay under the limit plus at most one
+// request per concurrent client; every acknowledged span arrives exactly once;
+// and once the backend is fast again the gateway drains and accepts again.
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "absl/strings/numbers.h"
+#include "absl/synchronization/notification.h"
+#include "gateway/gateway_app.h"
+#include "tests/reliability/reliability_env.h"
+
+namespace gateway::reliability {
+namespace {
+
+constexpr int64_t kLimitMib = 1;
+constexpr int kGrpcClients = 2;
+constexpr int kHttpClients = 2;
+constexpr int kSpansPerRequest = 100;
+// How long the clients push while the backend is slow.
+constexpr absl::Duration kLoadPhase = absl::Seconds(3);
+
+// What one client saw.
+struct ClientTally {
+  std::vector<std::string> acked;    // span ids of acknowledged requests
+  std::vector<std::string> refused;  // span ids of requests refused as overloaded
+  int64_t accepted_requests = 0;
+  int64_t overloaded = 0;
+  int64_t overloaded_without_retry_after = 0;
+  int64_t other_failures = 0;
+  size_t max_request_bytes = 0;
+};
+
+class OverloadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<FakeDynatrace>> fake = FakeDynatrace::Start({});
+    ASSERT_TRUE(fake.ok()) << fake.status();
+    dynatrace_ = *std::move(fake);
+    GatewayConfig config = ReliabilityConfig(*dynatrace_);
+    config.queue.memory_limit_mib = kLimitMib;
+    // Slow answers, not timeouts: a timed-out export would be retried and
+    // could arrive twice.
+    config.exporter.timeout = absl::Seconds(30);
+    config.exporter.max_in_flight = 2;
+    config.batch.max_spans = 500;
+    absl::StatusOr<std::unique_ptr<GatewayApp>> app = StartGateway(config, {});
+    ASSERT_TRUE(app.ok()) << app.status();
+    app_ = *std::move(app);
+  }
+
+  void TearDown() override {
+    if (app_) app_->Shutdown();
+  }
+
+  double InFlightBytes() {
+    return MetricValue(app_->metrics().RenderPrometheus(), "gateway_memory_in_flight_bytes");
+  }
+
+  // One request from `factory` over gRPC or HTTP; the outcome goes to `tally`.
+  void SendOne(bool grpc, SpanFactory& factory, ClientTally& tally) {
+    ExportTraceServiceRequest request = factory.Request(kSpansPerRequest);
+    const std::string body = request.SerializeAsString();
+    tally.max_request_bytes = std::max(tally.max_request_bytes, body.size());
+    bool accepted = false;
+    bool overloaded = false;
+    bool retry_after = false;
+    if (grpc) {
+      const grpc::Status status = GrpcExportRaw(app_->grpc_port(), kTraceExport, body);
+      accepted = status.ok();
+      overloaded = status.error_code() == grpc::StatusCode::UNAVAILABLE;
+      retry_after = overloaded;  // gRPC clients back off on UNAVAILABLE by themselves
+    } else {
+      const RawHttpResponse response = HttpPost(app_->http_port(), "/v1/traces", "application/x-protobuf", body);
+      accepted = response.status == 200;
+      overloaded = response.status == 503;
+      int64_t seconds = 0;
+      retry_after = absl::SimpleAtoi(response.Header("retry-after"), &seconds) && seconds >= 1;
+    }
+    std::vector<std::string>* ids = nullptr;
+    if (accepted) {
+      ++tally.accepted_requests;
+      ids = &tally.acked;
+    } else if (overloaded) {
+      ++tally.overloaded;
+      if (!retry_after) ++tally.overloaded_without_retry_after;
+      ids = &tally.refused;
+    } else {
+      ++tally.other_failures;
+    }
+    if (ids != nullptr) {
+      for (const auto& span : request.resource_spans(0).scope_spans(0).spans()) ids->push_back(span.span_id());
+    }
+  }
+
+  std::unique_ptr<FakeDynatrace> dynatrace_;
+  std::unique_ptr<GatewayApp> app_;
+};
+
+TEST_F(OverloadTest, PushesBackWithinTheMemoryBoundLosesNothingAndRecovers) {
+  // Every export takes 1.5 s, two at a time: far below what four clients send.
+  dynatrace_->SetDefaultResponse({.delay = absl::Milliseconds(1500)});
+
+  constexpr int kClients = kGrpcClients + kHttpClients;
+  std::vector<ClientTally> tallies(kClients);
+  absl::Notification stop;
+  std::atomic<double> max_in_flight{0};
+  std::vector<std::thread> threads;
+  threads.reserve(kClients + 1);
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      // Disjoint id ranges per client.
+      SpanFactory factory(static_cast<uint64_t>(c + 1) << 40);
+      const bool grpc = c < kGrpcClients;
+      for (int i = 0; i < 20000 && !stop.HasBeenNotified(); ++i) {
+        const int64_t before = tallies[c].overloaded;
+        SendOne(grpc, factory, tallies[c]);
+        // A refused client waits a little (a real one honours Retry-After;
+        // shorter here so the test keeps pressing).
+        if (tallies[c].overloaded != before) stop.WaitForNotificationWithTimeout(absl::Milliseconds(20));
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    while (!stop.WaitForNotificationWithTimeout(absl::Milliseconds(5))) {
+      const double v = InFlightBytes();
+      if (v > max_in_flight.load()) max_in_flight.store(v);
+    }
+  });
+  stop.WaitForNotificationWithTimeout(kLoadPhase);
+  stop.Notify();
+  for (auto& t : threads) t.join();
+
+  ClientTally total;
+  for (const ClientTally& t : tallies) {
+    total.acked.insert(total.acked.end(), t.acked.begin(), t.acked.end());
+    total.refused.insert(total.refused.end(), t.refused.begin(), t.refused.end());
+    total.accepted_requests += t.accepted_requests;
+    total.overloaded += t.overloaded;
+    total.overloaded_without_retry_after += t.overloaded_without_retry_after;
+    total.other_failures += t.other_failures;
+    total.max_request_bytes = std::max(total.max_request_bytes, t.max_request_bytes);
+  }
+  int64_t grpc_overloaded = 0;
+  int64_t http_overloaded = 0;
+  for (int c = 0; c < kClients; ++c) (c < kGrpcClients ? grpc_overloaded : http_overloaded) += tallies[c].overloaded;
+
+  const double limit = static_cast<double>(kLimitMib << 20);
+  const double bound = limit + static_cast<double>(kClients * total.max_request_bytes);
+  std::cout << "overload: accepted_requests=" << total.accepted_requests << " overloaded=" << total.overloaded
+            << " (grpc " << grpc_overloaded << ", http " << http_overloaded << ") other_failures="
+            << total.other_failures << " max_in_flight_bytes=" << max_in_flight.load() << " limit=" << limit
+            << " bound=" << bound << "\n";
+  RecordProperty("accepted_requests", static_cast<int>(total.accepted_requests));
+  RecordProperty("overloaded_requests", static_cast<int>(total.overloaded));
+  RecordProperty("max_in_flight_bytes", static_cast<int>(max_in_flight.load()));
+
+  EXPECT_GT(total.accepted_requests, 0);
+  EXPECT_GT(grpc_overloaded, 0) << "gRPC clients were never told UNAVAILABLE";
+  EXPECT_GT(http_overloaded, 0) << "HTTP clients were never answered 503";
+  EXPECT_EQ(total.overloaded_without_retry_after, 0) << "503 without a Retry-After of at least 1 s";
+  EXPECT_EQ(total.other_failures, 0) << "overload must show as UNAVAILABLE / 503 only";
+  EXPECT_GT(max_in_flight.load(), 0.5 * limit) << "the load never came near the limit";
+  EXPECT_LE(max_in_flight.load(), bound) << "bytes in flight above the limit plus one request per client";
+
+  // Load falls and the backend is fast again: the gateway drains.
+  dynatrace_->SetDefaultResponse({});
+  const absl::Time drain_deadline = absl::Now() + absl::Seconds(30);
+  double in_flight = InFlightBytes();
+  for (int i = 0; i < 3000 && in_flight > 0 && absl::Now() < drain_deadline; ++i) {
+    dynatrace_->WaitForRequests(dynatrace_->RequestCount() + 1, absl::Now() + absl::Milliseconds(50));
+    in_flight = InFlightBytes();
+  }
+  EXPECT_EQ(in_flight, 0) << "bytes still in flight after the backend recovered";
+
+  // And accepts again, on both protocols, at the first attempt.
+  SpanFactory after(uint64_t{9} << 40);
+  ClientTally recovery;
+  SendOne(/*grpc=*/true, after, recovery);
+  SendOne(/*grpc=*/false, after, recovery);
+  EXPECT_EQ(recovery.accepted_requests, 2) << "not accepting again after the overload ended";
+  total.acked.insert(total.acked.end(), recovery.acked.begin(), recovery.acked.end());
+
+  // Every acknowledged span exactly once; nothing refused was delivered.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  ASSERT_TRUE(dynatrace_->WaitForSpans(static_cast<int64_t>(total.acked.size()), deadline))
+      << "only " << dynatrace_->SpanCount() << " of " << total.acked.size() << " acknowledged spans arrived";
+  const std::map<std::string, int> counts = SpanIdCounts(*dynatrace_);
+  int64_t missing = 0;
+  int64_t duplicated = 0;
+  for (const std::string& id : total.acked) {
+    auto it = counts.find(id);
+    if (it == counts.end()) {
+      ++missing;
+    } else if (it->second > 1) {
+      ++duplicated;
+    }
+  }
+  int64_t refused_delivered = 0;
+  for (const std::string& id : total.refused) refused_delivered += counts.count(id);
+  EXPECT_EQ(missing, 0);
+  EXPECT_EQ(duplicated, 0);
+  EXPECT_EQ(refused_delivered, 0) << "spans of refused requests were exported";
+  EXPECT_EQ(static_cast<int64_t>(counts.size()), static_cast<int64_t>(total.acked.size()));
+}
+
+}  // namespace
+}  // namespace gateway::reliability
