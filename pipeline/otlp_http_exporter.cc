@@ -205,21 +205,32 @@ class OtlpHttpExporter final : public Exporter {
 
   void Export(ExportRequest request) override {
     const int64_t bytes = static_cast<int64_t>(request.body.size());
+    // Compress here, on the caller's thread (engine workers, receiver
+    // threads), so that gzip spreads over every core instead of serializing
+    // on the one thread that drives libcurl. Only bodies that go out whole;
+    // split parts are compressed when they are first sent.
+    Incoming in;
+    const int s = static_cast<int>(request.signal);
+    const int64_t max_items = request.signal == Signal::kMetrics ? options_.max_metric_data_points : 0;
+    in.needs_split =
+        request.body.size() > options_.max_request_bytes[s] || (max_items > 0 && request.items > max_items);
+    if (options_.gzip && !in.needs_split) in.wire = GzipCompress(request.body, options_.gzip_level);
+    in.request = std::move(request);
     {
       absl::MutexLock lock(&mu_);
       if (!stopped_ && !shutdown_requested_) {
         gauges_->queued_bytes.fetch_add(bytes);
         gauges_->queued_requests.fetch_add(1);
-        incoming_.push_back(std::move(request));
+        incoming_.push_back(std::move(in));
         curl_multi_wakeup(multi_);
         return;
       }
     }
     // Refused after Shutdown: given up on the caller's thread.
-    SignalMetrics& m = metrics_[static_cast<int>(request.signal)];
+    SignalMetrics& m = metrics_[s];
     m.given_up_requests->Add();
-    m.given_up_items.at("shutdown")->Add(request.items);
-    if (request.on_done) request.on_done(ExportResult{ExportOutcome::kGivenUp, 0});
+    m.given_up_items.at("shutdown")->Add(in.request.items);
+    if (in.request.on_done) in.request.on_done(ExportResult{ExportOutcome::kGivenUp, 0});
   }
 
   int64_t QueuedBytes() const override { return gauges_->queued_bytes.load(); }
@@ -329,25 +340,27 @@ class OtlpHttpExporter final : public Exporter {
   }
 
   void TakeIncoming() {
-    std::vector<ExportRequest> incoming;
+    std::vector<Incoming> incoming;
     {
       absl::MutexLock lock(&mu_);
       incoming.swap(incoming_);
     }
     const absl::Time now = clock_.Now();
-    for (ExportRequest& request : incoming) {
+    for (Incoming& in : incoming) {
+      ExportRequest& request = in.request;
       auto batch = std::make_shared<Batch>();
       batch->bytes = static_cast<int64_t>(request.body.size());
       batch->age_base = request.oldest_item_time == absl::InfinitePast() ? now : request.oldest_item_time;
       const int s = static_cast<int>(request.signal);
       const int64_t max_items = request.signal == Signal::kMetrics ? options_.max_metric_data_points : 0;
       std::vector<std::string> bodies;
-      if (request.body.size() > options_.max_request_bytes[s] || (max_items > 0 && request.items > max_items)) {
+      if (in.needs_split) {
         bodies = options_.splitter(request.signal, request.body, options_.max_request_bytes[s], max_items);
       }
       if (bodies.size() <= 1) {
         auto part = std::make_unique<Part>();
         part->body = std::move(request.body);
+        if (bodies.empty()) part->wire = std::move(in.wire);
         part->items = request.items;
         part->batch = batch;
         batch->pending_parts = 1;
@@ -638,7 +651,14 @@ class OtlpHttpExporter final : public Exporter {
   CURLM* multi_ = nullptr;
 
   absl::Mutex mu_;
-  std::vector<ExportRequest> incoming_ ABSL_GUARDED_BY(mu_);
+  // A request handed to Export, with its body already compressed when it
+  // goes out whole.
+  struct Incoming {
+    ExportRequest request;
+    std::string wire;
+    bool needs_split = false;
+  };
+  std::vector<Incoming> incoming_ ABSL_GUARDED_BY(mu_);
   bool shutdown_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
