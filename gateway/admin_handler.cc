@@ -213,10 +213,15 @@ HttpResponse AdminHandler::StatusHtml() {
                   "<title>otlp-reparent-gateway status</title>\n<style>"
                   "body{font-family:sans-serif;margin:1.5em;color:#222}"
                   "table{border-collapse:collapse;margin-bottom:1.5em}"
-                  "th,td{border:1px solid #bbb;padding:.3em .6em;text-align:left}"
+                  "th,td{border:1px solid #bbb;padding:.3em .6em;text-align:left;vertical-align:top}"
+                  "th{background:#f0f0f0}"
                   "td.n{text-align:right;font-variant-numeric:tabular-nums}"
-                  "code,pre{font-family:monospace}pre{background:#f4f4f4;padding:1em;overflow:auto}"
-                  ".ok{color:#070}.bad{color:#b00}"
+                  "td.arrow{border-left:none;border-right:none;padding:.3em .1em;color:#666}"
+                  // "monospace,monospace" keeps code at the body's size (a lone
+                  // "monospace" drops browsers to 13px).
+                  "code,pre{font-family:monospace,monospace;font-size:.9em}"
+                  "pre{background:#f4f4f4;padding:1em;overflow:auto;max-height:40em}"
+                  ".ok{color:#070}.bad{color:#b00}.muted{color:#777;font-style:italic}"
                   "</style></head>\n<body>\n<h1>otlp-reparent-gateway</h1>\n");
   absl::StrAppend(&html, "<p>Now <time id=\"now\">", UtcTimestamp(now), "</time>, up ",
                   HtmlEscape(absl::FormatDuration(absl::Trunc(now - started_, absl::Seconds(1)))),
@@ -244,12 +249,15 @@ HttpResponse AdminHandler::StatusHtml() {
     absl::StrAppend(&html, "<p id=\"decisions-empty\">None yet.</p>\n");
   } else {
     absl::StrAppend(&html,
+                    "<p>Consumer spans given their linked producer span as parent, most recent first.</p>\n"
                     "<table id=\"decisions\"><tr><th>time (UTC)</th><th>span</th><th>span id</th>"
-                    "<th>original trace</th><th>new trace</th></tr>\n");
+                    "<th>original trace</th><th></th><th>new trace (the producer&#39;s)</th></tr>\n");
     for (const DecisionRow& d : decisions) {
-      absl::StrAppend(&html, "<tr><td>", UtcTimestamp(d.time), "</td><td>", HtmlEscape(d.span_name),
-                      "</td><td><code>", HtmlEscape(d.span_id), "</code></td><td><code>",
-                      HtmlEscape(d.original_trace_id), "</code></td><td><code>", HtmlEscape(d.new_trace_id),
+      const std::string name =
+          d.span_name.empty() ? "<span class=\"muted\">not recorded</span>" : HtmlEscape(d.span_name);
+      absl::StrAppend(&html, "<tr><td>", UtcTimestamp(d.time), "</td><td>", name, "</td><td><code>",
+                      HtmlEscape(d.span_id), "</code></td><td><code>", HtmlEscape(d.original_trace_id),
+                      "</code></td><td class=\"arrow\">&rarr;</td><td><code>", HtmlEscape(d.new_trace_id),
                       "</code></td></tr>\n");
     }
     absl::StrAppend(&html, "</table>\n");
