@@ -5,9 +5,25 @@
 #
 # Environment: IMAGE (default localhost/otlp-reparent-gateway:test),
 # SKIP_BUILD=1 to test an image already built, PODMAN_OPTS as for build_image.sh,
-# PODMAN_RUN_OPTS extra `podman run` options (e.g. --ulimit settings where the
-# host does not let runc set podman's default rlimits).
+# PODMAN_RUN_OPTS extra `podman run` options. Unset, it is explicit rlimits
+# within this host's hard limits (see docs/deploy.md, "Testing the image
+# locally"): rootful podman otherwise asks runc for RLIMIT_NOFILE 1048576 and
+# a large RLIMIT_NPROC, which fails with "operation not permitted" where the
+# host's hard limits are lower and CAP_SYS_RESOURCE is not held (as in a
+# container or a restricted VM). Set PODMAN_RUN_OPTS="" for podman's defaults.
 set -euo pipefail
+
+# Bazel's test PATH is /bin:/usr/bin; podman's CNI plugins exec iptables from
+# /usr/sbin.
+export PATH="$PATH:/usr/sbin:/sbin"
+
+if [[ -z "${PODMAN_RUN_OPTS+set}" ]]; then
+  nofile=$(ulimit -Hn)
+  if [[ "$nofile" == unlimited ]] || ((nofile > 65536)); then nofile=65536; fi
+  # 4096 processes/threads for the container's uid (10001) is ample for the
+  # gateway and below the 32768 that podman's conmon runs with.
+  PODMAN_RUN_OPTS="--ulimit nofile=${nofile}:${nofile} --ulimit nproc=4096:4096"
+fi
 
 # Under bazel the runfiles tree holds symlinks into the workspace: build from
 # the real checkout.
