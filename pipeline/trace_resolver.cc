@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <variant>
 
 namespace gateway {
 namespace {
@@ -21,6 +22,23 @@ uint64_t HashIds(std::string_view a, std::string_view b, std::string_view c, std
   h *= 0x94d049bb133111ebULL;
   h ^= h >> 31;
   return h;
+}
+
+// Sets (*attributes)[index] to key = hex of `id`, growing the vector if
+// needed and reusing the strings already there.
+template <size_t N>
+void SetHexAttribute(std::vector<ExtraAttribute>* attributes, size_t index, const char* key, const OtelId<N>& id) {
+  if (attributes->size() <= index) attributes->resize(index + 1);
+  ExtraAttribute& attribute = (*attributes)[index];
+  attribute.key.assign(key);
+  std::string* value = std::get_if<std::string>(&attribute.value);
+  if (value == nullptr) value = &attribute.value.template emplace<std::string>();
+  static constexpr char kDigits[] = "0123456789abcdef";
+  value->resize(2 * N);
+  for (size_t i = 0; i < N; ++i) {
+    (*value)[2 * i] = kDigits[id.bytes[i] >> 4];
+    (*value)[2 * i + 1] = kDigits[id.bytes[i] & 0xf];
+  }
 }
 
 }  // namespace
@@ -53,7 +71,7 @@ SpanId FanoutSpanId(const TraceId& original_trace, const SpanId& original, const
 TraceResolver::TraceResolver(const ReparentOptions& options) : TraceResolver(options, TraceResolverLimits{}) {}
 
 TraceResolver::TraceResolver(const ReparentOptions& options, const TraceResolverLimits& limits)
-    : options_(options), limits_(limits) {
+    : options_(options), limits_(limits), original_parent_link_attributes_{{kAttrOriginalParent, true}} {
   for (SpanKind kind : options_.target_kinds) {
     int32_t k = static_cast<int32_t>(kind);
     if (k >= 0 && k < 64) target_kinds_mask_ |= uint64_t{1} << k;
@@ -125,31 +143,40 @@ void TraceResolver::FateTable::Clear() {
 }
 
 void TraceResolver::Process(SpanRef span, absl::Time now, std::vector<OutputSpan>* out) {
-  ProcessOne(span, now, out);
+  const uint64_t self = Fingerprint(Key{span.trace_id, span.span_id});
+  const uint64_t parent = span.has_parent ? Fingerprint(Key{span.trace_id, span.parent_span_id}) : 0;
+  ProcessOne(span, self, parent, now, out);
 }
 
 void TraceResolver::ProcessRequest(absl::Span<SpanRef> spans, absl::Time now, std::vector<OutputSpan>* out) {
   // Far enough ahead for the loads to land, near enough to stay in L1.
   constexpr size_t kAhead = 8;
-  auto prefetch = [this](const SpanRef& span) {
-    const Key self{span.trace_id, span.span_id};
-    fates_[current_].Prefetch(Fingerprint(self));
-    if (span.has_parent) fates_[current_].Prefetch(Fingerprint(Key{span.trace_id, span.parent_span_id}));
-  };
-  for (size_t i = 0; i < spans.size() && i < kAhead; ++i) prefetch(spans[i]);
+  // Fingerprints are computed once, for the prefetch and the decision.
+  fingerprints_.resize(spans.size());
   for (size_t i = 0; i < spans.size(); ++i) {
-    if (i + kAhead < spans.size()) prefetch(spans[i + kAhead]);
-    ProcessOne(spans[i], now, out);
+    const SpanRef& span = spans[i];
+    fingerprints_[i].self = Fingerprint(Key{span.trace_id, span.span_id});
+    fingerprints_[i].parent = span.has_parent ? Fingerprint(Key{span.trace_id, span.parent_span_id}) : 0;
+  }
+  auto prefetch = [this, spans](size_t i) {
+    fates_[current_].Prefetch(fingerprints_[i].self);
+    if (spans[i].has_parent) fates_[current_].Prefetch(fingerprints_[i].parent);
+  };
+  for (size_t i = 0; i < spans.size() && i < kAhead; ++i) prefetch(i);
+  for (size_t i = 0; i < spans.size(); ++i) {
+    if (i + kAhead < spans.size()) prefetch(i + kAhead);
+    ProcessOne(spans[i], fingerprints_[i].self, fingerprints_[i].parent, now, out);
   }
 }
 
-void TraceResolver::ProcessOne(SpanRef& span, absl::Time now, std::vector<OutputSpan>* out) {
+void TraceResolver::ProcessOne(SpanRef& span, uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
+                               std::vector<OutputSpan>* out) {
   ++stats_.processed;
   std::vector<Ready> ready;
   const int chosen = ChooseLink(span);
   if (chosen < 0 && span.has_parent && !(span.parent_is_remote() && !options_.cross_process)) {
     Fate parent;
-    if (!FindFate(Key{span.trace_id, span.parent_span_id}, &parent)) {
+    if (!FindFate(Key{span.trace_id, span.parent_span_id}, parent_fingerprint, &parent)) {
       Hold(std::move(span), now);
       while (static_cast<int64_t>(held_.size()) > limits_.max_held_spans && !held_order_.empty()) {
         uint64_t oldest = held_order_.front();
@@ -159,21 +186,21 @@ void TraceResolver::ProcessOne(SpanRef& span, absl::Time now, std::vector<Output
       CompactOrder();
       return;
     }
-    Decide(span, chosen, &parent, now, out, &ready);
+    Decide(span, chosen, &parent, fingerprint, now, out, &ready);
   } else {
-    Decide(span, chosen, nullptr, now, out, &ready);
+    Decide(span, chosen, nullptr, fingerprint, now, out, &ready);
   }
   ResolveReady(&ready, now, out);
   CompactOrder();
 }
 
-void TraceResolver::Decide(SpanRef& span, int chosen, const Fate* parent, absl::Time now,
+void TraceResolver::Decide(SpanRef& span, int chosen, const Fate* parent, uint64_t fingerprint, absl::Time now,
                            std::vector<OutputSpan>* out, std::vector<Ready>* ready) {
   const Key key{span.trace_id, span.span_id};
   if (chosen >= 0) {
     const TraceId new_trace = span.links[chosen].trace_id;
     EmitTarget(span, chosen, now, out);
-    RecordFate(key, true, new_trace, now, ready);
+    RecordFate(key, fingerprint, true, new_trace, now, ready);
     return;
   }
   if (parent != nullptr && parent->moved) {
@@ -181,32 +208,37 @@ void TraceResolver::Decide(SpanRef& span, int chosen, const Fate* parent, absl::
     OutputSpan& moved = out->emplace_back(OutputSpan::Unchanged(std::move(span)));
     moved.rewritten = std::move(rewritten);
     ++stats_.descendants_moved;
-    RecordFate(key, true, parent->new_trace, now, ready);
+    RecordFate(key, fingerprint, true, parent->new_trace, now, ready);
     return;
   }
   out->push_back(OutputSpan::Unchanged(std::move(span)));
-  RecordFate(key, false, TraceId(), now, ready);
+  RecordFate(key, fingerprint, false, TraceId(), now, ready);
 }
 
 void TraceResolver::EmitTarget(SpanRef& span, int chosen, absl::Time now, std::vector<OutputSpan>* out) {
   const LinkRef& link = span.links[chosen];
-  SpanRewrite rewrite;
+  // Built in reused scratch space: strings keep their capacity across calls.
+  SpanRewrite& rewrite = target_rewrite_;
   rewrite.trace_id = link.trace_id;
   rewrite.parent_span_id = link.span_id;
-  rewrite.trace_state = std::string(link.trace_state);
+  if (!rewrite.trace_state.has_value()) rewrite.trace_state.emplace();
+  rewrite.trace_state->assign(link.trace_state.data(), link.trace_state.size());
   rewrite.flags = (span.flags & kSpanFlagsTraceFlagsMask) | kSpanFlagsHasIsRemote | kSpanFlagsIsRemote;
   rewrite.remove_link = chosen;
+  rewrite.extra_links.clear();
   if (span.has_parent) {
     // The old parent stays reachable as a link; its context is the span's own.
-    rewrite.extra_links.push_back(EncodeLink(span.trace_id, span.parent_span_id, "", span.flags,
-                                             {ExtraAttribute{kAttrOriginalParent, true}}));
+    rewrite.extra_links.push_back(
+        EncodeLink(span.trace_id, span.parent_span_id, "", span.flags, original_parent_link_attributes_));
   }
+  size_t attributes = 0;
   if (options_.record_original) {
-    rewrite.extra_attributes.push_back(ExtraAttribute{kAttrOriginalTraceId, span.trace_id.Hex()});
+    SetHexAttribute(&rewrite.extra_attributes, attributes++, kAttrOriginalTraceId, span.trace_id);
     if (span.has_parent) {
-      rewrite.extra_attributes.push_back(ExtraAttribute{kAttrOriginalParentSpanId, span.parent_span_id.Hex()});
+      SetHexAttribute(&rewrite.extra_attributes, attributes++, kAttrOriginalParentSpanId, span.parent_span_id);
     }
   }
+  rewrite.extra_attributes.resize(attributes);
   OutputSpan target = OutputSpan::Unchanged(span);
   target.rewritten = RewriteSpan(span, rewrite);
   out->push_back(std::move(target));
@@ -234,17 +266,27 @@ void TraceResolver::EmitTarget(SpanRef& span, int chosen, absl::Time now, std::v
 
   ++stats_.decisions;
   if (limits_.recent_decisions > 0) {
-    if (decisions_.size() >= limits_.recent_decisions) decisions_.pop_front();
-    decisions_.push_back(ReparentDecision{now, span.trace_id, link.trace_id, span.span_id, std::string(span.name)});
+    // Once full, the oldest entry is reused (its name keeps its capacity).
+    ReparentDecision decision;
+    if (decisions_.size() >= limits_.recent_decisions) {
+      decision = std::move(decisions_.front());
+      decisions_.pop_front();
+    }
+    decision.time = now;
+    decision.original_trace = span.trace_id;
+    decision.new_trace = link.trace_id;
+    decision.span = span.span_id;
+    decision.name.assign(span.name.data(), span.name.size());
+    decisions_.push_back(std::move(decision));
   }
 }
 
-void TraceResolver::RecordFate(const Key& key, bool moved, const TraceId& new_trace, absl::Time now,
+void TraceResolver::RecordFate(const Key& key, uint64_t fingerprint, bool moved, const TraceId& new_trace, absl::Time now,
                                std::vector<Ready>* ready) {
   if (generation_start_ == absl::InfinitePast()) generation_start_ = now;
   if (limits_.max_resolved_spans > 0) {
     if (moved) moved_[current_].insert_or_assign(key, new_trace);
-    fates_[current_].Insert(Fingerprint(key), moved);
+    fates_[current_].Insert(fingerprint, moved);
     if (static_cast<int64_t>(fates_[current_].size()) >= std::max<int64_t>(1, limits_.max_resolved_spans / 2)) {
       RotateFates(now);
     }
@@ -268,7 +310,7 @@ void TraceResolver::ResolveReady(std::vector<Ready>* ready, absl::Time now, std:
     SpanRef span = std::move(it->second.span);
     held_.erase(it);
     // Held spans are never targets (a target is decided on arrival).
-    Decide(span, -1, &next.parent, now, out, ready);
+    Decide(span, -1, &next.parent, Fingerprint(Key{span.trace_id, span.span_id}), now, out, ready);
   }
 }
 
@@ -308,7 +350,8 @@ void TraceResolver::ReleaseHeld(uint64_t id, Release reason, absl::Time now, std
   // It goes out unchanged, so its held descendants stay with it.
   std::vector<Ready> ready;
   out->push_back(OutputSpan::Unchanged(span));
-  RecordFate(Key{span.trace_id, span.span_id}, false, TraceId(), now, &ready);
+  const Key key{span.trace_id, span.span_id};
+  RecordFate(key, Fingerprint(key), false, TraceId(), now, &ready);
   ResolveReady(&ready, now, out);
 }
 
@@ -339,8 +382,7 @@ void TraceResolver::Expire(absl::Time now, std::vector<OutputSpan>* out) {
   EvictFates(now);
 }
 
-bool TraceResolver::FindFate(const Key& key, Fate* fate) const {
-  const uint64_t fingerprint = Fingerprint(key);
+bool TraceResolver::FindFate(const Key& key, uint64_t fingerprint, Fate* fate) const {
   const int older = 1 - current_;
   const FateTable::Found in_current = fates_[current_].Find(fingerprint);
   // A moved fate in either generation wins over an unchanged one; the older

@@ -176,14 +176,17 @@ class TraceResolver final {
   // Decides a span (`chosen`: its parent link from ChooseLink, or -1) whose
   // parent's fate is `parent` (nullptr: no parent to follow); records its
   // fate and queues the held children it resolves.
-  void ProcessOne(SpanRef& span, absl::Time now, std::vector<OutputSpan>* out);
-  void Decide(SpanRef& span, int chosen, const Fate* parent, absl::Time now, std::vector<OutputSpan>* out,
-              std::vector<Ready>* ready);
+  // Fingerprints are those of the span's key and of its parent's key (0
+  // without a parent).
+  void ProcessOne(SpanRef& span, uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
+                  std::vector<OutputSpan>* out);
+  void Decide(SpanRef& span, int chosen, const Fate* parent, uint64_t fingerprint, absl::Time now,
+              std::vector<OutputSpan>* out, std::vector<Ready>* ready);
   void EmitTarget(SpanRef& span, int chosen, absl::Time now, std::vector<OutputSpan>* out);
-  void RecordFate(const Key& key, bool moved, const TraceId& new_trace, absl::Time now,
+  void RecordFate(const Key& key, uint64_t fingerprint, bool moved, const TraceId& new_trace, absl::Time now,
                   std::vector<Ready>* ready);
   // The remembered fate of `key`; false if none.
-  bool FindFate(const Key& key, Fate* fate) const;
+  bool FindFate(const Key& key, uint64_t fingerprint, Fate* fate) const;
   static uint64_t Fingerprint(const Key& key);
   void RotateFates(absl::Time now);
   void ResolveReady(std::vector<Ready>* ready, absl::Time now, std::vector<OutputSpan>* out);
@@ -227,6 +230,15 @@ class TraceResolver final {
   absl::Time generation_start_ = absl::InfinitePast();
 
   std::deque<ReparentDecision> decisions_;
+
+  // Scratch space reused across calls.
+  struct SpanFingerprints {
+    uint64_t self = 0;
+    uint64_t parent = 0;
+  };
+  std::vector<SpanFingerprints> fingerprints_;
+  SpanRewrite target_rewrite_;
+  std::vector<ExtraAttribute> original_parent_link_attributes_;
   TraceResolverStats stats_;
 };
 

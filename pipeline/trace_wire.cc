@@ -844,24 +844,29 @@ std::string EncodeTraceRequest(absl::Span<const OutputSpan> spans) {
     total += LengthDelimitedSize(kRequestResourceSpans, resource.body);
   }
 
-  std::string out(total, '\0');
-  char* p = out.data();
+  // Appended into reserved space rather than written over a zero-filled
+  // string: the bytes are touched once.
+  std::string out;
+  out.reserve(total);
   for (const ResourceGroup& resource : resources) {
-    p = WriteTag(p, kRequestResourceSpans, WireType::kLengthDelimited);
-    p = WriteVarint(p, resource.body);
-    p = WriteBytes(p, resource.frame);
+    AppendTag(&out, kRequestResourceSpans, WireType::kLengthDelimited);
+    AppendVarint(&out, resource.body);
+    out.append(resource.frame.data(), resource.frame.size());
     for (uint32_t s : resource.scopes) {
       const ScopeGroup& scope = scopes[s];
-      p = WriteTag(p, kResourceSpansScopeSpans, WireType::kLengthDelimited);
-      p = WriteVarint(p, scope.body);
-      p = WriteBytes(p, scope.frame);
+      AppendTag(&out, kResourceSpansScopeSpans, WireType::kLengthDelimited);
+      AppendVarint(&out, scope.body);
+      out.append(scope.frame.data(), scope.frame.size());
       for (uint32_t i = scope.first; i != kNone; i = next[i]) {
-        p = WriteLengthDelimited(p, kScopeSpansSpans, spans[i].bytes());
+        const std::string_view bytes = spans[i].bytes();
+        AppendTag(&out, kScopeSpansSpans, WireType::kLengthDelimited);
+        AppendVarint(&out, bytes.size());
+        out.append(bytes.data(), bytes.size());
       }
     }
   }
   // The sizes above are exact; a mismatch would be a bug in this function.
-  if (p != out.data() + out.size()) std::abort();
+  if (out.size() != total) std::abort();
   return out;
 }
 
