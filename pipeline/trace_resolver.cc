@@ -142,6 +142,54 @@ void TraceResolver::FateTable::Clear() {
   size_ = 0;
 }
 
+void TraceResolver::MovedTable::InsertOrAssign(const Key& key, uint64_t fingerprint, const TraceId& new_trace) {
+  if (2 * (size_ + 1) > slots_.size()) Grow();
+  for (size_t i = Home(fingerprint);; i = (i + 1) & mask_) {
+    Slot& slot = slots_[i];
+    if (slot.key.span == 0) {
+      slot.key = key;
+      slot.new_trace = new_trace;
+      ++size_;
+      return;
+    }
+    if (slot.key == key) {
+      slot.new_trace = new_trace;
+      return;
+    }
+  }
+}
+
+const TraceId* TraceResolver::MovedTable::Find(const Key& key, uint64_t fingerprint) const {
+  if (size_ == 0) return nullptr;
+  for (size_t i = Home(fingerprint);; i = (i + 1) & mask_) {
+    const Slot& slot = slots_[i];
+    if (slot.key.span == 0) return nullptr;
+    if (slot.key == key) return &slot.new_trace;
+  }
+}
+
+void TraceResolver::MovedTable::Grow() {
+  std::vector<Slot> old = std::move(slots_);
+  const size_t capacity = old.empty() ? 256 : 2 * old.size();
+  slots_.assign(capacity, Slot());
+  mask_ = capacity - 1;
+  for (const Slot& slot : old) {
+    if (slot.key.span == 0) continue;
+    for (size_t i = Home(Fingerprint(slot.key));; i = (i + 1) & mask_) {
+      if (slots_[i].key.span == 0) {
+        slots_[i] = slot;
+        break;
+      }
+    }
+  }
+}
+
+void TraceResolver::MovedTable::Clear() {
+  std::vector<Slot>().swap(slots_);
+  mask_ = 0;
+  size_ = 0;
+}
+
 void TraceResolver::Process(SpanRef span, absl::Time now, std::vector<OutputSpan>* out) {
   const uint64_t self = Fingerprint(Key{span.trace_id, span.span_id});
   const uint64_t parent = span.has_parent ? Fingerprint(Key{span.trace_id, span.parent_span_id}) : 0;
@@ -160,7 +208,11 @@ void TraceResolver::ProcessRequest(absl::Span<SpanRef> spans, absl::Time now, st
   }
   auto prefetch = [this, spans](size_t i) {
     fates_[current_].Prefetch(fingerprints_[i].self);
-    if (spans[i].has_parent) fates_[current_].Prefetch(fingerprints_[i].parent);
+    moved_[current_].Prefetch(fingerprints_[i].self);
+    if (spans[i].has_parent) {
+      fates_[current_].Prefetch(fingerprints_[i].parent);
+      moved_[current_].Prefetch(fingerprints_[i].parent);
+    }
   };
   for (size_t i = 0; i < spans.size() && i < kAhead; ++i) prefetch(i);
   for (size_t i = 0; i < spans.size(); ++i) {
@@ -285,7 +337,7 @@ void TraceResolver::RecordFate(const Key& key, uint64_t fingerprint, bool moved,
                                std::vector<Ready>* ready) {
   if (generation_start_ == absl::InfinitePast()) generation_start_ = now;
   if (limits_.max_resolved_spans > 0) {
-    if (moved) moved_[current_].insert_or_assign(key, new_trace);
+    if (moved) moved_[current_].InsertOrAssign(key, fingerprint, new_trace);
     fates_[current_].Insert(fingerprint, moved);
     if (static_cast<int64_t>(fates_[current_].size()) >= std::max<int64_t>(1, limits_.max_resolved_spans / 2)) {
       RotateFates(now);
@@ -394,9 +446,8 @@ bool TraceResolver::FindFate(const Key& key, uint64_t fingerprint, Fate* fate) c
   if (in_current == FateTable::kMoved || in_older == FateTable::kMoved) {
     for (int g : {current_, older}) {
       if (moved_[g].empty()) continue;
-      auto it = moved_[g].find(key);
-      if (it != moved_[g].end()) {
-        *fate = Fate{it->second, true};
+      if (const TraceId* new_trace = moved_[g].Find(key, fingerprint); new_trace != nullptr) {
+        *fate = Fate{*new_trace, true};
         return true;
       }
     }
@@ -408,7 +459,7 @@ bool TraceResolver::FindFate(const Key& key, uint64_t fingerprint, Fate* fate) c
 
 void TraceResolver::RotateFates(absl::Time now) {
   current_ = 1 - current_;
-  moved_[current_].clear();
+  moved_[current_].Clear();
   fates_[current_].Clear();
   generation_start_ = now;
 }
@@ -422,7 +473,7 @@ void TraceResolver::EvictFates(absl::Time now) {
   if (now - generation_start_ >= options_.resolved_ttl) {
     // Both generations are older than the TTL.
     for (int g : {0, 1}) {
-      moved_[g].clear();
+      moved_[g].Clear();
       fates_[g].Clear();
     }
     generation_start_ = now;

@@ -154,6 +154,34 @@ class TraceResolver final {
     size_t size_ = 0;
   };
 
+  // Exact fates of moved spans: key -> new trace, open addressing on the
+  // key's fingerprint, linear probing, at most half full. A zero span id
+  // marks an empty slot (the scanner never lets one through).
+  class MovedTable {
+   public:
+    size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    void InsertOrAssign(const Key& key, uint64_t fingerprint, const TraceId& new_trace);
+    // nullptr when absent.
+    const TraceId* Find(const Key& key, uint64_t fingerprint) const;
+    void Prefetch(uint64_t fingerprint) const {
+      if (!slots_.empty()) __builtin_prefetch(&slots_[Home(fingerprint)]);
+    }
+    void Clear();
+
+   private:
+    struct Slot {
+      Key key{TraceId(), SpanId()};
+      TraceId new_trace;
+    };
+    size_t Home(uint64_t fingerprint) const { return static_cast<size_t>(fingerprint >> 1) & mask_; }
+    void Grow();
+
+    std::vector<Slot> slots_;
+    size_t mask_ = 0;
+    size_t size_ = 0;
+  };
+
   // What happened to a span that went out: descendants follow it.
   struct Fate {
     TraceId new_trace;
@@ -225,7 +253,7 @@ class TraceResolver final {
   // about n / 2^64 per lookup) would make a child of a never-seen parent go
   // out unchanged at once instead of after the hold window.
   FateTable fates_[2];
-  absl::flat_hash_map<Key, TraceId> moved_[2];
+  MovedTable moved_[2];
   int current_ = 0;
   absl::Time generation_start_ = absl::InfinitePast();
 
