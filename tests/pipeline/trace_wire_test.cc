@@ -115,6 +115,81 @@ TEST_F(TraceWireTest, ScanExposesTheSpanNameAsAViewIntoTheMessage) {
   EXPECT_TRUE(scanned.spans[1].name.empty());
 }
 
+// The scanner has a fast path for the usual encoding and a general one for
+// everything else; both must read the same span.
+TEST_F(TraceWireTest, OverlongAndUnusualEncodingsScanLikeTheCanonicalOne) {
+  auto span_bytes = [](bool unusual) {
+    std::string out;
+    auto length = [&](size_t n) {
+      if (unusual) {
+        // Overlong: a continuation byte, then the rest (here zero).
+        out.push_back(static_cast<char>((n & 0x7f) | 0x80));
+        out.push_back(static_cast<char>(n >> 7));
+      } else {
+        AppendVarint(&out, n);
+      }
+    };
+    auto field = [&](uint32_t number, const std::string& bytes) {
+      AppendTag(&out, number, WireType::kLengthDelimited);
+      length(bytes.size());
+      out.append(bytes);
+    };
+    field(1, Id(16, 1));
+    field(2, Id(8, 2));
+    field(4, Id(8, 3));
+    field(5, "op");
+    if (unusual) {
+      out.append("\x30\x85\x00", 3);  // kind 5 as a two-byte varint
+    } else {
+      AppendTag(&out, 6, WireType::kVarint);
+      AppendVarint(&out, 5);
+    }
+    AppendTag(&out, 8, WireType::kFixed64);
+    AppendFixed64(&out, 200);
+    std::string link;
+    AppendLengthDelimited(&link, 1, Id(16, 7));
+    AppendLengthDelimited(&link, 2, Id(8, 8));
+    field(13, link);
+    if (unusual) {
+      out.append("\x85\x81\x00", 3);  // tag of field 16 in three bytes
+    } else {
+      AppendTag(&out, 16, WireType::kFixed32);
+    }
+    AppendFixed32(&out, 0x301);
+    return out;
+  };
+  auto scan = [](const std::string& span) {
+    std::string scope;
+    AppendLengthDelimited(&scope, 2, span);
+    std::string resource;
+    AppendLengthDelimited(&resource, 2, scope);
+    std::string request;
+    AppendLengthDelimited(&request, 1, resource);
+    auto scanned = ScanTraceRequest(request);
+    EXPECT_TRUE(scanned.ok()) << scanned.status();
+    return scanned.ok() ? *std::move(scanned) : ScannedTraceRequest();
+  };
+  const ScannedTraceRequest canonical = scan(span_bytes(false));
+  const ScannedTraceRequest unusual = scan(span_bytes(true));
+  ASSERT_EQ(canonical.spans.size(), 1u);
+  ASSERT_EQ(unusual.spans.size(), 1u);
+  for (const ScannedTraceRequest* scanned : {&canonical, &unusual}) {
+    const SpanRef& ref = scanned->spans[0];
+    EXPECT_EQ(ref.trace_id, MakeTraceId(1));
+    EXPECT_EQ(ref.span_id, MakeSpanId(2));
+    EXPECT_TRUE(ref.has_parent);
+    EXPECT_EQ(ref.parent_span_id, MakeSpanId(3));
+    EXPECT_EQ(ref.name, "op");
+    EXPECT_EQ(ref.kind, SpanKind::kConsumer);
+    EXPECT_EQ(ref.end_time_unix_nano, 200u);
+    EXPECT_EQ(ref.flags, 0x301u);
+    ASSERT_EQ(ref.links.size(), 1u);
+    EXPECT_TRUE(ref.links[0].valid);
+    EXPECT_EQ(ref.links[0].trace_id, MakeTraceId(7));
+    EXPECT_EQ(ref.message.substr(ref.trace_id_offset, 16), Id(16, 1));
+  }
+}
+
 TEST_F(TraceWireTest, SpanWithoutParentIsRoot) {
   ScannedTraceRequest scanned = Scan(Request({MakeSpan(1, 2, 0)}));
   ASSERT_EQ(scanned.spans.size(), 1u);
