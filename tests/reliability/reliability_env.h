@@ -135,7 +135,10 @@ inline RawHttpResponse HttpPost(int port, std::string_view path, std::string_vie
   std::string head = "POST " + std::string(path) + " HTTP/1.1\r\nHost: gateway\r\nContent-Type: " +
                      std::string(content_type) + "\r\n" + std::string(extra_headers) +
                      "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
-  if (!client.Send(head + body)) return {};
+  // A server may answer early (413 for an oversized body) and close while
+  // the body is still being sent; the send then fails but the answer is
+  // readable, as it is for curl.
+  client.Send(head + body);
   return client.ReadResponse(timeout);
 }
 
