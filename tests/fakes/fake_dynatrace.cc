@@ -179,8 +179,13 @@ void FakeDynatrace::AcceptLoop() {
 void FakeDynatrace::GoDown() {
   absl::MutexLock lock(&mu_);
   // The accept loop only reads listen_fd_ under mu_ and re-checks it after
-  // poll, so closing here is safe.
-  if (listen_fd_ >= 0) ::close(listen_fd_);
+  // poll, so closing here is safe. shutdown() first: while the accept loop
+  // is still inside poll() on it, close() alone leaves the socket listening
+  // until poll returns, and ComeBack() then fails with EADDRINUSE.
+  if (listen_fd_ >= 0) {
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    ::close(listen_fd_);
+  }
   listen_fd_ = -1;
   for (int fd : connections_) ::shutdown(fd, SHUT_RDWR);
 }
