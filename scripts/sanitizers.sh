@@ -36,7 +36,7 @@ for config in "${configs[@]}"; do
     tsan) env_flags=(--test_env=TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1) ;;
   esac
   start=$(date +%s)
-  bazel --output_base="$prefix-$config" test --config="$config" --copt=-O1 \
+  bazel --output_base="$prefix-$config" test --config="$config" --copt=-O1 --keep_going \
     --test_output=errors --test_timeout=300,900,1800,3600 "${env_flags[@]}" "${targets[@]}"
   rc=$?
   echo "sanitizers.sh: $config exit=$rc in $(( $(date +%s) - start ))s" >&2
