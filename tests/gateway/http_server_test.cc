@@ -243,7 +243,15 @@ TEST_F(HttpServerTest, ShutdownLetsARequestInFlightFinish) {
   RawHttpClient slow(server_->port());
   ASSERT_TRUE(slow.Send(Post("/slow", "")));
   ASSERT_TRUE(handler_.slow_entered_.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  const int port = server_->port();
   std::thread stopper([this] { server_->Shutdown(); });
+  // Release the handler only once shutdown has begun (the listener refuses
+  // connections), or the answer may be written first, as keep-alive.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  for (int i = 0; i < 10000 && absl::Now() < deadline; ++i) {
+    RawHttpClient probe(port);
+    if (!probe.connected()) break;
+  }
   handler_.release_.Notify();
   RawHttpResponse r = slow.ReadResponse();
   stopper.join();
