@@ -256,9 +256,10 @@ void TraceResolver::Decide(SpanRef& span, int chosen, const Fate* parent, uint64
     return;
   }
   if (parent != nullptr && parent->moved) {
-    std::string rewritten = PatchTraceId(span, parent->new_trace);
+    // The encoder patches the trace id while copying the span out.
     OutputSpan& moved = out->emplace_back(OutputSpan::Unchanged(std::move(span)));
-    moved.rewritten = std::move(rewritten);
+    moved.patched_trace_id = parent->new_trace;
+    moved.trace_id_offset = span.trace_id_offset;
     ++stats_.descendants_moved;
     RecordFate(key, fingerprint, true, parent->new_trace, now, ready);
     return;

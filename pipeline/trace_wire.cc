@@ -858,10 +858,16 @@ std::string EncodeTraceRequest(absl::Span<const OutputSpan> spans) {
       AppendVarint(&out, scope.body);
       out.append(scope.frame.data(), scope.frame.size());
       for (uint32_t i = scope.first; i != kNone; i = next[i]) {
-        const std::string_view bytes = spans[i].bytes();
+        const OutputSpan& span = spans[i];
+        const std::string_view bytes = span.bytes();
         AppendTag(&out, kScopeSpansSpans, WireType::kLengthDelimited);
         AppendVarint(&out, bytes.size());
+        const size_t at = out.size();
         out.append(bytes.data(), bytes.size());
+        if (span.patched_trace_id.has_value() &&
+            static_cast<size_t>(span.trace_id_offset) + TraceId::kSize <= bytes.size()) {
+          std::memcpy(out.data() + at + span.trace_id_offset, span.patched_trace_id->bytes.data(), TraceId::kSize);
+        }
       }
     }
   }

@@ -157,7 +157,13 @@ struct OutputSpan {
   // Admission-budget bytes this span carries, released when it is exported.
   int64_t budget_bytes = 0;
   uint64_t end_time_unix_nano = 0;
+  // When set, EncodeTraceRequest writes this id over the 16 bytes at
+  // trace_id_offset of bytes() (what PatchTraceId would produce, without a
+  // copy of the span): a descendant moved with its consumer.
+  std::optional<TraceId> patched_trace_id;
+  uint32_t trace_id_offset = 0;
 
+  // The span's bytes, before the trace-id patch (if any).
   std::string_view bytes() const { return rewritten.empty() ? original : std::string_view(rewritten); }
 
   static OutputSpan Unchanged(const SpanRef& span) {
@@ -182,7 +188,8 @@ struct OutputSpan {
   }
 };
 
-// Encodes spans as one ExportTraceServiceRequest. Spans whose resource frames
+// Encodes spans as one ExportTraceServiceRequest, each span's bytes with its
+// trace-id patch applied. Spans whose resource frames
 // are byte-equal share one ResourceSpans, and within it spans whose scope
 // frames are byte-equal share one ScopeSpans; groups keep first-seen order.
 std::string EncodeTraceRequest(absl::Span<const OutputSpan> spans);

@@ -491,6 +491,23 @@ TEST_F(TraceWireTest, EncodeOfAllUnchangedSpansParsesToTheOriginal) {
   EXPECT_LE(bound, encoded.size());
 }
 
+TEST_F(TraceWireTest, EncodeAppliesTheTraceIdPatchLikePatchTraceId) {
+  ScannedTraceRequest scanned = Scan(Request({MakeSpan(1, 2, 0), MakeSpan(1, 3, 2)}));
+  ASSERT_EQ(scanned.spans.size(), 2u);
+  const TraceId moved_to = MakeTraceId(9);
+  std::vector<OutputSpan> patched;
+  std::vector<OutputSpan> copied;
+  for (const SpanRef& span : scanned.spans) {
+    OutputSpan& p = patched.emplace_back(OutputSpan::Unchanged(span));
+    p.patched_trace_id = moved_to;
+    p.trace_id_offset = span.trace_id_offset;
+    copied.emplace_back(OutputSpan::Unchanged(span)).rewritten = PatchTraceId(span, moved_to);
+  }
+  EXPECT_EQ(EncodeTraceRequest(patched), EncodeTraceRequest(copied));
+  // The span's own bytes (and so the received request) are not touched.
+  EXPECT_EQ(scanned.spans[0].message.substr(scanned.spans[0].trace_id_offset, 16), Id(16, 1));
+}
+
 TEST_F(TraceWireTest, EncodeOfNothingIsAnEmptyRequest) { EXPECT_EQ(EncodeTraceRequest({}), ""); }
 
 }  // namespace
