@@ -23,7 +23,7 @@ struct ReparentDecision {
   TraceId original_trace;
   TraceId new_trace;
   SpanId span;
-  // Span name; empty while the scanner does not expose it.
+  // Span name as the application sent it (untrusted text).
   std::string name;
 };
 
