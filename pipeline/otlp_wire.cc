@@ -283,11 +283,19 @@ constexpr uint32_t kDataPoints = 1;        // data_points in every metric data m
 bool IsMetricData(uint32_t number) { return number == 5 || number == 7 || number == 9 || number == 10 || number == 11; }
 
 int64_t CountPoints(std::string_view metric) {
+  // Metric.data is a oneof: as a protobuf decoder (and so the backend) sees
+  // it, a later member replaces an earlier, different one, and repeats of the
+  // same member merge.
   int64_t count = 0;
+  uint32_t member = 0;
   WireReader reader(metric);
   WireField f;
   while (!reader.done() && reader.ReadField(&f)) {
     if (!IsMetricData(f.number) || f.type != WireType::kLengthDelimited) continue;
+    if (f.number != member) {
+      member = f.number;
+      count = 0;
+    }
     WireReader data(f.bytes);
     WireField g;
     while (!data.done() && data.ReadField(&g)) {
@@ -500,7 +508,12 @@ std::vector<std::string> SplitExportRequest(Signal signal, std::string_view body
         }
         data_fields.clear();
         const std::string metric_frame = SplitFrame(item, IsMetricData, &data_fields);
-        for (const auto& [data_number, data] : data_fields) {
+        // Metric.data is a oneof: only the last run of one member survives
+        // decoding (see CountPoints), so only its points are carried.
+        size_t first_kept = data_fields.size();
+        while (first_kept > 0 && data_fields[first_kept - 1].first == data_fields.back().first) --first_kept;
+        for (size_t i = first_kept; i < data_fields.size(); ++i) {
+          const auto& [data_number, data] = data_fields[i];
           points.clear();
           const std::string data_frame = SplitFrame(data, is_points, &points);
           for (const auto& [unused_point_number, point] : points) {
