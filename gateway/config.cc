@@ -738,6 +738,14 @@ absl::Status ApplyFlagOverrides(const ConfigOverrides& o, GatewayConfig* config)
   if (o.exporter_type) {
     GATEWAY_RETURN_IF_ERROR(ParseExporterType(*o.exporter_type, "--exporter", &config->exporter.type));
   }
+  if (o.memory_limit_mib) {
+    int64_t mib = 0;
+    if (!absl::SimpleAtoi(*o.memory_limit_mib, &mib) || mib <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--memory-limit-mib: expected a positive whole number of MiB, got \"", *o.memory_limit_mib, "\""));
+    }
+    config->queue.memory_limit_mib = mib;
+  }
   return absl::OkStatus();
 }
 
@@ -749,6 +757,7 @@ absl::StatusOr<ConfigOverrides> ParseOverrideFlags(const std::vector<std::string
       {"admin-endpoint", &ConfigOverrides::admin_endpoint}, {"dt-endpoint", &ConfigOverrides::dt_endpoint},
       {"dt-api-token", &ConfigOverrides::dt_api_token},   {"hold-window", &ConfigOverrides::hold_window},
       {"log-level", &ConfigOverrides::log_level},         {"exporter", &ConfigOverrides::exporter_type},
+      {"memory-limit-mib", &ConfigOverrides::memory_limit_mib},
   };
   for (size_t i = 0; i < args.size(); ++i) {
     absl::string_view arg = args[i];

@@ -198,6 +198,7 @@ struct ConfigOverrides {
   std::optional<std::string> hold_window;     // --hold-window, e.g. "10s"
   std::optional<std::string> log_level;       // --log-level
   std::optional<std::string> exporter_type;   // --exporter: dynatrace|otlphttp|debug
+  std::optional<std::string> memory_limit_mib;  // --memory-limit-mib: queue.memory_limit_mib
 };
 
 // Applies `overrides` to `config`. Errors name the flag.

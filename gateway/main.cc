@@ -32,6 +32,8 @@ Usage: otlp_gateway [flags]
   --dt-api-token=TOKEN     Dynatrace API token (prefer DT_API_TOKEN in the environment)
   --exporter=TYPE          dynatrace | otlphttp | debug
   --hold-window=DURATION   how long a span waits for its parent, e.g. 10s
+  --memory-limit-mib=N     bytes accepted and not yet delivered before clients are
+                           pushed back (default 256; process RSS can reach 3-7x this)
   --log-level=LEVEL        debug | info | warn | error
   --help                   this text
 

@@ -123,7 +123,7 @@ struct Batch {
 // One HTTP request body (a whole batch or a part of it) and its retry state.
 struct Part {
   std::shared_ptr<Batch> batch;
-  std::string body;  // uncompressed
+  std::string body;  // uncompressed, until `wire` is made from it
   std::string wire;  // as sent; empty until the first attempt
   int64_t items = 0;
   int attempts = 0;
@@ -359,8 +359,12 @@ class OtlpHttpExporter final : public Exporter {
       }
       if (bodies.size() <= 1) {
         auto part = std::make_unique<Part>();
-        part->body = std::move(request.body);
-        if (bodies.empty()) part->wire = std::move(in.wire);
+        if (bodies.empty() && !in.wire.empty()) {
+          part->wire = std::move(in.wire);  // compressed by Export; the body is not kept
+          request.body = std::string();
+        } else {
+          part->body = std::move(request.body);
+        }
         part->items = request.items;
         part->batch = batch;
         batch->pending_parts = 1;
@@ -381,6 +385,16 @@ class OtlpHttpExporter final : public Exporter {
     }
   }
 
+  // The uncompressed body of a part that was sent (rare: 413 splitting).
+  std::string BodyOf(const Part& part) const {
+    if (!part.body.empty() || part.wire.empty()) return part.body;
+    if (!options_.gzip) return part.wire;
+    // Our own gzip of a body that was at most max_request_bytes * 2 (or one
+    // oversized item); the limit only guards against a logic error.
+    absl::StatusOr<std::string> body = GzipDecompress(part.wire, size_t{1} << 31);
+    return body.ok() ? *std::move(body) : std::string();
+  }
+
   CURL* AcquireHandle() {
     if (free_handles_.empty()) return curl_easy_init();
     CURL* easy = free_handles_.back();
@@ -398,11 +412,10 @@ class OtlpHttpExporter final : public Exporter {
       const Signal signal = part->batch->request.signal;
       const int s = static_cast<int>(signal);
       if (part->wire.empty()) {
-        if (options_.gzip) {
-          part->wire = GzipCompress(part->body, options_.gzip_level);
-        } else {
-          part->wire = part->body;
-        }
+        // Only the bytes on the wire are kept from here on: a queue full of
+        // requests must not hold every body twice. A 413 recovers the body.
+        part->wire = options_.gzip ? GzipCompress(part->body, options_.gzip_level) : std::move(part->body);
+        part->body = std::string();
       }
       if (part->attempts > 0) metrics_[s].retries->Add();
       ++part->attempts;
@@ -509,12 +522,12 @@ class OtlpHttpExporter final : public Exporter {
     }
     if (status == 413) {
       const int64_t max_items = signal == Signal::kMetrics ? options_.max_metric_data_points : 0;
+      const std::string body = BodyOf(*part);
       std::vector<std::string> halves =
-          part->body.size() >= 2 ? options_.splitter(signal, part->body, part->body.size() / 2, max_items)
-                                 : std::vector<std::string>{};
+          body.size() >= 2 ? options_.splitter(signal, body, body.size() / 2, max_items) : std::vector<std::string>{};
       if (halves.size() > 1) {
         LogInfo("export_split_after_413", {{"signal", signal_name},
-                                           {"bytes", absl::StrCat(part->body.size())},
+                                           {"bytes", absl::StrCat(body.size())},
                                            {"parts", absl::StrCat(halves.size())}});
         std::shared_ptr<Batch> batch = part->batch;
         batch->pending_parts += static_cast<int>(halves.size()) - 1;

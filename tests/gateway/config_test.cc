@@ -301,7 +301,9 @@ TEST_F(ConfigTest, FlagOverridesBeatFileAndEnv) {
   o.dt_api_token = "flag-token-456";
   o.hold_window = "2s";
   o.log_level = "warn";
+  o.memory_limit_mib = "96";
   ASSERT_TRUE(ApplyFlagOverrides(o, &c).ok());
+  EXPECT_EQ(c.queue.memory_limit_mib, 96);
   EXPECT_EQ(c.grpc.endpoint, "127.0.0.1:0");
   EXPECT_EQ(c.http.endpoint, "127.0.0.1:0");
   EXPECT_EQ(c.admin.endpoint, "127.0.0.1:0");
@@ -318,6 +320,9 @@ TEST_F(ConfigTest, FlagOverridesBeatFileAndEnv) {
   bad = {};
   bad.log_level = "chatty";
   EXPECT_THAT(ApplyFlagOverrides(bad, &c), StatusHasMessage("--log-level"));
+  bad = {};
+  bad.memory_limit_mib = "-5";
+  EXPECT_THAT(ApplyFlagOverrides(bad, &c), StatusHasMessage("--memory-limit-mib"));
 }
 
 TEST_F(ConfigTest, ParsesOverrideFlagsAndKeepsTheRest) {
