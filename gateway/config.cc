@@ -400,20 +400,6 @@ absl::Status ParseLogLevelValue(std::string_view text, std::string_view key, Log
   return absl::OkStatus();
 }
 
-std::string LogLevelName(LogLevel level) {
-  switch (level) {
-    case LogLevel::kDebug:
-      return "debug";
-    case LogLevel::kInfo:
-      return "info";
-    case LogLevel::kWarn:
-      return "warn";
-    case LogLevel::kError:
-      return "error";
-  }
-  return "info";
-}
-
 // OTEL_EXPORTER_OTLP_HEADERS: "k1=v1,k2=v2", values percent-encoded.
 absl::Status ParseOtlpHeaders(std::string_view text, std::map<std::string, std::string>* out) {
   for (absl::string_view item : absl::StrSplit(ToAbsl(text), ',', absl::SkipWhitespace())) {
@@ -917,7 +903,7 @@ std::string RenderEffectiveConfig(const GatewayConfig& c) {
                   "\n    directory: ", Q(c.queue.persistent.directory),
                   "\n    max_size_mib: ", c.queue.persistent.max_size_mib, "\n");
   absl::StrAppend(&out, "shutdown:\n  drain_timeout: ", D(c.shutdown.drain_timeout), "\n");
-  absl::StrAppend(&out, "log:\n  level: ", LogLevelName(c.log.level), "\n");
+  absl::StrAppend(&out, "log:\n  level: ", ToAbsl(LogLevelName(c.log.level)), "\n");
   return out;
 }
 

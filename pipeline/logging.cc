@@ -21,7 +21,9 @@ void StderrSink(std::string_view line) {
 
 LogSinkFn g_sink = &StderrSink;
 
-constexpr std::string_view LevelName(LogLevel level) {
+}  // namespace
+
+std::string_view LogLevelName(LogLevel level) {
   switch (level) {
     case LogLevel::kDebug:
       return "debug";
@@ -35,15 +37,13 @@ constexpr std::string_view LevelName(LogLevel level) {
   return "info";
 }
 
-}  // namespace
-
 void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level), std::memory_order_relaxed); }
 
 LogLevel GetLogLevel() { return static_cast<LogLevel>(g_level.load(std::memory_order_relaxed)); }
 
 bool ParseLogLevel(std::string_view text, LogLevel* level) {
   for (LogLevel l : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn, LogLevel::kError}) {
-    if (text == LevelName(l)) {
+    if (text == LogLevelName(l)) {
       *level = l;
       return true;
     }
@@ -88,7 +88,7 @@ void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> f
   if (static_cast<int>(level) < g_level.load(std::memory_order_relaxed)) return;
   std::string line = absl::StrCat(
       "{\"ts\":\"", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
-      "\",\"level\":\"", ToAbsl(LevelName(level)), "\",\"msg\":\"", JsonEscape(msg), "\"");
+      "\",\"level\":\"", ToAbsl(LogLevelName(level)), "\",\"msg\":\"", JsonEscape(msg), "\"");
   for (const auto& [key, value] : fields) {
     absl::StrAppend(&line, ",\"", JsonEscape(key), "\":\"", JsonEscape(value), "\"");
   }

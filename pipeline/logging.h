@@ -22,6 +22,8 @@ void SetLogLevel(LogLevel level);
 LogLevel GetLogLevel();
 // "debug", "info", "warn" or "error"; false if unknown.
 bool ParseLogLevel(std::string_view text, LogLevel* level);
+// The name ParseLogLevel takes.
+std::string_view LogLevelName(LogLevel level);
 
 // Where log lines go; stderr by default. For tests. Not thread-safe against
 // concurrent logging: set it before starting threads.
