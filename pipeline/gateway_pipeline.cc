@@ -32,6 +32,19 @@ class WalAck final {
   const std::atomic<bool>* const abandon_;
 };
 
+// Releases a request's bytes from the budget when its buffer is destroyed.
+class BudgetHold final {
+ public:
+  BudgetHold(MemoryBudget* budget, int64_t bytes) : budget_(budget), bytes_(bytes) {}
+  ~BudgetHold() { budget_->Release(bytes_); }
+  BudgetHold(const BudgetHold&) = delete;
+  BudgetHold& operator=(const BudgetHold&) = delete;
+
+ private:
+  MemoryBudget* const budget_;
+  const int64_t bytes_;
+};
+
 }  // namespace
 
 GatewayPipeline::GatewayPipeline(TraceEngine& engine, Exporter& exporter, MemoryBudget& budget,
@@ -137,11 +150,10 @@ IngestResult GatewayPipeline::IngestTraces(std::string request, uint64_t wal_id)
   } else if (wal_ != nullptr && wal_id != 0) {
     wal_->Ack(wal_id);  // nothing in it to deliver
   }
-  // Each span carries its own bytes of budget to the exporter; the framing
-  // around them is done with now.
-  int64_t span_bytes = 0;
-  for (const SpanRef& span : scanned->spans) span_bytes += static_cast<int64_t>(span.message.size());
-  budget_.Release(size - span_bytes);
+  // The request stays admitted for as long as its buffer lives: spans held
+  // for their parent or queued for a batch keep all of it in memory. The
+  // batcher admits each export body separately.
+  scanned->buffer->admission = std::make_shared<BudgetHold>(&budget_, size);
 
   IngestResult result;
   result.rejected_items = scanned->rejected_spans;

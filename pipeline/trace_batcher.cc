@@ -54,14 +54,12 @@ void TraceBatcher::Flush() {
   request.signal = Signal::kTraces;
   request.body = EncodeTraceRequest(spans_);
   request.items = static_cast<int64_t>(spans_.size());
-  int64_t budget_bytes = 0;
   uint64_t oldest = std::numeric_limits<uint64_t>::max();
   // Persistent-queue acknowledgements of the requests these spans came from;
   // consecutive spans mostly share a buffer, so a last-seen check dedupes.
   std::vector<std::shared_ptr<void>> completions;
   const void* last_completion = nullptr;
   for (const OutputSpan& span : spans_) {
-    budget_bytes += span.budget_bytes;
     if (span.end_time_unix_nano != 0) oldest = std::min(oldest, span.end_time_unix_nano);
     if (span.buffer != nullptr && span.buffer->completion != nullptr &&
         span.buffer->completion.get() != last_completion) {
@@ -72,9 +70,14 @@ void TraceBatcher::Flush() {
   request.oldest_item_time = oldest == std::numeric_limits<uint64_t>::max()
                                  ? absl::InfinitePast()
                                  : absl::FromUnixNanos(static_cast<int64_t>(oldest));
+  // The encoded body is in memory until the exporter is done with it; it is
+  // carried whatever the limit (it was admitted as the requests it came from,
+  // which are released when their buffers go with spans_ below).
   MemoryBudget* budget = budget_;
-  request.on_done = [budget, budget_bytes, completions = std::move(completions)](ExportResult) mutable {
-    if (budget != nullptr && budget_bytes != 0) budget->Release(budget_bytes);
+  const int64_t body_bytes = static_cast<int64_t>(request.body.size());
+  if (budget != nullptr) budget->ForceAdmit(body_bytes);
+  request.on_done = [budget, body_bytes, completions = std::move(completions)](ExportResult) mutable {
+    if (budget != nullptr) budget->Release(body_bytes);
     completions.clear();
   };
   spans_.clear();

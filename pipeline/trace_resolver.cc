@@ -307,7 +307,6 @@ void TraceResolver::EmitTarget(SpanRef& span, int chosen, absl::Time now, std::v
       fanout.buffer = span.buffer;
       fanout.scope_index = span.scope_index;
       fanout.end_time_unix_nano = span.end_time_unix_nano;
-      fanout.budget_bytes = 0;
       fanout.rewritten = BuildFanoutSpan(span, other, id,
                                          {ExtraAttribute{kAttrFanoutOfTraceId, link.trace_id.Hex()},
                                           ExtraAttribute{kAttrFanoutOfSpanId, span.span_id.Hex()}});

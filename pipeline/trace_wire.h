@@ -48,6 +48,10 @@ struct RequestBuffer {
   // buffer keeps a reference until it is done (TraceBatcher), so the record
   // is acknowledged only when all its spans are delivered or given up.
   mutable std::shared_ptr<void> completion;
+  // Set by the pipeline right after scanning: holds the request's bytes in
+  // the admission budget (MemoryBudget) until the buffer is destroyed, i.e.
+  // until no span of it is queued, held or waiting to be encoded any more.
+  mutable std::shared_ptr<void> admission;
 };
 
 struct LinkRef {
@@ -154,8 +158,6 @@ struct OutputSpan {
   // The original bytes; used when `rewritten` is empty.
   std::string_view original;
   std::string rewritten;
-  // Admission-budget bytes this span carries, released when it is exported.
-  int64_t budget_bytes = 0;
   uint64_t end_time_unix_nano = 0;
   // When set, EncodeTraceRequest writes this id over the 16 bytes at
   // trace_id_offset of bytes() (what PatchTraceId would produce, without a
@@ -171,7 +173,6 @@ struct OutputSpan {
     out.buffer = span.buffer;
     out.scope_index = span.scope_index;
     out.original = span.message;
-    out.budget_bytes = static_cast<int64_t>(span.message.size());
     out.end_time_unix_nano = span.end_time_unix_nano;
     return out;
   }
@@ -182,7 +183,6 @@ struct OutputSpan {
     out.buffer = std::move(span.buffer);
     out.scope_index = span.scope_index;
     out.original = span.message;
-    out.budget_bytes = static_cast<int64_t>(span.message.size());
     out.end_time_unix_nano = span.end_time_unix_nano;
     return out;
   }

@@ -75,10 +75,11 @@ class ShardedTraceEngineTest : public ::testing::Test {
 
   void Submit(const std::vector<ProtoSpan>& spans) {
     std::string body = testing::BuildRequest(spans);
+    const int64_t bytes = static_cast<int64_t>(body.size());
     ScannedTraceRequest scanned = testing::ScanOrFail(std::move(body));
-    int64_t bytes = 0;
-    for (const SpanRef& s : scanned.spans) bytes += static_cast<int64_t>(s.message.size());
+    // As GatewayPipeline does: the request is admitted until its buffer dies.
     budget_.ForceAdmit(bytes);
+    scanned.buffer->admission = std::shared_ptr<void>(nullptr, [this, bytes](void*) { budget_.Release(bytes); });
     engine_->Submit(std::move(scanned));
   }
 
@@ -165,6 +166,26 @@ TEST_F(ShardedTraceEngineTest, ShutdownReleasesHeldSpansUnchanged) {
   EXPECT_EQ(engine_->HeldSpans(), 0);
   EXPECT_EQ(budget_.InFlight(), 0);
   engine_->Shutdown();  // idempotent
+}
+
+TEST_F(ShardedTraceEngineTest, AHeldSpanKeepsItsWholeRequestAdmittedUntilExported) {
+  options_.shards = 1;
+  options_.hold_window = absl::Seconds(10);
+  Start();
+  Submit({MakeSpan(1, 11, 10), MakeSpan(1, 12, std::nullopt)});
+  ASSERT_TRUE(WaitUntil([&] { return engine_->HeldSpans() == 1; }));
+  clock_.Advance(TraceBatcherOptions{}.max_delay);
+  ASSERT_TRUE(exporter_.WaitForItems(1, absl::Now() + kWait));
+  // The root went out (its export body is released when the exporter is
+  // done), but the held child still pins the whole request's bytes.
+  const int64_t request_bytes =
+      static_cast<int64_t>(testing::BuildRequest({MakeSpan(1, 11, 10), MakeSpan(1, 12, std::nullopt)}).size());
+  EXPECT_TRUE(WaitUntil([&] { return budget_.InFlight() == request_bytes; })) << budget_.InFlight();
+  clock_.Advance(absl::Seconds(11));
+  ASSERT_TRUE(WaitUntil([&] { return Released("hold_window") == 1; }));
+  clock_.Advance(TraceBatcherOptions{}.max_delay);
+  ASSERT_TRUE(exporter_.WaitForItems(2, absl::Now() + kWait));
+  EXPECT_TRUE(WaitUntil([&] { return budget_.InFlight() == 0; }));
 }
 
 TEST_F(ShardedTraceEngineTest, HoldWindowExpiresOnTheInjectedClock) {
