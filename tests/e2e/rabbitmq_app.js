@@ -20,7 +20,7 @@ const { BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
 const { resourceFromAttributes } = require('@opentelemetry/resources');
 const { registerInstrumentations } = require('@opentelemetry/instrumentation');
 const { AmqplibInstrumentation } = require('@opentelemetry/instrumentation-amqplib');
-const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-proto');
+const { recordingExporter } = require('./recording_exporter');
 
 const [amqpUrl, httpUrl, outFile] = process.argv.slice(2);
 if (!outFile) {
@@ -28,27 +28,7 @@ if (!outFile) {
   process.exit(2);
 }
 
-const exported = [];
-const results = [];
-const inner = new OTLPTraceExporter({ url: `${httpUrl}/v1/traces`, timeoutMillis: 10000 });
-const exporter = Object.create(inner);
-exporter.export = (spans, done) => {
-  for (const s of spans) {
-    exported.push({
-      name: s.name,
-      kind: s.kind,
-      scope: s.instrumentationScope.name,
-      trace_id: s.spanContext().traceId,
-      span_id: s.spanContext().spanId,
-      parent_span_id: s.parentSpanContext ? s.parentSpanContext.spanId : '',
-      links: s.links.map((l) => ({ trace_id: l.context.traceId, span_id: l.context.spanId })),
-    });
-  }
-  inner.export(spans, (r) => {
-    results.push({ code: r.code, error: r.error ? String(r.error) : '' });
-    done(r);
-  });
-};
+const { exporter, exported, results } = recordingExporter(`${httpUrl}/v1/traces`);
 
 const provider = new NodeTracerProvider({
   resource: resourceFromAttributes({ 'service.name': 'e2e-rabbitmq', 'e2e.run': String(process.pid) }),
