@@ -14,36 +14,27 @@ namespace gateway {
 
 namespace {
 
-// Acknowledges a persistent-queue record when the last export request that
-// carries part of it is done.
-class WalAck final {
+// Runs `f` when destroyed.
+template <typename F>
+class RunOnDestroy final {
  public:
-  WalAck(PersistentQueue* wal, uint64_t id, const std::atomic<bool>* abandon)
-      : wal_(wal), id_(id), abandon_(abandon) {}
-  ~WalAck() {
-    if (!abandon_->load(std::memory_order_acquire)) wal_->Ack(id_);
-  }
-  WalAck(const WalAck&) = delete;
-  WalAck& operator=(const WalAck&) = delete;
+  explicit RunOnDestroy(F f) : f_(std::move(f)) {}
+  ~RunOnDestroy() { f_(); }
+  RunOnDestroy(const RunOnDestroy&) = delete;
+  RunOnDestroy& operator=(const RunOnDestroy&) = delete;
 
  private:
-  PersistentQueue* const wal_;
-  const uint64_t id_;
-  const std::atomic<bool>* const abandon_;
+  F f_;
 };
 
-// Releases a request's bytes from the budget when its buffer is destroyed.
-class BudgetHold final {
- public:
-  BudgetHold(MemoryBudget* budget, int64_t bytes) : budget_(budget), bytes_(bytes) {}
-  ~BudgetHold() { budget_->Release(bytes_); }
-  BudgetHold(const BudgetHold&) = delete;
-  BudgetHold& operator=(const BudgetHold&) = delete;
-
- private:
-  MemoryBudget* const budget_;
-  const int64_t bytes_;
-};
+// A handle that runs `f` once, when its last copy is destroyed. Attached to a
+// request buffer (or captured in an export request's on_done), it ties a
+// release to the lifetime of the data it accounts for. Never null: the
+// batcher tells handles apart by their pointer.
+template <typename F>
+std::shared_ptr<void> OnLastRelease(F f) {
+  return std::make_shared<RunOnDestroy<F>>(std::move(f));
+}
 
 }  // namespace
 
@@ -91,6 +82,12 @@ IngestResult GatewayPipeline::Accept(Signal signal, std::string request) {
   }
   if (result.rejected_items > 0) counters.items_rejected->Add(result.rejected_items);
   return result;
+}
+
+std::shared_ptr<void> GatewayPipeline::AckOnRelease(uint64_t wal_id) {
+  return OnLastRelease([wal = wal_, wal_id, abandon = &abandon_] {
+    if (!abandon->load(std::memory_order_acquire)) wal->Ack(wal_id);
+  });
 }
 
 absl::StatusOr<uint64_t> GatewayPipeline::Persist(Signal signal, std::string_view request) {
@@ -146,14 +143,14 @@ IngestResult GatewayPipeline::IngestTraces(std::string request, uint64_t wal_id)
       }
       wal_id = *id;
     }
-    scanned->buffer->completion = std::make_shared<WalAck>(wal_, wal_id, &abandon_);
+    scanned->buffer->completion = AckOnRelease(wal_id);
   } else if (wal_ != nullptr && wal_id != 0) {
     wal_->Ack(wal_id);  // nothing in it to deliver
   }
   // The request stays admitted for as long as its buffer lives: spans held
   // for their parent or queued for a batch keep all of it in memory. The
   // batcher admits each export body separately.
-  scanned->buffer->admission = std::make_shared<BudgetHold>(&budget_, size);
+  scanned->buffer->admission = OnLastRelease([budget = &budget_, size] { budget->Release(size); });
 
   IngestResult result;
   result.rejected_items = scanned->rejected_spans;
@@ -181,9 +178,10 @@ IngestResult GatewayPipeline::IngestPassThrough(Signal signal, std::string reque
   out.signal = signal;
   out.items = CountItems(signal, request);
   out.body = std::move(request);
-  out.on_done = [budget = &budget_, size, wal = wal_, wal_id, abandon = &abandon_](ExportResult) {
+  out.on_done = [budget = &budget_, size, ack = wal_ != nullptr ? AckOnRelease(wal_id) : nullptr](
+                    ExportResult) mutable {
     budget->Release(size);
-    if (wal != nullptr && !abandon->load(std::memory_order_acquire)) wal->Ack(wal_id);
+    ack.reset();
   };
   counters_[static_cast<int>(signal)].items_accepted->Add(out.items);
   exporter_.Export(std::move(out));

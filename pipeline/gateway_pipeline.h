@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "pipeline/exporter.h"
@@ -53,6 +54,9 @@ class GatewayPipeline final : public Ingest {
   // from there (already on disk), 0 otherwise.
   IngestResult IngestTraces(std::string request, uint64_t wal_id);
   IngestResult IngestPassThrough(Signal signal, std::string request, uint64_t wal_id);
+  // A handle that acknowledges persistent-queue record `wal_id` when its last
+  // copy goes, unless AbandonUnfinished was called by then.
+  std::shared_ptr<void> AckOnRelease(uint64_t wal_id);
   // Appends to the persistent queue when there is one. 0 without one.
   absl::StatusOr<uint64_t> Persist(Signal signal, std::string_view request);
 
