@@ -18,6 +18,8 @@ _LIBS = {
     "system_tools": ("/usr/bin", "tools.BUILD"),
     "system_yaml_cpp": ("/usr/include/yaml-cpp", "yaml_cpp.BUILD"),
     "system_zlib": ("/usr/include", "zlib.BUILD"),
+    "system_libdeflate": ("/usr/include", "libdeflate.BUILD"),
+    "system_isal": ("/usr/include", "isal.BUILD"),
 }
 
 def system_libraries():

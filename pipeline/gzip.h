@@ -4,6 +4,7 @@
 //   absl::StatusOr<std::string> body = GzipDecompress(wire, /*max_output=*/4 << 20);
 //   if (absl::IsResourceExhausted(body.status())) return PayloadTooLarge();
 //   std::string packed = GzipCompress(body_bytes, /*level=*/6);
+//   std::string export_body = GzipCompressFast(body_bytes);
 //
 // Decompression stops as soon as the output would pass `max_output`: a
 // compression bomb costs at most max_output bytes of memory and the CPU to
@@ -32,5 +33,11 @@ absl::StatusOr<std::string> DeflateDecompress(std::string_view compressed, size_
 // Compresses `data` as one gzip member. `level` is zlib's 0 (store) .. 9
 // (best); -1 is zlib's default (6). Thread-safe; allocates the output only.
 std::string GzipCompress(std::string_view data, int level);
+
+// Compresses `data` as one gzip member with ISA-L's igzip at its level 1:
+// about 4x the speed of zlib's level 1 at a slightly better ratio
+// (bench/gzip_benchmark). For the exporter's hot path. Thread-safe; keeps a
+// ~350 KiB compressor state per calling thread, reused across calls.
+std::string GzipCompressFast(std::string_view data);
 
 }  // namespace gateway

@@ -214,7 +214,7 @@ class OtlpHttpExporter final : public Exporter {
     const int64_t max_items = request.signal == Signal::kMetrics ? options_.max_metric_data_points : 0;
     in.needs_split =
         request.body.size() > options_.max_request_bytes[s] || (max_items > 0 && request.items > max_items);
-    if (options_.gzip && !in.needs_split) in.wire = GzipCompress(request.body, options_.gzip_level);
+    if (options_.gzip && !in.needs_split) in.wire = GzipCompressFast(request.body);
     in.request = std::move(request);
     {
       absl::MutexLock lock(&mu_);
@@ -414,7 +414,7 @@ class OtlpHttpExporter final : public Exporter {
       if (part->wire.empty()) {
         // Only the bytes on the wire are kept from here on: a queue full of
         // requests must not hold every body twice. A 413 recovers the body.
-        part->wire = options_.gzip ? GzipCompress(part->body, options_.gzip_level) : std::move(part->body);
+        part->wire = options_.gzip ? GzipCompressFast(part->body) : std::move(part->body);
         part->body = std::string();
       }
       if (part->attempts > 0) metrics_[s].retries->Add();

@@ -54,9 +54,8 @@ struct OtlpHttpExporterOptions {
   // Values are never logged.
   std::vector<std::pair<std::string, std::string>> headers;
 
-  // Sends bodies with Content-Encoding: gzip.
+  // Sends bodies with Content-Encoding: gzip (GzipCompressFast).
   bool gzip = true;
-  int gzip_level = 1;
 
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration request_timeout = absl::Seconds(30);

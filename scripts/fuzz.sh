@@ -127,7 +127,7 @@ for t in "${targets[@]}"; do
   bin="$out/${t}_fuzz"
   echo "fuzz.sh: building $bin" >&2
   "$CXX" "${FLAGS[@]}" "$src_root/tests/fuzz/${t}_fuzz.cc" "${srcs[@]}" "${protos[@]}" \
-    -o "$bin" "${ABSL_LIBS[@]}" -lprotobuf -lz -lpthread
+    -o "$bin" "${ABSL_LIBS[@]}" -lprotobuf -lz -lisal -lpthread
   [ "$build_only" = 1 ] && continue
 
   work="$out/corpus/$t"

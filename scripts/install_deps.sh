@@ -13,7 +13,7 @@ BUILD_PACKAGES=(
   bazel-bootstrap g++ pkg-config
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   libabsl-dev libconcurrentqueue-dev libbenchmark-dev libgtest-dev libgmock-dev
-  libboost1.81-dev libcurl4-openssl-dev libyaml-cpp-dev zlib1g-dev
+  libboost1.81-dev libcurl4-openssl-dev libyaml-cpp-dev zlib1g-dev libisal-dev libdeflate-dev
 )
 TEST_PACKAGES=(
   python3 curl ca-certificates

@@ -187,7 +187,7 @@ TEST_F(ManifestsTest, DockerfileIsMultiStageNonRootWithHealthcheck) {
   EXPECT_THAT(dockerfile, HasSubstr("USER 10001:10001"));
   EXPECT_THAT(dockerfile, HasSubstr("HEALTHCHECK"));
   for (const char* lib : {"libgrpc++1.51", "libprotobuf32", "libabsl20220623", "libcurl4", "libyaml-cpp0.7",
-                          "zlib1g", "ca-certificates"}) {
+                          "zlib1g", "libisal2", "ca-certificates"}) {
     EXPECT_THAT(dockerfile, HasSubstr(lib));
   }
 }

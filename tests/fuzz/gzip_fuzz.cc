@@ -33,5 +33,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<std::string> again = gateway::GzipDecompress(packed, limit);
   FUZZ_CHECK(again.ok(), "GzipCompress output does not decompress");
   FUZZ_CHECK(*again == *out, "round trip changed the bytes");
+  absl::StatusOr<std::string> fast = gateway::GzipDecompress(gateway::GzipCompressFast(*out), limit);
+  FUZZ_CHECK(fast.ok(), "GzipCompressFast output does not decompress");
+  FUZZ_CHECK(*fast == *out, "GzipCompressFast round trip changed the bytes");
   return 0;
 }

@@ -45,6 +45,26 @@ TEST(GzipTest, RoundTripsEmptySmallAndLargeInputs) {
   }
 }
 
+TEST(GzipTest, FastCompressorRoundTripsThroughZlib) {
+  // Empty, tiny, incompressible (stored blocks), compressible, and several
+  // calls on one thread reusing the compressor state.
+  for (size_t size : {size_t{0}, size_t{1}, size_t{1000}, size_t{70000}, size_t{5} << 20}) {
+    for (bool random : {true, false}) {
+      std::string data = random ? RandomBytes(size, static_cast<uint32_t>(size)) : std::string(size, 'q');
+      std::string packed = GzipCompressFast(data);
+      ASSERT_GE(packed.size(), 18u) << size;
+      EXPECT_EQ(static_cast<uint8_t>(packed[0]), 0x1f);
+      EXPECT_EQ(static_cast<uint8_t>(packed[1]), 0x8b);
+      if (!random && size > 1000) {
+        EXPECT_LT(packed.size(), size / 50) << size;
+      }
+      auto unpacked = GzipDecompress(packed, size_t{8} << 20);
+      ASSERT_TRUE(unpacked.ok()) << size << " " << unpacked.status();
+      EXPECT_EQ(*unpacked, data);
+    }
+  }
+}
+
 TEST(GzipTest, EveryLevelRoundTrips) {
   std::string data(100000, 'a');
   for (int level = -1; level <= 9; ++level) {
