@@ -162,17 +162,21 @@ std::string GzipCompress(std::string_view data, int level) {
   }
   deflateEnd(&zs);
   out.resize(produced);
+  out.shrink_to_fit();
   return out;
 }
 
 namespace {
 
-// igzip's stream (~80 KiB) and level-1 hash buffer (~260 KiB), allocated once
-// per thread: allocating them per call would cost more than compressing a
-// typical export body.
+// igzip's stream (~80 KiB), its level-1 hash buffer (~260 KiB) and an output
+// scratch buffer, allocated once per thread and reused: allocating them per
+// call would cost more than compressing a typical export body (page faults
+// on fresh memory), and the returned string is then exactly as large as the
+// compressed bytes instead of carrying the uncompressed size as capacity.
 struct IgzipState {
   isal_zstream stream;
   uint8_t level_buf[ISAL_DEF_LVL1_DEFAULT];
+  std::string scratch;
 };
 
 }  // namespace
@@ -193,7 +197,9 @@ std::string GzipCompressFast(std::string_view data) {
   zs.end_of_stream = remaining_in == 0;
   // Stored blocks cost 5 bytes per 64 KiB, so incompressible input fits in
   // one pass; compressible input leaves room to spare.
-  std::string out(data.size() + data.size() / 16 + ISAL_DEF_MAX_HDR_SIZE + 64, '\0');
+  std::string& out = state->scratch;
+  const size_t bound = data.size() + data.size() / 16 + ISAL_DEF_MAX_HDR_SIZE + 64;
+  if (out.size() < bound) out.resize(bound);
   size_t produced = 0;
   while (zs.internal_state.state != ZSTATE_END) {
     if (produced == out.size()) out.resize(out.size() * 2);
@@ -209,8 +215,10 @@ std::string GzipCompressFast(std::string_view data) {
       zs.end_of_stream = remaining_in == 0;
     }
   }
-  out.resize(produced);
-  return out;
+  std::string packed(out.data(), produced);
+  // One unusually large body must not pin its scratch for the thread's life.
+  if (out.size() > (size_t{16} << 20)) std::string().swap(out);
+  return packed;
 }
 
 }  // namespace gateway
