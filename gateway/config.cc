@@ -77,6 +77,7 @@ exporter:
     logs: {max_request_bytes: 2000000}
 queue:
   memory_limit_mib: 256
+  process_memory_limit_mib: 0
   persistent:
     enabled: false
     directory: ""
@@ -580,8 +581,10 @@ absl::Status ParseDocument(const YAML::Node& root, const EnvLookup& env, Gateway
   GATEWAY_RETURN_IF_ERROR(ParseExporter(exporter, &config->exporter));
 
   GATEWAY_ASSIGN_OR_RETURN(Section queue, top.Sub("queue"));
-  GATEWAY_RETURN_IF_ERROR(queue.CheckKeys({"memory_limit_mib", "persistent"}));
+  GATEWAY_RETURN_IF_ERROR(queue.CheckKeys({"memory_limit_mib", "process_memory_limit_mib", "persistent"}));
   GATEWAY_RETURN_IF_ERROR(queue.Integer("memory_limit_mib", &config->queue.memory_limit_mib, 1, 1 << 20));
+  GATEWAY_RETURN_IF_ERROR(
+      queue.Integer("process_memory_limit_mib", &config->queue.process_memory_limit_mib, -1, 1 << 20));
   GATEWAY_ASSIGN_OR_RETURN(Section persistent, queue.Sub("persistent"));
   GATEWAY_RETURN_IF_ERROR(persistent.CheckKeys({"enabled", "directory", "max_size_mib"}));
   GATEWAY_RETURN_IF_ERROR(persistent.Bool("enabled", &config->queue.persistent.enabled));
@@ -732,6 +735,16 @@ absl::Status ApplyFlagOverrides(const ConfigOverrides& o, GatewayConfig* config)
     }
     config->queue.memory_limit_mib = mib;
   }
+  if (o.process_memory_limit_mib) {
+    int64_t mib = 0;
+    if (!absl::SimpleAtoi(*o.process_memory_limit_mib, &mib) || mib < -1 || mib > (1 << 20)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--process-memory-limit-mib: expected a whole number of MiB (0: from the container, -1: "
+                       "none), got \"",
+                       *o.process_memory_limit_mib, "\""));
+    }
+    config->queue.process_memory_limit_mib = mib;
+  }
   return absl::OkStatus();
 }
 
@@ -744,6 +757,7 @@ absl::StatusOr<ConfigOverrides> ParseOverrideFlags(const std::vector<std::string
       {"dt-api-token", &ConfigOverrides::dt_api_token},   {"hold-window", &ConfigOverrides::hold_window},
       {"log-level", &ConfigOverrides::log_level},         {"exporter", &ConfigOverrides::exporter_type},
       {"memory-limit-mib", &ConfigOverrides::memory_limit_mib},
+      {"process-memory-limit-mib", &ConfigOverrides::process_memory_limit_mib},
   };
   for (size_t i = 0; i < args.size(); ++i) {
     absl::string_view arg = args[i];
@@ -899,7 +913,7 @@ std::string RenderEffectiveConfig(const GatewayConfig& c) {
                   "}\n    metrics: {max_request_bytes: ", e.limits.metrics.max_request_bytes,
                   "}\n    logs: {max_request_bytes: ", e.limits.logs.max_request_bytes, "}\n");
   absl::StrAppend(&out, "queue:\n  memory_limit_mib: ", c.queue.memory_limit_mib,
-                  "\n  persistent:\n    enabled: ", B(c.queue.persistent.enabled),
+                  "\n  process_memory_limit_mib: ", c.queue.process_memory_limit_mib, "\n  persistent:\n    enabled: ", B(c.queue.persistent.enabled),
                   "\n    directory: ", Q(c.queue.persistent.directory),
                   "\n    max_size_mib: ", c.queue.persistent.max_size_mib, "\n");
   absl::StrAppend(&out, "shutdown:\n  drain_timeout: ", D(c.shutdown.drain_timeout), "\n");

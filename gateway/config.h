@@ -147,6 +147,10 @@ struct PersistentQueueConfig {
 struct QueueConfig {
   // Bytes accepted and not yet delivered; past it receivers push back.
   int64_t memory_limit_mib = 256;
+  // Bound on the process's resident memory (MemoryGuard); it also caps the
+  // reparenting tables. 0: 80% of the container's (cgroup) memory limit when
+  // there is one, else none. -1: none.
+  int64_t process_memory_limit_mib = 0;
   PersistentQueueConfig persistent;
 };
 
@@ -199,6 +203,7 @@ struct ConfigOverrides {
   std::optional<std::string> log_level;       // --log-level
   std::optional<std::string> exporter_type;   // --exporter: dynatrace|otlphttp|debug
   std::optional<std::string> memory_limit_mib;  // --memory-limit-mib: queue.memory_limit_mib
+  std::optional<std::string> process_memory_limit_mib;  // --process-memory-limit-mib
 };
 
 // Applies `overrides` to `config`. Errors name the flag.

@@ -1,5 +1,7 @@
 #include "gateway/gateway_app.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "pipeline/gateway_pipeline.h"
 #include "pipeline/logging.h"
 #include "pipeline/memory_budget.h"
+#include "pipeline/memory_guard.h"
 #include "pipeline/otlp_http_exporter.h"
 #include "pipeline/persistent_queue.h"
 #include "pipeline/sharded_trace_engine.h"
@@ -21,6 +24,49 @@
 
 namespace gateway {
 namespace {
+
+constexpr int64_t kMiB = int64_t{1} << 20;
+
+// Memory per entry of the reparenting tables, on the safe side: a
+// remembered fate is an 8-byte fingerprint in a table at most half full, in
+// two generations, plus (for moved spans) a 40-byte exact entry; a held span
+// is its SpanRef and its places in the hold maps (its request is counted by
+// the MemoryBudget).
+constexpr int64_t kBytesPerRememberedSpan = 64;
+constexpr int64_t kBytesPerHeldSpan = 320;
+
+// queue.process_memory_limit_mib in bytes: 0 asks for 80% of the container's
+// limit; no bound (0) when there is none or when it is -1.
+int64_t ProcessMemoryLimitBytes(int64_t configured_mib) {
+  if (configured_mib > 0) return configured_mib * kMiB;
+  if (configured_mib < 0) return 0;
+  absl::StatusOr<int64_t> container = ContainerMemoryLimit("/sys/fs/cgroup", "/proc/self/cgroup");
+  if (!container.ok()) {
+    if (!absl::IsNotFound(container.status())) {
+      LogWarn("container_memory_limit_unreadable", {{"error", std::string(container.status().message())}});
+    }
+    return 0;
+  }
+  return *container / 5 * 4;
+}
+
+// The reparenting tables take at most a quarter (remembered fates) and an
+// eighth (held spans) of the process bound; the configured counts are
+// lowered to fit, never raised.
+ReparentOptions FitReparentTables(ReparentOptions options, int64_t process_limit_bytes) {
+  if (process_limit_bytes <= 0) return options;
+  const int64_t max_resolved = std::max<int64_t>(1, process_limit_bytes / 4 / kBytesPerRememberedSpan);
+  const int64_t max_held = std::max<int64_t>(1, process_limit_bytes / 8 / kBytesPerHeldSpan);
+  if (options.max_resolved_spans > max_resolved || options.max_held_spans > max_held) {
+    LogWarn("reparent_tables_fitted_to_memory",
+            {{"process_memory_limit_bytes", absl::StrCat(process_limit_bytes)},
+             {"max_resolved_spans", absl::StrCat(std::min(options.max_resolved_spans, max_resolved))},
+             {"max_held_spans", absl::StrCat(std::min(options.max_held_spans, max_held))}});
+  }
+  options.max_resolved_spans = std::min(options.max_resolved_spans, max_resolved);
+  options.max_held_spans = std::min(options.max_held_spans, max_held);
+  return options;
+}
 
 OtlpHttpExporterOptions ExporterOptionsFrom(const GatewayConfig& config, ExporterType type) {
   const ExporterConfig& ec = config.exporter;
@@ -51,6 +97,16 @@ class GatewayAppImpl final : public GatewayApp {
 
   absl::Status Start(GatewayAppDeps deps) {
     budget_ = std::make_unique<MemoryBudget>(config_.queue.memory_limit_mib << 20);
+    const int64_t process_limit = ProcessMemoryLimitBytes(config_.queue.process_memory_limit_mib);
+    if (process_limit > 0) {
+      if (deps.resident_memory == nullptr) {
+        own_resident_memory_ = NewProcResidentMemory();
+        deps.resident_memory = own_resident_memory_.get();
+      }
+      MemoryGuardOptions guard;
+      guard.limit_bytes = process_limit;
+      memory_guard_ = std::make_unique<MemoryGuard>(guard, *deps.resident_memory, *budget_, registry_);
+    }
 
     const ExporterType type = ResolveExporterType(config_);
     if (deps.exporter != nullptr) {
@@ -65,7 +121,8 @@ class GatewayAppImpl final : public GatewayApp {
     batch.max_spans = config_.batch.max_spans;
     batch.max_bytes = static_cast<size_t>(config_.batch.max_bytes);
     batch.max_delay = config_.batch.timeout;
-    engine_ = NewShardedTraceEngine(config_.reparent, batch, *exporter_, budget_.get(), registry_, clock_);
+    engine_ = NewShardedTraceEngine(FitReparentTables(config_.reparent, process_limit), batch, *exporter_,
+                                    budget_.get(), registry_, clock_);
     if (config_.queue.persistent.enabled) {
       GATEWAY_ASSIGN_OR_RETURN(wal_, OpenPersistentQueue(config_.queue.persistent.directory,
                                                          config_.queue.persistent.max_size_mib << 20));
@@ -77,6 +134,7 @@ class GatewayAppImpl final : public GatewayApp {
     pipeline_ = std::make_unique<GatewayPipeline>(*engine_, *exporter_, *budget_, registry_, wal_.get());
     // What an earlier run accepted and did not deliver goes first.
     GATEWAY_RETURN_IF_ERROR(pipeline_->ReplayPersistentQueue().status());
+    if (memory_guard_) memory_guard_->Start();
 
     if (config_.grpc.enabled) {
       GrpcReceiverOptions options;
@@ -114,7 +172,8 @@ class GatewayAppImpl final : public GatewayApp {
         r.reason = "exporter has not delivered for a while";
       } else if (!pipeline_->Ready()) {
         r.ready = false;
-        r.reason = "memory limit reached (backpressure)";
+        r.reason = budget_->UnderPressure() ? "process memory limit reached (backpressure)"
+                                            : "memory limit reached (backpressure)";
       }
       return r;
     };
@@ -144,7 +203,8 @@ class GatewayAppImpl final : public GatewayApp {
     LogInfo("listening", {{"grpc_port", absl::StrCat(grpc_port())},
                           {"http_port", absl::StrCat(http_port())},
                           {"admin_port", absl::StrCat(admin_port())},
-                          {"exporter", std::string(ExporterTypeName(type))}});
+                          {"exporter", std::string(ExporterTypeName(type))},
+                          {"process_memory_limit_bytes", absl::StrCat(process_limit)}});
     return absl::OkStatus();
   }
 
@@ -173,6 +233,7 @@ class GatewayAppImpl final : public GatewayApp {
       }
     }
     if (admin_) admin_->Shutdown();
+    if (memory_guard_) memory_guard_->Stop();
     LogInfo("shutdown_complete", {{"in_flight_bytes", absl::StrCat(budget_ ? budget_->InFlight() : 0)}});
   }
 
@@ -183,6 +244,8 @@ class GatewayAppImpl final : public GatewayApp {
   // Destroyed in reverse: servers first, then handlers, pipeline, engine, exporter.
   MetricsRegistry registry_;
   std::unique_ptr<MemoryBudget> budget_;
+  std::unique_ptr<ResidentMemory> own_resident_memory_;
+  std::unique_ptr<MemoryGuard> memory_guard_;
   std::unique_ptr<PersistentQueue> wal_;
   std::unique_ptr<Exporter> exporter_;
   std::unique_ptr<TraceEngine> engine_;

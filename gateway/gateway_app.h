@@ -16,6 +16,7 @@
 #include "gateway/config.h"
 #include "pipeline/clock.h"
 #include "pipeline/exporter.h"
+#include "pipeline/resident_memory.h"
 #include "pipeline/metrics_registry.h"
 
 namespace gateway {
@@ -27,6 +28,9 @@ struct GatewayAppDeps {
   std::unique_ptr<Exporter> exporter;
   // Where the debug exporter prints; stdout when null.
   FILE* debug_out = nullptr;
+  // The process's resident memory for the memory guard (tests); /proc when
+  // null. Must outlive the app.
+  ResidentMemory* resident_memory = nullptr;
 };
 
 class GatewayApp {

@@ -35,7 +35,10 @@ Usage: otlp_gateway [flags]
   --exporter=TYPE          dynatrace | otlphttp | debug
   --hold-window=DURATION   how long a span waits for its parent, e.g. 10s
   --memory-limit-mib=N     bytes accepted and not yet delivered before clients are
-                           pushed back (default 256; process RSS can reach 3-7x this)
+                           pushed back (default 256)
+  --process-memory-limit-mib=N
+                           bound on the gateway's resident memory (default 0: 80%
+                           of the container's memory limit; -1: none)
   --log-level=LEVEL        debug | info | warn | error
   --help                   this text
 

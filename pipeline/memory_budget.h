@@ -28,7 +28,9 @@ class MemoryBudget final {
   // Admits `bytes` if the bytes in flight are below the limit. A request
   // larger than the whole limit is admitted only when nothing is in flight,
   // so it cannot starve.
+  // Refuses everything while under pressure (SetPressure).
   bool TryAdmit(int64_t bytes) {
+    if (pressure_.load(std::memory_order_relaxed)) return false;
     int64_t current = in_flight_.load(std::memory_order_relaxed);
     while (true) {
       if (current > 0 && current + bytes > limit_) return false;
@@ -47,9 +49,19 @@ class MemoryBudget final {
   int64_t InFlight() const { return in_flight_.load(std::memory_order_relaxed); }
   int64_t Limit() const { return limit_; }
 
+  // Set by whatever watches the process as a whole (MemoryGuard): while on,
+  // TryAdmit refuses whatever is in flight. Bytes already admitted are
+  // unaffected.
+  void SetPressure(bool on) { pressure_.store(on, std::memory_order_relaxed); }
+  bool UnderPressure() const { return pressure_.load(std::memory_order_relaxed); }
+
+  // Whether TryAdmit would currently admit a small request.
+  bool HasRoom() const { return !UnderPressure() && InFlight() < Limit(); }
+
  private:
   const int64_t limit_;
   std::atomic<int64_t> in_flight_{0};
+  std::atomic<bool> pressure_{false};
 };
 
 }  // namespace gateway

@@ -1,10 +1,22 @@
 #include "pipeline/metrics_registry.h"
 
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 
 namespace gateway {
 namespace {
+
+// Exact for whole numbers (byte gauges pass a million, where StrCat's six
+// significant digits would round them); 17 significant digits otherwise.
+std::string RenderGaugeValue(double v) {
+  if (std::isfinite(v) && v == std::trunc(v) && std::fabs(v) < 9.0e15) {
+    return absl::StrCat(static_cast<int64_t>(v));
+  }
+  return absl::StrFormat("%.17g", v);
+}
 
 std::string RenderLabels(const MetricLabels& labels) {
   if (labels.empty()) return "";
@@ -59,7 +71,7 @@ std::string MetricsRegistry::RenderPrometheus() const {
       absl::StrAppend(&out, name, RenderLabels(labels), " ", counter->Value(), "\n");
     }
     for (const auto& [labels, read] : family.gauges) {
-      absl::StrAppend(&out, name, RenderLabels(labels), " ", read(), "\n");
+      absl::StrAppend(&out, name, RenderLabels(labels), " ", RenderGaugeValue(read()), "\n");
     }
   }
   return out;

@@ -60,6 +60,7 @@ TEST_F(ConfigTest, EmptyFileGivesDocumentedDefaults) {
   EXPECT_EQ(c.batch.timeout, absl::Milliseconds(200));
   EXPECT_EQ(c.exporter.retry.max_elapsed, absl::Minutes(55));
   EXPECT_EQ(c.queue.memory_limit_mib, 256);
+  EXPECT_EQ(c.queue.process_memory_limit_mib, 0);
   EXPECT_FALSE(c.queue.persistent.enabled);
   EXPECT_EQ(c.shutdown.drain_timeout, absl::Seconds(25));
   EXPECT_EQ(c.log.level, LogLevel::kInfo);
@@ -153,6 +154,7 @@ exporter:
     logs: {max_request_bytes: 3000000}
 queue:
   memory_limit_mib: 64
+  process_memory_limit_mib: 200
   persistent: {enabled: true, directory: /var/lib/gw, max_size_mib: 10}
 shutdown:
   drain_timeout: 20s
@@ -201,6 +203,7 @@ log:
   EXPECT_EQ(c.exporter.limits.metrics.max_request_bytes, 2000000);
   EXPECT_EQ(c.exporter.limits.logs.max_request_bytes, 3000000);
   EXPECT_EQ(c.queue.memory_limit_mib, 64);
+  EXPECT_EQ(c.queue.process_memory_limit_mib, 200);
   EXPECT_TRUE(c.queue.persistent.enabled);
   EXPECT_EQ(c.queue.persistent.directory, "/var/lib/gw");
   EXPECT_EQ(c.queue.persistent.max_size_mib, 10);
@@ -258,6 +261,8 @@ TEST_F(ConfigTest, BadValuesAreErrorsNamingTheKey) {
   EXPECT_THAT(LoadError("exporter: {type: zipkin}"), StatusHasMessage("exporter.type"));
   EXPECT_THAT(LoadError("exporter: {compression: zstd}"), StatusHasMessage("exporter.compression"));
   EXPECT_THAT(LoadError("log: {level: loud}"), StatusHasMessage("log.level"));
+  EXPECT_THAT(LoadError("queue: {process_memory_limit_mib: -2}"),
+              StatusHasMessage("queue.process_memory_limit_mib: must be between"));
   EXPECT_THAT(LoadError("admin: [1, 2]"), StatusHasMessage("admin: must be a map"));
   EXPECT_THAT(LoadError("admin: {endpoint: [1]}"), StatusHasMessage("admin.endpoint: must be a single value"));
   EXPECT_THAT(LoadError("just a string"), StatusHasMessage("must be a map"));
@@ -302,8 +307,10 @@ TEST_F(ConfigTest, FlagOverridesBeatFileAndEnv) {
   o.hold_window = "2s";
   o.log_level = "warn";
   o.memory_limit_mib = "96";
+  o.process_memory_limit_mib = "600";
   ASSERT_TRUE(ApplyFlagOverrides(o, &c).ok());
   EXPECT_EQ(c.queue.memory_limit_mib, 96);
+  EXPECT_EQ(c.queue.process_memory_limit_mib, 600);
   EXPECT_EQ(c.grpc.endpoint, "127.0.0.1:0");
   EXPECT_EQ(c.http.endpoint, "127.0.0.1:0");
   EXPECT_EQ(c.admin.endpoint, "127.0.0.1:0");
@@ -323,6 +330,9 @@ TEST_F(ConfigTest, FlagOverridesBeatFileAndEnv) {
   bad = {};
   bad.memory_limit_mib = "-5";
   EXPECT_THAT(ApplyFlagOverrides(bad, &c), StatusHasMessage("--memory-limit-mib"));
+  bad = {};
+  bad.process_memory_limit_mib = "lots";
+  EXPECT_THAT(ApplyFlagOverrides(bad, &c), StatusHasMessage("--process-memory-limit-mib"));
 }
 
 TEST_F(ConfigTest, ParsesOverrideFlagsAndKeepsTheRest) {

@@ -1,5 +1,6 @@
 #include "gateway/gateway_app.h"
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -140,6 +141,45 @@ TEST_F(GatewayAppTest, ConsumerAndItsEarlierExportedChildArriveInTheProducersTra
   EXPECT_EQ(spans[kProducerSpan].trace_id(), kProducerTrace);
   EXPECT_EQ(app->metrics().CounterValue("gateway_spans_reparented_total"), 1);
   app->Shutdown();
+}
+
+// Resident memory as the test sets it.
+class SettableResidentMemory final : public ResidentMemory {
+ public:
+  int64_t ResidentBytes() override { return bytes.load(); }
+  std::atomic<int64_t> bytes{0};
+};
+
+TEST_F(GatewayAppTest, ProcessMemoryLimitPushesClientsBackUntilMemoryFalls) {
+  GatewayConfig config = Config();
+  config.queue.process_memory_limit_mib = 64;
+  SettableResidentMemory memory;
+  memory.bytes = 63 << 20;  // past the refuse mark, far under queue.memory_limit_mib's budget
+  GatewayAppDeps deps;
+  deps.resident_memory = &memory;
+  absl::StatusOr<std::unique_ptr<GatewayApp>> app = StartGateway(config, std::move(deps));
+  ASSERT_TRUE(app.ok()) << app.status();
+  // The guard samples on its own thread: wait (bounded) for its verdict.
+  for (int i = 0; i < 1000 && (*app)->metrics().CounterValue("gateway_memory_pressure_total") == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ((*app)->metrics().CounterValue("gateway_memory_pressure_total"), 1);
+
+  ExportTraceServiceRequest request;
+  AddSpan(&request, kConsumerTrace, kConsumerSpan, "", Span::SPAN_KIND_INTERNAL, "work");
+  EXPECT_EQ(Export(**app, request).error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  memory.bytes = 20 << 20;
+  grpc::Status status;
+  for (int i = 0; i < 200; ++i) {
+    status = Export(**app, request);
+    if (status.ok()) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(dynatrace_->WaitForRequests(1, absl::Now() + absl::Seconds(10)));
+  EXPECT_EQ(ReceivedById().count(kConsumerSpan), 1u);
+  (*app)->Shutdown();
 }
 
 TEST_F(GatewayAppTest, LogsPassThroughByteIdentical) {
