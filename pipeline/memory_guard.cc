@@ -10,6 +10,11 @@
 #include "pipeline/logging.h"
 
 namespace gateway {
+namespace {
+
+constexpr absl::Duration kLogInterval = absl::Seconds(10);
+
+}  // namespace
 
 MemoryGuard::MemoryGuard(const MemoryGuardOptions& options, ResidentMemory& memory, MemoryBudget& budget,
                          MetricsRegistry& metrics, std::function<void()> trim)
@@ -68,12 +73,19 @@ void MemoryGuard::Sample(absl::Time now) {
   if (!on && resident >= options_.refuse_fraction * limit) {
     budget_.SetPressure(true);
     pressure_episodes_->Add();
-    LogWarn("memory_pressure", {{"resident_bytes", absl::StrCat(resident)},
-                                {"limit_bytes", absl::StrCat(options_.limit_bytes)},
-                                {"action", "refusing new requests until memory falls"}});
+    ++episodes_since_log_;
+    // Sustained overload flips the pressure several times a second: one
+    // line per episode would flood the log.
+    if (now - last_log_ >= kLogInterval) {
+      LogWarn("memory_pressure", {{"resident_bytes", absl::StrCat(resident)},
+                                  {"limit_bytes", absl::StrCat(options_.limit_bytes)},
+                                  {"episodes", absl::StrCat(episodes_since_log_)},
+                                  {"action", "refusing new requests until memory falls"}});
+      last_log_ = now;
+      episodes_since_log_ = 0;
+    }
   } else if (on && resident < options_.resume_fraction * limit) {
     budget_.SetPressure(false);
-    LogInfo("memory_pressure_over", {{"resident_bytes", absl::StrCat(resident)}});
   }
 }
 

@@ -69,7 +69,10 @@ class MemoryGuard final {
   Counter* const trims_;
   Counter* const pressure_episodes_;
   std::atomic<int64_t> last_resident_{0};
+  // Touched by Sample only (one thread at a time).
   absl::Time last_trim_ = absl::InfinitePast();
+  absl::Time last_log_ = absl::InfinitePast();
+  int64_t episodes_since_log_ = 0;
 
   std::mutex mu_;
   std::condition_variable wake_;
