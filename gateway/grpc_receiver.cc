@@ -86,19 +86,24 @@ class ExportCore final {
                       result.message.empty() ? "invalid request" : result.message);
       case IngestOutcome::kOverloaded:
         return Reject(signal, RejectReason::kOverloaded, grpc::StatusCode::UNAVAILABLE,
-                      absl::StrCat("gateway overloaded, retry after ",
-                                   absl::FormatDuration(result.retry_after)));
+                      absl::StrCat("gateway overloaded, retry after ", absl::FormatDuration(result.retry_after)),
+                      result.retry_after);
       case IngestOutcome::kShuttingDown:
         return Reject(signal, RejectReason::kShuttingDown, grpc::StatusCode::UNAVAILABLE,
-                      "gateway shutting down");
+                      "gateway shutting down", absl::Seconds(1));
     }
     return grpc::Status(grpc::StatusCode::INTERNAL, "unknown ingest outcome");
   }
 
-  grpc::Status Reject(Signal signal, RejectReason reason, grpc::StatusCode code, std::string message) {
+  // With `retry_after` > 0 the status carries a google.rpc.RetryInfo in its
+  // binary details (grpc-status-details-bin), which OTLP exporters honour.
+  grpc::Status Reject(Signal signal, RejectReason reason, grpc::StatusCode code, std::string message,
+                      absl::Duration retry_after = absl::ZeroDuration()) {
     metrics_.Rejected(signal, reason);
     reject_log_.Rejected("grpc", signal, reason, message);
-    return grpc::Status(code, std::move(message));
+    if (retry_after <= absl::ZeroDuration()) return grpc::Status(code, std::move(message));
+    std::string details = StatusProto(static_cast<int>(code), message, retry_after);
+    return grpc::Status(code, std::move(message), std::move(details));
   }
 
   bool Authorized(const grpc::CallbackServerContext& context) const {

@@ -13,7 +13,6 @@
 #include "absl/strings/str_cat.h"
 #include "pipeline/gzip.h"
 #include "gateway/otlp_json.h"
-#include "google/rpc/status.pb.h"
 #include "pipeline/absl_compat.h"
 #include "pipeline/logging.h"
 
@@ -71,12 +70,9 @@ bool SecretEquals(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-std::string StatusBody(int code, const std::string& message, bool json) {
-  if (json) return absl::StrCat("{\"code\":", code, ",\"message\":\"", JsonEscape(message), "\"}");
-  google::rpc::Status status;
-  status.set_code(code);
-  status.set_message(message);
-  return status.SerializeAsString();
+std::string StatusBody(int code, const std::string& message, bool json,
+                       absl::Duration retry_after = absl::ZeroDuration()) {
+  return json ? StatusJson(code, message, retry_after) : StatusProto(code, message, retry_after);
 }
 
 }  // namespace
@@ -236,13 +232,16 @@ HttpResponse OtlpHttpHandler::Export(Signal signal, const HttpRequest& request) 
     case IngestOutcome::kOverloaded:
     case IngestOutcome::kShuttingDown: {
       const bool overloaded = result.outcome == IngestOutcome::kOverloaded;
-      HttpResponse response =
-          Reject(signal, overloaded ? RejectReason::kOverloaded : RejectReason::kShuttingDown, 503, format,
-                 overloaded ? "gateway overloaded, retry later" : "gateway shutting down");
+      const std::string message = overloaded ? "gateway overloaded, retry later" : "gateway shutting down";
       const int64_t seconds =
           overloaded ? std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(result.retry_after, absl::Seconds(1))))
                      : 1;
+      HttpResponse response =
+          Reject(signal, overloaded ? RejectReason::kOverloaded : RejectReason::kShuttingDown, 503, format, message);
+      // The delay twice: the Retry-After header, and a RetryInfo detail in
+      // the Status body for clients that read that instead.
       response.headers.emplace_back("Retry-After", std::to_string(seconds));
+      response.body = StatusBody(GrpcCodeFor(503), message, format == Format::kJson, absl::Seconds(seconds));
       return response;
     }
   }

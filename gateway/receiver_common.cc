@@ -2,7 +2,12 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "pipeline/absl_compat.h"
 #include "pipeline/logging.h"
 
 namespace gateway {
@@ -16,7 +21,38 @@ void AppendVarint(std::string* out, uint64_t v) {
   out->push_back(static_cast<char>(v));
 }
 
+constexpr std::string_view kRetryInfoType = "type.googleapis.com/google.rpc.RetryInfo";
+
 }  // namespace
+
+std::string StatusProto(int code, std::string_view message, absl::Duration retry_after) {
+  google::rpc::Status status;
+  status.set_code(code);
+  status.set_message(std::string(message));
+  if (retry_after > absl::ZeroDuration()) {
+    google::rpc::RetryInfo retry;
+    const int64_t nanos = absl::ToInt64Nanoseconds(retry_after);
+    retry.mutable_retry_delay()->set_seconds(nanos / 1'000'000'000);
+    retry.mutable_retry_delay()->set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
+    google::protobuf::Any* detail = status.add_details();
+    detail->set_type_url(std::string(kRetryInfoType));
+    detail->set_value(retry.SerializeAsString());
+  }
+  return status.SerializeAsString();
+}
+
+std::string StatusJson(int code, std::string_view message, absl::Duration retry_after) {
+  std::string out = absl::StrCat("{\"code\":", code, ",\"message\":\"", JsonEscape(message), "\"");
+  if (retry_after > absl::ZeroDuration()) {
+    // Duration's JSON form: seconds with up to nine fractional digits and "s".
+    const int64_t millis = absl::ToInt64Milliseconds(retry_after);
+    std::string delay = millis % 1000 == 0 ? absl::StrCat(millis / 1000, "s")
+                                           : absl::StrCat(millis / 1000, ".", absl::StrFormat("%03d", millis % 1000), "s");
+    absl::StrAppend(&out, ",\"details\":[{\"@type\":\"", ToAbsl(kRetryInfoType), "\",\"retryDelay\":\"", delay, "\"}]");
+  }
+  out.push_back('}');
+  return out;
+}
 
 std::string ExportResponseProto(int64_t rejected_items, std::string_view message) {
   if (rejected_items == 0 && message.empty()) return {};

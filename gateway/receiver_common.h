@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/time/time.h"
 #include "pipeline/metrics_registry.h"
 #include "pipeline/signal.h"
 
@@ -24,6 +25,17 @@ namespace gateway {
 // string error_message = 2; }. Empty (a valid empty message) when
 // rejected_items is 0 and message is empty.
 std::string ExportResponseProto(int64_t rejected_items, std::string_view message);
+
+// A google.rpc.Status in protobuf wire form: the OTLP/HTTP protobuf error
+// body, and gRPC's binary error details. With `retry_after` > 0 it carries a
+// google.rpc.RetryInfo detail, which OTLP clients honour as the delay before
+// their next attempt.
+std::string StatusProto(int code, std::string_view message, absl::Duration retry_after);
+
+// The same Status in the proto3 JSON mapping, for OTLP/HTTP JSON clients:
+// {"code":14,"message":"...","details":[{"@type":
+// "type.googleapis.com/google.rpc.RetryInfo","retryDelay":"2s"}]}.
+std::string StatusJson(int code, std::string_view message, absl::Duration retry_after);
 
 // Why a receiver turned a request away; the `reason` label.
 enum class RejectReason : uint8_t {

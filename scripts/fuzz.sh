@@ -76,7 +76,7 @@ protos_for() {
     trace_wire) echo "${TRACE_PROTOS[*]}" ;;
     otlp_wire) echo "$(pb common/v1/common) $(pb resource/v1/resource) ${METRICS_LOGS_PROTOS[*]}" ;;
     otlp_json) echo "${TRACE_PROTOS[*]} ${METRICS_LOGS_PROTOS[*]}" ;;
-    http_request) echo "${TRACE_PROTOS[*]} ${METRICS_LOGS_PROTOS[*]} $proto_dir/google/rpc/status.pb.cc" ;;
+    http_request) echo "${TRACE_PROTOS[*]} ${METRICS_LOGS_PROTOS[*]} $proto_dir/google/rpc/status.pb.cc $proto_dir/google/rpc/error_details.pb.cc" ;;
     *) echo "" ;;
   esac
 }

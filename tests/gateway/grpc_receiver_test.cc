@@ -9,6 +9,8 @@
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.grpc.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.grpc.pb.h"
@@ -129,6 +131,16 @@ TEST_F(GrpcReceiverTest, OverloadBecomesUnavailable) {
   grpc::Status status = ExportTraces(MakeTraces(1), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(Rejected("overloaded"), 1);
+  // grpc-status-details-bin: a google.rpc.Status whose RetryInfo says when
+  // to come back (OTLP exporters wait that long before retrying).
+  google::rpc::Status details;
+  ASSERT_TRUE(details.ParseFromString(status.error_details()));
+  EXPECT_EQ(details.code(), static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+  ASSERT_EQ(details.details_size(), 1);
+  EXPECT_EQ(details.details(0).type_url(), "type.googleapis.com/google.rpc.RetryInfo");
+  google::rpc::RetryInfo retry;
+  ASSERT_TRUE(retry.ParseFromString(details.details(0).value()));
+  EXPECT_EQ(retry.retry_delay().seconds(), 3);
 }
 
 TEST_F(GrpcReceiverTest, ShuttingDownBecomesUnavailable) {

@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "pipeline/gzip.h"
 #include "gateway/http_server.h"
+#include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
@@ -185,8 +186,26 @@ TEST_F(OtlpHttpHandlerTest, OverloadIs503WithRetryAfterInWholeSeconds) {
   HttpResponse r = Handler().Handle(Post("/v1/traces", TracesWire()));
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(Header(r, "Retry-After"), "3");
-  EXPECT_EQ(ParseStatus(r).code(), 14);  // UNAVAILABLE
+  google::rpc::Status status = ParseStatus(r);
+  EXPECT_EQ(status.code(), 14);  // UNAVAILABLE
   EXPECT_EQ(Rejected("overloaded"), 1);
+  // The same delay as a RetryInfo detail, for clients that read the body.
+  ASSERT_EQ(status.details_size(), 1);
+  EXPECT_EQ(status.details(0).type_url(), "type.googleapis.com/google.rpc.RetryInfo");
+  google::rpc::RetryInfo retry;
+  ASSERT_TRUE(retry.ParseFromString(status.details(0).value()));
+  EXPECT_EQ(retry.retry_delay().seconds(), 3);
+  EXPECT_EQ(retry.retry_delay().nanos(), 0);
+}
+
+TEST_F(OtlpHttpHandlerTest, JsonOverloadCarriesRetryInfoInTheJsonMapping) {
+  ingest_.SetResult({IngestOutcome::kOverloaded, 0, "", absl::Seconds(2)});
+  HttpResponse r = Handler().Handle(Post("/v1/traces", kTracesJson, "application/json"));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(r.body,
+            "{\"code\":14,\"message\":\"gateway overloaded, retry later\",\"details\":[{\"@type\":"
+            "\"type.googleapis.com/google.rpc.RetryInfo\",\"retryDelay\":\"2s\"}]}");
 }
 
 TEST_F(OtlpHttpHandlerTest, ShuttingDownIs503) {
