@@ -70,7 +70,7 @@ exporter:
     initial_interval: 5s
     max_interval: 30s
     max_elapsed: 55m
-  max_in_flight: 4
+  max_in_flight: 16
   limits:
     traces: {max_request_bytes: 8000000}
     metrics: {max_request_bytes: 4000000}

@@ -134,7 +134,7 @@ struct ExporterConfig {
   absl::Duration timeout = absl::Seconds(10);
   RetryConfig retry;
   // Concurrent requests to the backend.
-  int max_in_flight = 4;
+  int max_in_flight = 16;
   ExportLimits limits;
 };
 
