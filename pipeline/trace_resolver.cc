@@ -54,7 +54,9 @@ uint64_t TraceResolver::Fingerprint(const Key& key) {
     x ^= x >> 31;
     return x;
   };
-  return mix(key.span ^ mix(key.trace_lo ^ mix(key.trace_hi + 0x9e3779b97f4a7c15ULL)));
+  // The words are combined with distinct odd multipliers (injective on
+  // each word, so ids that differ in few bits do not cancel), then mixed.
+  return mix(key.span + key.trace_lo * 0x9e3779b97f4a7c15ULL + key.trace_hi * 0xc2b2ae3d27d4eb4fULL);
 }
 
 SpanId FanoutSpanId(const TraceId& original_trace, const SpanId& original, const TraceId& link_trace,
@@ -242,6 +244,7 @@ void TraceResolver::ProcessOne(SpanRef& span, uint64_t fingerprint, uint64_t par
   } else {
     Decide(span, chosen, nullptr, fingerprint, now, out, &ready);
   }
+  if (ready.empty() && held_order_.empty()) return;
   ResolveReady(&ready, now, out);
   CompactOrder();
 }
@@ -264,7 +267,7 @@ void TraceResolver::Decide(SpanRef& span, int chosen, const Fate* parent, uint64
     RecordFate(key, fingerprint, true, parent->new_trace, now, ready);
     return;
   }
-  out->push_back(OutputSpan::Unchanged(std::move(span)));
+  AppendUnchanged(std::move(span), out);
   RecordFate(key, fingerprint, false, TraceId(), now, ready);
 }
 
@@ -401,7 +404,7 @@ void TraceResolver::ReleaseHeld(uint64_t id, Release reason, absl::Time now, std
   }
   // It goes out unchanged, so its held descendants stay with it.
   std::vector<Ready> ready;
-  out->push_back(OutputSpan::Unchanged(span));
+  AppendUnchanged(std::move(span), out);
   const Key key{span.trace_id, span.span_id};
   RecordFate(key, Fingerprint(key), false, TraceId(), now, &ready);
   ResolveReady(&ready, now, out);
