@@ -281,11 +281,13 @@ void TraceResolver::EmitTarget(SpanRef& span, int chosen, absl::Time now, std::v
   rewrite.trace_state->assign(link.trace_state.data(), link.trace_state.size());
   rewrite.flags = (span.flags & kSpanFlagsTraceFlagsMask) | kSpanFlagsHasIsRemote | kSpanFlagsIsRemote;
   rewrite.remove_link = chosen;
-  rewrite.extra_links.clear();
   if (span.has_parent) {
     // The old parent stays reachable as a link; its context is the span's own.
-    rewrite.extra_links.push_back(
-        EncodeLink(span.trace_id, span.parent_span_id, "", span.flags, original_parent_link_attributes_));
+    rewrite.extra_links.resize(1);  // the string keeps its capacity
+    EncodeLink(span.trace_id, span.parent_span_id, "", span.flags, original_parent_link_attributes_,
+               &rewrite.extra_links[0]);
+  } else {
+    rewrite.extra_links.clear();
   }
   size_t attributes = 0;
   if (options_.record_original) {

@@ -237,6 +237,7 @@ class Scanner {
       for (; prefetched_ < want; prefetched_ += 64) __builtin_prefetch(prefetched_);
     }
     SpanRef& span = out_->spans.emplace_back();
+    links_begin_ = buffer_->links.size();
     while (p < end) {
       const uint8_t tag = *p++;
       switch (tag) {
@@ -274,7 +275,7 @@ class Scanner {
               break;
             case MakeTag(kSpanLinks, WireType::kLengthDelimited):
               if (!ScanLink(std::string_view(reinterpret_cast<const char*>(p), length), Where(),
-                            &span.links.emplace_back())
+                            &buffer_->links.emplace_back())
                        .ok()) {
                 return Unscan();
               }
@@ -332,13 +333,38 @@ class Scanner {
     span.buffer = shared_;
     span.message = message;
     span.scope_index = scope_index;
+    NoteLinks();
     return true;
   }
 
   bool Unscan() {
-    out_->spans.pop_back();
+    DropSpan();
     return false;
   }
+
+  // The span being scanned (the last in out_->spans) is left out, with the
+  // links it added.
+  void DropSpan() {
+    out_->spans.pop_back();
+    buffer_->links.resize(links_begin_);
+  }
+
+  // The span being scanned is kept: its links (added since links_begin_) are
+  // attached once buffer_->links stops growing.
+  void NoteLinks() {
+    const size_t count = buffer_->links.size() - links_begin_;
+    if (count != 0) link_fixups_.push_back(LinkFixup{out_->spans.size() - 1, links_begin_, count});
+  }
+
+ public:
+  // Points each span's links into buffer->links (final now).
+  void AttachLinks() {
+    for (const LinkFixup& fixup : link_fixups_) {
+      out_->spans[fixup.span].links = absl::MakeConstSpan(buffer_->links.data() + fixup.begin, fixup.count);
+    }
+  }
+
+ private:
 
   // `size` is 8 or 16.
   static bool NonZero(const uint8_t* p, size_t size) {
@@ -351,6 +377,7 @@ class Scanner {
 
   absl::Status ScanSpan(std::string_view message, uint32_t scope_index, Where where) {
     SpanRef& span = out_->spans.emplace_back();
+    links_begin_ = buffer_->links.size();
     WireReader reader(message);
     WireField f;
     std::string_view trace_id;
@@ -360,7 +387,7 @@ class Scanner {
     int64_t link_index = 0;
     while (!reader.done()) {
       if (!reader.ReadField(&f)) {
-        out_->spans.pop_back();
+        DropSpan();
         return Malformed(where, f.begin);
       }
       absl::Status status;
@@ -440,7 +467,7 @@ class Scanner {
             break;
           }
           where.link = link_index++;
-          status = ScanLink(f.bytes, where, &span.links.emplace_back());
+          status = ScanLink(f.bytes, where, &buffer_->links.emplace_back());
           where.link = -1;
           break;
         }
@@ -448,7 +475,7 @@ class Scanner {
           break;
       }
       if (!status.ok()) {
-        out_->spans.pop_back();
+        DropSpan();
         return status;
       }
     }
@@ -469,12 +496,13 @@ class Scanner {
     if (problem != nullptr) {
       if (out_->rejected_spans == 0) first_rejection_ = absl::StrCat(where.ToString(), ": ", problem);
       ++out_->rejected_spans;
-      out_->spans.pop_back();
+      DropSpan();
       return absl::OkStatus();
     }
     span.buffer = shared_;
     span.message = message;
     span.scope_index = scope_index;
+    NoteLinks();
     return absl::OkStatus();
   }
 
@@ -544,7 +572,16 @@ class Scanner {
 
   static constexpr size_t kPrefetchAhead = 2048;
 
+  struct LinkFixup {
+    size_t span;
+    size_t begin;
+    size_t count;
+  };
+
   RequestBuffer* buffer_;
+  // Index in buffer_->links of the first link of the span being scanned.
+  size_t links_begin_ = 0;
+  std::vector<LinkFixup> link_fixups_;
   // Bytes up to here have been prefetched (ScanSpanFast).
   const char* prefetched_ = nullptr;
   std::shared_ptr<const RequestBuffer> shared_;
@@ -595,6 +632,75 @@ void AppendKeyValueField(std::string* out, uint32_t number, const ExtraAttribute
   }
 }
 
+// The same as AppendKeyValueField, written at `p` (KeyValueSize bytes plus
+// the tag and length reserved); returns the byte after it.
+char* WriteKeyValueField(char* p, uint32_t number, const ExtraAttribute& attribute) {
+  p = WriteTag(p, number, WireType::kLengthDelimited);
+  p = WriteVarint(p, KeyValueSize(attribute));
+  p = WriteLengthDelimited(p, kKeyValueKey, attribute.key);
+  p = WriteTag(p, kKeyValueValue, WireType::kLengthDelimited);
+  p = WriteVarint(p, AnyValueSize(attribute));
+  switch (attribute.value.index()) {
+    case 0:
+      return WriteLengthDelimited(p, kAnyValueString, std::get<0>(attribute.value));
+    case 1:
+      p = WriteTag(p, kAnyValueBool, WireType::kVarint);
+      return WriteVarint(p, std::get<1>(attribute.value) ? 1 : 0);
+    default:
+      p = WriteTag(p, kAnyValueInt, WireType::kVarint);
+      return WriteVarint(p, static_cast<uint64_t>(std::get<2>(attribute.value)));
+  }
+}
+
+char* WriteFixed32Field(char* p, uint32_t number, uint32_t value) {
+  p = WriteTag(p, number, WireType::kFixed32);
+  for (int i = 0; i < 4; ++i) *p++ = static_cast<char>(value >> (8 * i));
+  return p;
+}
+
+// Steps over one field at `p` (before `end`) exactly as
+// WireReader::ReadField would read it: sets its number and returns the byte
+// after it, or nullptr when ReadField would fail.
+const uint8_t* SkipField(const uint8_t* p, const uint8_t* end, uint32_t* number) {
+  uint32_t tag = 0;
+  for (int i = 0;; ++i) {
+    if (p == end || i == 5) return nullptr;
+    const uint8_t byte = *p++;
+    tag |= static_cast<uint32_t>(byte & 0x7f) << (7 * i);
+    if (byte < 0x80) break;
+  }
+  *number = tag >> 3;
+  if (*number == 0) return nullptr;
+  switch (static_cast<WireType>(tag & 7)) {
+    case WireType::kVarint:
+      for (int i = 0;; ++i) {
+        if (p == end || i == 10) return nullptr;
+        if (*p++ < 0x80) return p;
+      }
+    case WireType::kFixed64:
+      return end - p < 8 ? nullptr : p + 8;
+    case WireType::kFixed32:
+      return end - p < 4 ? nullptr : p + 4;
+    case WireType::kLengthDelimited: {
+      uint32_t length = 0;
+      for (int i = 0;; ++i) {
+        if (p == end) return nullptr;
+        const uint8_t byte = *p++;
+        if (i == 4) {
+          if (byte >= 8) return nullptr;  // 2 GiB and more, as WireReader
+          length |= static_cast<uint32_t>(byte) << 28;
+          break;
+        }
+        length |= static_cast<uint32_t>(byte & 0x7f) << (7 * i);
+        if (byte < 0x80) break;
+      }
+      return static_cast<size_t>(end - p) < length ? nullptr : p + length;
+    }
+    default:
+      return nullptr;
+  }
+}
+
 size_t AttributesSize(const std::vector<ExtraAttribute>& attributes, uint32_t number) {
   size_t size = 0;
   for (const ExtraAttribute& attribute : attributes) size += LengthDelimitedSize(number, KeyValueSize(attribute));
@@ -635,6 +741,7 @@ absl::StatusOr<ScannedTraceRequest> ScanTraceRequest(std::string request) {
   Scanner scanner(buffer.get(), buffer, &result);
   absl::Status status = scanner.Run();
   if (!status.ok()) return status;
+  scanner.AttachLinks();
   return result;
 }
 
@@ -650,56 +757,73 @@ std::string RewriteSpan(const SpanRef& span, const SpanRewrite& rewrite) {
   for (const std::string& link : rewrite.extra_links) added += LengthDelimitedSize(kSpanLinks, link.size());
   added += AttributesSize(rewrite.extra_attributes, kSpanAttributes);
 
-  std::string out;
-  out.reserve(message.size() + added);
-
-  // Copy runs of kept fields; a replaced field ends a run.
-  WireReader reader(message);
-  WireField f;
-  size_t run_begin = 0;
-  int link_index = -1;
-  while (!reader.done()) {
-    if (!reader.ReadField(&f)) break;  // Not for scanned spans; the rest is copied as is.
-    bool drop = false;
-    switch (f.number) {
-      case kSpanTraceId:
-        drop = rewrite.trace_id.has_value();
-        break;
-      case kSpanParentSpanId:
-        drop = rewrite.parent_span_id.has_value();
-        break;
-      case kSpanTraceState:
-        drop = rewrite.trace_state.has_value();
-        break;
-      case kSpanFlags:
-        drop = rewrite.flags.has_value();
-        break;
-      case kSpanLinks:
-        ++link_index;
-        drop = link_index == rewrite.remove_link;
-        break;
-      default:
-        break;
-    }
-    if (drop) {
-      out.append(message.data() + run_begin, f.begin - run_begin);
-      run_begin = f.end;
+  // The fields to drop, as byte ranges; runs of kept fields between them are
+  // copied whole. A replaced field ends a run.
+  absl::InlinedVector<std::pair<size_t, size_t>, 8> dropped;
+  size_t dropped_bytes = 0;
+  {
+    const auto* const begin = reinterpret_cast<const uint8_t*>(message.data());
+    const uint8_t* const end = begin + message.size();
+    const uint8_t* p = begin;
+    int link_index = -1;
+    while (p < end) {
+      uint32_t number = 0;
+      const uint8_t* const next = SkipField(p, end, &number);
+      if (next == nullptr) break;  // Not for scanned spans; the rest is copied as is.
+      bool drop = false;
+      switch (number) {
+        case kSpanTraceId:
+          drop = rewrite.trace_id.has_value();
+          break;
+        case kSpanParentSpanId:
+          drop = rewrite.parent_span_id.has_value();
+          break;
+        case kSpanTraceState:
+          drop = rewrite.trace_state.has_value();
+          break;
+        case kSpanFlags:
+          drop = rewrite.flags.has_value();
+          break;
+        case kSpanLinks:
+          ++link_index;
+          drop = link_index == rewrite.remove_link;
+          break;
+        default:
+          break;
+      }
+      if (drop) {
+        dropped.emplace_back(static_cast<size_t>(p - begin), static_cast<size_t>(next - begin));
+        dropped_bytes += static_cast<size_t>(next - p);
+      }
+      p = next;
     }
   }
-  out.append(message.data() + run_begin, message.size() - run_begin);
 
-  if (rewrite.trace_id.has_value()) AppendLengthDelimited(&out, kSpanTraceId, rewrite.trace_id->View());
+  // Written in place into the exact size: one allocation, no per-field
+  // append calls.
+  std::string out(message.size() - dropped_bytes + added, '\0');
+  char* w = out.data();
+  size_t run_begin = 0;
+  for (const auto& [from, to] : dropped) {
+    w = WriteBytes(w, message.substr(run_begin, from - run_begin));
+    run_begin = to;
+  }
+  w = WriteBytes(w, message.substr(run_begin));
+
+  if (rewrite.trace_id.has_value()) w = WriteLengthDelimited(w, kSpanTraceId, rewrite.trace_id->View());
   if (rewrite.parent_span_id.has_value()) {
-    AppendLengthDelimited(&out, kSpanParentSpanId, rewrite.parent_span_id->View());
+    w = WriteLengthDelimited(w, kSpanParentSpanId, rewrite.parent_span_id->View());
   }
   if (rewrite.trace_state.has_value() && !rewrite.trace_state->empty()) {
-    AppendLengthDelimited(&out, kSpanTraceState, *rewrite.trace_state);
+    w = WriteLengthDelimited(w, kSpanTraceState, *rewrite.trace_state);
   }
-  if (rewrite.flags.has_value()) AppendFixed32Field(&out, kSpanFlags, *rewrite.flags);
-  for (const std::string& link : rewrite.extra_links) AppendLengthDelimited(&out, kSpanLinks, link);
+  if (rewrite.flags.has_value()) w = WriteFixed32Field(w, kSpanFlags, *rewrite.flags);
+  for (const std::string& link : rewrite.extra_links) w = WriteLengthDelimited(w, kSpanLinks, link);
   for (const ExtraAttribute& attribute : rewrite.extra_attributes) {
-    AppendKeyValueField(&out, kSpanAttributes, attribute);
+    w = WriteKeyValueField(w, kSpanAttributes, attribute);
   }
+  // The sizes above are exact; a mismatch would be a bug in this function.
+  if (w != out.data() + out.size()) std::abort();
   return out;
 }
 
@@ -711,16 +835,25 @@ std::string PatchTraceId(const SpanRef& span, const TraceId& trace_id) {
   return out;
 }
 
+void EncodeLink(const TraceId& trace_id, const SpanId& span_id, std::string_view trace_state, uint32_t flags,
+                const std::vector<ExtraAttribute>& attributes, std::string* out) {
+  const size_t size = kTraceIdFieldSize + kSpanIdFieldSize +
+                      (trace_state.empty() ? 0 : LengthDelimitedSize(kLinkTraceState, trace_state.size())) +
+                      AttributesSize(attributes, kLinkAttributes) + (flags != 0 ? 1 + 4 : 0);
+  out->resize(size);
+  char* w = out->data();
+  w = WriteLengthDelimited(w, kLinkTraceId, trace_id.View());
+  w = WriteLengthDelimited(w, kLinkSpanId, span_id.View());
+  if (!trace_state.empty()) w = WriteLengthDelimited(w, kLinkTraceState, trace_state);
+  for (const ExtraAttribute& attribute : attributes) w = WriteKeyValueField(w, kLinkAttributes, attribute);
+  if (flags != 0) w = WriteFixed32Field(w, kLinkFlags, flags);
+  if (w != out->data() + out->size()) std::abort();
+}
+
 std::string EncodeLink(const TraceId& trace_id, const SpanId& span_id, std::string_view trace_state,
                        uint32_t flags, const std::vector<ExtraAttribute>& attributes) {
   std::string out;
-  out.reserve(kTraceIdFieldSize + kSpanIdFieldSize + LengthDelimitedSize(kLinkTraceState, trace_state.size()) +
-              AttributesSize(attributes, kLinkAttributes) + 5);
-  AppendLengthDelimited(&out, kLinkTraceId, trace_id.View());
-  AppendLengthDelimited(&out, kLinkSpanId, span_id.View());
-  if (!trace_state.empty()) AppendLengthDelimited(&out, kLinkTraceState, trace_state);
-  for (const ExtraAttribute& attribute : attributes) AppendKeyValueField(&out, kLinkAttributes, attribute);
-  if (flags != 0) AppendFixed32Field(&out, kLinkFlags, flags);
+  EncodeLink(trace_id, span_id, trace_state, flags, attributes, &out);
   return out;
 }
 

@@ -31,6 +31,17 @@
 
 namespace gateway {
 
+struct LinkRef {
+  TraceId trace_id;
+  SpanId span_id;
+  std::string_view trace_state;
+  uint32_t flags = 0;
+  // The whole Link message (value bytes, without tag and length).
+  std::string_view message;
+  // trace_id and span_id had their proper lengths (16 and 8) and are not zero.
+  bool valid = false;
+};
+
 // The received bytes plus the resource and scope "frames" that spans are
 // re-encoded under. A frame is every field of a ResourceSpans other than
 // scope_spans (resp. of a ScopeSpans other than spans), as wire bytes with
@@ -42,6 +53,8 @@ struct RequestBuffer {
   std::vector<std::string> scope_frames;
   // scope_resource[i] is the index into resource_frames of scope_frames[i].
   std::vector<uint32_t> scope_resource;
+  // The links of all spans; SpanRef::links are views into it.
+  std::vector<LinkRef> links;
   // Set by the pipeline right after scanning, before the spans reach another
   // thread, when the request is in the persistent queue: its destructor
   // acknowledges the record. Every export request that carries spans of this
@@ -54,16 +67,6 @@ struct RequestBuffer {
   mutable std::shared_ptr<void> admission;
 };
 
-struct LinkRef {
-  TraceId trace_id;
-  SpanId span_id;
-  std::string_view trace_state;
-  uint32_t flags = 0;
-  // The whole Link message (value bytes, without tag and length).
-  std::string_view message;
-  // trace_id and span_id had their proper lengths (16 and 8) and are not zero.
-  bool valid = false;
-};
 
 struct SpanRef {
   std::shared_ptr<const RequestBuffer> buffer;
@@ -82,7 +85,8 @@ struct SpanRef {
   uint32_t flags = 0;
   SpanKind kind = SpanKind::kUnspecified;
   uint64_t end_time_unix_nano = 0;
-  absl::InlinedVector<LinkRef, 1> links;
+  // In the order the span lists them; views into buffer->links.
+  absl::Span<const LinkRef> links;
 
   // Offset within `message` of the 16 value bytes of the (last) trace_id
   // field, for PatchTraceId.
@@ -141,6 +145,9 @@ std::string PatchTraceId(const SpanRef& span, const TraceId& trace_id);
 // A Link message (value bytes).
 std::string EncodeLink(const TraceId& trace_id, const SpanId& span_id, std::string_view trace_state,
                        uint32_t flags, const std::vector<ExtraAttribute>& attributes);
+// The same into `*out` (replacing its contents, reusing its capacity).
+void EncodeLink(const TraceId& trace_id, const SpanId& span_id, std::string_view trace_state, uint32_t flags,
+                const std::vector<ExtraAttribute>& attributes, std::string* out);
 
 // A synthetic CONSUMER span standing for `original` in `link`'s trace:
 // trace_id and parent from the link, span id `span_id`, trace_state from the
