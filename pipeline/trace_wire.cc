@@ -236,8 +236,13 @@ class Scanner {
       if (prefetched_ < message.data()) prefetched_ = message.data();
       for (; prefetched_ < want; prefetched_ += 64) __builtin_prefetch(prefetched_);
     }
-    SpanRef& span = out_->spans.emplace_back();
+    // Fields go to locals; the SpanRef is written once at the end (no
+    // zero-fill of a fresh record first).
     links_begin_ = buffer_->links.size();
+    std::string_view name;
+    uint32_t flags = 0;
+    SpanKind kind = SpanKind::kUnspecified;
+    uint64_t end_time = 0;
     while (p < end) {
       const uint8_t tag = *p++;
       switch (tag) {
@@ -271,7 +276,7 @@ class Scanner {
               parent_span_id = p;
               break;
             case MakeTag(kSpanName, WireType::kLengthDelimited):
-              span.name = std::string_view(reinterpret_cast<const char*>(p), length);
+              name = std::string_view(reinterpret_cast<const char*>(p), length);
               break;
             case MakeTag(kSpanLinks, WireType::kLengthDelimited):
               if (!ScanLink(std::string_view(reinterpret_cast<const char*>(p), length), Where(),
@@ -288,7 +293,7 @@ class Scanner {
         }
         case MakeTag(kSpanKind, WireType::kVarint):
           if (p == end || *p >= 0x80) return Unscan();
-          span.kind = static_cast<SpanKind>(static_cast<int32_t>(*p++));
+          kind = static_cast<SpanKind>(static_cast<int32_t>(*p++));
           break;
         case MakeTag(kSpanDroppedAttributes, WireType::kVarint):
         case MakeTag(kSpanDroppedEvents, WireType::kVarint):
@@ -302,17 +307,20 @@ class Scanner {
           break;
         case MakeTag(kSpanEndTime, WireType::kFixed64): {
           if (end - p < 8) return Unscan();
-          uint64_t v = 0;
-          for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-          span.end_time_unix_nano = v;
+          uint64_t v;
+          std::memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+          v = __builtin_bswap64(v);
+#endif
+          end_time = v;
           p += 8;
           break;
         }
         case MakeTag(kSpanFlags, WireType::kFixed32) & 0xff:
           // Field 16 takes two tag bytes: 0x85 0x01.
           if (end - p < 5 || *p != (MakeTag(kSpanFlags, WireType::kFixed32) >> 7)) return Unscan();
-          span.flags = static_cast<uint32_t>(p[1]) | static_cast<uint32_t>(p[2]) << 8 |
-                       static_cast<uint32_t>(p[3]) << 16 | static_cast<uint32_t>(p[4]) << 24;
+          flags = static_cast<uint32_t>(p[1]) | static_cast<uint32_t>(p[2]) << 8 |
+                  static_cast<uint32_t>(p[3]) << 16 | static_cast<uint32_t>(p[4]) << 24;
           p += 5;
           break;
         default:
@@ -323,22 +331,31 @@ class Scanner {
         !NonZero(span_id, SpanId::kSize)) {
       return Unscan();
     }
+    // Built on the stack and moved into the vector's (fresh, cold) memory
+    // in one pass.
+    SpanRef span;
+    span.buffer = shared_;
+    span.message = message;
+    span.name = name;
+    span.scope_index = scope_index;
     std::memcpy(span.trace_id.bytes.data(), trace_id, TraceId::kSize);
     std::memcpy(span.span_id.bytes.data(), span_id, SpanId::kSize);
-    span.trace_id_offset = static_cast<uint32_t>(trace_id - begin);
     if (parent_span_id != nullptr) {
       std::memcpy(span.parent_span_id.bytes.data(), parent_span_id, SpanId::kSize);
       span.has_parent = NonZero(parent_span_id, SpanId::kSize);
     }
-    span.buffer = shared_;
-    span.message = message;
-    span.scope_index = scope_index;
+    span.flags = flags;
+    span.kind = kind;
+    span.end_time_unix_nano = end_time;
+    span.trace_id_offset = static_cast<uint32_t>(trace_id - begin);
+    out_->spans.push_back(std::move(span));
     NoteLinks();
     return true;
   }
 
+  // The fast path gives up before adding its span: only links to drop.
   bool Unscan() {
-    DropSpan();
+    buffer_->links.resize(links_begin_);
     return false;
   }
 
