@@ -219,8 +219,38 @@ void TraceResolver::ProcessRequest(absl::Span<SpanRef> spans, absl::Time now, st
   for (size_t i = 0; i < spans.size() && i < kAhead; ++i) prefetch(i);
   for (size_t i = 0; i < spans.size(); ++i) {
     if (i + kAhead < spans.size()) prefetch(i + kAhead);
+    if (PassUnchanged(spans[i], fingerprints_[i].self, fingerprints_[i].parent, now, out)) continue;
     ProcessOne(spans[i], fingerprints_[i].self, fingerprints_[i].parent, now, out);
   }
+}
+
+bool TraceResolver::PassUnchanged(SpanRef& span, uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
+                                  std::vector<OutputSpan>* out) {
+  // The common case of ProcessOne, decided inline: a span that is not a
+  // target, whose parent (if it follows one) is known and unchanged, and
+  // that no held span waits for. Anything else goes to ProcessOne, which
+  // decides the same span from scratch (nothing is changed here before
+  // returning false).
+  if (limits_.max_resolved_spans <= 0 || generation_start_ == absl::InfinitePast()) return false;
+  const auto kind = static_cast<int32_t>(span.kind);
+  if (!span.links.empty() && kind >= 0 && kind < 64 && (target_kinds_mask_ & (uint64_t{1} << kind)) != 0) {
+    return false;  // possibly a target
+  }
+  if (span.has_parent && !(span.parent_is_remote() && !options_.cross_process)) {
+    // FindFate's answer, when it is "unchanged".
+    if (fates_[current_].Find(parent_fingerprint) != FateTable::kUnchanged) return false;
+    const int older = 1 - current_;
+    if (!moved_[older].empty() && fates_[older].Find(parent_fingerprint) == FateTable::kMoved) return false;
+  }
+  if (!waiting_.empty() && waiting_.contains(Key{span.trace_id, span.span_id})) return false;
+  ++stats_.processed;
+  AppendUnchanged(std::move(span), out);
+  // RecordFate without children to wake.
+  fates_[current_].Insert(fingerprint, false);
+  if (static_cast<int64_t>(fates_[current_].size()) >= std::max<int64_t>(1, limits_.max_resolved_spans / 2)) {
+    RotateFates(now);
+  }
+  return true;
 }
 
 void TraceResolver::ProcessOne(SpanRef& span, uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
