@@ -17,27 +17,58 @@ constexpr size_t kFrameOverhead = 2 * 6;
 TraceBatcher::TraceBatcher(const TraceBatcherOptions& options, Exporter& exporter, MemoryBudget* budget)
     : options_(options), exporter_(exporter), budget_(budget) {}
 
-void TraceBatcher::Add(OutputSpan span, absl::Time now) {
+size_t TraceBatcher::AddedBytes(const OutputSpan& span) const {
   size_t added = EncodedSpanSize(span);
   const RequestBuffer* buffer = span.buffer.get();
-  const bool new_frame = !frames_.contains(std::make_pair(buffer, span.scope_index));
-  if (new_frame && buffer != nullptr && span.scope_index < buffer->scope_frames.size()) {
+  if (buffer != nullptr && span.scope_index < buffer->scope_frames.size() &&
+      !frames_.contains(std::make_pair(buffer, span.scope_index))) {
     added += kFrameOverhead + buffer->scope_frames[span.scope_index].size();
     const uint32_t resource = span.scope_index < buffer->scope_resource.size()
                                   ? buffer->scope_resource[span.scope_index]
                                   : std::numeric_limits<uint32_t>::max();
     if (resource < buffer->resource_frames.size()) added += buffer->resource_frames[resource].size();
   }
+  return added;
+}
+
+void TraceBatcher::Add(OutputSpan span, absl::Time now) {
+  while (span.run && span.span_count > 1) {
+    const size_t added = AddedBytes(span);
+    const int64_t room_spans = options_.max_spans - span_count_;
+    if (room_spans >= span.span_count && bytes_ + added <= options_.max_bytes) break;
+    // The fields that fit next to the frames (if those are new) and what
+    // the batch holds already.
+    const size_t frames = added - EncodedSpanSize(span);
+    const size_t used = bytes_ + frames;
+    const size_t room_bytes = options_.max_bytes > used ? options_.max_bytes - used : 0;
+    if (room_spans <= 0) {
+      if (spans_.empty()) break;  // max_spans <= 0: one run per batch.
+      Flush();
+      continue;
+    }
+    // At least one span; if even that does not fit, AddWhole starts a new
+    // batch with it.
+    OutputSpan head = TakeRunPrefix(&span, static_cast<uint32_t>(std::min<int64_t>(room_spans, span.span_count)),
+                                    room_bytes);
+    AddWhole(std::move(head), now);
+  }
+  if (span.span_count == 0) return;
+  AddWhole(std::move(span), now);
+}
+
+void TraceBatcher::AddWhole(OutputSpan span, absl::Time now) {
+  const size_t added = AddedBytes(span);
   if (!spans_.empty() && bytes_ + added > options_.max_bytes) {
     Flush();
-    frames_.clear();
-    return Add(std::move(span), now);
+    return AddWhole(std::move(span), now);
   }
-  if (new_frame) frames_.insert(std::make_pair(buffer, span.scope_index));
+  const RequestBuffer* buffer = span.buffer.get();
+  frames_.insert(std::make_pair(buffer, span.scope_index));
   if (spans_.empty()) first_added_ = now;
   bytes_ += added;
+  span_count_ += span.span_count;
   spans_.push_back(std::move(span));
-  if (static_cast<int64_t>(spans_.size()) >= options_.max_spans || bytes_ >= options_.max_bytes) Flush();
+  if (span_count_ >= options_.max_spans || bytes_ >= options_.max_bytes) Flush();
 }
 
 void TraceBatcher::FlushIfDue(absl::Time now) {
@@ -53,7 +84,7 @@ void TraceBatcher::Flush() {
   ExportRequest request;
   request.signal = Signal::kTraces;
   request.body = EncodeTraceRequest(spans_);
-  request.items = static_cast<int64_t>(spans_.size());
+  request.items = span_count_;
   uint64_t oldest = std::numeric_limits<uint64_t>::max();
   // Persistent-queue acknowledgements of the requests these spans came from;
   // consecutive spans mostly share a buffer, so a last-seen check dedupes.
@@ -82,6 +113,7 @@ void TraceBatcher::Flush() {
   };
   spans_.clear();
   frames_.clear();
+  span_count_ = 0;
   bytes_ = 0;
   first_added_ = absl::InfiniteFuture();
   ++requests_exported_;

@@ -42,7 +42,8 @@ class TraceBatcher final {
   TraceBatcher& operator=(const TraceBatcher&) = delete;
 
   // Adds a span; exports the batch first if the span would not fit, and after
-  // if it is full.
+  // if it is full. A run of spans that does not fit whole is split: what
+  // fits completes the batch, the rest starts the next.
   void Add(OutputSpan span, absl::Time now);
 
   // Exports the batch if its first span has waited max_delay.
@@ -54,7 +55,7 @@ class TraceBatcher final {
   // When FlushIfDue would export; InfiniteFuture when empty.
   absl::Time Deadline() const;
 
-  size_t PendingSpans() const { return spans_.size(); }
+  size_t PendingSpans() const { return static_cast<size_t>(span_count_); }
   int64_t RequestsExported() const { return requests_exported_; }
 
  private:
@@ -62,7 +63,15 @@ class TraceBatcher final {
   Exporter& exporter_;
   MemoryBudget* const budget_;
 
+  // Adds `span` whole (a run may then exceed max_spans or max_bytes only
+  // when it is alone in its batch).
+  void AddWhole(OutputSpan span, absl::Time now);
+  // What `span` adds to the batch: its fields plus its frames if new.
+  size_t AddedBytes(const OutputSpan& span) const;
+
   std::vector<OutputSpan> spans_;
+  // Spans in spans_ (a run counts all of its spans).
+  int64_t span_count_ = 0;
   size_t bytes_ = 0;
   absl::Time first_added_ = absl::InfiniteFuture();
   // Frames already counted in bytes_.

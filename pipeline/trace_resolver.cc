@@ -54,7 +54,9 @@ uint64_t TraceResolver::Fingerprint(const Key& key) {
     x ^= x >> 31;
     return x;
   };
-  return mix(key.span ^ mix(key.trace_lo ^ mix(key.trace_hi + 0x9e3779b97f4a7c15ULL)));
+  // The words are combined with distinct odd multipliers (injective on
+  // each word, so ids that differ in few bits do not cancel), then mixed.
+  return mix(key.span + key.trace_lo * 0x9e3779b97f4a7c15ULL + key.trace_hi * 0xc2b2ae3d27d4eb4fULL);
 }
 
 SpanId FanoutSpanId(const TraceId& original_trace, const SpanId& original, const TraceId& link_trace,
@@ -217,8 +219,38 @@ void TraceResolver::ProcessRequest(absl::Span<SpanRef> spans, absl::Time now, st
   for (size_t i = 0; i < spans.size() && i < kAhead; ++i) prefetch(i);
   for (size_t i = 0; i < spans.size(); ++i) {
     if (i + kAhead < spans.size()) prefetch(i + kAhead);
+    if (PassUnchanged(spans[i], fingerprints_[i].self, fingerprints_[i].parent, now, out)) continue;
     ProcessOne(spans[i], fingerprints_[i].self, fingerprints_[i].parent, now, out);
   }
+}
+
+bool TraceResolver::PassUnchanged(SpanRef& span, uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
+                                  std::vector<OutputSpan>* out) {
+  // The common case of ProcessOne, decided inline: a span that is not a
+  // target, whose parent (if it follows one) is known and unchanged, and
+  // that no held span waits for. Anything else goes to ProcessOne, which
+  // decides the same span from scratch (nothing is changed here before
+  // returning false).
+  if (limits_.max_resolved_spans <= 0 || generation_start_ == absl::InfinitePast()) return false;
+  const auto kind = static_cast<int32_t>(span.kind);
+  if (!span.links.empty() && kind >= 0 && kind < 64 && (target_kinds_mask_ & (uint64_t{1} << kind)) != 0) {
+    return false;  // possibly a target
+  }
+  if (span.has_parent && !(span.parent_is_remote() && !options_.cross_process)) {
+    // FindFate's answer, when it is "unchanged".
+    if (fates_[current_].Find(parent_fingerprint) != FateTable::kUnchanged) return false;
+    const int older = 1 - current_;
+    if (!moved_[older].empty() && fates_[older].Find(parent_fingerprint) == FateTable::kMoved) return false;
+  }
+  if (!waiting_.empty() && waiting_.contains(Key{span.trace_id, span.span_id})) return false;
+  ++stats_.processed;
+  AppendUnchanged(std::move(span), out);
+  // RecordFate without children to wake.
+  fates_[current_].Insert(fingerprint, false);
+  if (static_cast<int64_t>(fates_[current_].size()) >= std::max<int64_t>(1, limits_.max_resolved_spans / 2)) {
+    RotateFates(now);
+  }
+  return true;
 }
 
 void TraceResolver::ProcessOne(SpanRef& span, uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
@@ -242,6 +274,7 @@ void TraceResolver::ProcessOne(SpanRef& span, uint64_t fingerprint, uint64_t par
   } else {
     Decide(span, chosen, nullptr, fingerprint, now, out, &ready);
   }
+  if (ready.empty() && held_order_.empty()) return;
   ResolveReady(&ready, now, out);
   CompactOrder();
 }
@@ -264,7 +297,7 @@ void TraceResolver::Decide(SpanRef& span, int chosen, const Fate* parent, uint64
     RecordFate(key, fingerprint, true, parent->new_trace, now, ready);
     return;
   }
-  out->push_back(OutputSpan::Unchanged(std::move(span)));
+  AppendUnchanged(std::move(span), out);
   RecordFate(key, fingerprint, false, TraceId(), now, ready);
 }
 
@@ -278,11 +311,13 @@ void TraceResolver::EmitTarget(SpanRef& span, int chosen, absl::Time now, std::v
   rewrite.trace_state->assign(link.trace_state.data(), link.trace_state.size());
   rewrite.flags = (span.flags & kSpanFlagsTraceFlagsMask) | kSpanFlagsHasIsRemote | kSpanFlagsIsRemote;
   rewrite.remove_link = chosen;
-  rewrite.extra_links.clear();
   if (span.has_parent) {
     // The old parent stays reachable as a link; its context is the span's own.
-    rewrite.extra_links.push_back(
-        EncodeLink(span.trace_id, span.parent_span_id, "", span.flags, original_parent_link_attributes_));
+    rewrite.extra_links.resize(1);  // the string keeps its capacity
+    EncodeLink(span.trace_id, span.parent_span_id, "", span.flags, original_parent_link_attributes_,
+               &rewrite.extra_links[0]);
+  } else {
+    rewrite.extra_links.clear();
   }
   size_t attributes = 0;
   if (options_.record_original) {
@@ -401,7 +436,7 @@ void TraceResolver::ReleaseHeld(uint64_t id, Release reason, absl::Time now, std
   }
   // It goes out unchanged, so its held descendants stay with it.
   std::vector<Ready> ready;
-  out->push_back(OutputSpan::Unchanged(span));
+  AppendUnchanged(std::move(span), out);
   const Key key{span.trace_id, span.span_id};
   RecordFate(key, Fingerprint(key), false, TraceId(), now, &ready);
   ResolveReady(&ready, now, out);

@@ -208,6 +208,11 @@ class TraceResolver final {
   // without a parent).
   void ProcessOne(SpanRef& span, uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
                   std::vector<OutputSpan>* out);
+  // ProcessOne's common case (not a target, parent known unchanged or not
+  // followed, no held child waiting) without its bookkeeping; false, having
+  // changed nothing, for any other span.
+  bool PassUnchanged(SpanRef& span, uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
+                     std::vector<OutputSpan>* out);
   void Decide(SpanRef& span, int chosen, const Fate* parent, uint64_t fingerprint, absl::Time now,
               std::vector<OutputSpan>* out, std::vector<Ready>* ready);
   void EmitTarget(SpanRef& span, int chosen, absl::Time now, std::vector<OutputSpan>* out);

@@ -236,7 +236,13 @@ class Scanner {
       if (prefetched_ < message.data()) prefetched_ = message.data();
       for (; prefetched_ < want; prefetched_ += 64) __builtin_prefetch(prefetched_);
     }
-    SpanRef& span = out_->spans.emplace_back();
+    // Fields go to locals; the SpanRef is written once at the end (no
+    // zero-fill of a fresh record first).
+    links_begin_ = buffer_->links.size();
+    std::string_view name;
+    uint32_t flags = 0;
+    SpanKind kind = SpanKind::kUnspecified;
+    uint64_t end_time = 0;
     while (p < end) {
       const uint8_t tag = *p++;
       switch (tag) {
@@ -270,11 +276,11 @@ class Scanner {
               parent_span_id = p;
               break;
             case MakeTag(kSpanName, WireType::kLengthDelimited):
-              span.name = std::string_view(reinterpret_cast<const char*>(p), length);
+              name = std::string_view(reinterpret_cast<const char*>(p), length);
               break;
             case MakeTag(kSpanLinks, WireType::kLengthDelimited):
               if (!ScanLink(std::string_view(reinterpret_cast<const char*>(p), length), Where(),
-                            &span.links.emplace_back())
+                            &buffer_->links.emplace_back())
                        .ok()) {
                 return Unscan();
               }
@@ -287,7 +293,7 @@ class Scanner {
         }
         case MakeTag(kSpanKind, WireType::kVarint):
           if (p == end || *p >= 0x80) return Unscan();
-          span.kind = static_cast<SpanKind>(static_cast<int32_t>(*p++));
+          kind = static_cast<SpanKind>(static_cast<int32_t>(*p++));
           break;
         case MakeTag(kSpanDroppedAttributes, WireType::kVarint):
         case MakeTag(kSpanDroppedEvents, WireType::kVarint):
@@ -301,17 +307,20 @@ class Scanner {
           break;
         case MakeTag(kSpanEndTime, WireType::kFixed64): {
           if (end - p < 8) return Unscan();
-          uint64_t v = 0;
-          for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-          span.end_time_unix_nano = v;
+          uint64_t v;
+          std::memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+          v = __builtin_bswap64(v);
+#endif
+          end_time = v;
           p += 8;
           break;
         }
         case MakeTag(kSpanFlags, WireType::kFixed32) & 0xff:
           // Field 16 takes two tag bytes: 0x85 0x01.
           if (end - p < 5 || *p != (MakeTag(kSpanFlags, WireType::kFixed32) >> 7)) return Unscan();
-          span.flags = static_cast<uint32_t>(p[1]) | static_cast<uint32_t>(p[2]) << 8 |
-                       static_cast<uint32_t>(p[3]) << 16 | static_cast<uint32_t>(p[4]) << 24;
+          flags = static_cast<uint32_t>(p[1]) | static_cast<uint32_t>(p[2]) << 8 |
+                  static_cast<uint32_t>(p[3]) << 16 | static_cast<uint32_t>(p[4]) << 24;
           p += 5;
           break;
         default:
@@ -322,23 +331,57 @@ class Scanner {
         !NonZero(span_id, SpanId::kSize)) {
       return Unscan();
     }
+    // Built on the stack and moved into the vector's (fresh, cold) memory
+    // in one pass.
+    SpanRef span;
+    span.buffer = shared_;
+    span.message = message;
+    span.name = name;
+    span.scope_index = scope_index;
     std::memcpy(span.trace_id.bytes.data(), trace_id, TraceId::kSize);
     std::memcpy(span.span_id.bytes.data(), span_id, SpanId::kSize);
-    span.trace_id_offset = static_cast<uint32_t>(trace_id - begin);
     if (parent_span_id != nullptr) {
       std::memcpy(span.parent_span_id.bytes.data(), parent_span_id, SpanId::kSize);
       span.has_parent = NonZero(parent_span_id, SpanId::kSize);
     }
-    span.buffer = shared_;
-    span.message = message;
-    span.scope_index = scope_index;
+    span.flags = flags;
+    span.kind = kind;
+    span.end_time_unix_nano = end_time;
+    span.trace_id_offset = static_cast<uint32_t>(trace_id - begin);
+    out_->spans.push_back(std::move(span));
+    NoteLinks();
     return true;
   }
 
+  // The fast path gives up before adding its span: only links to drop.
   bool Unscan() {
-    out_->spans.pop_back();
+    buffer_->links.resize(links_begin_);
     return false;
   }
+
+  // The span being scanned (the last in out_->spans) is left out, with the
+  // links it added.
+  void DropSpan() {
+    out_->spans.pop_back();
+    buffer_->links.resize(links_begin_);
+  }
+
+  // The span being scanned is kept: its links (added since links_begin_) are
+  // attached once buffer_->links stops growing.
+  void NoteLinks() {
+    const size_t count = buffer_->links.size() - links_begin_;
+    if (count != 0) link_fixups_.push_back(LinkFixup{out_->spans.size() - 1, links_begin_, count});
+  }
+
+ public:
+  // Points each span's links into buffer->links (final now).
+  void AttachLinks() {
+    for (const LinkFixup& fixup : link_fixups_) {
+      out_->spans[fixup.span].links = absl::MakeConstSpan(buffer_->links.data() + fixup.begin, fixup.count);
+    }
+  }
+
+ private:
 
   // `size` is 8 or 16.
   static bool NonZero(const uint8_t* p, size_t size) {
@@ -351,6 +394,7 @@ class Scanner {
 
   absl::Status ScanSpan(std::string_view message, uint32_t scope_index, Where where) {
     SpanRef& span = out_->spans.emplace_back();
+    links_begin_ = buffer_->links.size();
     WireReader reader(message);
     WireField f;
     std::string_view trace_id;
@@ -360,7 +404,7 @@ class Scanner {
     int64_t link_index = 0;
     while (!reader.done()) {
       if (!reader.ReadField(&f)) {
-        out_->spans.pop_back();
+        DropSpan();
         return Malformed(where, f.begin);
       }
       absl::Status status;
@@ -440,7 +484,7 @@ class Scanner {
             break;
           }
           where.link = link_index++;
-          status = ScanLink(f.bytes, where, &span.links.emplace_back());
+          status = ScanLink(f.bytes, where, &buffer_->links.emplace_back());
           where.link = -1;
           break;
         }
@@ -448,7 +492,7 @@ class Scanner {
           break;
       }
       if (!status.ok()) {
-        out_->spans.pop_back();
+        DropSpan();
         return status;
       }
     }
@@ -469,12 +513,13 @@ class Scanner {
     if (problem != nullptr) {
       if (out_->rejected_spans == 0) first_rejection_ = absl::StrCat(where.ToString(), ": ", problem);
       ++out_->rejected_spans;
-      out_->spans.pop_back();
+      DropSpan();
       return absl::OkStatus();
     }
     span.buffer = shared_;
     span.message = message;
     span.scope_index = scope_index;
+    NoteLinks();
     return absl::OkStatus();
   }
 
@@ -544,7 +589,16 @@ class Scanner {
 
   static constexpr size_t kPrefetchAhead = 2048;
 
+  struct LinkFixup {
+    size_t span;
+    size_t begin;
+    size_t count;
+  };
+
   RequestBuffer* buffer_;
+  // Index in buffer_->links of the first link of the span being scanned.
+  size_t links_begin_ = 0;
+  std::vector<LinkFixup> link_fixups_;
   // Bytes up to here have been prefetched (ScanSpanFast).
   const char* prefetched_ = nullptr;
   std::shared_ptr<const RequestBuffer> shared_;
@@ -595,6 +649,75 @@ void AppendKeyValueField(std::string* out, uint32_t number, const ExtraAttribute
   }
 }
 
+// The same as AppendKeyValueField, written at `p` (KeyValueSize bytes plus
+// the tag and length reserved); returns the byte after it.
+char* WriteKeyValueField(char* p, uint32_t number, const ExtraAttribute& attribute) {
+  p = WriteTag(p, number, WireType::kLengthDelimited);
+  p = WriteVarint(p, KeyValueSize(attribute));
+  p = WriteLengthDelimited(p, kKeyValueKey, attribute.key);
+  p = WriteTag(p, kKeyValueValue, WireType::kLengthDelimited);
+  p = WriteVarint(p, AnyValueSize(attribute));
+  switch (attribute.value.index()) {
+    case 0:
+      return WriteLengthDelimited(p, kAnyValueString, std::get<0>(attribute.value));
+    case 1:
+      p = WriteTag(p, kAnyValueBool, WireType::kVarint);
+      return WriteVarint(p, std::get<1>(attribute.value) ? 1 : 0);
+    default:
+      p = WriteTag(p, kAnyValueInt, WireType::kVarint);
+      return WriteVarint(p, static_cast<uint64_t>(std::get<2>(attribute.value)));
+  }
+}
+
+char* WriteFixed32Field(char* p, uint32_t number, uint32_t value) {
+  p = WriteTag(p, number, WireType::kFixed32);
+  for (int i = 0; i < 4; ++i) *p++ = static_cast<char>(value >> (8 * i));
+  return p;
+}
+
+// Steps over one field at `p` (before `end`) exactly as
+// WireReader::ReadField would read it: sets its number and returns the byte
+// after it, or nullptr when ReadField would fail.
+const uint8_t* SkipField(const uint8_t* p, const uint8_t* end, uint32_t* number) {
+  uint32_t tag = 0;
+  for (int i = 0;; ++i) {
+    if (p == end || i == 5) return nullptr;
+    const uint8_t byte = *p++;
+    tag |= static_cast<uint32_t>(byte & 0x7f) << (7 * i);
+    if (byte < 0x80) break;
+  }
+  *number = tag >> 3;
+  if (*number == 0) return nullptr;
+  switch (static_cast<WireType>(tag & 7)) {
+    case WireType::kVarint:
+      for (int i = 0;; ++i) {
+        if (p == end || i == 10) return nullptr;
+        if (*p++ < 0x80) return p;
+      }
+    case WireType::kFixed64:
+      return end - p < 8 ? nullptr : p + 8;
+    case WireType::kFixed32:
+      return end - p < 4 ? nullptr : p + 4;
+    case WireType::kLengthDelimited: {
+      uint32_t length = 0;
+      for (int i = 0;; ++i) {
+        if (p == end) return nullptr;
+        const uint8_t byte = *p++;
+        if (i == 4) {
+          if (byte >= 8) return nullptr;  // 2 GiB and more, as WireReader
+          length |= static_cast<uint32_t>(byte) << 28;
+          break;
+        }
+        length |= static_cast<uint32_t>(byte & 0x7f) << (7 * i);
+        if (byte < 0x80) break;
+      }
+      return static_cast<size_t>(end - p) < length ? nullptr : p + length;
+    }
+    default:
+      return nullptr;
+  }
+}
+
 size_t AttributesSize(const std::vector<ExtraAttribute>& attributes, uint32_t number) {
   size_t size = 0;
   for (const ExtraAttribute& attribute : attributes) size += LengthDelimitedSize(number, KeyValueSize(attribute));
@@ -635,6 +758,7 @@ absl::StatusOr<ScannedTraceRequest> ScanTraceRequest(std::string request) {
   Scanner scanner(buffer.get(), buffer, &result);
   absl::Status status = scanner.Run();
   if (!status.ok()) return status;
+  scanner.AttachLinks();
   return result;
 }
 
@@ -650,56 +774,73 @@ std::string RewriteSpan(const SpanRef& span, const SpanRewrite& rewrite) {
   for (const std::string& link : rewrite.extra_links) added += LengthDelimitedSize(kSpanLinks, link.size());
   added += AttributesSize(rewrite.extra_attributes, kSpanAttributes);
 
-  std::string out;
-  out.reserve(message.size() + added);
-
-  // Copy runs of kept fields; a replaced field ends a run.
-  WireReader reader(message);
-  WireField f;
-  size_t run_begin = 0;
-  int link_index = -1;
-  while (!reader.done()) {
-    if (!reader.ReadField(&f)) break;  // Not for scanned spans; the rest is copied as is.
-    bool drop = false;
-    switch (f.number) {
-      case kSpanTraceId:
-        drop = rewrite.trace_id.has_value();
-        break;
-      case kSpanParentSpanId:
-        drop = rewrite.parent_span_id.has_value();
-        break;
-      case kSpanTraceState:
-        drop = rewrite.trace_state.has_value();
-        break;
-      case kSpanFlags:
-        drop = rewrite.flags.has_value();
-        break;
-      case kSpanLinks:
-        ++link_index;
-        drop = link_index == rewrite.remove_link;
-        break;
-      default:
-        break;
-    }
-    if (drop) {
-      out.append(message.data() + run_begin, f.begin - run_begin);
-      run_begin = f.end;
+  // The fields to drop, as byte ranges; runs of kept fields between them are
+  // copied whole. A replaced field ends a run.
+  absl::InlinedVector<std::pair<size_t, size_t>, 8> dropped;
+  size_t dropped_bytes = 0;
+  {
+    const auto* const begin = reinterpret_cast<const uint8_t*>(message.data());
+    const uint8_t* const end = begin + message.size();
+    const uint8_t* p = begin;
+    int link_index = -1;
+    while (p < end) {
+      uint32_t number = 0;
+      const uint8_t* const next = SkipField(p, end, &number);
+      if (next == nullptr) break;  // Not for scanned spans; the rest is copied as is.
+      bool drop = false;
+      switch (number) {
+        case kSpanTraceId:
+          drop = rewrite.trace_id.has_value();
+          break;
+        case kSpanParentSpanId:
+          drop = rewrite.parent_span_id.has_value();
+          break;
+        case kSpanTraceState:
+          drop = rewrite.trace_state.has_value();
+          break;
+        case kSpanFlags:
+          drop = rewrite.flags.has_value();
+          break;
+        case kSpanLinks:
+          ++link_index;
+          drop = link_index == rewrite.remove_link;
+          break;
+        default:
+          break;
+      }
+      if (drop) {
+        dropped.emplace_back(static_cast<size_t>(p - begin), static_cast<size_t>(next - begin));
+        dropped_bytes += static_cast<size_t>(next - p);
+      }
+      p = next;
     }
   }
-  out.append(message.data() + run_begin, message.size() - run_begin);
 
-  if (rewrite.trace_id.has_value()) AppendLengthDelimited(&out, kSpanTraceId, rewrite.trace_id->View());
+  // Written in place into the exact size: one allocation, no per-field
+  // append calls.
+  std::string out(message.size() - dropped_bytes + added, '\0');
+  char* w = out.data();
+  size_t run_begin = 0;
+  for (const auto& [from, to] : dropped) {
+    w = WriteBytes(w, message.substr(run_begin, from - run_begin));
+    run_begin = to;
+  }
+  w = WriteBytes(w, message.substr(run_begin));
+
+  if (rewrite.trace_id.has_value()) w = WriteLengthDelimited(w, kSpanTraceId, rewrite.trace_id->View());
   if (rewrite.parent_span_id.has_value()) {
-    AppendLengthDelimited(&out, kSpanParentSpanId, rewrite.parent_span_id->View());
+    w = WriteLengthDelimited(w, kSpanParentSpanId, rewrite.parent_span_id->View());
   }
   if (rewrite.trace_state.has_value() && !rewrite.trace_state->empty()) {
-    AppendLengthDelimited(&out, kSpanTraceState, *rewrite.trace_state);
+    w = WriteLengthDelimited(w, kSpanTraceState, *rewrite.trace_state);
   }
-  if (rewrite.flags.has_value()) AppendFixed32Field(&out, kSpanFlags, *rewrite.flags);
-  for (const std::string& link : rewrite.extra_links) AppendLengthDelimited(&out, kSpanLinks, link);
+  if (rewrite.flags.has_value()) w = WriteFixed32Field(w, kSpanFlags, *rewrite.flags);
+  for (const std::string& link : rewrite.extra_links) w = WriteLengthDelimited(w, kSpanLinks, link);
   for (const ExtraAttribute& attribute : rewrite.extra_attributes) {
-    AppendKeyValueField(&out, kSpanAttributes, attribute);
+    w = WriteKeyValueField(w, kSpanAttributes, attribute);
   }
+  // The sizes above are exact; a mismatch would be a bug in this function.
+  if (w != out.data() + out.size()) std::abort();
   return out;
 }
 
@@ -711,16 +852,25 @@ std::string PatchTraceId(const SpanRef& span, const TraceId& trace_id) {
   return out;
 }
 
+void EncodeLink(const TraceId& trace_id, const SpanId& span_id, std::string_view trace_state, uint32_t flags,
+                const std::vector<ExtraAttribute>& attributes, std::string* out) {
+  const size_t size = kTraceIdFieldSize + kSpanIdFieldSize +
+                      (trace_state.empty() ? 0 : LengthDelimitedSize(kLinkTraceState, trace_state.size())) +
+                      AttributesSize(attributes, kLinkAttributes) + (flags != 0 ? 1 + 4 : 0);
+  out->resize(size);
+  char* w = out->data();
+  w = WriteLengthDelimited(w, kLinkTraceId, trace_id.View());
+  w = WriteLengthDelimited(w, kLinkSpanId, span_id.View());
+  if (!trace_state.empty()) w = WriteLengthDelimited(w, kLinkTraceState, trace_state);
+  for (const ExtraAttribute& attribute : attributes) w = WriteKeyValueField(w, kLinkAttributes, attribute);
+  if (flags != 0) w = WriteFixed32Field(w, kLinkFlags, flags);
+  if (w != out->data() + out->size()) std::abort();
+}
+
 std::string EncodeLink(const TraceId& trace_id, const SpanId& span_id, std::string_view trace_state,
                        uint32_t flags, const std::vector<ExtraAttribute>& attributes) {
   std::string out;
-  out.reserve(kTraceIdFieldSize + kSpanIdFieldSize + LengthDelimitedSize(kLinkTraceState, trace_state.size()) +
-              AttributesSize(attributes, kLinkAttributes) + 5);
-  AppendLengthDelimited(&out, kLinkTraceId, trace_id.View());
-  AppendLengthDelimited(&out, kLinkSpanId, span_id.View());
-  if (!trace_state.empty()) AppendLengthDelimited(&out, kLinkTraceState, trace_state);
-  for (const ExtraAttribute& attribute : attributes) AppendKeyValueField(&out, kLinkAttributes, attribute);
-  if (flags != 0) AppendFixed32Field(&out, kLinkFlags, flags);
+  EncodeLink(trace_id, span_id, trace_state, flags, attributes, &out);
   return out;
 }
 
@@ -767,7 +917,88 @@ std::string BuildFanoutSpan(const SpanRef& original, const LinkRef& link, const 
   return out;
 }
 
-size_t EncodedSpanSize(const OutputSpan& span) { return LengthDelimitedSize(kScopeSpansSpans, span.bytes().size()); }
+size_t EncodedSpanSize(const OutputSpan& span) {
+  return span.run ? span.original.size() : LengthDelimitedSize(kScopeSpansSpans, span.bytes().size());
+}
+
+namespace {
+
+// The canonical tag and length of a `spans` field holding `message`, if the
+// bytes right before `message` are exactly that (they are inside the
+// ScopeSpans, since `message` is such a field's value); else 0. A longer
+// (non-minimal) tag or length ends in a zero byte after a continuation byte,
+// so it never matches the canonical bytes.
+size_t CanonicalSpanPrefix(std::string_view message) {
+  const size_t size = message.size();
+  const auto* const p = reinterpret_cast<const uint8_t*>(message.data());
+  constexpr uint8_t kTag = MakeTag(kScopeSpansSpans, WireType::kLengthDelimited);
+  if (size < 0x80) return p[-2] == kTag && p[-1] == size ? 2 : 0;
+  if (size < 0x4000) return p[-3] == kTag && p[-2] == ((size & 0x7f) | 0x80) && p[-1] == (size >> 7) ? 3 : 0;
+  if (size >= (size_t{1} << 28)) return 0;
+  char expected[5];
+  expected[0] = static_cast<char>(MakeTag(kScopeSpansSpans, WireType::kLengthDelimited));
+  const size_t prefix = static_cast<size_t>(WriteVarint(expected + 1, size) - expected);
+  return std::memcmp(message.data() - prefix, expected, prefix) == 0 ? prefix : 0;
+}
+
+}  // namespace
+
+void AppendUnchanged(SpanRef&& span, std::vector<OutputSpan>* out) {
+  if (!out->empty()) {
+    OutputSpan& last = out->back();
+    if (last.buffer == span.buffer && last.scope_index == span.scope_index && last.rewritten.empty() &&
+        !last.patched_trace_id.has_value()) {
+      const char* const last_end = last.original.data() + last.original.size();
+      const size_t prefix = CanonicalSpanPrefix(span.message);
+      if (prefix != 0 && span.message.data() - prefix == last_end) {
+        bool ok = last.run;
+        if (!ok) {
+          const size_t last_prefix = CanonicalSpanPrefix(last.original);
+          if (last_prefix != 0) {
+            last.original = std::string_view(last.original.data() - last_prefix, last.original.size() + last_prefix);
+            last.run = true;
+            ok = true;
+          }
+        }
+        if (ok) {
+          last.original = std::string_view(last.original.data(), static_cast<size_t>(span.message.data() + span.message.size() - last.original.data()));
+          ++last.span_count;
+          if (span.end_time_unix_nano != 0 &&
+              (last.end_time_unix_nano == 0 || span.end_time_unix_nano < last.end_time_unix_nano)) {
+            last.end_time_unix_nano = span.end_time_unix_nano;
+          }
+          span.buffer.reset();
+          return;
+        }
+      }
+    }
+  }
+  out->push_back(OutputSpan::Unchanged(std::move(span)));
+}
+
+OutputSpan TakeRunPrefix(OutputSpan* run, uint32_t max_spans, size_t max_bytes) {
+  OutputSpan head;
+  head.buffer = run->buffer;
+  head.scope_index = run->scope_index;
+  head.end_time_unix_nano = run->end_time_unix_nano;
+  head.run = true;
+  head.span_count = 0;
+  const std::string_view bytes = run->original;
+  size_t taken = 0;
+  while (head.span_count < max_spans && head.span_count < run->span_count) {
+    // Runs hold canonical fields only: a one-byte tag, then the length.
+    WireReader reader(bytes.substr(taken));
+    WireField f;
+    if (!reader.ReadField(&f)) std::abort();  // A run is made of whole fields; a bug otherwise.
+    if (head.span_count > 0 && taken + f.end > max_bytes) break;
+    taken += f.end;
+    ++head.span_count;
+  }
+  head.original = bytes.substr(0, taken);
+  run->original = bytes.substr(taken);
+  run->span_count -= head.span_count;
+  return head;
+}
 
 std::string EncodeTraceRequest(absl::Span<const OutputSpan> spans) {
   constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
@@ -834,7 +1065,7 @@ std::string EncodeTraceRequest(absl::Span<const OutputSpan> spans) {
       next[scope.last] = i;
     }
     scope.last = i;
-    scope.body += LengthDelimitedSize(kScopeSpansSpans, span.bytes().size());
+    scope.body += EncodedSpanSize(span);
   }
 
   size_t total = 0;
@@ -860,6 +1091,10 @@ std::string EncodeTraceRequest(absl::Span<const OutputSpan> spans) {
       for (uint32_t i = scope.first; i != kNone; i = next[i]) {
         const OutputSpan& span = spans[i];
         const std::string_view bytes = span.bytes();
+        if (span.run) {
+          out.append(bytes.data(), bytes.size());
+          continue;
+        }
         AppendTag(&out, kScopeSpansSpans, WireType::kLengthDelimited);
         AppendVarint(&out, bytes.size());
         const size_t at = out.size();

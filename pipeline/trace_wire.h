@@ -31,6 +31,17 @@
 
 namespace gateway {
 
+struct LinkRef {
+  TraceId trace_id;
+  SpanId span_id;
+  std::string_view trace_state;
+  uint32_t flags = 0;
+  // The whole Link message (value bytes, without tag and length).
+  std::string_view message;
+  // trace_id and span_id had their proper lengths (16 and 8) and are not zero.
+  bool valid = false;
+};
+
 // The received bytes plus the resource and scope "frames" that spans are
 // re-encoded under. A frame is every field of a ResourceSpans other than
 // scope_spans (resp. of a ScopeSpans other than spans), as wire bytes with
@@ -42,6 +53,8 @@ struct RequestBuffer {
   std::vector<std::string> scope_frames;
   // scope_resource[i] is the index into resource_frames of scope_frames[i].
   std::vector<uint32_t> scope_resource;
+  // The links of all spans; SpanRef::links are views into it.
+  std::vector<LinkRef> links;
   // Set by the pipeline right after scanning, before the spans reach another
   // thread, when the request is in the persistent queue: its destructor
   // acknowledges the record. Every export request that carries spans of this
@@ -54,16 +67,6 @@ struct RequestBuffer {
   mutable std::shared_ptr<void> admission;
 };
 
-struct LinkRef {
-  TraceId trace_id;
-  SpanId span_id;
-  std::string_view trace_state;
-  uint32_t flags = 0;
-  // The whole Link message (value bytes, without tag and length).
-  std::string_view message;
-  // trace_id and span_id had their proper lengths (16 and 8) and are not zero.
-  bool valid = false;
-};
 
 struct SpanRef {
   std::shared_ptr<const RequestBuffer> buffer;
@@ -82,7 +85,8 @@ struct SpanRef {
   uint32_t flags = 0;
   SpanKind kind = SpanKind::kUnspecified;
   uint64_t end_time_unix_nano = 0;
-  absl::InlinedVector<LinkRef, 1> links;
+  // In the order the span lists them; views into buffer->links.
+  absl::Span<const LinkRef> links;
 
   // Offset within `message` of the 16 value bytes of the (last) trace_id
   // field, for PatchTraceId.
@@ -141,6 +145,9 @@ std::string PatchTraceId(const SpanRef& span, const TraceId& trace_id);
 // A Link message (value bytes).
 std::string EncodeLink(const TraceId& trace_id, const SpanId& span_id, std::string_view trace_state,
                        uint32_t flags, const std::vector<ExtraAttribute>& attributes);
+// The same into `*out` (replacing its contents, reusing its capacity).
+void EncodeLink(const TraceId& trace_id, const SpanId& span_id, std::string_view trace_state, uint32_t flags,
+                const std::vector<ExtraAttribute>& attributes, std::string* out);
 
 // A synthetic CONSUMER span standing for `original` in `link`'s trace:
 // trace_id and parent from the link, span id `span_id`, trace_state from the
@@ -150,7 +157,8 @@ std::string EncodeLink(const TraceId& trace_id, const SpanId& span_id, std::stri
 std::string BuildFanoutSpan(const SpanRef& original, const LinkRef& link, const SpanId& span_id,
                             const std::vector<ExtraAttribute>& extra);
 
-// One span on its way out.
+// One span on its way out, or a run of unchanged spans that were
+// consecutive in one received ScopeSpans (see `run`).
 struct OutputSpan {
   // Keeps the frames (and, when unchanged, the span bytes) alive.
   std::shared_ptr<const RequestBuffer> buffer;
@@ -158,7 +166,15 @@ struct OutputSpan {
   // The original bytes; used when `rewritten` is empty.
   std::string_view original;
   std::string rewritten;
+  // The oldest end time of its span(s); 0 when none is known.
   uint64_t end_time_unix_nano = 0;
+  // When set, `original` is span_count whole `spans` fields (tag, length,
+  // message) exactly as received, back to back in one ScopeSpans, and
+  // EncodeTraceRequest copies them in one piece. Unchanged spans only (no
+  // `rewritten`, no patch). AppendUnchanged builds runs; TakeRunPrefix splits
+  // them.
+  bool run = false;
+  uint32_t span_count = 1;
   // When set, EncodeTraceRequest writes this id over the 16 bytes at
   // trace_id_offset of bytes() (what PatchTraceId would produce, without a
   // copy of the span): a descendant moved with its consumer.
@@ -188,14 +204,27 @@ struct OutputSpan {
   }
 };
 
+// Appends `span` to `out` unchanged: when the last output is unchanged and
+// `span`'s field directly follows it in the same received ScopeSpans (both in
+// the canonical encoding: a one-byte tag and a minimal length), the last
+// output grows into a run instead of a new OutputSpan being added. `span`
+// keeps its views; its buffer reference is taken or dropped.
+void AppendUnchanged(SpanRef&& span, std::vector<OutputSpan>* out);
+
+// Splits off the first spans of a run: at most `max_spans` and at most
+// `max_bytes` of fields (at least one span whatever `max_bytes`, none when
+// max_spans is 0). `run` keeps the rest. Both parts keep the run's end time,
+// which is then a lower bound. Undefined for an OutputSpan that is not a run.
+OutputSpan TakeRunPrefix(OutputSpan* run, uint32_t max_spans, size_t max_bytes);
+
 // Encodes spans as one ExportTraceServiceRequest, each span's bytes with its
 // trace-id patch applied. Spans whose resource frames
 // are byte-equal share one ResourceSpans, and within it spans whose scope
 // frames are byte-equal share one ScopeSpans; groups keep first-seen order.
 std::string EncodeTraceRequest(absl::Span<const OutputSpan> spans);
 
-// Upper bound of what `span` adds to an encoded request beyond its frames
-// (tag and length prefix included); for batch sizing.
+// Upper bound of what `span` (all spans of a run) adds to an encoded request
+// beyond its frames (tag and length prefix included); for batch sizing.
 size_t EncodedSpanSize(const OutputSpan& span);
 
 }  // namespace gateway

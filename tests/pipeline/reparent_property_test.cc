@@ -129,7 +129,13 @@ TEST_P(ReparentPropertyTest, OnlineEngineMatchesOfflineOracleInAnyArrivalOrder) 
       at += n;
       ScannedTraceRequest scanned = testing::ScanOrFail(testing::BuildRequest(request));
       ASSERT_EQ(scanned.spans.size(), n);
-      for (SpanRef& span : scanned.spans) resolver.Process(std::move(span), now, &out);
+      // Span by span, or the whole request at once (the shard worker's
+      // path, with its inline common case): the same rules either way.
+      if (rng() % 2 == 0) {
+        for (SpanRef& span : scanned.spans) resolver.Process(std::move(span), now, &out);
+      } else {
+        resolver.ProcessRequest(absl::MakeSpan(scanned.spans), now, &out);
+      }
       max_held = std::max(max_held, resolver.HeldSpans());
     }
     resolver.ReleaseAll(&out);

@@ -248,5 +248,58 @@ TEST_F(ShardedTraceEngineTest, BatcherDeadlineFollowsItsFirstSpan) {
   EXPECT_EQ(batcher.Deadline(), absl::InfiniteFuture());
 }
 
+TEST_F(ShardedTraceEngineTest, BatcherSplitsARunAtMaxSpansAndMaxBytes) {
+  std::vector<ProtoSpan> spans;
+  for (int i = 0; i < 7; ++i) spans.push_back(MakeSpan(1, static_cast<uint8_t>(10 + i), std::nullopt));
+  ScannedTraceRequest scanned = testing::ScanOrFail(testing::BuildRequest(spans));
+  const size_t field = EncodedSpanSize(OutputSpan::Unchanged(scanned.spans[0]));
+  std::vector<OutputSpan> one_by_one;
+  for (const SpanRef& s : scanned.spans) one_by_one.push_back(OutputSpan::Unchanged(s));
+  const std::vector<ProtoSpan> expected = testing::DecodeSpans(one_by_one);
+  std::vector<OutputSpan> runs;
+  for (SpanRef& s : scanned.spans) AppendUnchanged(std::move(s), &runs);
+  ASSERT_EQ(runs.size(), 1u);
+  ASSERT_EQ(runs[0].span_count, 7u);
+
+  for (const bool by_bytes : {false, true}) {
+    SCOPED_TRACE(by_bytes ? "max_bytes" : "max_spans");
+    testing::FakeExporter direct;
+    TraceBatcherOptions batcher_options;
+    if (by_bytes) {
+      // Frames (as the batcher counts them: tags and lengths of up to 6
+      // bytes each) plus two and a half fields: two spans per request.
+      const size_t frames = 12 + scanned.buffer->scope_frames[0].size() + scanned.buffer->resource_frames[0].size();
+      batcher_options.max_bytes = frames + 2 * field + field / 2;
+    } else {
+      batcher_options.max_spans = 3;
+    }
+    TraceBatcher batcher(batcher_options, direct, nullptr);
+    batcher.Add(runs[0], clock_.Now());
+    batcher.Flush();
+    EXPECT_EQ(direct.Items(), 7);
+    std::vector<ProtoSpan> got;
+    for (const std::string& body : direct.Bodies()) {
+      ExportTraceServiceRequest request;
+      ASSERT_TRUE(request.ParseFromString(body));
+      int in_request = 0;
+      for (const auto& rs : request.resource_spans()) {
+        for (const auto& ss : rs.scope_spans()) {
+          for (const ProtoSpan& s : ss.spans()) {
+            got.push_back(s);
+            ++in_request;
+          }
+        }
+      }
+      EXPECT_LE(in_request, by_bytes ? 2 : 3);
+      if (by_bytes) {
+        EXPECT_LE(body.size(), batcher_options.max_bytes);
+      }
+    }
+    EXPECT_EQ(direct.Requests(), by_bytes ? 4 : 3);
+    ASSERT_EQ(got.size(), expected.size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].SerializeAsString(), expected[i].SerializeAsString());
+  }
+}
+
 }  // namespace
 }  // namespace gateway

@@ -94,6 +94,16 @@ class TraceResolverTest : public ::testing::Test {
     return testing::DecodeSpans(out);
   }
 
+  // The same through ProcessRequest (the shard worker's path).
+  std::vector<ProtoSpan> FeedRequest(const std::vector<ProtoSpan>& spans) {
+    if (!resolver_) Make();
+    std::vector<OutputSpan> out;
+    ScannedTraceRequest scanned = testing::ScanOrFail(testing::BuildRequest(spans));
+    resolver_->ProcessRequest(absl::MakeSpan(scanned.spans), clock_.Now(), &out);
+    last_raw_ = out;
+    return testing::DecodeSpans(out);
+  }
+
   std::vector<ProtoSpan> Advance(absl::Duration d) {
     clock_.Advance(d);
     std::vector<OutputSpan> out;
@@ -203,10 +213,14 @@ TEST_F(TraceResolverTest, ChoosesTheLastLinkWhenAsked) {
 TEST_F(TraceResolverTest, OtherKindsPassWithTheirBytesUntouched) {
   auto out = Feed({MakeSpan(1, 10, std::nullopt, ProtoSpan::SPAN_KIND_SERVER, {Link(2, 20)}),
                    MakeSpan(1, 11, 10, ProtoSpan::SPAN_KIND_PRODUCER, {Link(2, 20)})});
-  ASSERT_EQ(last_raw_.size(), 2u);
+  // Consecutive unchanged spans may go out as one run of their received bytes.
+  uint32_t spans = 0;
   for (const OutputSpan& o : last_raw_) {
     EXPECT_TRUE(o.rewritten.empty());
+    EXPECT_FALSE(o.patched_trace_id.has_value());
+    spans += o.span_count;
   }
+  EXPECT_EQ(spans, 2u);
 }
 
 TEST_F(TraceResolverTest, ConfiguredTargetKindsAreReparented) {
@@ -253,6 +267,24 @@ TEST_F(TraceResolverTest, LateChildFollowsItsParentAlreadyForwarded) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].trace_id(), TraceIdBytes(2));
   EXPECT_EQ(resolver_->HeldSpans(), 0);
+}
+
+TEST_F(TraceResolverTest, ProcessRequestFollowsFatesOfBothGenerationsAndWakesHeldChildren) {
+  options_.resolved_ttl = absl::Minutes(2);
+  // 10 moves; 20 stays; after a rotation both are in the older generation.
+  FeedRequest({MakeSpan(1, 10, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {Link(2, 20)}),
+               MakeSpan(1, 20, std::nullopt)});
+  Advance(absl::Minutes(1) + absl::Seconds(1));
+  // 31 waits for 30, which arrives later in the same request.
+  auto out = FeedRequest({MakeSpan(1, 11, 10), MakeSpan(1, 21, 20), MakeSpan(1, 31, 30), MakeSpan(1, 30, 20)});
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(Find(out, 11)->trace_id(), TraceIdBytes(2));
+  EXPECT_EQ(Find(out, 21)->trace_id(), TraceIdBytes(1));
+  EXPECT_EQ(Find(out, 30)->trace_id(), TraceIdBytes(1));
+  EXPECT_EQ(Find(out, 31)->trace_id(), TraceIdBytes(1));
+  EXPECT_EQ(resolver_->HeldSpans(), 0);
+  EXPECT_EQ(resolver_->stats().processed, 6);
+  EXPECT_EQ(resolver_->stats().descendants_moved, 1);
 }
 
 TEST_F(TraceResolverTest, ForgetsFatesAfterResolvedTtl) {
