@@ -9,6 +9,11 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/support/byte_buffer.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -34,6 +39,34 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+// gRPC only logs why it cannot use a certificate and key, and BuildAndStart
+// then fails like a port that cannot be bound; check the pair up front so
+// that the error names the file at fault.
+absl::Status CheckKeyPair(const std::string& cert_pem, const std::string& cert_path, const std::string& key_pem,
+                          const std::string& key_path) {
+  ERR_clear_error();
+  BIO* cert_bio = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  X509* cert = cert_bio == nullptr ? nullptr : PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr);
+  BIO_free(cert_bio);
+  BIO* key_bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  EVP_PKEY* key = key_bio == nullptr ? nullptr : PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
+  BIO_free(key_bio);
+  absl::Status status;
+  if (cert == nullptr) {
+    status = absl::InvalidArgumentError(absl::StrCat("grpc TLS certificate ", cert_path, ": no PEM certificate"));
+  } else if (key == nullptr) {
+    status = absl::InvalidArgumentError(
+        absl::StrCat("grpc TLS key ", key_path, ": no unencrypted PEM private key"));
+  } else if (X509_check_private_key(cert, key) != 1) {
+    status = absl::InvalidArgumentError(
+        absl::StrCat("grpc TLS key ", key_path, " does not match the certificate ", cert_path));
+  }
+  EVP_PKEY_free(key);
+  X509_free(cert);
+  ERR_clear_error();
+  return status;
 }
 
 // Constant-time comparison, so the token cannot be guessed byte by byte.
@@ -210,6 +243,8 @@ absl::StatusOr<std::unique_ptr<GrpcReceiver>> StartGrpcReceiver(const GrpcReceiv
     if (!cert.ok()) return cert.status();
     absl::StatusOr<std::string> key = ReadFile(options.tls_key_path);
     if (!key.ok()) return key.status();
+    absl::Status pair = CheckKeyPair(*cert, options.tls_cert_path, *key, options.tls_key_path);
+    if (!pair.ok()) return pair;
     grpc::SslServerCredentialsOptions ssl;
     ssl.pem_key_cert_pairs.push_back({*std::move(key), *std::move(cert)});
     credentials = grpc::SslServerCredentials(ssl);

@@ -72,7 +72,8 @@ class GrpcReceiver final {
 
 // Binds and starts serving. `ingest` and `metrics` must outlive the receiver.
 // InvalidArgument for bad options, Unavailable when the address cannot be
-// bound, NotFound when a TLS file cannot be read.
+// bound, NotFound when a TLS file cannot be read, InvalidArgument when it
+// holds no PEM certificate / key or the key does not match the certificate.
 absl::StatusOr<std::unique_ptr<GrpcReceiver>> StartGrpcReceiver(const GrpcReceiverOptions& options,
                                                                Ingest& ingest, MetricsRegistry& metrics);
 

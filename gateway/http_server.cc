@@ -155,9 +155,13 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     worker_.sessions.emplace(this, this->weak_from_this());
     if (server_.stopping()) return;  // dropping the socket closes it
     if constexpr (kTls) {
+      // A handshake is no request in flight: Shutdown() cancels it like an
+      // idle connection instead of waiting out shutdown_grace for it.
+      idle_ = true;
       Lowest().expires_after(ToSteady(server_.options().read_timeout));
       stream_.async_handshake(asio::ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) {
+                                self->idle_ = false;
                                 if (ec) return;  // failed handshakes just close
                                 self->WaitForRequest();
                               });
