@@ -50,6 +50,20 @@ int64_t ProcessMemoryLimitBytes(int64_t configured_mib) {
   return *container / 5 * 4;
 }
 
+// The telemetry budget within a process bound: an admitted byte is held up
+// to about three times on its way out (the request, its encoded export body,
+// the compressed body), and the rest of the bound goes to the reparenting
+// tables, the process itself and the allocator's slack, so telemetry gets an
+// eighth of the bound at most.
+int64_t TelemetryBudgetBytes(int64_t configured_bytes, int64_t process_limit_bytes) {
+  if (process_limit_bytes <= 0 || configured_bytes <= process_limit_bytes / 8) return configured_bytes;
+  const int64_t fitted = std::max<int64_t>(kMiB, process_limit_bytes / 8);
+  LogWarn("telemetry_budget_fitted_to_memory", {{"memory_limit_bytes", absl::StrCat(configured_bytes)},
+                                                 {"process_memory_limit_bytes", absl::StrCat(process_limit_bytes)},
+                                                 {"fitted_bytes", absl::StrCat(fitted)}});
+  return fitted;
+}
+
 // The reparenting tables take at most a quarter (remembered fates) and an
 // eighth (held spans) of the process bound; the configured counts are
 // lowered to fit, never raised.
@@ -96,8 +110,8 @@ class GatewayAppImpl final : public GatewayApp {
   ~GatewayAppImpl() override { Shutdown(); }
 
   absl::Status Start(GatewayAppDeps deps) {
-    budget_ = std::make_unique<MemoryBudget>(config_.queue.memory_limit_mib << 20);
     const int64_t process_limit = ProcessMemoryLimitBytes(config_.queue.process_memory_limit_mib);
+    budget_ = std::make_unique<MemoryBudget>(TelemetryBudgetBytes(config_.queue.memory_limit_mib << 20, process_limit));
     if (process_limit > 0) {
       if (deps.resident_memory == nullptr) {
         own_resident_memory_ = NewProcResidentMemory();
