@@ -7,9 +7,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "pipeline/sync.h"
 #include "tests/gateway/http_test_client.h"
 
 namespace gateway {
@@ -36,8 +36,8 @@ class EchoHandler final : public HttpHandler {
   }
 
   std::atomic<int> calls_{0};
-  absl::Notification slow_entered_;
-  absl::Notification release_;
+  Notification slow_entered_;
+  Notification release_;
 };
 
 class HttpServerTest : public ::testing::Test {
