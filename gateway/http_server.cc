@@ -355,7 +355,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 template <class SessionT, class... Args>
 void HttpServer::Impl::Launch(Worker& worker, Args&&... args) {
   auto session = std::make_shared<SessionT>(*this, worker, std::forward<Args>(args)...);
-  asio::post(worker.ioc, [session] { session->Start(); });
+  // Moved, not copied: if this thread kept a reference, a session that ends
+  // on its worker before this returns would be destroyed here, erasing
+  // itself from the worker's `sessions` on the wrong thread.
+  asio::post(worker.ioc, [session = std::move(session)] { session->Start(); });
 }
 
 void HttpServer::Impl::Accept() {
