@@ -178,7 +178,7 @@ ThroughputRates AdminHandler::SampleThroughput() {
   const absl::Time now = clock_.Now();
   ThroughputRates rates;
   rates.totals = probes_.throughput ? probes_.throughput() : ThroughputTotals{};
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   // Keep the newest sample at or before the window's start as the baseline.
   while (samples_.size() >= 2 && samples_[1].time <= now - kRateWindow) samples_.pop_front();
   while (samples_.size() > kMaxSamples) samples_.pop_front();

@@ -28,11 +28,11 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "gateway/http_handler.h"
 #include "pipeline/clock.h"
 #include "pipeline/metrics_registry.h"
+#include "pipeline/sync.h"
 
 namespace gateway {
 
@@ -121,7 +121,7 @@ class AdminHandler final : public HttpHandler {
   Counter* requests_not_found_;
   Counter* requests_bad_method_;
 
-  absl::Mutex mu_;
+  Mutex mu_;
   // Oldest first; at most one sample per second within the window, plus the
   // newest sample older than the window as the baseline.
   std::deque<Sample> samples_ ABSL_GUARDED_BY(mu_);

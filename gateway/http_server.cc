@@ -26,11 +26,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "pipeline/absl_compat.h"
 #include "pipeline/logging.h"
+#include "pipeline/sync.h"
 
 namespace gateway {
 
@@ -94,11 +93,11 @@ class HttpServer::Impl {
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
   ~Impl() { Shutdown(); }
   void SessionStarted() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ++live_sessions_;
   }
   void SessionEnded() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     --live_sessions_;
   }
 
@@ -127,7 +126,7 @@ class HttpServer::Impl {
   bool started_ = false;
   bool shut_down_ = false;
 
-  absl::Mutex mu_;
+  Mutex mu_;
   int live_sessions_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -360,7 +359,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 template <class SessionT, class... Args>
 void HttpServer::Impl::Launch(Worker& worker, Args&&... args) {
   auto session = std::make_shared<SessionT>(*this, worker, std::forward<Args>(args)...);
-  asio::post(worker.ioc, [session] { session->Start(); });
+  // Moved, not copied: if this thread kept a reference, a session that ends
+  // on its worker before this returns would be destroyed here, erasing
+  // itself from the worker's `sessions` on the wrong thread.
+  asio::post(worker.ioc, [session = std::move(session)] { session->Start(); });
 }
 
 void HttpServer::Impl::Accept() {
@@ -443,7 +445,7 @@ void HttpServer::Impl::Shutdown() {
   if (shut_down_ || !started_) return;
   shut_down_ = true;
   stopping_.store(true, std::memory_order_release);
-  absl::Notification acceptor_closed;
+  Notification acceptor_closed;
   asio::post(accept_worker_->ioc, [this, &acceptor_closed] {
     beast::error_code ignored;
     if (acceptor_) acceptor_->close(ignored);
@@ -459,9 +461,9 @@ void HttpServer::Impl::Shutdown() {
     });
   }
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return live_sessions_ == 0; };
-    mu_.AwaitWithTimeout(absl::Condition(&drained), options_.shutdown_grace);
+    mu_.AwaitWithTimeout(drained, options_.shutdown_grace);
   }
   for (Worker* w : AllWorkers()) w->ioc.stop();
   for (Worker* w : AllWorkers()) {

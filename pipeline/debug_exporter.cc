@@ -8,10 +8,10 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "pipeline/sync.h"
 
 namespace gateway {
 namespace {
@@ -81,7 +81,7 @@ class DebugExporter final : public Exporter {
   void Export(ExportRequest request) override {
     ExportResult result;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (shut_down_) {
         result.outcome = ExportOutcome::kGivenUp;
       } else {
@@ -101,7 +101,7 @@ class DebugExporter final : public Exporter {
   bool Healthy() const override { return true; }
 
   absl::Status Shutdown(absl::Time) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     shut_down_ = true;
     return absl::OkStatus();
   }
@@ -119,7 +119,7 @@ class DebugExporter final : public Exporter {
 
   std::ostream* const stream_;
   FILE* const file_;
-  absl::Mutex mu_;
+  Mutex mu_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -35,7 +35,7 @@ std::string RenderLabels(const MetricLabels& labels) {
 
 Counter* MetricsRegistry::GetCounter(const std::string& name, const std::string& help,
                                      const MetricLabels& labels) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   Family& family = families_[name];
   if (family.help.empty()) family.help = help;
   family.is_counter = true;
@@ -46,7 +46,7 @@ Counter* MetricsRegistry::GetCounter(const std::string& name, const std::string&
 
 void MetricsRegistry::AddGauge(const std::string& name, const std::string& help,
                                const MetricLabels& labels, std::function<double()> read) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   Family& family = families_[name];
   if (family.help.empty()) family.help = help;
   family.is_counter = false;
@@ -54,7 +54,7 @@ void MetricsRegistry::AddGauge(const std::string& name, const std::string& help,
 }
 
 int64_t MetricsRegistry::CounterValue(const std::string& name, const MetricLabels& labels) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto family = families_.find(name);
   if (family == families_.end()) return 0;
   auto counter = family->second.counters.find(labels);
@@ -62,7 +62,7 @@ int64_t MetricsRegistry::CounterValue(const std::string& name, const MetricLabel
 }
 
 std::string MetricsRegistry::RenderPrometheus() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::string out;
   for (const auto& [name, family] : families_) {
     absl::StrAppend(&out, "# HELP ", name, " ", family.help, "\n# TYPE ", name, " ",

@@ -23,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
+#include "pipeline/sync.h"
 
 namespace gateway {
 
@@ -69,7 +69,7 @@ class MetricsRegistry final {
     std::map<MetricLabels, std::function<double()>> gauges;
   };
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::map<std::string, Family> families_ ABSL_GUARDED_BY(mu_);
 };
 

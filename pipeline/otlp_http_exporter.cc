@@ -19,7 +19,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "absl/synchronization/mutex.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
@@ -27,6 +26,7 @@
 #include "pipeline/gzip.h"
 #include "pipeline/logging.h"
 #include "pipeline/otlp_wire.h"
+#include "pipeline/sync.h"
 
 namespace gateway {
 namespace {
@@ -217,7 +217,7 @@ class OtlpHttpExporter final : public Exporter {
     if (options_.gzip && !in.needs_split) in.wire = GzipCompressFast(request.body);
     in.request = std::move(request);
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (!stopped_ && !shutdown_requested_) {
         gauges_->queued_bytes.fetch_add(bytes);
         gauges_->queued_requests.fetch_add(1);
@@ -243,7 +243,7 @@ class OtlpHttpExporter final : public Exporter {
 
   absl::Status Shutdown(absl::Time deadline) override {
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (!shutdown_requested_) {
         shutdown_requested_ = true;
         deadline_ = deadline;
@@ -297,7 +297,7 @@ class OtlpHttpExporter final : public Exporter {
       bool shutting_down;
       absl::Time deadline;
       {
-        absl::MutexLock lock(&mu_);
+        MutexLock lock(&mu_);
         shutting_down = shutdown_requested_;
         deadline = deadline_;
       }
@@ -323,7 +323,7 @@ class OtlpHttpExporter final : public Exporter {
     }
     // Stopped: give up everything left, including requests racing in.
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       stopped_ = true;
     }
     TakeIncoming();
@@ -342,7 +342,7 @@ class OtlpHttpExporter final : public Exporter {
   void TakeIncoming() {
     std::vector<Incoming> incoming;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       incoming.swap(incoming_);
     }
     const absl::Time now = clock_.Now();
@@ -663,7 +663,7 @@ class OtlpHttpExporter final : public Exporter {
   std::atomic<int64_t> failing_since_ns_{kNotFailing};
   CURLM* multi_ = nullptr;
 
-  absl::Mutex mu_;
+  Mutex mu_;
   // A request handed to Export, with its body already compressed when it
   // goes out whole.
   struct Incoming {

@@ -123,7 +123,7 @@ PersistentQueue::PersistentQueue(std::string dir, int64_t max_bytes, PersistentQ
     : dir_(std::move(dir)), max_bytes_(max_bytes), options_(options) {}
 
 PersistentQueue::~PersistentQueue() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (active_ && options_.sync) ::fdatasync(active_->get());
 }
 
@@ -156,7 +156,7 @@ absl::Status PersistentQueue::Load() {
   if (ec) return absl::InternalError(absl::StrCat("list ", dir_, ": ", ec.message()));
   std::sort(seqs.begin(), seqs.end());
 
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::set<uint64_t> acked;
   uint64_t max_id = 0;
   for (size_t i = 0; i < seqs.size(); ++i) {
@@ -296,7 +296,7 @@ absl::StatusOr<uint64_t> PersistentQueue::Append(Signal signal, std::string_view
   uint64_t id;
   uint64_t my_seq;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (used_bytes_ + size > max_bytes_) {
       return absl::ResourceExhaustedError(
           absl::StrCat("persistent queue full (", used_bytes_, " of ", max_bytes_, " bytes)"));
@@ -312,12 +312,12 @@ absl::StatusOr<uint64_t> PersistentQueue::Append(Signal signal, std::string_view
     my_seq = ++written_seq_;
   }
   if (!options_.sync) return id;
-  absl::MutexLock sync_lock(&sync_mu_);
+  MutexLock sync_lock(&sync_mu_);
   if (synced_seq_ >= my_seq) return id;  // another Append's fdatasync covered it
   std::shared_ptr<Fd> fd;
   uint64_t target;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     fd = active_;
     target = written_seq_;
   }
@@ -332,7 +332,7 @@ absl::StatusOr<uint64_t> PersistentQueue::Append(Signal signal, std::string_view
 }
 
 void PersistentQueue::Ack(uint64_t id) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = pending_.find(id);
   if (it == pending_.end()) return;
   const uint64_t seq = it->second.segment;
@@ -352,7 +352,7 @@ absl::Status PersistentQueue::Replay(const ReplayFn& fn) {
   std::vector<std::pair<uint64_t, Location>> todo;
   std::map<uint64_t, std::string> paths;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (uint64_t id : replayable_) {
       auto it = pending_.find(id);
       if (it == pending_.end()) continue;
@@ -384,12 +384,12 @@ absl::Status PersistentQueue::Replay(const ReplayFn& fn) {
 }
 
 int64_t PersistentQueue::UsedBytes() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return used_bytes_;
 }
 
 int64_t PersistentQueue::PendingRecords() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return static_cast<int64_t>(pending_.size());
 }
 

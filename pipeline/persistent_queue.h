@@ -33,8 +33,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "pipeline/signal.h"
+#include "pipeline/sync.h"
 
 namespace gateway {
 
@@ -105,7 +105,7 @@ class PersistentQueue final {
   int64_t corrupt_records_ = 0;
   int64_t torn_bytes_ = 0;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::map<uint64_t, Segment> segments_ ABSL_GUARDED_BY(mu_);
   // Unacked data records: id -> where.
   std::map<uint64_t, Location> pending_ ABSL_GUARDED_BY(mu_);
@@ -117,7 +117,7 @@ class PersistentQueue final {
   uint64_t written_seq_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Group commit: the first Append to arrive syncs for everyone written so far.
-  absl::Mutex sync_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  Mutex sync_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   uint64_t synced_seq_ ABSL_GUARDED_BY(sync_mu_) = 0;
 };
 

@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "concurrentqueue/blockingconcurrentqueue.h"
+#include "pipeline/sync.h"
 #include "pipeline/trace_resolver.h"
 
 namespace gateway {
@@ -77,7 +77,7 @@ class ShardedTraceEngine final : public TraceEngine {
     std::unique_ptr<TraceBatcher> batcher;
     TraceResolverStats published;
     int64_t decisions_published = 0;
-    mutable absl::Mutex mu;
+    mutable Mutex mu;
     std::vector<ReparentDecision> decisions ABSL_GUARDED_BY(mu);
     std::thread thread;
   };
@@ -241,7 +241,7 @@ void ShardedTraceEngine::Publish(size_t index) {
   held_->held[index].store(shard.resolver->HeldSpans(), std::memory_order_relaxed);
   if (s.decisions != shard.decisions_published) {
     const auto& recent = shard.resolver->RecentDecisions();
-    absl::MutexLock lock(&shard.mu);
+    MutexLock lock(&shard.mu);
     shard.decisions.assign(recent.begin(), recent.end());
     shard.decisions_published = s.decisions;
   }
@@ -250,7 +250,7 @@ void ShardedTraceEngine::Publish(size_t index) {
 std::vector<ReparentDecision> ShardedTraceEngine::RecentDecisions() const {
   std::vector<ReparentDecision> all;
   for (const auto& shard : shards_) {
-    absl::MutexLock lock(&shard->mu);
+    MutexLock lock(&shard->mu);
     all.insert(all.end(), shard->decisions.begin(), shard->decisions.end());
   }
   std::stable_sort(all.begin(), all.end(),

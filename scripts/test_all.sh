@@ -4,7 +4,10 @@
 #      short fuzz runs, third-party client and end-to-end tests;
 #   2. the pipeline, gateway, fuzz-regression and reliability tests again,
 #      built with AddressSanitizer and UndefinedBehaviorSanitizer together
-#      (in their own Bazel output base; GATEWAY_SANITIZE=0 skips this phase).
+#      (in their own Bazel output base);
+#   3. the pipeline's concurrent tests built with ThreadSanitizer (own output
+#      base; the full TSan set is `scripts/sanitizers.sh tsan`).
+#   GATEWAY_SANITIZE=0 skips phases 2 and 3.
 # Ends with the line "N passed, N failed", counting test cases from the
 # JUnit XML each test writes; a target that failed to build or timed out
 # counts as one failure. Extra arguments go to the first bazel test.
@@ -72,6 +75,19 @@ if [[ "${GATEWAY_SANITIZE:-1}" != "0" ]]; then
     --test_env=UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     -- //tests/pipeline/... //tests/gateway/... //tests/fuzz/... //tests/reliability/... \
     -//tests/fuzz:fuzz_smoke_test
+
+  # The engine, exporter, persistent queue and lock tests, and the receivers
+  # and app that drive them from many threads. Any TSan report fails its test
+  # (halt_on_error=1); scripts/tsan_suppressions.txt names only Debian's
+  # uninstrumented gRPC and Abseil. -Wno-tsan: see scripts/sanitizers.sh.
+  echo "test_all: the pipeline's concurrent tests under TSan" >&2
+  run_phase --output_base="${HOME}/.cache/bazel-ob/tsan-$(pwd | md5sum | cut -c1-8)" -- \
+    --config=tsan --copt=-O1 --copt=-Wno-tsan --keep_going \
+    --test_env=TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan_suppressions.txt" \
+    -- //tests/pipeline:sync_test //tests/pipeline:sharded_trace_engine_test \
+    //tests/pipeline:otlp_http_exporter_test //tests/pipeline:persistent_queue_test \
+    //tests/pipeline:debug_exporter_test //tests/gateway:http_server_test \
+    //tests/gateway:grpc_receiver_test //tests/gateway:gateway_app_test
 fi
 
 echo "${passed} passed, ${failed} failed"

@@ -102,18 +102,18 @@ FakeDynatrace::FakeDynatrace(Options options) : options_(std::move(options)) {}
 
 FakeDynatrace::~FakeDynatrace() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
     for (int fd : connections_) ::shutdown(fd, SHUT_RDWR);
   }
   if (accept_thread_.joinable()) accept_thread_.join();
   std::vector<std::thread> threads;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     threads.swap(threads_);
   }
   for (std::thread& t : threads) t.join();
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (listen_fd_ >= 0) ::close(listen_fd_);
   listen_fd_ = -1;
 }
@@ -135,7 +135,7 @@ absl::Status FakeDynatrace::Listen(int port) {
   socklen_t len = sizeof(addr);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   port_ = ntohs(addr.sin_port);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   listen_fd_ = fd;
   return absl::OkStatus();
 }
@@ -148,17 +148,13 @@ void FakeDynatrace::AcceptLoop() {
   while (true) {
     int fd;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (stopping_) return;
       fd = listen_fd_;
     }
     if (fd < 0) {
-      absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(
-                               +[](FakeDynatrace* f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(f->mu_) {
-                                 return f->stopping_ || f->listen_fd_ >= 0;
-                               },
-                               this),
+      MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || listen_fd_ >= 0; },
                            absl::Milliseconds(kAcceptPollMs * 10));
       continue;
     }
@@ -166,7 +162,7 @@ void FakeDynatrace::AcceptLoop() {
     if (::poll(&p, 1, kAcceptPollMs) <= 0) continue;
     int conn = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (conn < 0) continue;
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (stopping_ || listen_fd_ != fd) {
       ::close(conn);
       continue;
@@ -177,7 +173,7 @@ void FakeDynatrace::AcceptLoop() {
 }
 
 void FakeDynatrace::GoDown() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   // The accept loop only reads listen_fd_ under mu_ and re-checks it after
   // poll, so closing here is safe. shutdown() first: while the accept loop
   // is still inside poll() on it, close() alone leaves the socket listening
@@ -192,34 +188,34 @@ void FakeDynatrace::GoDown() {
 
 absl::Status FakeDynatrace::ComeBack() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (listen_fd_ >= 0) return absl::OkStatus();
   }
   return Listen(port_);
 }
 
 void FakeDynatrace::PushResponse(Response response) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   script_.push_back(std::move(response));
 }
 
 void FakeDynatrace::SetScript(std::vector<Response> script) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   script_ = std::move(script);
 }
 
 void FakeDynatrace::SetDefaultResponse(Response response) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   default_response_ = std::move(response);
 }
 
 void FakeDynatrace::SetMaxBodyBytes(size_t max_body_bytes) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   options_.max_body_bytes = max_body_bytes;
 }
 
 FakeDynatrace::Response FakeDynatrace::NextResponse() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (script_.empty()) return default_response_;
   Response r = std::move(script_.front());
   script_.erase(script_.begin());
@@ -256,7 +252,7 @@ void FakeDynatrace::Serve(int fd) {
     bool use_script = false;
     size_t max_body_bytes;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       max_body_bytes = options_.max_body_bytes;
     }
     const std::string prefix = options_.base_path + "/v1/";
@@ -321,15 +317,15 @@ void FakeDynatrace::Serve(int fd) {
     }
     if (use_script) {
       if (scripted.delay > absl::ZeroDuration()) {
-        absl::MutexLock lock(&mu_);
+        MutexLock lock(&mu_);
         const int listening_fd = listen_fd_;
         auto interrupted = [this, listening_fd]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
           return stopping_ || listen_fd_ != listening_fd;
         };
-        mu_.AwaitWithTimeout(absl::Condition(&interrupted), scripted.delay);
+        mu_.AwaitWithTimeout(interrupted, scripted.delay);
       }
       if (scripted.close_without_response) {
-        absl::MutexLock lock(&mu_);
+        MutexLock lock(&mu_);
         requests_.push_back(std::move(record));
         break;
       }
@@ -343,7 +339,7 @@ void FakeDynatrace::Serve(int fd) {
     }
     record.status = status;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (status >= 200 && status < 300) accepted_spans_ += spans;
       requests_.push_back(record);
     }
@@ -356,18 +352,18 @@ void FakeDynatrace::Serve(int fd) {
     http::write(socket, res, ec);
     if (!req.keep_alive()) break;
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   connections_.erase(std::remove(connections_.begin(), connections_.end(), fd), connections_.end());
   socket.close(ec);
 }
 
 std::vector<FakeDynatrace::ReceivedRequest> FakeDynatrace::Requests() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return requests_;
 }
 
 int64_t FakeDynatrace::RequestCount() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return static_cast<int64_t>(requests_.size());
 }
 
@@ -405,7 +401,7 @@ std::vector<opentelemetry::proto::logs::v1::ResourceLogs> FakeDynatrace::Receive
 }
 
 int64_t FakeDynatrace::SpanCount() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return accepted_spans_;
 }
 
@@ -418,15 +414,15 @@ int64_t FakeDynatrace::LogRecordCount() const {
 }
 
 bool FakeDynatrace::WaitForRequests(int64_t n, absl::Time deadline) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto enough = [this, n]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return static_cast<int64_t>(requests_.size()) >= n; };
-  return mu_.AwaitWithDeadline(absl::Condition(&enough), deadline);
+  return mu_.AwaitWithDeadline(enough, deadline);
 }
 
 bool FakeDynatrace::WaitForSpans(int64_t n, absl::Time deadline) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto enough = [this, n]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return accepted_spans_ >= n; };
-  return mu_.AwaitWithDeadline(absl::Condition(&enough), deadline);
+  return mu_.AwaitWithDeadline(enough, deadline);
 }
 
 }  // namespace gateway::testing

@@ -31,12 +31,12 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "opentelemetry/proto/logs/v1/logs.pb.h"
 #include "opentelemetry/proto/metrics/v1/metrics.pb.h"
 #include "opentelemetry/proto/trace/v1/trace.pb.h"
 #include "pipeline/signal.h"
+#include "pipeline/sync.h"
 
 namespace gateway::testing {
 
@@ -131,7 +131,7 @@ class FakeDynatrace final {
   Options options_;
   int port_ = 0;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   int listen_fd_ ABSL_GUARDED_BY(mu_) = -1;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<int> connections_ ABSL_GUARDED_BY(mu_);

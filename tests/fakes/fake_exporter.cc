@@ -7,7 +7,7 @@ namespace gateway::testing {
 void FakeExporter::Export(ExportRequest request) {
   absl::AnyInvocable<void(ExportResult)> done;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     seen_.push_back(Seen{request.signal, request.body, request.items, request.oldest_item_time});
     items_ += request.items;
     if (complete_immediately_) {
@@ -21,39 +21,39 @@ void FakeExporter::Export(ExportRequest request) {
 }
 
 int64_t FakeExporter::QueuedBytes() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   int64_t bytes = 0;
   for (const ExportRequest& r : pending_) bytes += static_cast<int64_t>(r.body.size());
   return bytes;
 }
 
 bool FakeExporter::Healthy() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return healthy_;
 }
 
 absl::Status FakeExporter::Shutdown(absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   shut_down_ = true;
   return absl::OkStatus();
 }
 
 bool FakeExporter::WaitForItems(int64_t items, absl::Time deadline) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto reached = [this, items]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return items_ >= items; };
-  return mu_.AwaitWithDeadline(absl::Condition(&reached), deadline);
+  return mu_.AwaitWithDeadline(reached, deadline);
 }
 
 bool FakeExporter::WaitForRequests(int64_t requests, absl::Time deadline) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto reached = [this, requests]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return static_cast<int64_t>(seen_.size()) >= requests;
   };
-  return mu_.AwaitWithDeadline(absl::Condition(&reached), deadline);
+  return mu_.AwaitWithDeadline(reached, deadline);
 }
 
 std::vector<std::string> FakeExporter::Bodies() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::vector<std::string> bodies;
   bodies.reserve(seen_.size());
   for (const Seen& s : seen_) bodies.push_back(s.body);
@@ -61,43 +61,43 @@ std::vector<std::string> FakeExporter::Bodies() const {
 }
 
 std::vector<Signal> FakeExporter::Signals() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::vector<Signal> signals;
   for (const Seen& s : seen_) signals.push_back(s.signal);
   return signals;
 }
 
 std::vector<absl::Time> FakeExporter::OldestItemTimes() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::vector<absl::Time> times;
   for (const Seen& s : seen_) times.push_back(s.oldest_item_time);
   return times;
 }
 
 int64_t FakeExporter::Items() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return items_;
 }
 
 int64_t FakeExporter::Requests() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return static_cast<int64_t>(seen_.size());
 }
 
 bool FakeExporter::shut_down() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return shut_down_;
 }
 
 void FakeExporter::set_complete_immediately(bool on) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   complete_immediately_ = on;
 }
 
 int FakeExporter::CompleteAll(ExportResult result) {
   std::vector<ExportRequest> pending;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     pending.swap(pending_);
   }
   for (ExportRequest& r : pending) {
@@ -107,7 +107,7 @@ int FakeExporter::CompleteAll(ExportResult result) {
 }
 
 void FakeExporter::set_healthy(bool healthy) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   healthy_ = healthy;
 }
 

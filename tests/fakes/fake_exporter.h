@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "pipeline/exporter.h"
+#include "pipeline/sync.h"
 
 namespace gateway::testing {
 
@@ -58,7 +58,7 @@ class FakeExporter final : public Exporter {
     absl::Time oldest_item_time;
   };
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::vector<Seen> seen_ ABSL_GUARDED_BY(mu_);
   std::vector<ExportRequest> pending_ ABSL_GUARDED_BY(mu_);
   int64_t items_ ABSL_GUARDED_BY(mu_) = 0;

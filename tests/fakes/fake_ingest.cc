@@ -8,50 +8,50 @@ IngestResult FakeIngest::Accept(Signal signal, std::string request) {
   Hook hook;
   IngestResult result;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     hook = hook_;
     result = result_;
   }
   if (hook) result = hook(signal, request);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   calls_.push_back({signal, std::move(request)});
   return result;
 }
 
 bool FakeIngest::Ready() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return ready_;
 }
 
 void FakeIngest::SetResult(IngestResult result) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   result_ = std::move(result);
 }
 
 void FakeIngest::SetHook(Hook hook) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   hook_ = std::move(hook);
 }
 
 void FakeIngest::SetReady(bool ready) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   ready_ = ready;
 }
 
 std::vector<FakeIngest::Call> FakeIngest::Calls() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return calls_;
 }
 
 size_t FakeIngest::CallCount() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return calls_.size();
 }
 
 bool FakeIngest::WaitForCalls(size_t n, absl::Duration timeout) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return calls_.size() >= n; };
-  return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  return mu_.AwaitWithTimeout(enough, timeout);
 }
 
 }  // namespace gateway::testing

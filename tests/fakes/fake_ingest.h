@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "pipeline/ingest.h"
+#include "pipeline/sync.h"
 
 namespace gateway::testing {
 
@@ -44,7 +44,7 @@ class FakeIngest final : public Ingest {
   bool WaitForCalls(size_t n, absl::Duration timeout) const;
 
  private:
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   IngestResult result_ ABSL_GUARDED_BY(mu_);
   Hook hook_ ABSL_GUARDED_BY(mu_);
   bool ready_ ABSL_GUARDED_BY(mu_) = true;

@@ -7,7 +7,6 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -16,6 +15,7 @@
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.grpc.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
 #include "pipeline/metrics_registry.h"
+#include "pipeline/sync.h"
 #include "tests/fakes/fake_ingest.h"
 
 namespace gateway {
@@ -234,8 +234,8 @@ TEST_F(GrpcReceiverTest, MetricsAndLogsReachIngestWithTheirSignal) {
 
 TEST_F(GrpcReceiverTest, OtherClientsAreServedWhileOneIngestIsSlow) {
   Start();
-  absl::Notification slow_entered;
-  absl::Notification release;
+  Notification slow_entered;
+  Notification release;
   ingest_.SetHook([&](Signal, const std::string& request) {
     if (request.find("slow") != std::string::npos) {
       slow_entered.Notify();

@@ -1,15 +1,20 @@
 #include "gateway/http_server.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "pipeline/sync.h"
 #include "tests/gateway/http_test_client.h"
 
 namespace gateway {
@@ -36,8 +41,8 @@ class EchoHandler final : public HttpHandler {
   }
 
   std::atomic<int> calls_{0};
-  absl::Notification slow_entered_;
-  absl::Notification release_;
+  Notification slow_entered_;
+  Notification release_;
 };
 
 class HttpServerTest : public ::testing::Test {
@@ -267,6 +272,40 @@ TEST_F(HttpServerTest, StartFailsOnAnAddressInUse) {
   EXPECT_FALSE(StartHttpServer(options, other).ok());
   options.listen_address = "not an address";
   EXPECT_FALSE(StartHttpServer(options, other).ok());
+}
+
+// Connections reset right after connect end before the accepting thread has
+// returned from handing them to their I/O thread. Each session must still be
+// destroyed on its own I/O thread, the only one that touches that thread's
+// session table (under TSan, destroying it on the accepting thread was
+// reported as a race on the table).
+TEST_F(HttpServerTest, ConnectionsResetAtOnceAreServedAndEndOnTheirOwnThread) {
+  HttpServerOptions options;
+  options.threads = 3;
+  Start(options);
+  const int port = server_->port();
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([port] {
+      for (int i = 0; i < 500; ++i) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0) continue;
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(static_cast<uint16_t>(port));
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+          const linger reset{1, 0};  // close() sends RST: the server's first read fails at once
+          ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+        }
+        ::close(fd);
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  RawHttpClient client(port);
+  ASSERT_TRUE(client.Send(Post("/after", "ok")));
+  EXPECT_EQ(client.ReadResponse().body, "POST /after? [] ok");
 }
 
 }  // namespace

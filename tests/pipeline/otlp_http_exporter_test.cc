@@ -8,12 +8,12 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "pipeline/logging.h"
+#include "pipeline/sync.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_dynatrace.h"
 
@@ -27,14 +27,14 @@ namespace coltrace = opentelemetry::proto::collector::trace::v1;
 constexpr char kToken[] = "dt0c01.SECRETTOKENVALUE";
 
 // Log lines captured from pipeline/logging.h.
-absl::Mutex g_log_mu;
+Mutex g_log_mu;
 std::vector<std::string>* g_log_lines = new std::vector<std::string>();
 void CaptureLog(std::string_view line) {
-  absl::MutexLock lock(&g_log_mu);
+  MutexLock lock(&g_log_mu);
   g_log_lines->emplace_back(line);
 }
 std::string AllLogs() {
-  absl::MutexLock lock(&g_log_mu);
+  MutexLock lock(&g_log_mu);
   std::string all;
   for (const std::string& line : *g_log_lines) all += line;
   return all;
@@ -67,22 +67,22 @@ class Results {
  public:
   absl::AnyInvocable<void(ExportResult)> Callback() {
     return [this](ExportResult r) {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       results_.push_back(r);
     };
   }
   bool WaitFor(size_t n, absl::Duration timeout = absl::Seconds(20)) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto enough = [this, n]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return results_.size() >= n; };
-    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+    return mu_.AwaitWithTimeout(enough, timeout);
   }
   std::vector<ExportResult> Get() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return results_;
   }
 
  private:
-  absl::Mutex mu_;
+  Mutex mu_;
   std::vector<ExportResult> results_ ABSL_GUARDED_BY(mu_);
 };
 

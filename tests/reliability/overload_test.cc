@@ -16,8 +16,8 @@
 
 #include "gtest/gtest.h"
 #include "absl/strings/numbers.h"
-#include "absl/synchronization/notification.h"
 #include "gateway/gateway_app.h"
+#include "pipeline/sync.h"
 #include "tests/reliability/reliability_env.h"
 
 namespace gateway::reliability {
@@ -113,7 +113,7 @@ TEST_F(OverloadTest, PushesBackWithinTheMemoryBoundLosesNothingAndRecovers) {
 
   constexpr int kClients = kGrpcClients + kHttpClients;
   std::vector<ClientTally> tallies(kClients);
-  absl::Notification stop;
+  Notification stop;
   std::atomic<double> max_in_flight{0};
   std::vector<std::thread> threads;
   threads.reserve(kClients + 1);

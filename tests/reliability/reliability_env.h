@@ -28,6 +28,7 @@
 #include "absl/time/time.h"
 #include "gateway/config.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "pipeline/sync.h"
 #include "tests/fakes/fake_dynatrace.h"
 #include "tests/gateway/http_test_client.h"
 
@@ -105,10 +106,10 @@ class SpanFactory {
 inline grpc::Status GrpcExportRaw(int port, const std::string& method, const std::string& body,
                                   absl::Duration timeout = absl::Seconds(10)) {
   static auto* channels = new std::map<int, std::shared_ptr<grpc::Channel>>();
-  static auto* mu = new absl::Mutex();
+  static auto* mu = new Mutex();
   std::shared_ptr<grpc::Channel> channel;
   {
-    absl::MutexLock lock(mu);
+    MutexLock lock(mu);
     auto& c = (*channels)[port];
     if (c == nullptr) {
       grpc::ChannelArguments args;

@@ -29,8 +29,7 @@
 #include "gtest/gtest.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
+#include "pipeline/sync.h"
 #include "tests/reliability/reliability_env.h"
 
 extern char** environ;
@@ -72,12 +71,8 @@ class GatewayProcess {
 
   // Ports from the "listening" line; false if it did not come in time.
   bool WaitListening(absl::Time deadline, int* grpc_port, int* http_port) {
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithDeadline(absl::Condition(
-                              +[](GatewayProcess* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
-                                return p->grpc_port_ > 0 || p->eof_;
-                              },
-                              this),
+    MutexLock lock(&mu_);
+    mu_.AwaitWithDeadline([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return grpc_port_ > 0 || eof_; },
                           deadline);
     *grpc_port = grpc_port_;
     *http_port = http_port_;
@@ -90,8 +85,8 @@ class GatewayProcess {
   // Returns the wait status, or -1 on timeout.
   int WaitExit(absl::Time deadline) {
     {
-      absl::MutexLock lock(&mu_);
-      mu_.AwaitWithDeadline(absl::Condition(&eof_), deadline);
+      MutexLock lock(&mu_);
+      mu_.AwaitWithDeadline([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return eof_; }, deadline);
       if (!eof_) return -1;
     }
     int status = 0;
@@ -101,7 +96,7 @@ class GatewayProcess {
   }
 
   std::string Log() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return log_;
   }
 
@@ -113,7 +108,7 @@ class GatewayProcess {
     while (true) {
       const ssize_t n = ::read(fd, buf, sizeof(buf));
       if (n < 0 && errno == EINTR) continue;
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (n <= 0) {
         eof_ = true;
         break;
@@ -146,7 +141,7 @@ class GatewayProcess {
   pid_t pid_ = 0;
   bool exited_ = false;
   std::thread reader_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::string log_ ABSL_GUARDED_BY(mu_);
   int grpc_port_ ABSL_GUARDED_BY(mu_) = 0;
   int http_port_ ABSL_GUARDED_BY(mu_) = 0;
@@ -162,15 +157,15 @@ class Sender {
   ~Sender() { Stop(); }
 
   void SetPorts(int grpc_port, int http_port) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     grpc_port_ = grpc_port;
     http_port_ = http_port;
   }
 
   bool WaitAcked(int64_t requests, absl::Time deadline) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto enough = [this, requests]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return acked_requests_ >= requests; };
-    while (!enough() && mu_.AwaitWithDeadline(absl::Condition(&enough), deadline)) {
+    while (!enough() && mu_.AwaitWithDeadline(enough, deadline)) {
     }
     return enough();
   }
@@ -181,19 +176,19 @@ class Sender {
   }
 
   std::vector<std::string> AckedIds() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return acked_ids_;
   }
   std::set<std::string> UnackedIds() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return unacked_ids_;
   }
   int64_t AckedRequests() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return acked_requests_;
   }
   int64_t FailedRequests() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return failed_requests_;
   }
 
@@ -205,7 +200,7 @@ class Sender {
       int grpc_port;
       int http_port;
       {
-        absl::MutexLock lock(&mu_);
+        MutexLock lock(&mu_);
         grpc_port = grpc_port_;
         http_port = http_port_;
       }
@@ -219,7 +214,7 @@ class Sender {
           i % 2 == 0
               ? GrpcExportRaw(grpc_port, kTraceExport, body, absl::Seconds(5)).ok()
               : HttpPost(http_port, "/v1/traces", "application/x-protobuf", body, "", absl::Seconds(5)).status == 200;
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       for (const auto& span : request.resource_spans(0).scope_spans(0).spans()) {
         if (ok) {
           acked_ids_.push_back(span.span_id());
@@ -236,14 +231,14 @@ class Sender {
     }
   }
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   int grpc_port_ ABSL_GUARDED_BY(mu_) = 0;
   int http_port_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> acked_ids_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> unacked_ids_ ABSL_GUARDED_BY(mu_);
   int64_t acked_requests_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t failed_requests_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Notification stop_;
+  Notification stop_;
   std::thread thread_;
 };
 
