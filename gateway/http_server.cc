@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -445,13 +446,15 @@ void HttpServer::Impl::Shutdown() {
   if (shut_down_ || !started_) return;
   shut_down_ = true;
   stopping_.store(true, std::memory_order_release);
-  Notification acceptor_closed;
-  asio::post(accept_worker_->ioc, [this, &acceptor_closed] {
+  // Shared with the posted task: if the wait times out, the task may still
+  // run later and must not touch this frame.
+  auto acceptor_closed = std::make_shared<Notification>();
+  asio::post(accept_worker_->ioc, [this, acceptor_closed] {
     beast::error_code ignored;
     if (acceptor_) acceptor_->close(ignored);
-    acceptor_closed.Notify();
+    acceptor_closed->Notify();
   });
-  acceptor_closed.WaitForNotificationWithTimeout(absl::Seconds(5));
+  acceptor_closed->WaitForNotificationWithTimeout(absl::Seconds(5));
   for (auto& worker : workers_) {
     Worker* w = worker.get();
     asio::post(w->ioc, [w] {
