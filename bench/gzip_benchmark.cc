@@ -96,14 +96,15 @@ BENCHMARK(BM_Libdeflate)->Arg(1)->Arg(6);
 void BM_IsalIgzip(benchmark::State& state) {
   const std::string& in = Body();
   std::string out(in.size() + 1024, '\0');
-  std::string level_buf(ISAL_DEF_LVL1_DEFAULT, '\0');
+  const int level = static_cast<int>(state.range(0));
+  std::string level_buf(level == 0 ? 0 : level == 1 ? ISAL_DEF_LVL1_DEFAULT : level == 2 ? ISAL_DEF_LVL2_DEFAULT : ISAL_DEF_LVL3_DEFAULT, '\0');
   size_t produced = 0;
   for (auto _ : state) {
     isal_zstream zs;
     isal_deflate_init(&zs);
     zs.gzip_flag = IGZIP_GZIP;
-    zs.level = 1;
-    zs.level_buf = reinterpret_cast<uint8_t*>(level_buf.data());
+    zs.level = static_cast<uint32_t>(level);
+    zs.level_buf = level == 0 ? nullptr : reinterpret_cast<uint8_t*>(level_buf.data());
     zs.level_buf_size = static_cast<uint32_t>(level_buf.size());
     zs.flush = NO_FLUSH;
     zs.end_of_stream = 1;
@@ -117,7 +118,7 @@ void BM_IsalIgzip(benchmark::State& state) {
   }
   Report(state, produced);
 }
-BENCHMARK(BM_IsalIgzip);
+BENCHMARK(BM_IsalIgzip)->Arg(0)->Arg(1)->Arg(3);
 
 }  // namespace
 }  // namespace gateway
