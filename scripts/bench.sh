@@ -13,7 +13,9 @@
 # Environment (all optional):
 #   BENCH_DURATION=5s  BENCH_CONCURRENCY="1 2 4 8 16"  BENCH_PROTOCOLS="grpc http"
 #   BENCH_SPANS_PER_REQUEST=100  BENCH_SPAN_BYTES=300  BENCH_CONSUMER_SHARE=0.2
-#   BENCH_GRPC_CONNECTIONS=1  BENCH_OVERLOAD_MEMORY_MIB=32  BENCH_OVERLOAD_DURATION=10s
+#   BENCH_GRPC_CONNECTIONS=1  BENCH_OVERLOAD_DURATION=10s
+#   BENCH_OVERLOAD_MEMORY_MIB=256  BENCH_OVERLOAD_PROCESS_MIB=128  (queue.memory_limit_mib and
+#                             queue.process_memory_limit_mib of the overload run's gateway)
 #   BENCH_OUTPUT_BASE=/path   bazel --output_base (default: bazel's own)
 #   BENCH_DOC=docs/performance.md  BENCH_PNG=docs/throughput.png
 #   BENCH_KEEP=1              keep the work directory (logs, configs, JSON)
@@ -28,7 +30,8 @@ SPANS=${BENCH_SPANS_PER_REQUEST:-100}
 SPAN_BYTES=${BENCH_SPAN_BYTES:-300}
 CONSUMER_SHARE=${BENCH_CONSUMER_SHARE:-0.2}
 GRPC_CONNECTIONS=${BENCH_GRPC_CONNECTIONS:-1}
-OVERLOAD_MEMORY_MIB=${BENCH_OVERLOAD_MEMORY_MIB:-32}
+OVERLOAD_MEMORY_MIB=${BENCH_OVERLOAD_MEMORY_MIB:-256}
+OVERLOAD_PROCESS_MIB=${BENCH_OVERLOAD_PROCESS_MIB:-128}
 OVERLOAD_DURATION=${BENCH_OVERLOAD_DURATION:-10s}
 DOC=${BENCH_DOC:-docs/performance.md}
 PNG=${BENCH_PNG:-docs/throughput.png}
@@ -92,6 +95,10 @@ start_sink() {
   SINK_HTTP=$(json_field "$line" 'd["http_port"]')
 }
 
+cpu_s() {  # cpu_s <pid>: utime+stime so far, in seconds
+  awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"
+}
+
 sink_spans() {  # sink_spans <http port>
   local stats
   stats=$(curl -sf --max-time 5 "http://127.0.0.1:$1/stats" || true)
@@ -109,9 +116,9 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 }
 
-# start_gateway <name> <export http port> <memory MiB>: sets GW_PID, GW_GRPC, GW_HTTP, GW_ADMIN.
+# start_gateway <name> <export http port> <memory MiB> [process MiB]: sets GW_PID, GW_GRPC, GW_HTTP, GW_ADMIN.
 start_gateway() {
-  local name=$1 export_port=$2 memory=$3
+  local name=$1 export_port=$2 memory=$3 process=${4:-0}
   read -r GW_GRPC GW_HTTP GW_ADMIN < <(free_ports)
   cat >"$WORK/$name.yaml" <<EOF
 receivers:
@@ -126,6 +133,7 @@ exporter:
     api_token: "bench-token-not-a-secret"
 queue:
   memory_limit_mib: $memory
+  process_memory_limit_mib: $process
 log:
   level: warn
 EOF
@@ -190,6 +198,7 @@ for protocol in $PROTOCOLS; do
       sink_target=127.0.0.1:$CEILING_HTTP gw_target=127.0.0.1:$GW_HTTP
     fi
     run_load sink "$sink_target" "$protocol" "$c" "$CEILING_PID"
+    export_cpu_start=$(cpu_s "$EXPORT_PID")
     run_load gateway "$gw_target" "$protocol" "$c" "$GW_PID"
     # Let the gateway deliver everything it accepted before the next run, so
     # no run pays for the previous one's export; the drain time is reported.
@@ -199,7 +208,8 @@ print(sum(json.loads(l)["spans_ok"] for l in open(sys.argv[1]) if json.loads(l)[
     drain_start=$(date +%s.%N)
     delivered_so_far=$(wait_delivered "$EXPORT_HTTP" "$accepted_so_far" 120)
     drain_s=$("$PY" -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))" "$drain_start" "$(date +%s.%N)")
-    echo "{\"label\":\"drain\",\"protocol\":\"$protocol\",\"concurrency\":$c,\"drain_s\":$drain_s,\"accepted\":$accepted_so_far,\"delivered\":$delivered_so_far}" >>"$RESULTS"
+    export_cpu=$("$PY" -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))" "$export_cpu_start" "$(cpu_s "$EXPORT_PID")")
+    echo "{\"label\":\"drain\",\"protocol\":\"$protocol\",\"concurrency\":$c,\"drain_s\":$drain_s,\"accepted\":$accepted_so_far,\"delivered\":$delivered_so_far,\"export_sink_cpu_s\":$export_cpu}" >>"$RESULTS"
     echo "bench: drained in $drain_s s ($delivered_so_far of $accepted_so_far spans delivered)" >&2
   done
 done
@@ -216,7 +226,7 @@ stop_process "$GW_PID"
 
 start_sink slow --grpc-port=-1 --http-port=0 --http-delay-ms=200
 SLOW_HTTP=$SINK_HTTP
-start_gateway overload "$SLOW_HTTP" "$OVERLOAD_MEMORY_MIB"
+start_gateway overload "$SLOW_HTTP" "$OVERLOAD_MEMORY_MIB" "$OVERLOAD_PROCESS_MIB"
 idle_rss=$(awk '/^VmRSS:/ {print $2 / 1024}' "/proc/$GW_PID/status")
 for protocol in $PROTOCOLS; do
   target=127.0.0.1:$GW_GRPC
@@ -228,8 +238,8 @@ import json,sys
 print(sum(json.loads(l)["spans_ok"] for l in open(sys.argv[1]) if json.loads(l)["label"] == "overload"))' "$RESULTS")
 delivered=$(wait_delivered "$SLOW_HTTP" "$accepted" 60)
 rss=$(awk '/^VmHWM:/ {print $2 / 1024}' "/proc/$GW_PID/status")
-echo "{\"label\":\"overload_delivery\",\"accepted\":$accepted,\"delivered\":$delivered,\"memory_limit_mib\":$OVERLOAD_MEMORY_MIB,\"max_rss_mib\":$rss,\"idle_rss_mib\":$idle_rss}" >>"$RESULTS"
-echo "bench: overload: accepted $accepted spans, delivered $delivered, max RSS $rss MiB (limit $OVERLOAD_MEMORY_MIB MiB)" >&2
+echo "{\"label\":\"overload_delivery\",\"accepted\":$accepted,\"delivered\":$delivered,\"memory_limit_mib\":$OVERLOAD_MEMORY_MIB,\"process_memory_limit_mib\":$OVERLOAD_PROCESS_MIB,\"max_rss_mib\":$rss,\"idle_rss_mib\":$idle_rss}" >>"$RESULTS"
+echo "bench: overload: accepted $accepted spans, delivered $delivered, max RSS $rss MiB (process bound $OVERLOAD_PROCESS_MIB MiB)" >&2
 stop_process "$GW_PID"
 
 # ---- report -------------------------------------------------------------------
@@ -304,13 +314,36 @@ for (label, protocol, c), r in sorted(runs.items(), key=lambda kv: (kv[0][1], kv
                f"| {r['errors']} |")
     plot.setdefault(protocol, []).append((c, s["spans_per_s"], r["spans_per_s"]))
 out.append("")
+out.append("Where the CPU goes, in microseconds of CPU per span (each process's utime+stime over the run; the "
+           "export sink's over the run and its drain). On a machine whose cores all three processes share, a "
+           "closed loop runs at about cores / (sum of these) spans/s, so the last column is the ratio that "
+           "CPU alone predicts for the gateway against the no-op sink:")
+out.append("")
+out.append("| protocol | concurrency | sink run: generator | no-op sink | gateway run: generator | gateway "
+           "| export sink | CPU-predicted ratio |")
+out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for (label, protocol, c), r in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][2])):
+    s = runs.get(("sink", protocol, c))
+    d = drains.get((protocol, c))
+    if label != "gateway" or s is None or d is None or not r["spans_ok"] or not s["spans_ok"]:
+        continue
+    gen_s = 1e6 * s["loadgen_cpu_s"] / s["spans_ok"]
+    sink = s.get("gateway_cpu_s_per_million_spans", 0)
+    gen_g = 1e6 * r["loadgen_cpu_s"] / r["spans_ok"]
+    gw = r.get("gateway_cpu_s_per_million_spans", 0)
+    export = 1e6 * d.get("export_sink_cpu_s", 0) / r["spans_ok"]
+    predicted = (gen_s + sink) / (gen_g + gw + export) if gen_g + gw + export else 0
+    out.append(f"| {protocol} | {c} | {gen_s:.2f} | {sink:.2f} | {gen_g:.2f} | {gw:.2f} | {export:.2f} "
+               f"| {predicted:.0%} |")
+out.append("")
 out.append(f"Delivered: the gateway accepted {delivery['accepted']:,} spans in these runs and the export sink "
            f"received {delivery['delivered']:,}.")
 out.append("")
 ov = [r for (label, _, _), r in runs.items() if label == "overload"]
 if ov:
-    out.append(f"Overload: a gateway with `queue.memory_limit_mib: {overload_delivery['memory_limit_mib']}` exporting "
-               "to a sink that answers after 200 ms, driven at concurrency 32:")
+    out.append(f"Overload: a gateway with `queue.process_memory_limit_mib: {overload_delivery['process_memory_limit_mib']}` "
+               f"(and `queue.memory_limit_mib: {overload_delivery['memory_limit_mib']}`, which the process bound "
+               "lowers to an eighth of itself) exporting to a sink that answers after 200 ms, driven at concurrency 32:")
     out.append("")
     out.append("| protocol | seconds | requests | accepted | backpressure answers | other errors | accepted spans/s | p99 ms |")
     out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -324,7 +357,8 @@ if ov:
             codes[k] = codes.get(k, 0) + v
     out.append("")
     out.append(f"Error codes: {', '.join(f'{k} {v:,}' for k, v in sorted(codes.items())) or 'none'}. "
-               f"Peak RSS of that gateway: {overload_delivery['max_rss_mib']:.0f} MiB "
+               f"Peak RSS of that gateway (VmHWM): {overload_delivery['max_rss_mib']:.0f} MiB against its "
+               f"{overload_delivery['process_memory_limit_mib']} MiB bound "
                f"({overload_delivery['idle_rss_mib']:.0f} MiB when it had just started). "
                f"It accepted {overload_delivery['accepted']:,} spans; the slow sink had received "
                f"{overload_delivery['delivered']:,} when the script stopped waiting.")
