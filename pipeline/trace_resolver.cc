@@ -94,7 +94,6 @@ int TraceResolver::ChooseLink(const SpanRef& span) const {
 }
 
 void TraceResolver::FateTable::Insert(uint64_t fingerprint, bool moved) {
-  if (2 * (size_ + 1) > slots_.size()) Grow();
   const uint64_t key = Stored(fingerprint);
   for (size_t i = Home(fingerprint);; i = (i + 1) & mask_) {
     uint64_t& slot = slots_[i];
@@ -121,9 +120,8 @@ TraceResolver::FateTable::Found TraceResolver::FateTable::Find(uint64_t fingerpr
   }
 }
 
-void TraceResolver::FateTable::Grow() {
+void TraceResolver::FateTable::Grow(size_t capacity) {
   std::vector<uint64_t> old = std::move(slots_);
-  const size_t capacity = old.empty() ? 1024 : 2 * old.size();
   slots_.assign(capacity, 0);
   mask_ = capacity - 1;
   for (uint64_t slot : old) {
@@ -145,7 +143,6 @@ void TraceResolver::FateTable::Clear() {
 }
 
 void TraceResolver::MovedTable::InsertOrAssign(const Key& key, uint64_t fingerprint, const TraceId& new_trace) {
-  if (2 * (size_ + 1) > slots_.size()) Grow();
   for (size_t i = Home(fingerprint);; i = (i + 1) & mask_) {
     Slot& slot = slots_[i];
     if (slot.key.span == 0) {
@@ -170,9 +167,8 @@ const TraceId* TraceResolver::MovedTable::Find(const Key& key, uint64_t fingerpr
   }
 }
 
-void TraceResolver::MovedTable::Grow() {
+void TraceResolver::MovedTable::Grow(size_t capacity) {
   std::vector<Slot> old = std::move(slots_);
-  const size_t capacity = old.empty() ? 256 : 2 * old.size();
   slots_.assign(capacity, Slot());
   mask_ = capacity - 1;
   for (const Slot& slot : old) {
@@ -246,7 +242,7 @@ bool TraceResolver::PassUnchanged(SpanRef& span, uint64_t fingerprint, uint64_t 
   ++stats_.processed;
   AppendUnchanged(std::move(span), out);
   // RecordFate without children to wake.
-  fates_[current_].Insert(fingerprint, false);
+  if (MakeRoom(false, now)) fates_[current_].Insert(fingerprint, false);
   if (static_cast<int64_t>(fates_[current_].size()) >= std::max<int64_t>(1, limits_.max_resolved_spans / 2)) {
     RotateFates(now);
   }
@@ -371,7 +367,7 @@ void TraceResolver::EmitTarget(SpanRef& span, int chosen, absl::Time now, std::v
 void TraceResolver::RecordFate(const Key& key, uint64_t fingerprint, bool moved, const TraceId& new_trace, absl::Time now,
                                std::vector<Ready>* ready) {
   if (generation_start_ == absl::InfinitePast()) generation_start_ = now;
-  if (limits_.max_resolved_spans > 0) {
+  if (limits_.max_resolved_spans > 0 && MakeRoom(moved, now)) {
     if (moved) moved_[current_].InsertOrAssign(key, fingerprint, new_trace);
     fates_[current_].Insert(fingerprint, moved);
     if (static_cast<int64_t>(fates_[current_].size()) >= std::max<int64_t>(1, limits_.max_resolved_spans / 2)) {
@@ -490,6 +486,71 @@ bool TraceResolver::FindFate(const Key& key, uint64_t fingerprint, Fate* fate) c
   if (in_current == FateTable::kAbsent && in_older == FateTable::kAbsent) return false;
   *fate = Fate{TraceId(), false};
   return true;
+}
+
+bool TraceResolver::MakeRoom(bool moved, absl::Time now) {
+  if (!fates_[current_].Full() && !(moved && moved_[current_].Full())) return true;
+  return MakeRoomSlow(moved, now);
+}
+
+bool TraceResolver::MakeRoomSlow(bool moved, absl::Time now) {
+  const int64_t generation_bound = limits_.max_table_bytes > 0 ? limits_.max_table_bytes / 2 : -1;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    FateTable& fates = fates_[current_];
+    MovedTable& moved_table = moved_[current_];
+    const bool grow_fates = fates.Full();
+    const bool grow_moved = moved && moved_table.Full();
+    size_t fate_capacity = !grow_fates ? 0 : fates.capacity() == 0 ? FateTable::kInitialCapacity : 2 * fates.capacity();
+    size_t moved_capacity =
+        !grow_moved ? 0 : moved_table.capacity() == 0 ? MovedTable::kInitialCapacity : 2 * moved_table.capacity();
+    // The generation's bytes while the growing tables copy: every slot it
+    // has now plus the new ones.
+    auto peak = [&] {
+      return GenerationBytes(current_) + static_cast<int64_t>(fate_capacity * FateTable::kSlotBytes +
+                                                              moved_capacity * MovedTable::kSlotBytes);
+    };
+    if (generation_bound >= 0) {
+      // A table that starts out (after a rotation) starts smaller under a
+      // tight bound; the bigger new table halves first, down to 2 slots
+      // (one entry at half full).
+      while (peak() > generation_bound) {
+        const bool fates_shrink = fates.capacity() == 0 && fate_capacity > 2;
+        const bool moved_shrinks = moved_table.capacity() == 0 && moved_capacity > 2;
+        if (moved_shrinks && (!fates_shrink || moved_capacity * MovedTable::kSlotBytes >=
+                                                   fate_capacity * FateTable::kSlotBytes)) {
+          moved_capacity /= 2;
+        } else if (fates_shrink) {
+          fate_capacity /= 2;
+        } else {
+          break;
+        }
+      }
+      if (peak() > generation_bound) {
+        // The current generation is full by bytes: it becomes the older one.
+        // Once is enough: an empty generation that cannot take the fate never
+        // will.
+        if (GenerationBytes(current_) == 0) return false;
+        RotateFates(now);
+        continue;
+      }
+    }
+    peak_table_bytes_ = std::max(peak_table_bytes_, peak() + GenerationBytes(1 - current_));
+    if (grow_fates) fates.Grow(fate_capacity);
+    if (grow_moved) moved_table.Grow(moved_capacity);
+    return true;
+  }
+  return false;
+}
+
+int64_t TraceResolver::HeldBytes() const {
+  // Swiss tables: one slot and one control byte per capacity entry; the
+  // deque: 8 bytes per id (its block map is noise). Waiting lists of more
+  // than two children, which spill to the heap, are left out.
+  using HeldSlot = std::pair<const uint64_t, Held>;
+  using WaitingSlot = std::pair<const Key, absl::InlinedVector<uint64_t, 2>>;
+  return static_cast<int64_t>(held_.capacity() * (sizeof(HeldSlot) + 1) +
+                              waiting_.capacity() * (sizeof(WaitingSlot) + 1) +
+                              held_order_.size() * sizeof(uint64_t));
 }
 
 void TraceResolver::RotateFates(absl::Time now) {

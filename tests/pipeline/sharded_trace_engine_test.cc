@@ -168,6 +168,38 @@ TEST_F(ShardedTraceEngineTest, ShutdownReleasesHeldSpansUnchanged) {
   engine_->Shutdown();  // idempotent
 }
 
+// The value of an unlabeled gauge in the Prometheus text; -1 when absent.
+double GaugeValue(const MetricsRegistry& metrics, const std::string& name) {
+  const std::string text = metrics.RenderPrometheus();
+  const std::string prefix = "\n" + name + " ";
+  const size_t at = text.find(prefix);
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + prefix.size()));
+}
+
+TEST_F(ShardedTraceEngineTest, ExportsTableBytesWithinTheBoundSplitOverShards) {
+  options_.shards = 2;
+  options_.max_table_bytes = 2 * 64 * 1024;
+  Start();
+  constexpr int kConsumers = 3000;
+  for (int r = 0; r < kConsumers / 100; ++r) {
+    std::vector<ProtoSpan> spans;
+    for (int i = 0; i < 100; ++i) {
+      const uint64_t n = static_cast<uint64_t>(r * 100 + i) + 1;
+      spans.push_back(MakeSpan(n, 1, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {{100'000 + n, 7}}));
+    }
+    Submit(spans);
+  }
+  ASSERT_TRUE(WaitUntil([&] {
+    return metrics_.CounterValue("gateway_spans_processed_total") == kConsumers &&
+           GaugeValue(metrics_, "gateway_reparent_table_bytes") > 0;
+  }));
+  const double bytes = GaugeValue(metrics_, "gateway_reparent_table_bytes");
+  EXPECT_GT(bytes, 0);
+  EXPECT_LE(bytes, static_cast<double>(options_.max_table_bytes));
+  engine_->Shutdown();
+}
+
 TEST_F(ShardedTraceEngineTest, AHeldSpanKeepsItsWholeRequestAdmittedUntilExported) {
   options_.shards = 1;
   options_.hold_window = absl::Seconds(10);
