@@ -22,6 +22,8 @@ constexpr int kMaxItemsPerWake = 64;
 struct Work {
   std::vector<SpanRef> spans;
   bool stop = false;
+  // Owns the spans' buffer (one reference per shard's part of a request).
+  std::shared_ptr<const RequestBuffer> buffer;
 };
 
 struct Counters {
@@ -159,12 +161,12 @@ void ShardedTraceEngine::Submit(ScannedTraceRequest request) {
   }
   const size_t n = shards_.size();
   if (n == 1) {
-    shards_[0]->queue.enqueue(Work{std::move(request.spans), false});
+    shards_[0]->queue.enqueue(Work{std::move(request.spans), false, std::move(request.buffer)});
   } else {
     std::vector<std::vector<SpanRef>> parts(n);
     for (SpanRef& span : request.spans) parts[ShardOf(span.trace_id, n)].push_back(std::move(span));
     for (size_t i = 0; i < n; ++i) {
-      if (!parts[i].empty()) shards_[i]->queue.enqueue(Work{std::move(parts[i]), false});
+      if (!parts[i].empty()) shards_[i]->queue.enqueue(Work{std::move(parts[i]), false, request.buffer});
     }
   }
   submitters_.fetch_sub(1);
@@ -173,7 +175,7 @@ void ShardedTraceEngine::Submit(ScannedTraceRequest request) {
 void ShardedTraceEngine::ReleaseDirect(ScannedTraceRequest request) {
   TraceBatcher batcher(batcher_options_, exporter_, budget_);
   const absl::Time now = clock_.Now();
-  for (const SpanRef& span : request.spans) batcher.Add(OutputSpan::Unchanged(span), now);
+  for (const SpanRef& span : request.spans) batcher.Add(OutputSpan::Unchanged(span, request.buffer), now);
   batcher.Flush();
   const int64_t count = static_cast<int64_t>(request.spans.size());
   counters_.processed->Add(count);
@@ -191,8 +193,9 @@ void ShardedTraceEngine::Run(size_t index) {
   };
   auto process = [&](Work& work) {
     const absl::Time now = clock_.Now();
-    resolver.ProcessRequest(absl::MakeSpan(work.spans), now, &out);
+    resolver.ProcessRequest(work.buffer, work.spans, now, &out);
     work.spans.clear();
+    work.buffer.reset();  // outputs and held spans keep their own references
     emit(now);
   };
 

@@ -188,13 +188,15 @@ void TraceResolver::MovedTable::Clear() {
   size_ = 0;
 }
 
-void TraceResolver::Process(SpanRef span, absl::Time now, std::vector<OutputSpan>* out) {
+void TraceResolver::Process(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, absl::Time now,
+                            std::vector<OutputSpan>* out) {
   const uint64_t self = Fingerprint(Key{span.trace_id, span.span_id});
   const uint64_t parent = span.has_parent ? Fingerprint(Key{span.trace_id, span.parent_span_id}) : 0;
-  ProcessOne(span, self, parent, now, out);
+  ProcessOne(span, buffer, self, parent, now, out);
 }
 
-void TraceResolver::ProcessRequest(absl::Span<SpanRef> spans, absl::Time now, std::vector<OutputSpan>* out) {
+void TraceResolver::ProcessRequest(const std::shared_ptr<const RequestBuffer>& buffer,
+                                   absl::Span<const SpanRef> spans, absl::Time now, std::vector<OutputSpan>* out) {
   // Far enough ahead for the loads to land, near enough to stay in L1.
   constexpr size_t kAhead = 8;
   // Fingerprints are computed once, for the prefetch and the decision.
@@ -215,12 +217,13 @@ void TraceResolver::ProcessRequest(absl::Span<SpanRef> spans, absl::Time now, st
   for (size_t i = 0; i < spans.size() && i < kAhead; ++i) prefetch(i);
   for (size_t i = 0; i < spans.size(); ++i) {
     if (i + kAhead < spans.size()) prefetch(i + kAhead);
-    if (PassUnchanged(spans[i], fingerprints_[i].self, fingerprints_[i].parent, now, out)) continue;
-    ProcessOne(spans[i], fingerprints_[i].self, fingerprints_[i].parent, now, out);
+    if (PassUnchanged(spans[i], buffer, fingerprints_[i].self, fingerprints_[i].parent, now, out)) continue;
+    ProcessOne(spans[i], buffer, fingerprints_[i].self, fingerprints_[i].parent, now, out);
   }
 }
 
-bool TraceResolver::PassUnchanged(SpanRef& span, uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
+bool TraceResolver::PassUnchanged(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer,
+                                  uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
                                   std::vector<OutputSpan>* out) {
   // The common case of ProcessOne, decided inline: a span that is not a
   // target, whose parent (if it follows one) is known and unchanged, and
@@ -240,7 +243,7 @@ bool TraceResolver::PassUnchanged(SpanRef& span, uint64_t fingerprint, uint64_t 
   }
   if (!waiting_.empty() && waiting_.contains(Key{span.trace_id, span.span_id})) return false;
   ++stats_.processed;
-  AppendUnchanged(std::move(span), out);
+  AppendUnchanged(span, buffer, out);
   // RecordFate without children to wake.
   if (MakeRoom(false, now)) fates_[current_].Insert(fingerprint, false);
   if (static_cast<int64_t>(fates_[current_].size()) >= std::max<int64_t>(1, limits_.max_resolved_spans / 2)) {
@@ -249,7 +252,8 @@ bool TraceResolver::PassUnchanged(SpanRef& span, uint64_t fingerprint, uint64_t 
   return true;
 }
 
-void TraceResolver::ProcessOne(SpanRef& span, uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
+void TraceResolver::ProcessOne(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer,
+                               uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
                                std::vector<OutputSpan>* out) {
   ++stats_.processed;
   std::vector<Ready> ready;
@@ -257,7 +261,7 @@ void TraceResolver::ProcessOne(SpanRef& span, uint64_t fingerprint, uint64_t par
   if (chosen < 0 && span.has_parent && !(span.parent_is_remote() && !options_.cross_process)) {
     Fate parent;
     if (!FindFate(Key{span.trace_id, span.parent_span_id}, parent_fingerprint, &parent)) {
-      Hold(std::move(span), now);
+      Hold(span, buffer, now);
       while (static_cast<int64_t>(held_.size()) > limits_.max_held_spans && !held_order_.empty()) {
         uint64_t oldest = held_order_.front();
         held_order_.pop_front();
@@ -266,38 +270,40 @@ void TraceResolver::ProcessOne(SpanRef& span, uint64_t fingerprint, uint64_t par
       CompactOrder();
       return;
     }
-    Decide(span, chosen, &parent, fingerprint, now, out, &ready);
+    Decide(span, buffer, chosen, &parent, fingerprint, now, out, &ready);
   } else {
-    Decide(span, chosen, nullptr, fingerprint, now, out, &ready);
+    Decide(span, buffer, chosen, nullptr, fingerprint, now, out, &ready);
   }
   if (ready.empty() && held_order_.empty()) return;
   ResolveReady(&ready, now, out);
   CompactOrder();
 }
 
-void TraceResolver::Decide(SpanRef& span, int chosen, const Fate* parent, uint64_t fingerprint, absl::Time now,
-                           std::vector<OutputSpan>* out, std::vector<Ready>* ready) {
+void TraceResolver::Decide(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, int chosen,
+                           const Fate* parent, uint64_t fingerprint, absl::Time now, std::vector<OutputSpan>* out,
+                           std::vector<Ready>* ready) {
   const Key key{span.trace_id, span.span_id};
   if (chosen >= 0) {
     const TraceId new_trace = span.links[chosen].trace_id;
-    EmitTarget(span, chosen, now, out);
+    EmitTarget(span, buffer, chosen, now, out);
     RecordFate(key, fingerprint, true, new_trace, now, ready);
     return;
   }
   if (parent != nullptr && parent->moved) {
     // The encoder patches the trace id while copying the span out.
-    OutputSpan& moved = out->emplace_back(OutputSpan::Unchanged(std::move(span)));
+    OutputSpan& moved = out->emplace_back(OutputSpan::Unchanged(span, buffer));
     moved.patched_trace_id = parent->new_trace;
     moved.trace_id_offset = span.trace_id_offset;
     ++stats_.descendants_moved;
     RecordFate(key, fingerprint, true, parent->new_trace, now, ready);
     return;
   }
-  AppendUnchanged(std::move(span), out);
+  AppendUnchanged(span, buffer, out);
   RecordFate(key, fingerprint, false, TraceId(), now, ready);
 }
 
-void TraceResolver::EmitTarget(SpanRef& span, int chosen, absl::Time now, std::vector<OutputSpan>* out) {
+void TraceResolver::EmitTarget(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, int chosen,
+                               absl::Time now, std::vector<OutputSpan>* out) {
   const LinkRef& link = span.links[chosen];
   // Built in reused scratch space: strings keep their capacity across calls.
   SpanRewrite& rewrite = target_rewrite_;
@@ -323,7 +329,7 @@ void TraceResolver::EmitTarget(SpanRef& span, int chosen, absl::Time now, std::v
     }
   }
   rewrite.extra_attributes.resize(attributes);
-  OutputSpan target = OutputSpan::Unchanged(span);
+  OutputSpan target = OutputSpan::Unchanged(span, buffer);
   target.rewritten = RewriteSpan(span, rewrite);
   out->push_back(std::move(target));
   ++stats_.reparented;
@@ -335,7 +341,7 @@ void TraceResolver::EmitTarget(SpanRef& span, int chosen, absl::Time now, std::v
       if (static_cast<int>(i) == chosen || !other.valid || other.trace_id == span.trace_id) continue;
       const SpanId id = FanoutSpanId(span.trace_id, span.span_id, other.trace_id, other.span_id);
       OutputSpan fanout;
-      fanout.buffer = span.buffer;
+      fanout.buffer = buffer;
       fanout.scope_index = span.scope_index;
       fanout.end_time_unix_nano = span.end_time_unix_nano;
       fanout.rewritten = BuildFanoutSpan(span, other, id,
@@ -390,17 +396,18 @@ void TraceResolver::ResolveReady(std::vector<Ready>* ready, absl::Time now, std:
     ready->pop_back();
     auto it = held_.find(next.hold_id);
     if (it == held_.end()) continue;
-    SpanRef span = std::move(it->second.span);
+    const SpanRef span = it->second.span;
+    const std::shared_ptr<const RequestBuffer> buffer = std::move(it->second.buffer);
     held_.erase(it);
     // Held spans are never targets (a target is decided on arrival).
-    Decide(span, -1, &next.parent, Fingerprint(Key{span.trace_id, span.span_id}), now, out, ready);
+    Decide(span, buffer, -1, &next.parent, Fingerprint(Key{span.trace_id, span.span_id}), now, out, ready);
   }
 }
 
-void TraceResolver::Hold(SpanRef span, absl::Time now) {
+void TraceResolver::Hold(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, absl::Time now) {
   const uint64_t id = next_hold_id_++;
   const Key parent{span.trace_id, span.parent_span_id};
-  held_.emplace(id, Held{std::move(span), now});
+  held_.emplace(id, Held{span, buffer, now});
   held_order_.push_back(id);
   waiting_[parent].push_back(id);
 }
@@ -417,7 +424,8 @@ void TraceResolver::ReleaseHeld(uint64_t id, Release reason, absl::Time now, std
   auto it = held_.find(id);
   if (it == held_.end()) return;
   UnlinkWaiting(it->second, id);
-  SpanRef span = std::move(it->second.span);
+  const SpanRef span = it->second.span;
+  const std::shared_ptr<const RequestBuffer> buffer = std::move(it->second.buffer);
   held_.erase(it);
   switch (reason) {
     case Release::kHoldWindow:
@@ -432,7 +440,7 @@ void TraceResolver::ReleaseHeld(uint64_t id, Release reason, absl::Time now, std
   }
   // It goes out unchanged, so its held descendants stay with it.
   std::vector<Ready> ready;
-  AppendUnchanged(std::move(span), out);
+  AppendUnchanged(span, buffer, out);
   const Key key{span.trace_id, span.span_id};
   RecordFate(key, Fingerprint(key), false, TraceId(), now, &ready);
   ResolveReady(&ready, now, out);
@@ -486,11 +494,6 @@ bool TraceResolver::FindFate(const Key& key, uint64_t fingerprint, Fate* fate) c
   if (in_current == FateTable::kAbsent && in_older == FateTable::kAbsent) return false;
   *fate = Fate{TraceId(), false};
   return true;
-}
-
-bool TraceResolver::MakeRoom(bool moved, absl::Time now) {
-  if (!fates_[current_].Full() && !(moved && moved_[current_].Full())) return true;
-  return MakeRoomSlow(moved, now);
 }
 
 bool TraceResolver::MakeRoomSlow(bool moved, absl::Time now) {

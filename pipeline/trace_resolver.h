@@ -8,7 +8,7 @@
 //
 //   TraceResolver resolver(options);
 //   std::vector<OutputSpan> out;
-//   for (SpanRef& span : scanned.spans) resolver.Process(std::move(span), now, &out);
+//   resolver.ProcessRequest(scanned.buffer, absl::MakeSpan(scanned.spans), now, &out);
 //   resolver.Expire(now, &out);   // periodically
 //   ...
 //   resolver.ReleaseAll(&out);    // at shutdown
@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -79,13 +80,18 @@ class TraceResolver final {
   TraceResolver& operator=(const TraceResolver&) = delete;
 
   // Decides `span` (and any held descendants its arrival resolves) and
-  // appends what goes out to `out`. `now` must not go backwards.
-  void Process(SpanRef span, absl::Time now, std::vector<OutputSpan>* out);
+  // appends what goes out to `out`. `buffer` owns span.buffer (the request's
+  // ScannedTraceRequest::buffer): outputs and held spans take references to
+  // it, one per OutputSpan or held span rather than one per span. `now` must
+  // not go backwards.
+  void Process(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, absl::Time now,
+               std::vector<OutputSpan>* out);
 
-  // The same as calling Process for each span in order (the spans are moved
-  // from), but faster: the fate-table slots of the next spans are prefetched
-  // while the current one is decided.
-  void ProcessRequest(absl::Span<SpanRef> spans, absl::Time now, std::vector<OutputSpan>* out);
+  // The same as calling Process for each span of one request in order, but
+  // faster: the fate-table slots of the next spans are prefetched while the
+  // current one is decided.
+  void ProcessRequest(const std::shared_ptr<const RequestBuffer>& buffer, absl::Span<const SpanRef> spans,
+                      absl::Time now, std::vector<OutputSpan>* out);
 
   // Releases unchanged what has waited for the hold window and forgets fates
   // older than resolved_ttl.
@@ -228,6 +234,8 @@ class TraceResolver final {
 
   struct Held {
     SpanRef span;
+    // Keeps span.buffer alive.
+    std::shared_ptr<const RequestBuffer> buffer;
     absl::Time arrival;
   };
 
@@ -238,16 +246,19 @@ class TraceResolver final {
   // fate and queues the held children it resolves.
   // Fingerprints are those of the span's key and of its parent's key (0
   // without a parent).
-  void ProcessOne(SpanRef& span, uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
-                  std::vector<OutputSpan>* out);
+  // `buffer` owns span.buffer.
+  void ProcessOne(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, uint64_t fingerprint,
+                  uint64_t parent_fingerprint, absl::Time now, std::vector<OutputSpan>* out);
   // ProcessOne's common case (not a target, parent known unchanged or not
   // followed, no held child waiting) without its bookkeeping; false, having
   // changed nothing, for any other span.
-  bool PassUnchanged(SpanRef& span, uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
-                     std::vector<OutputSpan>* out);
-  void Decide(SpanRef& span, int chosen, const Fate* parent, uint64_t fingerprint, absl::Time now,
-              std::vector<OutputSpan>* out, std::vector<Ready>* ready);
-  void EmitTarget(SpanRef& span, int chosen, absl::Time now, std::vector<OutputSpan>* out);
+  bool PassUnchanged(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, uint64_t fingerprint,
+                     uint64_t parent_fingerprint, absl::Time now, std::vector<OutputSpan>* out);
+  void Decide(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, int chosen,
+              const Fate* parent, uint64_t fingerprint, absl::Time now, std::vector<OutputSpan>* out,
+              std::vector<Ready>* ready);
+  void EmitTarget(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, int chosen,
+                  absl::Time now, std::vector<OutputSpan>* out);
   void RecordFate(const Key& key, uint64_t fingerprint, bool moved, const TraceId& new_trace, absl::Time now,
                   std::vector<Ready>* ready);
   // The remembered fate of `key`; false if none.
@@ -260,14 +271,17 @@ class TraceResolver final {
   // together), rotating first when they cannot grow within it. False when
   // even an empty generation has no room (a bound of a few dozen bytes): the
   // fate is then not remembered.
-  bool MakeRoom(bool moved, absl::Time now);
+  bool MakeRoom(bool moved, absl::Time now) {
+    if (!fates_[current_].Full() && !(moved && moved_[current_].Full())) return true;
+    return MakeRoomSlow(moved, now);
+  }
   bool MakeRoomSlow(bool moved, absl::Time now);
   int64_t GenerationBytes(int g) const {
     return static_cast<int64_t>(fates_[g].capacity() * FateTable::kSlotBytes +
                                 moved_[g].capacity() * MovedTable::kSlotBytes);
   }
   void ResolveReady(std::vector<Ready>* ready, absl::Time now, std::vector<OutputSpan>* out);
-  void Hold(SpanRef span, absl::Time now);
+  void Hold(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, absl::Time now);
   void ReleaseHeld(uint64_t id, Release reason, absl::Time now, std::vector<OutputSpan>* out);
   void UnlinkWaiting(const Held& held, uint64_t id);
   void CompactOrder();

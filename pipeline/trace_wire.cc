@@ -119,8 +119,7 @@ absl::Status WrongType(const Where& where, const char* field, const WireField& f
 
 class Scanner {
  public:
-  Scanner(RequestBuffer* buffer, std::shared_ptr<const RequestBuffer> shared, ScannedTraceRequest* out)
-      : buffer_(buffer), shared_(std::move(shared)), out_(out) {}
+  Scanner(RequestBuffer* buffer, ScannedTraceRequest* out) : buffer_(buffer), out_(out) {}
 
   absl::Status Run() {
     WireReader reader(buffer_->bytes);
@@ -334,7 +333,7 @@ class Scanner {
     // Built on the stack and moved into the vector's (fresh, cold) memory
     // in one pass.
     SpanRef span;
-    span.buffer = shared_;
+    span.buffer = buffer_;
     span.message = message;
     span.name = name;
     span.scope_index = scope_index;
@@ -516,7 +515,7 @@ class Scanner {
       DropSpan();
       return absl::OkStatus();
     }
-    span.buffer = shared_;
+    span.buffer = buffer_;
     span.message = message;
     span.scope_index = scope_index;
     NoteLinks();
@@ -601,7 +600,6 @@ class Scanner {
   std::vector<LinkFixup> link_fixups_;
   // Bytes up to here have been prefetched (ScanSpanFast).
   const char* prefetched_ = nullptr;
-  std::shared_ptr<const RequestBuffer> shared_;
   ScannedTraceRequest* out_;
   std::string first_rejection_;
 };
@@ -755,7 +753,7 @@ absl::StatusOr<ScannedTraceRequest> ScanTraceRequest(std::string request) {
   result.buffer = buffer;
   // A typical span is a few hundred bytes; reserving avoids most regrowth.
   result.spans.reserve(std::min<size_t>(buffer->bytes.size() / 256 + 1, 1 << 16));
-  Scanner scanner(buffer.get(), buffer, &result);
+  Scanner scanner(buffer.get(), &result);
   absl::Status status = scanner.Run();
   if (!status.ok()) return status;
   scanner.AttachLinks();
@@ -943,10 +941,11 @@ size_t CanonicalSpanPrefix(std::string_view message) {
 
 }  // namespace
 
-void AppendUnchanged(SpanRef&& span, std::vector<OutputSpan>* out) {
+void AppendUnchanged(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer,
+                     std::vector<OutputSpan>* out) {
   if (!out->empty()) {
     OutputSpan& last = out->back();
-    if (last.buffer == span.buffer && last.scope_index == span.scope_index && last.rewritten.empty() &&
+    if (last.buffer.get() == span.buffer && last.scope_index == span.scope_index && last.rewritten.empty() &&
         !last.patched_trace_id.has_value()) {
       const char* const last_end = last.original.data() + last.original.size();
       const size_t prefix = CanonicalSpanPrefix(span.message);
@@ -967,13 +966,12 @@ void AppendUnchanged(SpanRef&& span, std::vector<OutputSpan>* out) {
               (last.end_time_unix_nano == 0 || span.end_time_unix_nano < last.end_time_unix_nano)) {
             last.end_time_unix_nano = span.end_time_unix_nano;
           }
-          span.buffer.reset();
           return;
         }
       }
     }
   }
-  out->push_back(OutputSpan::Unchanged(std::move(span)));
+  out->push_back(OutputSpan::Unchanged(span, buffer));
 }
 
 OutputSpan TakeRunPrefix(OutputSpan* run, uint32_t max_spans, size_t max_bytes) {

@@ -10,7 +10,7 @@
 //   if (!scanned.ok()) return Invalid(scanned.status().message());
 //   for (const SpanRef& span : scanned->spans) { ... span.trace_id ... }
 //
-//   OutputSpan out = OutputSpan::Unchanged(span);
+//   OutputSpan out = OutputSpan::Unchanged(span, scanned->buffer);
 //   out.rewritten = PatchTraceId(span, new_trace);        // a descendant moves
 //   std::string body = EncodeTraceRequest(outputs);       // one request again
 #pragma once
@@ -69,7 +69,10 @@ struct RequestBuffer {
 
 
 struct SpanRef {
-  std::shared_ptr<const RequestBuffer> buffer;
+  // The request the span was scanned from. Not owning (no reference count
+  // per span): ScannedTraceRequest::buffer keeps it alive, and whoever keeps
+  // a span longer (a held span, an OutputSpan) takes a reference of its own.
+  const RequestBuffer* buffer = nullptr;
   // The Span message inside buffer->bytes (value bytes, without tag and length).
   std::string_view message;
   // Span.name (field 5, last occurrence), a view into `message`; empty when absent.
@@ -184,19 +187,10 @@ struct OutputSpan {
   // The span's bytes, before the trace-id patch (if any).
   std::string_view bytes() const { return rewritten.empty() ? original : std::string_view(rewritten); }
 
-  static OutputSpan Unchanged(const SpanRef& span) {
+  // `buffer` is span.buffer's owner (ScannedTraceRequest::buffer).
+  static OutputSpan Unchanged(const SpanRef& span, std::shared_ptr<const RequestBuffer> buffer) {
     OutputSpan out;
-    out.buffer = span.buffer;
-    out.scope_index = span.scope_index;
-    out.original = span.message;
-    out.end_time_unix_nano = span.end_time_unix_nano;
-    return out;
-  }
-  // The same, taking over the span's buffer reference (no reference-count
-  // traffic); `span` keeps its views but no longer keeps the bytes alive.
-  static OutputSpan Unchanged(SpanRef&& span) {
-    OutputSpan out;
-    out.buffer = std::move(span.buffer);
+    out.buffer = std::move(buffer);
     out.scope_index = span.scope_index;
     out.original = span.message;
     out.end_time_unix_nano = span.end_time_unix_nano;
@@ -207,9 +201,11 @@ struct OutputSpan {
 // Appends `span` to `out` unchanged: when the last output is unchanged and
 // `span`'s field directly follows it in the same received ScopeSpans (both in
 // the canonical encoding: a one-byte tag and a minimal length), the last
-// output grows into a run instead of a new OutputSpan being added. `span`
-// keeps its views; its buffer reference is taken or dropped.
-void AppendUnchanged(SpanRef&& span, std::vector<OutputSpan>* out);
+// output grows into a run instead of a new OutputSpan being added (no
+// reference taken); otherwise the new OutputSpan takes a reference to
+// `buffer`, span.buffer's owner.
+void AppendUnchanged(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer,
+                     std::vector<OutputSpan>* out);
 
 // Splits off the first spans of a run: at most `max_spans` and at most
 // `max_bytes` of fields (at least one span whatever `max_bytes`, none when

@@ -273,7 +273,7 @@ TEST_F(ShardedTraceEngineTest, BatcherDeadlineFollowsItsFirstSpan) {
   TraceBatcher batcher(TraceBatcherOptions{}, direct, nullptr);
   ScannedTraceRequest scanned =
       testing::ScanOrFail(testing::BuildRequest({MakeSpan(1, 12, std::nullopt), MakeSpan(1, 11, std::nullopt)}));
-  for (const SpanRef& s : scanned.spans) batcher.Add(OutputSpan::Unchanged(s), clock_.Now());
+  for (const SpanRef& s : scanned.spans) batcher.Add(OutputSpan::Unchanged(s, scanned.buffer), clock_.Now());
   EXPECT_EQ(batcher.Deadline(), clock_.Now() + TraceBatcherOptions{}.max_delay);
   batcher.Flush();
   EXPECT_EQ(direct.Items(), 2);
@@ -284,12 +284,12 @@ TEST_F(ShardedTraceEngineTest, BatcherSplitsARunAtMaxSpansAndMaxBytes) {
   std::vector<ProtoSpan> spans;
   for (int i = 0; i < 7; ++i) spans.push_back(MakeSpan(1, static_cast<uint8_t>(10 + i), std::nullopt));
   ScannedTraceRequest scanned = testing::ScanOrFail(testing::BuildRequest(spans));
-  const size_t field = EncodedSpanSize(OutputSpan::Unchanged(scanned.spans[0]));
+  const size_t field = EncodedSpanSize(OutputSpan::Unchanged(scanned.spans[0], scanned.buffer));
   std::vector<OutputSpan> one_by_one;
-  for (const SpanRef& s : scanned.spans) one_by_one.push_back(OutputSpan::Unchanged(s));
+  for (const SpanRef& s : scanned.spans) one_by_one.push_back(OutputSpan::Unchanged(s, scanned.buffer));
   const std::vector<ProtoSpan> expected = testing::DecodeSpans(one_by_one);
   std::vector<OutputSpan> runs;
-  for (SpanRef& s : scanned.spans) AppendUnchanged(std::move(s), &runs);
+  for (const SpanRef& s : scanned.spans) AppendUnchanged(s, scanned.buffer, &runs);
   ASSERT_EQ(runs.size(), 1u);
   ASSERT_EQ(runs[0].span_count, 7u);
 

@@ -90,7 +90,7 @@ class TraceResolverTest : public ::testing::Test {
     if (!resolver_) Make();
     std::vector<OutputSpan> out;
     ScannedTraceRequest scanned = testing::ScanOrFail(testing::BuildRequest(spans));
-    for (SpanRef& span : scanned.spans) resolver_->Process(std::move(span), clock_.Now(), &out);
+    for (const SpanRef& span : scanned.spans) resolver_->Process(span, scanned.buffer, clock_.Now(), &out);
     last_raw_ = out;
     return testing::DecodeSpans(out);
   }
@@ -100,7 +100,7 @@ class TraceResolverTest : public ::testing::Test {
     if (!resolver_) Make();
     std::vector<OutputSpan> out;
     ScannedTraceRequest scanned = testing::ScanOrFail(testing::BuildRequest(spans));
-    resolver_->ProcessRequest(absl::MakeSpan(scanned.spans), clock_.Now(), &out);
+    resolver_->ProcessRequest(scanned.buffer, scanned.spans, clock_.Now(), &out);
     last_raw_ = out;
     return testing::DecodeSpans(out);
   }

@@ -552,7 +552,7 @@ class TraceWireDifferentialTest : public ::testing::Test {
     for (const ScannedTraceRequest* scan : scans) {
       for (const SpanRef& span : scan->spans) {
         Span expected;
-        OutputSpan out = OutputSpan::Unchanged(span);
+        OutputSpan out = OutputSpan::Unchanged(span, scan->buffer);
         std::string bytes = RandomOutput(span, &expected);
         if (bytes != span.message) out.rewritten = std::move(bytes);
         Span actual;
