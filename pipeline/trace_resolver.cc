@@ -329,9 +329,8 @@ void TraceResolver::EmitTarget(const SpanRef& span, const std::shared_ptr<const 
     }
   }
   rewrite.extra_attributes.resize(attributes);
-  OutputSpan target = OutputSpan::Unchanged(span, buffer);
-  target.rewritten = RewriteSpan(span, rewrite);
-  out->push_back(std::move(target));
+  // Spliced: the encoder writes it from the received bytes.
+  SpliceRewrite(span, rewrite, &out->emplace_back(OutputSpan::Unchanged(span, buffer)));
   ++stats_.reparented;
 
   if (options_.fanout) {

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -141,6 +142,15 @@ struct SpanRewrite {
 // written in place of the originals, everything else is copied byte for byte.
 std::string RewriteSpan(const SpanRef& span, const SpanRewrite& rewrite);
 
+// The same as an OutputSpan that EncodeTraceRequest writes straight from
+// the received bytes (no copy of the span here): sets `out->original` to the
+// span's message, `out->rewritten` to the fields that replace and add to it,
+// and its cuts to the fields it drops. `out` keeps its buffer (made by
+// OutputSpan::Unchanged(span, ...)). A span with more than kMaxCuts fields
+// to drop (fields repeated on the wire) gets RewriteSpan's bytes instead.
+struct OutputSpan;
+void SpliceRewrite(const SpanRef& span, const SpanRewrite& rewrite, OutputSpan* out);
+
 // The span's message bytes with only trace_id replaced (same length, so a
 // copy and a 16-byte patch).
 std::string PatchTraceId(const SpanRef& span, const TraceId& trace_id);
@@ -166,6 +176,8 @@ struct OutputSpan {
   // Keeps the frames (and, when unchanged, the span bytes) alive.
   std::shared_ptr<const RequestBuffer> buffer;
   uint32_t scope_index = 0;
+  // Spliced only: bytes of `original` cut out, in all.
+  uint32_t cut_bytes = 0;
   // The original bytes; used when `rewritten` is empty.
   std::string_view original;
   std::string rewritten;
@@ -177,6 +189,14 @@ struct OutputSpan {
   // `rewritten`, no patch). AppendUnchanged builds runs; TakeRunPrefix splits
   // them.
   bool run = false;
+  // When set (SpliceRewrite: a rewritten target), the span's bytes are
+  // `original` without cut_count byte ranges (cut(i): offsets into
+  // `original`, ascending, disjoint; cut_bytes in all) followed by added(),
+  // and EncodeTraceRequest writes them so, from the received bytes. The
+  // ranges are kept after the added fields at the end of `rewritten`, which
+  // keeps this struct small. Never with a run or a trace-id patch.
+  bool spliced = false;
+  uint8_t cut_count = 0;
   uint32_t span_count = 1;
   // When set, EncodeTraceRequest writes this id over the 16 bytes at
   // trace_id_offset of bytes() (what PatchTraceId would produce, without a
@@ -184,8 +204,23 @@ struct OutputSpan {
   std::optional<TraceId> patched_trace_id;
   uint32_t trace_id_offset = 0;
 
-  // The span's bytes, before the trace-id patch (if any).
+  static constexpr size_t kMaxCuts = 8;
+  static constexpr size_t kCutSize = 2 * sizeof(uint32_t);
+
+  // The span's bytes, before the trace-id patch (if any). Not for a spliced
+  // span (its bytes are in two places); size() is.
   std::string_view bytes() const { return rewritten.empty() ? original : std::string_view(rewritten); }
+  // The size of the span's (run's) bytes.
+  size_t size() const {
+    return spliced ? original.size() - cut_bytes + rewritten.size() - kCutSize * cut_count : bytes().size();
+  }
+  // Spliced only: the fields written after the kept bytes, and the ranges cut.
+  std::string_view added() const { return std::string_view(rewritten.data(), rewritten.size() - kCutSize * cut_count); }
+  std::pair<uint32_t, uint32_t> cut(size_t i) const {
+    uint32_t range[2];
+    std::memcpy(range, rewritten.data() + rewritten.size() - kCutSize * (cut_count - i), kCutSize);
+    return {range[0], range[1]};
+  }
 
   // `buffer` is span.buffer's owner (ScannedTraceRequest::buffer).
   static OutputSpan Unchanged(const SpanRef& span, std::shared_ptr<const RequestBuffer> buffer) {

@@ -391,6 +391,51 @@ TEST_F(TraceWireTest, RewriteSpanReplacesIdsStateFlagsAndLinks) {
   EXPECT_TRUE(out.attributes(1).value().has_string_value());
 }
 
+TEST_F(TraceWireTest, SpliceRewriteEncodesAsRewriteSpan) {
+  Span s = MakeSpan(1, 2, 3);
+  s.set_trace_state("old=1");
+  s.set_flags(1);
+  for (int i = 0; i < 3; ++i) {
+    auto* link = s.add_links();
+    link->set_trace_id(Id(16, 10 + i));
+    link->set_span_id(Id(8, 20 + i));
+  }
+  SpanRewrite rewrite;
+  rewrite.trace_id = MakeTraceId(10);
+  rewrite.parent_span_id = MakeSpanId(20);
+  rewrite.trace_state = "new=2";
+  rewrite.flags = 0x301;
+  rewrite.remove_link = 1;
+  rewrite.extra_links.push_back(EncodeLink(MakeTraceId(1), MakeSpanId(3), "", 1, {{"link.kind", std::string("orig")}}));
+  rewrite.extra_attributes = {{"s", std::string("x")}};
+  // The usual span (5 fields cut), and one whose trace_id is repeated on the
+  // wire past OutputSpan::kMaxCuts (written whole instead).
+  std::string repeated = s.SerializeAsString();
+  for (int i = 0; i < 8; ++i) {
+    Span extra;
+    extra.set_trace_id(Id(16, 1));
+    repeated += extra.SerializeAsString();
+  }
+  Span repeated_span;
+  ASSERT_TRUE(repeated_span.ParseFromString(repeated));
+  for (const Span& span : {s, repeated_span}) {
+    ScannedTraceRequest scanned = Scan(Request({span}));
+    ASSERT_EQ(scanned.spans.size(), 1u);
+    OutputSpan whole = OutputSpan::Unchanged(scanned.spans[0], scanned.buffer);
+    whole.rewritten = RewriteSpan(scanned.spans[0], rewrite);
+    OutputSpan spliced = OutputSpan::Unchanged(scanned.spans[0], scanned.buffer);
+    SpliceRewrite(scanned.spans[0], rewrite, &spliced);
+    EXPECT_EQ(spliced.size(), whole.size());
+    EXPECT_EQ(EncodedSpanSize(spliced), EncodedSpanSize(whole));
+    EXPECT_EQ(EncodeTraceRequest({spliced}), EncodeTraceRequest({whole}));
+  }
+  ScannedTraceRequest scanned = Scan(Request({s}));
+  OutputSpan spliced = OutputSpan::Unchanged(scanned.spans[0], scanned.buffer);
+  SpliceRewrite(scanned.spans[0], rewrite, &spliced);
+  EXPECT_TRUE(spliced.spliced);
+  EXPECT_EQ(spliced.cut_count, 5u);
+}
+
 TEST_F(TraceWireTest, RewriteWithEmptyTraceStateRemovesIt) {
   Span s = MakeSpan(1, 2, 0);
   s.set_trace_state("old=1");
