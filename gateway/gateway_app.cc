@@ -28,8 +28,8 @@ namespace {
 constexpr int64_t kMiB = int64_t{1} << 20;
 
 // Bookkeeping per held span: its SpanRef in a swiss table plus its place in
-// the waiting map and the arrival-order deque, 240..490 bytes depending on
-// the tables' load (TraceResolver::HeldBytes; 339 measured at 20k held);
+// the waiting map and the arrival-order deque, 250..500 bytes depending on
+// the tables' load (TraceResolver::HeldBytes; 352 measured at 20k held);
 // its request is counted by the MemoryBudget. The upper end, with margin.
 constexpr int64_t kBytesPerHeldSpan = 512;
 
