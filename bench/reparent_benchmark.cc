@@ -73,7 +73,7 @@ void BM_ScanResolveEncode(benchmark::State& state) {
         return;
       }
       out.clear();
-      resolver.ProcessRequest(absl::MakeSpan(scanned->spans), now, &out);
+      resolver.ProcessRequest(scanned->buffer, scanned->spans, now, &out);
       resolver.Expire(now, &out);
       std::string encoded = EncodeTraceRequest(out);
       benchmark::DoNotOptimize(encoded.data());
@@ -116,7 +116,7 @@ void BM_ScanEncodeOnly(benchmark::State& state) {
       }
       out.clear();
       spans += static_cast<int64_t>(scanned->spans.size());
-      for (SpanRef& span : scanned->spans) AppendUnchanged(std::move(span), &out);
+      for (const SpanRef& span : scanned->spans) AppendUnchanged(span, scanned->buffer, &out);
       std::string encoded = EncodeTraceRequest(out);
       benchmark::DoNotOptimize(encoded.data());
     }

@@ -39,7 +39,7 @@ void BM_ScanAndEncode(benchmark::State& state) {
     outputs.reserve(scanned->spans.size());
     for (size_t i = 0; i < scanned->spans.size(); ++i) {
       const SpanRef& span = scanned->spans[i];
-      OutputSpan& out = outputs.emplace_back(OutputSpan::Unchanged(span));
+      OutputSpan& out = outputs.emplace_back(OutputSpan::Unchanged(span, scanned->buffer));
       if (i % 5 == 0) out.rewritten = PatchTraceId(span, patched);
     }
     std::string encoded = EncodeTraceRequest(outputs);
@@ -65,7 +65,7 @@ BENCHMARK(BM_ScanOnly);
 void BM_EncodeOnly(benchmark::State& state) {
   absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(Body());
   std::vector<OutputSpan> outputs;
-  for (const SpanRef& span : scanned->spans) outputs.push_back(OutputSpan::Unchanged(span));
+  for (const SpanRef& span : scanned->spans) outputs.push_back(OutputSpan::Unchanged(span, scanned->buffer));
   for (auto _ : state) {
     std::string encoded = EncodeTraceRequest(outputs);
     benchmark::DoNotOptimize(encoded.data());

@@ -27,13 +27,11 @@ namespace {
 
 constexpr int64_t kMiB = int64_t{1} << 20;
 
-// Memory per entry of the reparenting tables, on the safe side: a
-// remembered fate is an 8-byte fingerprint in a table at most half full, in
-// two generations, plus (for moved spans) a 40-byte exact entry; a held span
-// is its SpanRef and its places in the hold maps (its request is counted by
-// the MemoryBudget).
-constexpr int64_t kBytesPerRememberedSpan = 64;
-constexpr int64_t kBytesPerHeldSpan = 320;
+// Bookkeeping per held span: its SpanRef in a swiss table plus its place in
+// the waiting map and the arrival-order deque, 250..500 bytes depending on
+// the tables' load (TraceResolver::HeldBytes; 352 measured at 20k held);
+// its request is counted by the MemoryBudget. The upper end, with margin.
+constexpr int64_t kBytesPerHeldSpan = 512;
 
 // queue.process_memory_limit_mib in bytes: 0 asks for 80% of the container's
 // limit; no bound (0) when there is none or when it is -1.
@@ -64,21 +62,22 @@ int64_t TelemetryBudgetBytes(int64_t configured_bytes, int64_t process_limit_byt
   return fitted;
 }
 
-// The reparenting tables take at most a quarter (remembered fates) and an
-// eighth (held spans) of the process bound; the configured counts are
-// lowered to fit, never raised.
+// The reparenting engine's tables of remembered fates may allocate at most a
+// quarter of the process bound (reparent.max_table_bytes, exact: the
+// resolver forgets its oldest generation rather than grow past it); held
+// spans' bookkeeping an eighth, by lowering max_held_spans, never raising it.
 ReparentOptions FitReparentTables(ReparentOptions options, int64_t process_limit_bytes) {
   if (process_limit_bytes <= 0) return options;
-  const int64_t max_resolved = std::max<int64_t>(1, process_limit_bytes / 4 / kBytesPerRememberedSpan);
+  const int64_t table_bytes = std::max<int64_t>(1, process_limit_bytes / 4);
+  options.max_table_bytes =
+      options.max_table_bytes > 0 ? std::min(options.max_table_bytes, table_bytes) : table_bytes;
   const int64_t max_held = std::max<int64_t>(1, process_limit_bytes / 8 / kBytesPerHeldSpan);
-  if (options.max_resolved_spans > max_resolved || options.max_held_spans > max_held) {
-    LogWarn("reparent_tables_fitted_to_memory",
-            {{"process_memory_limit_bytes", absl::StrCat(process_limit_bytes)},
-             {"max_resolved_spans", absl::StrCat(std::min(options.max_resolved_spans, max_resolved))},
-             {"max_held_spans", absl::StrCat(std::min(options.max_held_spans, max_held))}});
+  if (options.max_held_spans > max_held) {
+    LogWarn("reparent_tables_fitted_to_memory", {{"process_memory_limit_bytes", absl::StrCat(process_limit_bytes)},
+                                                 {"max_table_bytes", absl::StrCat(options.max_table_bytes)},
+                                                 {"max_held_spans", absl::StrCat(max_held)}});
+    options.max_held_spans = max_held;
   }
-  options.max_resolved_spans = std::min(options.max_resolved_spans, max_resolved);
-  options.max_held_spans = std::min(options.max_held_spans, max_held);
   return options;
 }
 

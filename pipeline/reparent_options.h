@@ -33,6 +33,10 @@ struct ReparentOptions {
   int64_t max_held_spans = 1'000'000;
   // Bound on remembered fates across all shards; past it the oldest are forgotten.
   int64_t max_resolved_spans = 4'000'000;
+  // Bound on the bytes the remembered fates' tables allocate across all
+  // shards (both generations, a growing table's old and new copy counted
+  // together); past it the oldest are forgotten. 0: no byte bound.
+  int64_t max_table_bytes = 0;
   // Spans whose parent is remote also wait for it (a central gateway that
   // sees several services). Off: a remote parent counts as resolved-unchanged.
   bool cross_process = false;

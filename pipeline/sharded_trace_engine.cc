@@ -22,6 +22,8 @@ constexpr int kMaxItemsPerWake = 64;
 struct Work {
   std::vector<SpanRef> spans;
   bool stop = false;
+  // Owns the spans' buffer (one reference per shard's part of a request).
+  std::shared_ptr<const RequestBuffer> buffer;
 };
 
 struct Counters {
@@ -34,13 +36,15 @@ struct Counters {
   Counter* released_shutdown;
 };
 
-// Read by the gauge; shared so that the registry may outlive the engine.
-struct HeldGauge {
-  explicit HeldGauge(size_t shards) : held(shards) {}
-  std::vector<std::atomic<int64_t>> held;
+// A per-shard value summed by a gauge; each shard's worker stores its own
+// entry, the gauge reads them all. Shared so that the registry may outlive
+// the engine.
+struct ShardGauge {
+  explicit ShardGauge(size_t shards) : values(shards) {}
+  std::vector<std::atomic<int64_t>> values;
   int64_t Sum() const {
     int64_t sum = 0;
-    for (const auto& h : held) sum += h.load(std::memory_order_relaxed);
+    for (const auto& v : values) sum += v.load(std::memory_order_relaxed);
     return sum;
   }
 };
@@ -57,7 +61,7 @@ size_t ShardOf(const TraceId& trace, size_t shards) {
 // Threading: Submit runs on any receiver thread and only enqueues. Each
 // shard's queue is multi-producer (receivers), single-consumer (its worker);
 // the worker alone touches its resolver and batcher. Shared state is the
-// counters (atomics), the held gauge (atomics) and the decisions snapshot
+// counters (atomics), the held and table-bytes gauges (atomics) and the decisions snapshot
 // (per-shard mutex, taken only when a decision was made).
 class ShardedTraceEngine final : public TraceEngine {
  public:
@@ -92,7 +96,8 @@ class ShardedTraceEngine final : public TraceEngine {
   MemoryBudget* const budget_;
   const Clock& clock_;
   Counters counters_;
-  std::shared_ptr<HeldGauge> held_;
+  std::shared_ptr<ShardGauge> held_;
+  std::shared_ptr<ShardGauge> table_bytes_;
   std::vector<std::unique_ptr<Shard>> shards_;
 
   std::atomic<bool> stopping_{false};
@@ -119,14 +124,19 @@ ShardedTraceEngine::ShardedTraceEngine(const ReparentOptions& options, const Tra
   counters_.released_hold_window = metrics.GetCounter(released, released_help, {{"reason", "hold_window"}});
   counters_.released_memory_bound = metrics.GetCounter(released, released_help, {{"reason", "memory_bound"}});
   counters_.released_shutdown = metrics.GetCounter(released, released_help, {{"reason", "shutdown"}});
-  held_ = std::make_shared<HeldGauge>(n);
-  std::shared_ptr<HeldGauge> gauge = held_;
+  held_ = std::make_shared<ShardGauge>(n);
   metrics.AddGauge("gateway_held_spans", "Spans waiting for their parent's fate", {},
-                   [gauge] { return static_cast<double>(gauge->Sum()); });
+                   [gauge = held_] { return static_cast<double>(gauge->Sum()); });
+  table_bytes_ = std::make_shared<ShardGauge>(n);
+  metrics.AddGauge("gateway_reparent_table_bytes",
+                   "Bytes the tables of remembered fates have allocated (reparent.max_table_bytes bounds them)", {},
+                   [gauge = table_bytes_] { return static_cast<double>(gauge->Sum()); });
 
   TraceResolverLimits limits;
   limits.max_held_spans = std::max<int64_t>(1, options.max_held_spans / static_cast<int64_t>(n));
   limits.max_resolved_spans = std::max<int64_t>(1, options.max_resolved_spans / static_cast<int64_t>(n));
+  limits.max_table_bytes =
+      options.max_table_bytes > 0 ? std::max<int64_t>(1, options.max_table_bytes / static_cast<int64_t>(n)) : 0;
   limits.recent_decisions = kRecentDecisions;
   for (size_t i = 0; i < n; ++i) {
     auto shard = std::make_unique<Shard>();
@@ -151,12 +161,12 @@ void ShardedTraceEngine::Submit(ScannedTraceRequest request) {
   }
   const size_t n = shards_.size();
   if (n == 1) {
-    shards_[0]->queue.enqueue(Work{std::move(request.spans), false});
+    shards_[0]->queue.enqueue(Work{std::move(request.spans), false, std::move(request.buffer)});
   } else {
     std::vector<std::vector<SpanRef>> parts(n);
     for (SpanRef& span : request.spans) parts[ShardOf(span.trace_id, n)].push_back(std::move(span));
     for (size_t i = 0; i < n; ++i) {
-      if (!parts[i].empty()) shards_[i]->queue.enqueue(Work{std::move(parts[i]), false});
+      if (!parts[i].empty()) shards_[i]->queue.enqueue(Work{std::move(parts[i]), false, request.buffer});
     }
   }
   submitters_.fetch_sub(1);
@@ -165,7 +175,7 @@ void ShardedTraceEngine::Submit(ScannedTraceRequest request) {
 void ShardedTraceEngine::ReleaseDirect(ScannedTraceRequest request) {
   TraceBatcher batcher(batcher_options_, exporter_, budget_);
   const absl::Time now = clock_.Now();
-  for (const SpanRef& span : request.spans) batcher.Add(OutputSpan::Unchanged(span), now);
+  for (const SpanRef& span : request.spans) batcher.Add(OutputSpan::Unchanged(span, request.buffer), now);
   batcher.Flush();
   const int64_t count = static_cast<int64_t>(request.spans.size());
   counters_.processed->Add(count);
@@ -183,8 +193,9 @@ void ShardedTraceEngine::Run(size_t index) {
   };
   auto process = [&](Work& work) {
     const absl::Time now = clock_.Now();
-    resolver.ProcessRequest(absl::MakeSpan(work.spans), now, &out);
+    resolver.ProcessRequest(work.buffer, work.spans, now, &out);
     work.spans.clear();
+    work.buffer.reset();  // outputs and held spans keep their own references
     emit(now);
   };
 
@@ -238,7 +249,8 @@ void ShardedTraceEngine::Publish(size_t index) {
     counters_.released_shutdown->Add(s.released_shutdown - p.released_shutdown);
   }
   p = s;
-  held_->held[index].store(shard.resolver->HeldSpans(), std::memory_order_relaxed);
+  held_->values[index].store(shard.resolver->HeldSpans(), std::memory_order_relaxed);
+  table_bytes_->values[index].store(shard.resolver->TableBytes(), std::memory_order_relaxed);
   if (s.decisions != shard.decisions_published) {
     const auto& recent = shard.resolver->RecentDecisions();
     MutexLock lock(&shard.mu);

@@ -11,7 +11,7 @@
 // gateway_spans_reparented_total, gateway_descendants_moved_total,
 // gateway_fanout_spans_created_total,
 // gateway_spans_released_unchanged_total{reason="hold_window"|"memory_bound"|"shutdown"},
-// gauge gateway_held_spans.
+// gauges gateway_held_spans, gateway_reparent_table_bytes.
 #pragma once
 
 #include <memory>

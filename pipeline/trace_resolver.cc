@@ -94,7 +94,6 @@ int TraceResolver::ChooseLink(const SpanRef& span) const {
 }
 
 void TraceResolver::FateTable::Insert(uint64_t fingerprint, bool moved) {
-  if (2 * (size_ + 1) > slots_.size()) Grow();
   const uint64_t key = Stored(fingerprint);
   for (size_t i = Home(fingerprint);; i = (i + 1) & mask_) {
     uint64_t& slot = slots_[i];
@@ -121,9 +120,8 @@ TraceResolver::FateTable::Found TraceResolver::FateTable::Find(uint64_t fingerpr
   }
 }
 
-void TraceResolver::FateTable::Grow() {
+void TraceResolver::FateTable::Grow(size_t capacity) {
   std::vector<uint64_t> old = std::move(slots_);
-  const size_t capacity = old.empty() ? 1024 : 2 * old.size();
   slots_.assign(capacity, 0);
   mask_ = capacity - 1;
   for (uint64_t slot : old) {
@@ -145,7 +143,6 @@ void TraceResolver::FateTable::Clear() {
 }
 
 void TraceResolver::MovedTable::InsertOrAssign(const Key& key, uint64_t fingerprint, const TraceId& new_trace) {
-  if (2 * (size_ + 1) > slots_.size()) Grow();
   for (size_t i = Home(fingerprint);; i = (i + 1) & mask_) {
     Slot& slot = slots_[i];
     if (slot.key.span == 0) {
@@ -170,9 +167,8 @@ const TraceId* TraceResolver::MovedTable::Find(const Key& key, uint64_t fingerpr
   }
 }
 
-void TraceResolver::MovedTable::Grow() {
+void TraceResolver::MovedTable::Grow(size_t capacity) {
   std::vector<Slot> old = std::move(slots_);
-  const size_t capacity = old.empty() ? 256 : 2 * old.size();
   slots_.assign(capacity, Slot());
   mask_ = capacity - 1;
   for (const Slot& slot : old) {
@@ -192,13 +188,15 @@ void TraceResolver::MovedTable::Clear() {
   size_ = 0;
 }
 
-void TraceResolver::Process(SpanRef span, absl::Time now, std::vector<OutputSpan>* out) {
+void TraceResolver::Process(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, absl::Time now,
+                            std::vector<OutputSpan>* out) {
   const uint64_t self = Fingerprint(Key{span.trace_id, span.span_id});
   const uint64_t parent = span.has_parent ? Fingerprint(Key{span.trace_id, span.parent_span_id}) : 0;
-  ProcessOne(span, self, parent, now, out);
+  ProcessOne(span, buffer, self, parent, now, out);
 }
 
-void TraceResolver::ProcessRequest(absl::Span<SpanRef> spans, absl::Time now, std::vector<OutputSpan>* out) {
+void TraceResolver::ProcessRequest(const std::shared_ptr<const RequestBuffer>& buffer,
+                                   absl::Span<const SpanRef> spans, absl::Time now, std::vector<OutputSpan>* out) {
   // Far enough ahead for the loads to land, near enough to stay in L1.
   constexpr size_t kAhead = 8;
   // Fingerprints are computed once, for the prefetch and the decision.
@@ -219,12 +217,13 @@ void TraceResolver::ProcessRequest(absl::Span<SpanRef> spans, absl::Time now, st
   for (size_t i = 0; i < spans.size() && i < kAhead; ++i) prefetch(i);
   for (size_t i = 0; i < spans.size(); ++i) {
     if (i + kAhead < spans.size()) prefetch(i + kAhead);
-    if (PassUnchanged(spans[i], fingerprints_[i].self, fingerprints_[i].parent, now, out)) continue;
-    ProcessOne(spans[i], fingerprints_[i].self, fingerprints_[i].parent, now, out);
+    if (PassUnchanged(spans[i], buffer, fingerprints_[i].self, fingerprints_[i].parent, now, out)) continue;
+    ProcessOne(spans[i], buffer, fingerprints_[i].self, fingerprints_[i].parent, now, out);
   }
 }
 
-bool TraceResolver::PassUnchanged(SpanRef& span, uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
+bool TraceResolver::PassUnchanged(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer,
+                                  uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
                                   std::vector<OutputSpan>* out) {
   // The common case of ProcessOne, decided inline: a span that is not a
   // target, whose parent (if it follows one) is known and unchanged, and
@@ -244,16 +243,17 @@ bool TraceResolver::PassUnchanged(SpanRef& span, uint64_t fingerprint, uint64_t 
   }
   if (!waiting_.empty() && waiting_.contains(Key{span.trace_id, span.span_id})) return false;
   ++stats_.processed;
-  AppendUnchanged(std::move(span), out);
+  AppendUnchanged(span, buffer, out);
   // RecordFate without children to wake.
-  fates_[current_].Insert(fingerprint, false);
+  if (MakeRoom(false, now)) fates_[current_].Insert(fingerprint, false);
   if (static_cast<int64_t>(fates_[current_].size()) >= std::max<int64_t>(1, limits_.max_resolved_spans / 2)) {
     RotateFates(now);
   }
   return true;
 }
 
-void TraceResolver::ProcessOne(SpanRef& span, uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
+void TraceResolver::ProcessOne(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer,
+                               uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
                                std::vector<OutputSpan>* out) {
   ++stats_.processed;
   std::vector<Ready> ready;
@@ -261,7 +261,7 @@ void TraceResolver::ProcessOne(SpanRef& span, uint64_t fingerprint, uint64_t par
   if (chosen < 0 && span.has_parent && !(span.parent_is_remote() && !options_.cross_process)) {
     Fate parent;
     if (!FindFate(Key{span.trace_id, span.parent_span_id}, parent_fingerprint, &parent)) {
-      Hold(std::move(span), now);
+      Hold(span, buffer, now);
       while (static_cast<int64_t>(held_.size()) > limits_.max_held_spans && !held_order_.empty()) {
         uint64_t oldest = held_order_.front();
         held_order_.pop_front();
@@ -270,38 +270,40 @@ void TraceResolver::ProcessOne(SpanRef& span, uint64_t fingerprint, uint64_t par
       CompactOrder();
       return;
     }
-    Decide(span, chosen, &parent, fingerprint, now, out, &ready);
+    Decide(span, buffer, chosen, &parent, fingerprint, now, out, &ready);
   } else {
-    Decide(span, chosen, nullptr, fingerprint, now, out, &ready);
+    Decide(span, buffer, chosen, nullptr, fingerprint, now, out, &ready);
   }
   if (ready.empty() && held_order_.empty()) return;
   ResolveReady(&ready, now, out);
   CompactOrder();
 }
 
-void TraceResolver::Decide(SpanRef& span, int chosen, const Fate* parent, uint64_t fingerprint, absl::Time now,
-                           std::vector<OutputSpan>* out, std::vector<Ready>* ready) {
+void TraceResolver::Decide(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, int chosen,
+                           const Fate* parent, uint64_t fingerprint, absl::Time now, std::vector<OutputSpan>* out,
+                           std::vector<Ready>* ready) {
   const Key key{span.trace_id, span.span_id};
   if (chosen >= 0) {
     const TraceId new_trace = span.links[chosen].trace_id;
-    EmitTarget(span, chosen, now, out);
+    EmitTarget(span, buffer, chosen, now, out);
     RecordFate(key, fingerprint, true, new_trace, now, ready);
     return;
   }
   if (parent != nullptr && parent->moved) {
     // The encoder patches the trace id while copying the span out.
-    OutputSpan& moved = out->emplace_back(OutputSpan::Unchanged(std::move(span)));
+    OutputSpan& moved = out->emplace_back(OutputSpan::Unchanged(span, buffer));
     moved.patched_trace_id = parent->new_trace;
     moved.trace_id_offset = span.trace_id_offset;
     ++stats_.descendants_moved;
     RecordFate(key, fingerprint, true, parent->new_trace, now, ready);
     return;
   }
-  AppendUnchanged(std::move(span), out);
+  AppendUnchanged(span, buffer, out);
   RecordFate(key, fingerprint, false, TraceId(), now, ready);
 }
 
-void TraceResolver::EmitTarget(SpanRef& span, int chosen, absl::Time now, std::vector<OutputSpan>* out) {
+void TraceResolver::EmitTarget(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, int chosen,
+                               absl::Time now, std::vector<OutputSpan>* out) {
   const LinkRef& link = span.links[chosen];
   // Built in reused scratch space: strings keep their capacity across calls.
   SpanRewrite& rewrite = target_rewrite_;
@@ -327,9 +329,8 @@ void TraceResolver::EmitTarget(SpanRef& span, int chosen, absl::Time now, std::v
     }
   }
   rewrite.extra_attributes.resize(attributes);
-  OutputSpan target = OutputSpan::Unchanged(span);
-  target.rewritten = RewriteSpan(span, rewrite);
-  out->push_back(std::move(target));
+  // Spliced: the encoder writes it from the received bytes.
+  SpliceRewrite(span, rewrite, &out->emplace_back(OutputSpan::Unchanged(span, buffer)));
   ++stats_.reparented;
 
   if (options_.fanout) {
@@ -339,7 +340,7 @@ void TraceResolver::EmitTarget(SpanRef& span, int chosen, absl::Time now, std::v
       if (static_cast<int>(i) == chosen || !other.valid || other.trace_id == span.trace_id) continue;
       const SpanId id = FanoutSpanId(span.trace_id, span.span_id, other.trace_id, other.span_id);
       OutputSpan fanout;
-      fanout.buffer = span.buffer;
+      fanout.buffer = buffer;
       fanout.scope_index = span.scope_index;
       fanout.end_time_unix_nano = span.end_time_unix_nano;
       fanout.rewritten = BuildFanoutSpan(span, other, id,
@@ -371,7 +372,7 @@ void TraceResolver::EmitTarget(SpanRef& span, int chosen, absl::Time now, std::v
 void TraceResolver::RecordFate(const Key& key, uint64_t fingerprint, bool moved, const TraceId& new_trace, absl::Time now,
                                std::vector<Ready>* ready) {
   if (generation_start_ == absl::InfinitePast()) generation_start_ = now;
-  if (limits_.max_resolved_spans > 0) {
+  if (limits_.max_resolved_spans > 0 && MakeRoom(moved, now)) {
     if (moved) moved_[current_].InsertOrAssign(key, fingerprint, new_trace);
     fates_[current_].Insert(fingerprint, moved);
     if (static_cast<int64_t>(fates_[current_].size()) >= std::max<int64_t>(1, limits_.max_resolved_spans / 2)) {
@@ -394,17 +395,18 @@ void TraceResolver::ResolveReady(std::vector<Ready>* ready, absl::Time now, std:
     ready->pop_back();
     auto it = held_.find(next.hold_id);
     if (it == held_.end()) continue;
-    SpanRef span = std::move(it->second.span);
+    const SpanRef span = it->second.span;
+    const std::shared_ptr<const RequestBuffer> buffer = std::move(it->second.buffer);
     held_.erase(it);
     // Held spans are never targets (a target is decided on arrival).
-    Decide(span, -1, &next.parent, Fingerprint(Key{span.trace_id, span.span_id}), now, out, ready);
+    Decide(span, buffer, -1, &next.parent, Fingerprint(Key{span.trace_id, span.span_id}), now, out, ready);
   }
 }
 
-void TraceResolver::Hold(SpanRef span, absl::Time now) {
+void TraceResolver::Hold(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, absl::Time now) {
   const uint64_t id = next_hold_id_++;
   const Key parent{span.trace_id, span.parent_span_id};
-  held_.emplace(id, Held{std::move(span), now});
+  held_.emplace(id, Held{span, buffer, now});
   held_order_.push_back(id);
   waiting_[parent].push_back(id);
 }
@@ -421,7 +423,8 @@ void TraceResolver::ReleaseHeld(uint64_t id, Release reason, absl::Time now, std
   auto it = held_.find(id);
   if (it == held_.end()) return;
   UnlinkWaiting(it->second, id);
-  SpanRef span = std::move(it->second.span);
+  const SpanRef span = it->second.span;
+  const std::shared_ptr<const RequestBuffer> buffer = std::move(it->second.buffer);
   held_.erase(it);
   switch (reason) {
     case Release::kHoldWindow:
@@ -436,7 +439,7 @@ void TraceResolver::ReleaseHeld(uint64_t id, Release reason, absl::Time now, std
   }
   // It goes out unchanged, so its held descendants stay with it.
   std::vector<Ready> ready;
-  AppendUnchanged(std::move(span), out);
+  AppendUnchanged(span, buffer, out);
   const Key key{span.trace_id, span.span_id};
   RecordFate(key, Fingerprint(key), false, TraceId(), now, &ready);
   ResolveReady(&ready, now, out);
@@ -490,6 +493,66 @@ bool TraceResolver::FindFate(const Key& key, uint64_t fingerprint, Fate* fate) c
   if (in_current == FateTable::kAbsent && in_older == FateTable::kAbsent) return false;
   *fate = Fate{TraceId(), false};
   return true;
+}
+
+bool TraceResolver::MakeRoomSlow(bool moved, absl::Time now) {
+  const int64_t generation_bound = limits_.max_table_bytes > 0 ? limits_.max_table_bytes / 2 : -1;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    FateTable& fates = fates_[current_];
+    MovedTable& moved_table = moved_[current_];
+    const bool grow_fates = fates.Full();
+    const bool grow_moved = moved && moved_table.Full();
+    size_t fate_capacity = !grow_fates ? 0 : fates.capacity() == 0 ? FateTable::kInitialCapacity : 2 * fates.capacity();
+    size_t moved_capacity =
+        !grow_moved ? 0 : moved_table.capacity() == 0 ? MovedTable::kInitialCapacity : 2 * moved_table.capacity();
+    // The generation's bytes while the growing tables copy: every slot it
+    // has now plus the new ones.
+    auto peak = [&] {
+      return GenerationBytes(current_) + static_cast<int64_t>(fate_capacity * FateTable::kSlotBytes +
+                                                              moved_capacity * MovedTable::kSlotBytes);
+    };
+    if (generation_bound >= 0) {
+      // A table that starts out (after a rotation) starts smaller under a
+      // tight bound; the bigger new table halves first, down to 2 slots
+      // (one entry at half full).
+      while (peak() > generation_bound) {
+        const bool fates_shrink = fates.capacity() == 0 && fate_capacity > 2;
+        const bool moved_shrinks = moved_table.capacity() == 0 && moved_capacity > 2;
+        if (moved_shrinks && (!fates_shrink || moved_capacity * MovedTable::kSlotBytes >=
+                                                   fate_capacity * FateTable::kSlotBytes)) {
+          moved_capacity /= 2;
+        } else if (fates_shrink) {
+          fate_capacity /= 2;
+        } else {
+          break;
+        }
+      }
+      if (peak() > generation_bound) {
+        // The current generation is full by bytes: it becomes the older one.
+        // Once is enough: an empty generation that cannot take the fate never
+        // will.
+        if (GenerationBytes(current_) == 0) return false;
+        RotateFates(now);
+        continue;
+      }
+    }
+    peak_table_bytes_ = std::max(peak_table_bytes_, peak() + GenerationBytes(1 - current_));
+    if (grow_fates) fates.Grow(fate_capacity);
+    if (grow_moved) moved_table.Grow(moved_capacity);
+    return true;
+  }
+  return false;
+}
+
+int64_t TraceResolver::HeldBytes() const {
+  // Swiss tables: one slot and one control byte per capacity entry; the
+  // deque: 8 bytes per id (its block map is noise). Waiting lists of more
+  // than two children, which spill to the heap, are left out.
+  using HeldSlot = std::pair<const uint64_t, Held>;
+  using WaitingSlot = std::pair<const Key, absl::InlinedVector<uint64_t, 2>>;
+  return static_cast<int64_t>(held_.capacity() * (sizeof(HeldSlot) + 1) +
+                              waiting_.capacity() * (sizeof(WaitingSlot) + 1) +
+                              held_order_.size() * sizeof(uint64_t));
 }
 
 void TraceResolver::RotateFates(absl::Time now) {

@@ -8,7 +8,7 @@
 //
 //   TraceResolver resolver(options);
 //   std::vector<OutputSpan> out;
-//   for (SpanRef& span : scanned.spans) resolver.Process(std::move(span), now, &out);
+//   resolver.ProcessRequest(scanned.buffer, absl::MakeSpan(scanned.spans), now, &out);
 //   resolver.Expire(now, &out);   // periodically
 //   ...
 //   resolver.ReleaseAll(&out);    // at shutdown
@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,9 @@ struct TraceResolverStats {
 struct TraceResolverLimits {
   int64_t max_held_spans = 1'000'000;
   int64_t max_resolved_spans = 4'000'000;
+  // Bytes the fate tables may allocate, both generations together, a
+  // growing table's old and new copy counted together; 0: no byte bound.
+  int64_t max_table_bytes = 0;
   // Reparent decisions kept for RecentDecisions().
   size_t recent_decisions = 50;
 };
@@ -76,13 +80,18 @@ class TraceResolver final {
   TraceResolver& operator=(const TraceResolver&) = delete;
 
   // Decides `span` (and any held descendants its arrival resolves) and
-  // appends what goes out to `out`. `now` must not go backwards.
-  void Process(SpanRef span, absl::Time now, std::vector<OutputSpan>* out);
+  // appends what goes out to `out`. `buffer` owns span.buffer (the request's
+  // ScannedTraceRequest::buffer): outputs and held spans take references to
+  // it, one per OutputSpan or held span rather than one per span. `now` must
+  // not go backwards.
+  void Process(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, absl::Time now,
+               std::vector<OutputSpan>* out);
 
-  // The same as calling Process for each span in order (the spans are moved
-  // from), but faster: the fate-table slots of the next spans are prefetched
-  // while the current one is decided.
-  void ProcessRequest(absl::Span<SpanRef> spans, absl::Time now, std::vector<OutputSpan>* out);
+  // The same as calling Process for each span of one request in order, but
+  // faster: the fate-table slots of the next spans are prefetched while the
+  // current one is decided.
+  void ProcessRequest(const std::shared_ptr<const RequestBuffer>& buffer, absl::Span<const SpanRef> spans,
+                      absl::Time now, std::vector<OutputSpan>* out);
 
   // Releases unchanged what has waited for the hold window and forgets fates
   // older than resolved_ttl.
@@ -96,6 +105,17 @@ class TraceResolver final {
   absl::Time NextExpiry() const;
 
   int64_t HeldSpans() const { return static_cast<int64_t>(held_.size()); }
+  // Bytes the held spans' bookkeeping (held_, held_order_, waiting_) has
+  // allocated, estimated from the containers' capacities in constant time;
+  // the requests the spans point into are not included (the MemoryBudget
+  // counts those).
+  int64_t HeldBytes() const;
+  // Bytes the fate tables have allocated now (slot capacity x slot size,
+  // both generations).
+  int64_t TableBytes() const { return GenerationBytes(0) + GenerationBytes(1); }
+  // The most TableBytes() has been, including the moment a growing table's
+  // old and new slots both exist.
+  int64_t PeakTableBytes() const { return peak_table_bytes_; }
   // Remembered fates (both generations; a span may count twice).
   int64_t ResolvedSpans() const { return static_cast<int64_t>(fates_[0].size() + fates_[1].size()); }
   const TraceResolverStats& stats() const { return stats_; }
@@ -130,8 +150,14 @@ class TraceResolver final {
    public:
     enum Found : int { kAbsent = 0, kUnchanged = 1, kMoved = 2 };
 
+    static constexpr size_t kSlotBytes = sizeof(uint64_t);
+    static constexpr size_t kInitialCapacity = 1024;
+
     size_t size() const { return size_; }
-    // Marks `fingerprint` as seen; `moved` sticks once set.
+    size_t capacity() const { return slots_.size(); }
+    // One more entry would pass half full: Grow first.
+    bool Full() const { return 2 * (size_ + 1) > slots_.size(); }
+    // Marks `fingerprint` as seen; `moved` sticks once set. Not Full().
     void Insert(uint64_t fingerprint, bool moved);
     Found Find(uint64_t fingerprint) const;
     void Prefetch(uint64_t fingerprint) const {
@@ -146,8 +172,13 @@ class TraceResolver final {
       return key == 0 ? 2 : key;
     }
     size_t Home(uint64_t fingerprint) const { return static_cast<size_t>(fingerprint >> 1) & mask_; }
-    void Grow();
 
+   public:
+    // Moves the entries to `capacity` slots (a power of two, more than
+    // twice size()).
+    void Grow(size_t capacity);
+
+   private:
     // 0: empty; otherwise Stored(fingerprint) | moved.
     std::vector<uint64_t> slots_;
     size_t mask_ = 0;
@@ -159,8 +190,18 @@ class TraceResolver final {
   // marks an empty slot (the scanner never lets one through).
   class MovedTable {
    public:
+    struct Slot {
+      Key key{TraceId(), SpanId()};
+      TraceId new_trace;
+    };
+    static constexpr size_t kSlotBytes = sizeof(Slot);
+    static constexpr size_t kInitialCapacity = 256;
+
     size_t size() const { return size_; }
+    size_t capacity() const { return slots_.size(); }
     bool empty() const { return size_ == 0; }
+    bool Full() const { return 2 * (size_ + 1) > slots_.size(); }
+    // Not Full().
     void InsertOrAssign(const Key& key, uint64_t fingerprint, const TraceId& new_trace);
     // nullptr when absent.
     const TraceId* Find(const Key& key, uint64_t fingerprint) const;
@@ -168,14 +209,11 @@ class TraceResolver final {
       if (!slots_.empty()) __builtin_prefetch(&slots_[Home(fingerprint)]);
     }
     void Clear();
+    // As FateTable::Grow.
+    void Grow(size_t capacity);
 
    private:
-    struct Slot {
-      Key key{TraceId(), SpanId()};
-      TraceId new_trace;
-    };
     size_t Home(uint64_t fingerprint) const { return static_cast<size_t>(fingerprint >> 1) & mask_; }
-    void Grow();
 
     std::vector<Slot> slots_;
     size_t mask_ = 0;
@@ -196,6 +234,8 @@ class TraceResolver final {
 
   struct Held {
     SpanRef span;
+    // Keeps span.buffer alive.
+    std::shared_ptr<const RequestBuffer> buffer;
     absl::Time arrival;
   };
 
@@ -206,24 +246,42 @@ class TraceResolver final {
   // fate and queues the held children it resolves.
   // Fingerprints are those of the span's key and of its parent's key (0
   // without a parent).
-  void ProcessOne(SpanRef& span, uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
-                  std::vector<OutputSpan>* out);
+  // `buffer` owns span.buffer.
+  void ProcessOne(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, uint64_t fingerprint,
+                  uint64_t parent_fingerprint, absl::Time now, std::vector<OutputSpan>* out);
   // ProcessOne's common case (not a target, parent known unchanged or not
   // followed, no held child waiting) without its bookkeeping; false, having
   // changed nothing, for any other span.
-  bool PassUnchanged(SpanRef& span, uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
-                     std::vector<OutputSpan>* out);
-  void Decide(SpanRef& span, int chosen, const Fate* parent, uint64_t fingerprint, absl::Time now,
-              std::vector<OutputSpan>* out, std::vector<Ready>* ready);
-  void EmitTarget(SpanRef& span, int chosen, absl::Time now, std::vector<OutputSpan>* out);
+  bool PassUnchanged(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, uint64_t fingerprint,
+                     uint64_t parent_fingerprint, absl::Time now, std::vector<OutputSpan>* out);
+  void Decide(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, int chosen,
+              const Fate* parent, uint64_t fingerprint, absl::Time now, std::vector<OutputSpan>* out,
+              std::vector<Ready>* ready);
+  void EmitTarget(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, int chosen,
+                  absl::Time now, std::vector<OutputSpan>* out);
   void RecordFate(const Key& key, uint64_t fingerprint, bool moved, const TraceId& new_trace, absl::Time now,
                   std::vector<Ready>* ready);
   // The remembered fate of `key`; false if none.
   bool FindFate(const Key& key, uint64_t fingerprint, Fate* fate) const;
   static uint64_t Fingerprint(const Key& key);
   void RotateFates(absl::Time now);
+  // Makes room in the current generation for one more fate (and one more
+  // moved entry when `moved`), growing its tables within max_table_bytes /
+  // 2 for the generation (the old and new slots of a growing table counted
+  // together), rotating first when they cannot grow within it. False when
+  // even an empty generation has no room (a bound of a few dozen bytes): the
+  // fate is then not remembered.
+  bool MakeRoom(bool moved, absl::Time now) {
+    if (!fates_[current_].Full() && !(moved && moved_[current_].Full())) return true;
+    return MakeRoomSlow(moved, now);
+  }
+  bool MakeRoomSlow(bool moved, absl::Time now);
+  int64_t GenerationBytes(int g) const {
+    return static_cast<int64_t>(fates_[g].capacity() * FateTable::kSlotBytes +
+                                moved_[g].capacity() * MovedTable::kSlotBytes);
+  }
   void ResolveReady(std::vector<Ready>* ready, absl::Time now, std::vector<OutputSpan>* out);
-  void Hold(SpanRef span, absl::Time now);
+  void Hold(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, absl::Time now);
   void ReleaseHeld(uint64_t id, Release reason, absl::Time now, std::vector<OutputSpan>* out);
   void UnlinkWaiting(const Held& held, uint64_t id);
   void CompactOrder();
@@ -247,9 +305,11 @@ class TraceResolver final {
   // Fates of spans that went out, keyed by (original trace, span id), in two
   // generations: new fates go to generation current_; a rotation (every
   // resolved_ttl / 2, or when the current generation holds half of
-  // max_resolved_spans) drops the older generation whole. So a fate is
-  // remembered for between resolved_ttl / 2 and resolved_ttl, and at most
-  // max_resolved_spans are, without per-entry expiry bookkeeping.
+  // max_resolved_spans, or when its tables could not grow within half of
+  // max_table_bytes) drops the older generation whole. So a fate is
+  // remembered for between resolved_ttl / 2 and resolved_ttl, at most
+  // max_resolved_spans are and the tables never allocate more than
+  // max_table_bytes, without per-entry expiry bookkeeping.
   //
   // Every fate is a 64-bit fingerprint of the key in fates_, 8 bytes, so the
   // table that every span touches stays small and in cache; moved spans
@@ -261,6 +321,7 @@ class TraceResolver final {
   MovedTable moved_[2];
   int current_ = 0;
   absl::Time generation_start_ = absl::InfinitePast();
+  int64_t peak_table_bytes_ = 0;
 
   std::deque<ReparentDecision> decisions_;
 

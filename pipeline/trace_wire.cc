@@ -119,8 +119,7 @@ absl::Status WrongType(const Where& where, const char* field, const WireField& f
 
 class Scanner {
  public:
-  Scanner(RequestBuffer* buffer, std::shared_ptr<const RequestBuffer> shared, ScannedTraceRequest* out)
-      : buffer_(buffer), shared_(std::move(shared)), out_(out) {}
+  Scanner(RequestBuffer* buffer, ScannedTraceRequest* out) : buffer_(buffer), out_(out) {}
 
   absl::Status Run() {
     WireReader reader(buffer_->bytes);
@@ -334,7 +333,7 @@ class Scanner {
     // Built on the stack and moved into the vector's (fresh, cold) memory
     // in one pass.
     SpanRef span;
-    span.buffer = shared_;
+    span.buffer = buffer_;
     span.message = message;
     span.name = name;
     span.scope_index = scope_index;
@@ -516,7 +515,7 @@ class Scanner {
       DropSpan();
       return absl::OkStatus();
     }
-    span.buffer = shared_;
+    span.buffer = buffer_;
     span.message = message;
     span.scope_index = scope_index;
     NoteLinks();
@@ -601,7 +600,6 @@ class Scanner {
   std::vector<LinkFixup> link_fixups_;
   // Bytes up to here have been prefetched (ScanSpanFast).
   const char* prefetched_ = nullptr;
-  std::shared_ptr<const RequestBuffer> shared_;
   ScannedTraceRequest* out_;
   std::string first_rejection_;
 };
@@ -755,78 +753,76 @@ absl::StatusOr<ScannedTraceRequest> ScanTraceRequest(std::string request) {
   result.buffer = buffer;
   // A typical span is a few hundred bytes; reserving avoids most regrowth.
   result.spans.reserve(std::min<size_t>(buffer->bytes.size() / 256 + 1, 1 << 16));
-  Scanner scanner(buffer.get(), buffer, &result);
+  Scanner scanner(buffer.get(), &result);
   absl::Status status = scanner.Run();
   if (!status.ok()) return status;
   scanner.AttachLinks();
   return result;
 }
 
-std::string RewriteSpan(const SpanRef& span, const SpanRewrite& rewrite) {
-  const std::string_view message = span.message;
-  size_t added = 0;
-  if (rewrite.trace_id.has_value()) added += kTraceIdFieldSize;
-  if (rewrite.parent_span_id.has_value()) added += kSpanIdFieldSize;
-  if (rewrite.trace_state.has_value() && !rewrite.trace_state->empty()) {
-    added += LengthDelimitedSize(kSpanTraceState, rewrite.trace_state->size());
-  }
-  if (rewrite.flags.has_value()) added += kFixed32FieldSize;
-  for (const std::string& link : rewrite.extra_links) added += LengthDelimitedSize(kSpanLinks, link.size());
-  added += AttributesSize(rewrite.extra_attributes, kSpanAttributes);
+namespace {
 
-  // The fields to drop, as byte ranges; runs of kept fields between them are
-  // copied whole. A replaced field ends a run.
+// What RewriteSpan changes in a span's bytes: the fields to drop, as byte
+// ranges of the message (ascending), and the size of the fields written
+// after the kept bytes.
+struct RewritePlan {
   absl::InlinedVector<std::pair<size_t, size_t>, 8> dropped;
   size_t dropped_bytes = 0;
-  {
-    const auto* const begin = reinterpret_cast<const uint8_t*>(message.data());
-    const uint8_t* const end = begin + message.size();
-    const uint8_t* p = begin;
-    int link_index = -1;
-    while (p < end) {
-      uint32_t number = 0;
-      const uint8_t* const next = SkipField(p, end, &number);
-      if (next == nullptr) break;  // Not for scanned spans; the rest is copied as is.
-      bool drop = false;
-      switch (number) {
-        case kSpanTraceId:
-          drop = rewrite.trace_id.has_value();
-          break;
-        case kSpanParentSpanId:
-          drop = rewrite.parent_span_id.has_value();
-          break;
-        case kSpanTraceState:
-          drop = rewrite.trace_state.has_value();
-          break;
-        case kSpanFlags:
-          drop = rewrite.flags.has_value();
-          break;
-        case kSpanLinks:
-          ++link_index;
-          drop = link_index == rewrite.remove_link;
-          break;
-        default:
-          break;
-      }
-      if (drop) {
-        dropped.emplace_back(static_cast<size_t>(p - begin), static_cast<size_t>(next - begin));
-        dropped_bytes += static_cast<size_t>(next - p);
-      }
-      p = next;
+  size_t added = 0;
+};
+
+RewritePlan PlanRewrite(std::string_view message, const SpanRewrite& rewrite) {
+  RewritePlan plan;
+  if (rewrite.trace_id.has_value()) plan.added += kTraceIdFieldSize;
+  if (rewrite.parent_span_id.has_value()) plan.added += kSpanIdFieldSize;
+  if (rewrite.trace_state.has_value() && !rewrite.trace_state->empty()) {
+    plan.added += LengthDelimitedSize(kSpanTraceState, rewrite.trace_state->size());
+  }
+  if (rewrite.flags.has_value()) plan.added += kFixed32FieldSize;
+  for (const std::string& link : rewrite.extra_links) plan.added += LengthDelimitedSize(kSpanLinks, link.size());
+  plan.added += AttributesSize(rewrite.extra_attributes, kSpanAttributes);
+
+  // A replaced field ends a run of kept fields.
+  const auto* const begin = reinterpret_cast<const uint8_t*>(message.data());
+  const uint8_t* const end = begin + message.size();
+  const uint8_t* p = begin;
+  int link_index = -1;
+  while (p < end) {
+    uint32_t number = 0;
+    const uint8_t* const next = SkipField(p, end, &number);
+    if (next == nullptr) break;  // Not for scanned spans; the rest is copied as is.
+    bool drop = false;
+    switch (number) {
+      case kSpanTraceId:
+        drop = rewrite.trace_id.has_value();
+        break;
+      case kSpanParentSpanId:
+        drop = rewrite.parent_span_id.has_value();
+        break;
+      case kSpanTraceState:
+        drop = rewrite.trace_state.has_value();
+        break;
+      case kSpanFlags:
+        drop = rewrite.flags.has_value();
+        break;
+      case kSpanLinks:
+        ++link_index;
+        drop = link_index == rewrite.remove_link;
+        break;
+      default:
+        break;
     }
+    if (drop) {
+      plan.dropped.emplace_back(static_cast<size_t>(p - begin), static_cast<size_t>(next - begin));
+      plan.dropped_bytes += static_cast<size_t>(next - p);
+    }
+    p = next;
   }
+  return plan;
+}
 
-  // Written in place into the exact size: one allocation, no per-field
-  // append calls.
-  std::string out(message.size() - dropped_bytes + added, '\0');
-  char* w = out.data();
-  size_t run_begin = 0;
-  for (const auto& [from, to] : dropped) {
-    w = WriteBytes(w, message.substr(run_begin, from - run_begin));
-    run_begin = to;
-  }
-  w = WriteBytes(w, message.substr(run_begin));
-
+// The replacing and added fields, plan.added bytes.
+char* WriteAddedFields(char* w, const SpanRewrite& rewrite) {
   if (rewrite.trace_id.has_value()) w = WriteLengthDelimited(w, kSpanTraceId, rewrite.trace_id->View());
   if (rewrite.parent_span_id.has_value()) {
     w = WriteLengthDelimited(w, kSpanParentSpanId, rewrite.parent_span_id->View());
@@ -839,9 +835,50 @@ std::string RewriteSpan(const SpanRef& span, const SpanRewrite& rewrite) {
   for (const ExtraAttribute& attribute : rewrite.extra_attributes) {
     w = WriteKeyValueField(w, kSpanAttributes, attribute);
   }
+  return w;
+}
+
+}  // namespace
+
+std::string RewriteSpan(const SpanRef& span, const SpanRewrite& rewrite) {
+  const std::string_view message = span.message;
+  const RewritePlan plan = PlanRewrite(message, rewrite);
+  // Written in place into the exact size: one allocation, no per-field
+  // append calls.
+  std::string out(message.size() - plan.dropped_bytes + plan.added, '\0');
+  char* w = out.data();
+  size_t run_begin = 0;
+  for (const auto& [from, to] : plan.dropped) {
+    w = WriteBytes(w, message.substr(run_begin, from - run_begin));
+    run_begin = to;
+  }
+  w = WriteBytes(w, message.substr(run_begin));
+  w = WriteAddedFields(w, rewrite);
   // The sizes above are exact; a mismatch would be a bug in this function.
   if (w != out.data() + out.size()) std::abort();
   return out;
+}
+
+void SpliceRewrite(const SpanRef& span, const SpanRewrite& rewrite, OutputSpan* out) {
+  const RewritePlan plan = PlanRewrite(span.message, rewrite);
+  out->original = span.message;
+  if (plan.dropped.size() > OutputSpan::kMaxCuts) {
+    // Fields repeated on the wire: the whole span is written here instead.
+    out->rewritten = RewriteSpan(span, rewrite);
+    return;
+  }
+  const size_t cuts = plan.dropped.size();
+  out->rewritten.resize(plan.added + OutputSpan::kCutSize * cuts);
+  char* w = WriteAddedFields(out->rewritten.data(), rewrite);
+  if (w != out->rewritten.data() + plan.added) std::abort();
+  for (const auto& [from, to] : plan.dropped) {
+    const uint32_t range[2] = {static_cast<uint32_t>(from), static_cast<uint32_t>(to)};
+    std::memcpy(w, range, OutputSpan::kCutSize);
+    w += OutputSpan::kCutSize;
+  }
+  out->spliced = true;
+  out->cut_count = static_cast<uint8_t>(cuts);
+  out->cut_bytes = static_cast<uint32_t>(plan.dropped_bytes);
 }
 
 std::string PatchTraceId(const SpanRef& span, const TraceId& trace_id) {
@@ -918,7 +955,7 @@ std::string BuildFanoutSpan(const SpanRef& original, const LinkRef& link, const 
 }
 
 size_t EncodedSpanSize(const OutputSpan& span) {
-  return span.run ? span.original.size() : LengthDelimitedSize(kScopeSpansSpans, span.bytes().size());
+  return span.run ? span.original.size() : LengthDelimitedSize(kScopeSpansSpans, span.size());
 }
 
 namespace {
@@ -943,11 +980,12 @@ size_t CanonicalSpanPrefix(std::string_view message) {
 
 }  // namespace
 
-void AppendUnchanged(SpanRef&& span, std::vector<OutputSpan>* out) {
+void AppendUnchanged(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer,
+                     std::vector<OutputSpan>* out) {
   if (!out->empty()) {
     OutputSpan& last = out->back();
-    if (last.buffer == span.buffer && last.scope_index == span.scope_index && last.rewritten.empty() &&
-        !last.patched_trace_id.has_value()) {
+    if (last.buffer.get() == span.buffer && last.scope_index == span.scope_index && last.rewritten.empty() &&
+        !last.spliced && !last.patched_trace_id.has_value()) {
       const char* const last_end = last.original.data() + last.original.size();
       const size_t prefix = CanonicalSpanPrefix(span.message);
       if (prefix != 0 && span.message.data() - prefix == last_end) {
@@ -967,13 +1005,12 @@ void AppendUnchanged(SpanRef&& span, std::vector<OutputSpan>* out) {
               (last.end_time_unix_nano == 0 || span.end_time_unix_nano < last.end_time_unix_nano)) {
             last.end_time_unix_nano = span.end_time_unix_nano;
           }
-          span.buffer.reset();
           return;
         }
       }
     }
   }
-  out->push_back(OutputSpan::Unchanged(std::move(span)));
+  out->push_back(OutputSpan::Unchanged(span, buffer));
 }
 
 OutputSpan TakeRunPrefix(OutputSpan* run, uint32_t max_spans, size_t max_bytes) {
@@ -1090,6 +1127,21 @@ std::string EncodeTraceRequest(absl::Span<const OutputSpan> spans) {
       out.append(scope.frame.data(), scope.frame.size());
       for (uint32_t i = scope.first; i != kNone; i = next[i]) {
         const OutputSpan& span = spans[i];
+        if (span.spliced) {
+          // The received bytes without the cut fields, then the new fields.
+          AppendTag(&out, kScopeSpansSpans, WireType::kLengthDelimited);
+          AppendVarint(&out, span.size());
+          size_t kept = 0;
+          for (uint8_t c = 0; c < span.cut_count; ++c) {
+            const auto [from, to] = span.cut(c);
+            out.append(span.original.data() + kept, from - kept);
+            kept = to;
+          }
+          out.append(span.original.data() + kept, span.original.size() - kept);
+          const std::string_view added = span.added();
+          out.append(added.data(), added.size());
+          continue;
+        }
         const std::string_view bytes = span.bytes();
         if (span.run) {
           out.append(bytes.data(), bytes.size());

@@ -10,12 +10,13 @@
 //   if (!scanned.ok()) return Invalid(scanned.status().message());
 //   for (const SpanRef& span : scanned->spans) { ... span.trace_id ... }
 //
-//   OutputSpan out = OutputSpan::Unchanged(span);
+//   OutputSpan out = OutputSpan::Unchanged(span, scanned->buffer);
 //   out.rewritten = PatchTraceId(span, new_trace);        // a descendant moves
 //   std::string body = EncodeTraceRequest(outputs);       // one request again
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,7 +70,10 @@ struct RequestBuffer {
 
 
 struct SpanRef {
-  std::shared_ptr<const RequestBuffer> buffer;
+  // The request the span was scanned from. Not owning (no reference count
+  // per span): ScannedTraceRequest::buffer keeps it alive, and whoever keeps
+  // a span longer (a held span, an OutputSpan) takes a reference of its own.
+  const RequestBuffer* buffer = nullptr;
   // The Span message inside buffer->bytes (value bytes, without tag and length).
   std::string_view message;
   // Span.name (field 5, last occurrence), a view into `message`; empty when absent.
@@ -138,6 +142,15 @@ struct SpanRewrite {
 // written in place of the originals, everything else is copied byte for byte.
 std::string RewriteSpan(const SpanRef& span, const SpanRewrite& rewrite);
 
+// The same as an OutputSpan that EncodeTraceRequest writes straight from
+// the received bytes (no copy of the span here): sets `out->original` to the
+// span's message, `out->rewritten` to the fields that replace and add to it,
+// and its cuts to the fields it drops. `out` keeps its buffer (made by
+// OutputSpan::Unchanged(span, ...)). A span with more than kMaxCuts fields
+// to drop (fields repeated on the wire) gets RewriteSpan's bytes instead.
+struct OutputSpan;
+void SpliceRewrite(const SpanRef& span, const SpanRewrite& rewrite, OutputSpan* out);
+
 // The span's message bytes with only trace_id replaced (same length, so a
 // copy and a 16-byte patch).
 std::string PatchTraceId(const SpanRef& span, const TraceId& trace_id);
@@ -163,6 +176,8 @@ struct OutputSpan {
   // Keeps the frames (and, when unchanged, the span bytes) alive.
   std::shared_ptr<const RequestBuffer> buffer;
   uint32_t scope_index = 0;
+  // Spliced only: bytes of `original` cut out, in all.
+  uint32_t cut_bytes = 0;
   // The original bytes; used when `rewritten` is empty.
   std::string_view original;
   std::string rewritten;
@@ -174,6 +189,14 @@ struct OutputSpan {
   // `rewritten`, no patch). AppendUnchanged builds runs; TakeRunPrefix splits
   // them.
   bool run = false;
+  // When set (SpliceRewrite: a rewritten target), the span's bytes are
+  // `original` without cut_count byte ranges (cut(i): offsets into
+  // `original`, ascending, disjoint; cut_bytes in all) followed by added(),
+  // and EncodeTraceRequest writes them so, from the received bytes. The
+  // ranges are kept after the added fields at the end of `rewritten`, which
+  // keeps this struct small. Never with a run or a trace-id patch.
+  bool spliced = false;
+  uint8_t cut_count = 0;
   uint32_t span_count = 1;
   // When set, EncodeTraceRequest writes this id over the 16 bytes at
   // trace_id_offset of bytes() (what PatchTraceId would produce, without a
@@ -181,22 +204,28 @@ struct OutputSpan {
   std::optional<TraceId> patched_trace_id;
   uint32_t trace_id_offset = 0;
 
-  // The span's bytes, before the trace-id patch (if any).
-  std::string_view bytes() const { return rewritten.empty() ? original : std::string_view(rewritten); }
+  static constexpr size_t kMaxCuts = 8;
+  static constexpr size_t kCutSize = 2 * sizeof(uint32_t);
 
-  static OutputSpan Unchanged(const SpanRef& span) {
-    OutputSpan out;
-    out.buffer = span.buffer;
-    out.scope_index = span.scope_index;
-    out.original = span.message;
-    out.end_time_unix_nano = span.end_time_unix_nano;
-    return out;
+  // The span's bytes, before the trace-id patch (if any). Not for a spliced
+  // span (its bytes are in two places); size() is.
+  std::string_view bytes() const { return rewritten.empty() ? original : std::string_view(rewritten); }
+  // The size of the span's (run's) bytes.
+  size_t size() const {
+    return spliced ? original.size() - cut_bytes + rewritten.size() - kCutSize * cut_count : bytes().size();
   }
-  // The same, taking over the span's buffer reference (no reference-count
-  // traffic); `span` keeps its views but no longer keeps the bytes alive.
-  static OutputSpan Unchanged(SpanRef&& span) {
+  // Spliced only: the fields written after the kept bytes, and the ranges cut.
+  std::string_view added() const { return std::string_view(rewritten.data(), rewritten.size() - kCutSize * cut_count); }
+  std::pair<uint32_t, uint32_t> cut(size_t i) const {
+    uint32_t range[2];
+    std::memcpy(range, rewritten.data() + rewritten.size() - kCutSize * (cut_count - i), kCutSize);
+    return {range[0], range[1]};
+  }
+
+  // `buffer` is span.buffer's owner (ScannedTraceRequest::buffer).
+  static OutputSpan Unchanged(const SpanRef& span, std::shared_ptr<const RequestBuffer> buffer) {
     OutputSpan out;
-    out.buffer = std::move(span.buffer);
+    out.buffer = std::move(buffer);
     out.scope_index = span.scope_index;
     out.original = span.message;
     out.end_time_unix_nano = span.end_time_unix_nano;
@@ -207,9 +236,11 @@ struct OutputSpan {
 // Appends `span` to `out` unchanged: when the last output is unchanged and
 // `span`'s field directly follows it in the same received ScopeSpans (both in
 // the canonical encoding: a one-byte tag and a minimal length), the last
-// output grows into a run instead of a new OutputSpan being added. `span`
-// keeps its views; its buffer reference is taken or dropped.
-void AppendUnchanged(SpanRef&& span, std::vector<OutputSpan>* out);
+// output grows into a run instead of a new OutputSpan being added (no
+// reference taken); otherwise the new OutputSpan takes a reference to
+// `buffer`, span.buffer's owner.
+void AppendUnchanged(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer,
+                     std::vector<OutputSpan>* out);
 
 // Splits off the first spans of a run: at most `max_spans` and at most
 // `max_bytes` of fields (at least one span whatever `max_bytes`, none when

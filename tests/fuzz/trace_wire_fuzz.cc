@@ -149,7 +149,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   std::vector<gateway::OutputSpan> outputs;
   outputs.reserve(scanned->spans.size());
-  for (const gateway::SpanRef& span : scanned->spans) outputs.push_back(gateway::OutputSpan::Unchanged(span));
+  for (const gateway::SpanRef& span : scanned->spans) outputs.push_back(gateway::OutputSpan::Unchanged(span, scanned->buffer));
   const std::string encoded = gateway::EncodeTraceRequest(outputs);
   for (const gateway::OutputSpan& out : outputs) {
     FUZZ_CHECK(gateway::EncodedSpanSize(out) >= out.bytes().size(), "EncodedSpanSize below the span size");

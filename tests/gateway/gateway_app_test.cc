@@ -179,6 +179,12 @@ TEST_F(GatewayAppTest, ProcessMemoryLimitPushesClientsBackUntilMemoryFalls) {
   EXPECT_TRUE(status.ok()) << status.error_message();
   ASSERT_TRUE(dynatrace_->WaitForRequests(1, absl::Now() + absl::Seconds(10)));
   EXPECT_EQ(ReceivedById().count(kConsumerSpan), 1u);
+  // The fate tables are bounded by a quarter of the process bound.
+  const std::string text = (*app)->metrics().RenderPrometheus();
+  const size_t at = text.find("\ngateway_reparent_table_bytes ");
+  ASSERT_NE(at, std::string::npos) << text;
+  const double table_bytes = std::stod(text.substr(at + std::string("\ngateway_reparent_table_bytes ").size()));
+  EXPECT_LE(table_bytes, 16 << 20);
   (*app)->Shutdown();
 }
 

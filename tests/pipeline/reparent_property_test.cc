@@ -132,9 +132,9 @@ TEST_P(ReparentPropertyTest, OnlineEngineMatchesOfflineOracleInAnyArrivalOrder) 
       // Span by span, or the whole request at once (the shard worker's
       // path, with its inline common case): the same rules either way.
       if (rng() % 2 == 0) {
-        for (SpanRef& span : scanned.spans) resolver.Process(std::move(span), now, &out);
+        for (const SpanRef& span : scanned.spans) resolver.Process(span, scanned.buffer, now, &out);
       } else {
-        resolver.ProcessRequest(absl::MakeSpan(scanned.spans), now, &out);
+        resolver.ProcessRequest(scanned.buffer, scanned.spans, now, &out);
       }
       max_held = std::max(max_held, resolver.HeldSpans());
     }

@@ -168,6 +168,38 @@ TEST_F(ShardedTraceEngineTest, ShutdownReleasesHeldSpansUnchanged) {
   engine_->Shutdown();  // idempotent
 }
 
+// The value of an unlabeled gauge in the Prometheus text; -1 when absent.
+double GaugeValue(const MetricsRegistry& metrics, const std::string& name) {
+  const std::string text = metrics.RenderPrometheus();
+  const std::string prefix = "\n" + name + " ";
+  const size_t at = text.find(prefix);
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + prefix.size()));
+}
+
+TEST_F(ShardedTraceEngineTest, ExportsTableBytesWithinTheBoundSplitOverShards) {
+  options_.shards = 2;
+  options_.max_table_bytes = 2 * 64 * 1024;
+  Start();
+  constexpr int kConsumers = 3000;
+  for (int r = 0; r < kConsumers / 100; ++r) {
+    std::vector<ProtoSpan> spans;
+    for (int i = 0; i < 100; ++i) {
+      const uint64_t n = static_cast<uint64_t>(r * 100 + i) + 1;
+      spans.push_back(MakeSpan(n, 1, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {{100'000 + n, 7}}));
+    }
+    Submit(spans);
+  }
+  ASSERT_TRUE(WaitUntil([&] {
+    return metrics_.CounterValue("gateway_spans_processed_total") == kConsumers &&
+           GaugeValue(metrics_, "gateway_reparent_table_bytes") > 0;
+  }));
+  const double bytes = GaugeValue(metrics_, "gateway_reparent_table_bytes");
+  EXPECT_GT(bytes, 0);
+  EXPECT_LE(bytes, static_cast<double>(options_.max_table_bytes));
+  engine_->Shutdown();
+}
+
 TEST_F(ShardedTraceEngineTest, AHeldSpanKeepsItsWholeRequestAdmittedUntilExported) {
   options_.shards = 1;
   options_.hold_window = absl::Seconds(10);
@@ -241,7 +273,7 @@ TEST_F(ShardedTraceEngineTest, BatcherDeadlineFollowsItsFirstSpan) {
   TraceBatcher batcher(TraceBatcherOptions{}, direct, nullptr);
   ScannedTraceRequest scanned =
       testing::ScanOrFail(testing::BuildRequest({MakeSpan(1, 12, std::nullopt), MakeSpan(1, 11, std::nullopt)}));
-  for (const SpanRef& s : scanned.spans) batcher.Add(OutputSpan::Unchanged(s), clock_.Now());
+  for (const SpanRef& s : scanned.spans) batcher.Add(OutputSpan::Unchanged(s, scanned.buffer), clock_.Now());
   EXPECT_EQ(batcher.Deadline(), clock_.Now() + TraceBatcherOptions{}.max_delay);
   batcher.Flush();
   EXPECT_EQ(direct.Items(), 2);
@@ -252,12 +284,12 @@ TEST_F(ShardedTraceEngineTest, BatcherSplitsARunAtMaxSpansAndMaxBytes) {
   std::vector<ProtoSpan> spans;
   for (int i = 0; i < 7; ++i) spans.push_back(MakeSpan(1, static_cast<uint8_t>(10 + i), std::nullopt));
   ScannedTraceRequest scanned = testing::ScanOrFail(testing::BuildRequest(spans));
-  const size_t field = EncodedSpanSize(OutputSpan::Unchanged(scanned.spans[0]));
+  const size_t field = EncodedSpanSize(OutputSpan::Unchanged(scanned.spans[0], scanned.buffer));
   std::vector<OutputSpan> one_by_one;
-  for (const SpanRef& s : scanned.spans) one_by_one.push_back(OutputSpan::Unchanged(s));
+  for (const SpanRef& s : scanned.spans) one_by_one.push_back(OutputSpan::Unchanged(s, scanned.buffer));
   const std::vector<ProtoSpan> expected = testing::DecodeSpans(one_by_one);
   std::vector<OutputSpan> runs;
-  for (SpanRef& s : scanned.spans) AppendUnchanged(std::move(s), &runs);
+  for (const SpanRef& s : scanned.spans) AppendUnchanged(s, scanned.buffer, &runs);
   ASSERT_EQ(runs.size(), 1u);
   ASSERT_EQ(runs[0].span_count, 7u);
 

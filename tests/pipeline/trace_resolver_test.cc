@@ -1,6 +1,7 @@
 #include "pipeline/trace_resolver.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <vector>
@@ -89,7 +90,7 @@ class TraceResolverTest : public ::testing::Test {
     if (!resolver_) Make();
     std::vector<OutputSpan> out;
     ScannedTraceRequest scanned = testing::ScanOrFail(testing::BuildRequest(spans));
-    for (SpanRef& span : scanned.spans) resolver_->Process(std::move(span), clock_.Now(), &out);
+    for (const SpanRef& span : scanned.spans) resolver_->Process(span, scanned.buffer, clock_.Now(), &out);
     last_raw_ = out;
     return testing::DecodeSpans(out);
   }
@@ -99,7 +100,7 @@ class TraceResolverTest : public ::testing::Test {
     if (!resolver_) Make();
     std::vector<OutputSpan> out;
     ScannedTraceRequest scanned = testing::ScanOrFail(testing::BuildRequest(spans));
-    resolver_->ProcessRequest(absl::MakeSpan(scanned.spans), clock_.Now(), &out);
+    resolver_->ProcessRequest(scanned.buffer, scanned.spans, clock_.Now(), &out);
     last_raw_ = out;
     return testing::DecodeSpans(out);
   }
@@ -303,6 +304,89 @@ TEST_F(TraceResolverTest, BoundsRememberedFatesOldestFirst) {
   EXPECT_LE(resolver_->ResolvedSpans(), 2);
   EXPECT_TRUE(Feed({MakeSpan(1, 11, 10)}).empty());  // 10's fate was forgotten
   EXPECT_EQ(Feed({MakeSpan(1, 32, 31)}).size(), 1u);
+}
+
+TEST_F(TraceResolverTest, TheCountBoundStillAppliesUnderALooseByteBound) {
+  limits_.max_resolved_spans = 2;
+  limits_.max_table_bytes = 1 << 20;
+  Feed({MakeSpan(1, 10, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {Link(2, 20)}), MakeSpan(1, 30, std::nullopt),
+        MakeSpan(1, 31, std::nullopt)});
+  EXPECT_LE(resolver_->ResolvedSpans(), 2);
+  EXPECT_TRUE(Feed({MakeSpan(1, 11, 10)}).empty());  // 10's fate was forgotten
+  EXPECT_EQ(Feed({MakeSpan(1, 32, 31)}).size(), 1u);
+  EXPECT_LE(resolver_->PeakTableBytes(), 1 << 20);
+}
+
+// Consumer i (trace 1000 + i) moves to trace 5000 + i; its child arrives one
+// request later and must follow it. Both are moved spans: the 40-byte table.
+TEST_F(TraceResolverTest, TablesOfMovedSpansStayWithinTheByteBound) {
+  constexpr int64_t kBound = 16 * 1024;
+  limits_.max_table_bytes = kBound;
+  limits_.max_resolved_spans = 1'000'000'000;  // only bytes bound here
+  constexpr uint64_t kConsumers = 2000;
+  for (uint64_t i = 0; i < kConsumers; ++i) {
+    std::vector<ProtoSpan> request = {
+        MakeSpan(1000 + i, 1, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {Link(5000 + i, 7)})};
+    if (i > 0) request.push_back(MakeSpan(1000 + i - 1, 2, 1));  // the previous consumer's child
+    const auto out = (i % 2 == 0) ? Feed(request) : FeedRequest(request);
+    ASSERT_EQ(out.size(), request.size()) << i;
+    if (i > 0) {
+      // The fate is still found within the bound.
+      EXPECT_EQ(Find(out, 2)->trace_id(), TraceIdBytes(5000 + i - 1)) << i;
+    }
+    ASSERT_LE(resolver_->TableBytes(), kBound) << i;
+    ASSERT_LE(resolver_->PeakTableBytes(), kBound) << i;
+  }
+  EXPECT_EQ(resolver_->stats().descendants_moved, static_cast<int64_t>(kConsumers - 1));
+  EXPECT_GT(resolver_->TableBytes(), kBound / 4);  // the bound is used, not avoided
+  // The oldest generation is what was forgotten: a late grandchild of the
+  // first consumer waits, the last consumer's child goes with it.
+  EXPECT_TRUE(Feed({MakeSpan(1000, 3, 2)}).empty());
+  const auto newest = Feed({MakeSpan(1000 + kConsumers - 1, 2, 1)});
+  ASSERT_EQ(newest.size(), 1u);
+  EXPECT_EQ(newest[0].trace_id(), TraceIdBytes(5000 + kConsumers - 1));
+  EXPECT_LE(resolver_->PeakTableBytes(), kBound);
+}
+
+TEST_F(TraceResolverTest, TablesOfUnchangedSpansStayWithinTheByteBound) {
+  constexpr int64_t kBound = 8 * 1024;
+  limits_.max_table_bytes = kBound;
+  limits_.max_resolved_spans = 1'000'000'000;
+  for (uint64_t i = 0; i < 3000; ++i) {
+    // A root and its child one request later (the fast path of ProcessRequest).
+    std::vector<ProtoSpan> request = {MakeSpan(i + 1, 1, std::nullopt)};
+    if (i > 0) request.push_back(MakeSpan(i, 2, 1));
+    ASSERT_EQ(FeedRequest(request).size(), request.size()) << i;
+    ASSERT_LE(resolver_->PeakTableBytes(), kBound) << i;
+  }
+  // 8 KiB is 1024 fingerprints over two generations: the first root is gone.
+  EXPECT_TRUE(Feed({MakeSpan(1, 3, 1)}).empty());
+  EXPECT_GT(resolver_->TableBytes(), kBound / 4);
+}
+
+TEST_F(TraceResolverTest, ABoundTooSmallForOneFateRemembersNone) {
+  limits_.max_table_bytes = 100;  // 50 per generation: a fingerprint fits, a moved entry does not
+  Feed({MakeSpan(1, 10, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {Link(2, 20)}), MakeSpan(3, 30, std::nullopt)});
+  EXPECT_LE(resolver_->PeakTableBytes(), 100);
+  EXPECT_TRUE(Feed({MakeSpan(1, 11, 10)}).empty());  // 10 moved, but could not be remembered: held
+  EXPECT_EQ(Feed({MakeSpan(3, 31, 30)}).size(), 1u);  // 30's fingerprint fit
+  EXPECT_LE(resolver_->PeakTableBytes(), 100);
+}
+
+TEST_F(TraceResolverTest, ReportsHeldBookkeepingBytes) {
+  Make();
+  EXPECT_EQ(resolver_->HeldBytes(), 0);
+  std::vector<ProtoSpan> spans;
+  constexpr uint64_t kHeld = 20'000;
+  for (uint64_t i = 0; i < kHeld; ++i) spans.push_back(MakeSpan(i + 1, 2, 1));
+  FeedRequest(spans);
+  ASSERT_EQ(resolver_->HeldSpans(), static_cast<int64_t>(kHeld));
+  const double per_span = static_cast<double>(resolver_->HeldBytes()) / kHeld;
+  // docs/reparenting.md quotes this range; the gateway sizes max_held_spans
+  // with its upper end.
+  EXPECT_GT(per_span, 150);
+  EXPECT_LT(per_span, 600);
+  std::printf("held bookkeeping: %.0f bytes per held span\n", per_span);
 }
 
 TEST_F(TraceResolverTest, NestedConsumerWinsForItsDescendants) {

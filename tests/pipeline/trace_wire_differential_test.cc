@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -447,6 +448,7 @@ class TraceWireDifferentialTest : public ::testing::Test {
   // Applies a random change to `span`; returns the bytes and the expected
   // message built with the generated API.
   std::string RandomOutput(const SpanRef& span, Span* expected) {
+    last_rewrite_.reset();
     Span original;
     EXPECT_TRUE(original.ParseFromString(std::string(span.message)));
     *expected = original;
@@ -534,6 +536,7 @@ class TraceWireDifferentialTest : public ::testing::Test {
           f->set_key("f");
           f->mutable_value()->set_bool_value(false);
         }
+        last_rewrite_ = rewrite;
         return RewriteSpan(span, rewrite);
       }
     }
@@ -552,7 +555,7 @@ class TraceWireDifferentialTest : public ::testing::Test {
     for (const ScannedTraceRequest* scan : scans) {
       for (const SpanRef& span : scan->spans) {
         Span expected;
-        OutputSpan out = OutputSpan::Unchanged(span);
+        OutputSpan out = OutputSpan::Unchanged(span, scan->buffer);
         std::string bytes = RandomOutput(span, &expected);
         if (bytes != span.message) out.rewritten = std::move(bytes);
         Span actual;
@@ -561,6 +564,14 @@ class TraceWireDifferentialTest : public ::testing::Test {
         MessageDifferencer differencer;
         differencer.ReportDifferencesToString(&diff);
         EXPECT_TRUE(differencer.Compare(actual, expected)) << diff;
+        if (last_rewrite_.has_value() && OneIn(2)) {
+          // The same rewrite spliced by the encoder from the received bytes.
+          OutputSpan spliced = OutputSpan::Unchanged(span, scan->buffer);
+          SpliceRewrite(span, *last_rewrite_, &spliced);
+          EXPECT_EQ(spliced.size(), out.bytes().size());
+          EXPECT_EQ(EncodeTraceRequest({spliced}), EncodeTraceRequest({out}));
+          out = std::move(spliced);
+        }
         const std::string& resource = span.buffer->resource_frames[span.buffer->scope_resource[span.scope_index]];
         const std::string& scope = span.buffer->scope_frames[span.scope_index];
         Group* group = nullptr;
@@ -601,6 +612,8 @@ class TraceWireDifferentialTest : public ::testing::Test {
   }
 
   std::mt19937_64 rng_{kSeed};
+  // The rewrite behind RandomOutput's last answer, if it was one.
+  std::optional<SpanRewrite> last_rewrite_;
   LenientSchema schema_;
   int disagreements_ = 0;
   int stricter_rejections_ = 0;

@@ -97,7 +97,7 @@ TEST_F(TraceWireTest, ScanReadsIdsKindFlagsAndEndTime) {
   EXPECT_EQ(ref.flags, 0x301u);
   EXPECT_TRUE(ref.parent_is_remote());
   EXPECT_EQ(ref.end_time_unix_nano, 200u);
-  EXPECT_EQ(ref.buffer, scanned.buffer);
+  EXPECT_EQ(ref.buffer, scanned.buffer.get());
   EXPECT_TRUE(MessageDifferencer::Equals(ParseSpan(std::string(ref.message)), s));
 }
 
@@ -282,7 +282,7 @@ TEST_F(TraceWireTest, UnknownFieldsAreSkippedAndSurviveEncoding) {
   request.GetReflection()->MutableUnknownFields(&request)->AddFixed32(50, 1);
   ScannedTraceRequest scanned = Scan(request);
   ASSERT_EQ(scanned.spans.size(), 1u);
-  std::string encoded = EncodeTraceRequest({OutputSpan::Unchanged(scanned.spans[0])});
+  std::string encoded = EncodeTraceRequest({OutputSpan::Unchanged(scanned.spans[0], scanned.buffer)});
   ExportTraceServiceRequest parsed;
   ASSERT_TRUE(parsed.ParseFromString(encoded));
   const Span& out = parsed.resource_spans(0).scope_spans(0).spans(0);
@@ -391,6 +391,51 @@ TEST_F(TraceWireTest, RewriteSpanReplacesIdsStateFlagsAndLinks) {
   EXPECT_TRUE(out.attributes(1).value().has_string_value());
 }
 
+TEST_F(TraceWireTest, SpliceRewriteEncodesAsRewriteSpan) {
+  Span s = MakeSpan(1, 2, 3);
+  s.set_trace_state("old=1");
+  s.set_flags(1);
+  for (int i = 0; i < 3; ++i) {
+    auto* link = s.add_links();
+    link->set_trace_id(Id(16, 10 + i));
+    link->set_span_id(Id(8, 20 + i));
+  }
+  SpanRewrite rewrite;
+  rewrite.trace_id = MakeTraceId(10);
+  rewrite.parent_span_id = MakeSpanId(20);
+  rewrite.trace_state = "new=2";
+  rewrite.flags = 0x301;
+  rewrite.remove_link = 1;
+  rewrite.extra_links.push_back(EncodeLink(MakeTraceId(1), MakeSpanId(3), "", 1, {{"link.kind", std::string("orig")}}));
+  rewrite.extra_attributes = {{"s", std::string("x")}};
+  // The usual span (5 fields cut), and one whose trace_id is repeated on the
+  // wire past OutputSpan::kMaxCuts (written whole instead).
+  std::string repeated = s.SerializeAsString();
+  for (int i = 0; i < 8; ++i) {
+    Span extra;
+    extra.set_trace_id(Id(16, 1));
+    repeated += extra.SerializeAsString();
+  }
+  Span repeated_span;
+  ASSERT_TRUE(repeated_span.ParseFromString(repeated));
+  for (const Span& span : {s, repeated_span}) {
+    ScannedTraceRequest scanned = Scan(Request({span}));
+    ASSERT_EQ(scanned.spans.size(), 1u);
+    OutputSpan whole = OutputSpan::Unchanged(scanned.spans[0], scanned.buffer);
+    whole.rewritten = RewriteSpan(scanned.spans[0], rewrite);
+    OutputSpan spliced = OutputSpan::Unchanged(scanned.spans[0], scanned.buffer);
+    SpliceRewrite(scanned.spans[0], rewrite, &spliced);
+    EXPECT_EQ(spliced.size(), whole.size());
+    EXPECT_EQ(EncodedSpanSize(spliced), EncodedSpanSize(whole));
+    EXPECT_EQ(EncodeTraceRequest({spliced}), EncodeTraceRequest({whole}));
+  }
+  ScannedTraceRequest scanned = Scan(Request({s}));
+  OutputSpan spliced = OutputSpan::Unchanged(scanned.spans[0], scanned.buffer);
+  SpliceRewrite(scanned.spans[0], rewrite, &spliced);
+  EXPECT_TRUE(spliced.spliced);
+  EXPECT_EQ(spliced.cut_count, 5u);
+}
+
 TEST_F(TraceWireTest, RewriteWithEmptyTraceStateRemovesIt) {
   Span s = MakeSpan(1, 2, 0);
   s.set_trace_state("old=1");
@@ -459,8 +504,8 @@ TEST_F(TraceWireTest, EncodeRegroupsByFrameContentInFirstSeenOrder) {
   ScannedTraceRequest second = Scan(a);
   std::vector<OutputSpan> outputs;
   // Interleave: second request's spans, then first's, in reverse.
-  for (int i = 3; i >= 0; --i) outputs.push_back(OutputSpan::Unchanged(second.spans[i]));
-  for (int i = 0; i < 4; ++i) outputs.push_back(OutputSpan::Unchanged(first.spans[i]));
+  for (int i = 3; i >= 0; --i) outputs.push_back(OutputSpan::Unchanged(second.spans[i], second.buffer));
+  for (int i = 0; i < 4; ++i) outputs.push_back(OutputSpan::Unchanged(first.spans[i], first.buffer));
   ExportTraceServiceRequest parsed;
   ASSERT_TRUE(parsed.ParseFromString(EncodeTraceRequest(outputs)));
   ASSERT_EQ(parsed.resource_spans_size(), 2);
@@ -479,7 +524,7 @@ TEST_F(TraceWireTest, EncodeOfAllUnchangedSpansParsesToTheOriginal) {
   std::vector<OutputSpan> outputs;
   size_t bound = 0;
   for (const SpanRef& s : scanned.spans) {
-    outputs.push_back(OutputSpan::Unchanged(s));
+    outputs.push_back(OutputSpan::Unchanged(s, scanned.buffer));
     bound += EncodedSpanSize(outputs.back());
   }
   std::string encoded = EncodeTraceRequest(outputs);
@@ -498,10 +543,10 @@ TEST_F(TraceWireTest, EncodeAppliesTheTraceIdPatchLikePatchTraceId) {
   std::vector<OutputSpan> patched;
   std::vector<OutputSpan> copied;
   for (const SpanRef& span : scanned.spans) {
-    OutputSpan& p = patched.emplace_back(OutputSpan::Unchanged(span));
+    OutputSpan& p = patched.emplace_back(OutputSpan::Unchanged(span, scanned.buffer));
     p.patched_trace_id = moved_to;
     p.trace_id_offset = span.trace_id_offset;
-    copied.emplace_back(OutputSpan::Unchanged(span)).rewritten = PatchTraceId(span, moved_to);
+    copied.emplace_back(OutputSpan::Unchanged(span, scanned.buffer)).rewritten = PatchTraceId(span, moved_to);
   }
   EXPECT_EQ(EncodeTraceRequest(patched), EncodeTraceRequest(copied));
   // The span's own bytes (and so the received request) are not touched.
@@ -511,7 +556,7 @@ TEST_F(TraceWireTest, EncodeAppliesTheTraceIdPatchLikePatchTraceId) {
 // Each span as its own OutputSpan: the reference the runs are checked against.
 std::vector<OutputSpan> Singles(const ScannedTraceRequest& scanned) {
   std::vector<OutputSpan> out;
-  for (const SpanRef& span : scanned.spans) out.push_back(OutputSpan::Unchanged(span));
+  for (const SpanRef& span : scanned.spans) out.push_back(OutputSpan::Unchanged(span, scanned.buffer));
   return out;
 }
 
@@ -527,7 +572,8 @@ TEST_F(TraceWireTest, ConsecutiveUnchangedSpansBecomeOneRunWithTheSameEncoding) 
   const std::string expected = EncodeTraceRequest(Singles(scanned));
 
   std::vector<OutputSpan> runs;
-  for (SpanRef& span : Scan(request).spans) AppendUnchanged(std::move(span), &runs);
+  const ScannedTraceRequest again = Scan(request);
+  for (const SpanRef& span : again.spans) AppendUnchanged(span, again.buffer, &runs);
   ASSERT_EQ(runs.size(), 2u);
   EXPECT_TRUE(runs[0].run);
   EXPECT_EQ(runs[0].span_count, 3u);
@@ -542,12 +588,12 @@ TEST_F(TraceWireTest, ASkippedSpanOrAChangedOneEndsTheRun) {
   ScannedTraceRequest scanned =
       Scan(Request({MakeSpan(1, 2, 0), MakeSpan(1, 3, 2), MakeSpan(1, 4, 2), MakeSpan(1, 5, 2)}));
   std::vector<OutputSpan> out;
-  AppendUnchanged(std::move(scanned.spans[0]), &out);
-  AppendUnchanged(std::move(scanned.spans[2]), &out);  // 1 is skipped: not adjacent
-  OutputSpan& moved = out.emplace_back(OutputSpan::Unchanged(scanned.spans[1]));
+  AppendUnchanged(scanned.spans[0], scanned.buffer, &out);
+  AppendUnchanged(scanned.spans[2], scanned.buffer, &out);  // 1 is skipped: not adjacent
+  OutputSpan& moved = out.emplace_back(OutputSpan::Unchanged(scanned.spans[1], scanned.buffer));
   moved.patched_trace_id = MakeTraceId(9);
   moved.trace_id_offset = scanned.spans[1].trace_id_offset;
-  AppendUnchanged(std::move(scanned.spans[3]), &out);  // follows a patched span
+  AppendUnchanged(scanned.spans[3], scanned.buffer, &out);  // follows a patched span
   ASSERT_EQ(out.size(), 4u);
   for (const OutputSpan& o : out) EXPECT_EQ(o.span_count, 1u);
   ExportTraceServiceRequest parsed;
@@ -582,7 +628,7 @@ TEST_F(TraceWireTest, SpansWithAnOverlongLengthAreNotJoinedIntoARun) {
   ASSERT_EQ(scanned->spans.size(), 3u);
   const std::string expected = EncodeTraceRequest(Singles(*scanned));
   std::vector<OutputSpan> out;
-  for (SpanRef& span : scanned->spans) AppendUnchanged(std::move(span), &out);
+  for (const SpanRef& span : scanned->spans) AppendUnchanged(span, scanned->buffer, &out);
   ASSERT_EQ(out.size(), 3u);
   // Written with canonical lengths, as one by one.
   EXPECT_EQ(EncodeTraceRequest(out), expected);
@@ -596,7 +642,7 @@ TEST_F(TraceWireTest, TakeRunPrefixSplitsAtSpanBoundaries) {
   const std::string expected = EncodeTraceRequest(Singles(scanned));
   const size_t field = LengthDelimitedSize(2, scanned.spans[0].message.size());
   std::vector<OutputSpan> out;
-  for (SpanRef& span : scanned.spans) AppendUnchanged(std::move(span), &out);
+  for (const SpanRef& span : scanned.spans) AppendUnchanged(span, scanned.buffer, &out);
   ASSERT_EQ(out.size(), 1u);
   OutputSpan rest = out[0];
   // Two spans by count; then what fits in 2.5 fields (two); then at least one.
