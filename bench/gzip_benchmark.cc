@@ -97,7 +97,11 @@ void BM_IsalIgzip(benchmark::State& state) {
   const std::string& in = Body();
   std::string out(in.size() + 1024, '\0');
   const int level = static_cast<int>(state.range(0));
-  std::string level_buf(level == 0 ? 0 : level == 1 ? ISAL_DEF_LVL1_DEFAULT : level == 2 ? ISAL_DEF_LVL2_DEFAULT : ISAL_DEF_LVL3_DEFAULT, '\0');
+  const size_t level_buf_size = level == 0   ? 0
+                                : level == 1 ? ISAL_DEF_LVL1_DEFAULT
+                                : level == 2 ? ISAL_DEF_LVL2_DEFAULT
+                                             : ISAL_DEF_LVL3_DEFAULT;
+  std::string level_buf(level_buf_size, '\0');
   size_t produced = 0;
   for (auto _ : state) {
     isal_zstream zs;

@@ -913,7 +913,8 @@ std::string RenderEffectiveConfig(const GatewayConfig& c) {
                   "}\n    metrics: {max_request_bytes: ", e.limits.metrics.max_request_bytes,
                   "}\n    logs: {max_request_bytes: ", e.limits.logs.max_request_bytes, "}\n");
   absl::StrAppend(&out, "queue:\n  memory_limit_mib: ", c.queue.memory_limit_mib,
-                  "\n  process_memory_limit_mib: ", c.queue.process_memory_limit_mib, "\n  persistent:\n    enabled: ", B(c.queue.persistent.enabled),
+                  "\n  process_memory_limit_mib: ", c.queue.process_memory_limit_mib,
+                  "\n  persistent:\n    enabled: ", B(c.queue.persistent.enabled),
                   "\n    directory: ", Q(c.queue.persistent.directory),
                   "\n    max_size_mib: ", c.queue.persistent.max_size_mib, "\n");
   absl::StrAppend(&out, "shutdown:\n  drain_timeout: ", D(c.shutdown.drain_timeout), "\n");

@@ -46,8 +46,9 @@ std::string StatusJson(int code, std::string_view message, absl::Duration retry_
   if (retry_after > absl::ZeroDuration()) {
     // Duration's JSON form: seconds with up to nine fractional digits and "s".
     const int64_t millis = absl::ToInt64Milliseconds(retry_after);
-    std::string delay = millis % 1000 == 0 ? absl::StrCat(millis / 1000, "s")
-                                           : absl::StrCat(millis / 1000, ".", absl::StrFormat("%03d", millis % 1000), "s");
+    std::string delay = millis % 1000 == 0
+                            ? absl::StrCat(millis / 1000, "s")
+                            : absl::StrCat(millis / 1000, ".", absl::StrFormat("%03d", millis % 1000), "s");
     absl::StrAppend(&out, ",\"details\":[{\"@type\":\"", ToAbsl(kRetryInfoType), "\",\"retryDelay\":\"", delay, "\"}]");
   }
   out.push_back('}');

@@ -35,24 +35,16 @@ MemoryGuard::MemoryGuard(const MemoryGuardOptions& options, ResidentMemory& memo
 MemoryGuard::~MemoryGuard() { Stop(); }
 
 void MemoryGuard::Start() {
-  if (thread_.joinable()) return;
+  if (thread_.joinable() || stop_.HasBeenNotified()) return;
   thread_ = std::thread([this] {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stop_) {
-      lock.unlock();
+    do {
       Sample(absl::Now());
-      lock.lock();
-      wake_.wait_for(lock, absl::ToChronoNanoseconds(options_.interval), [this] { return stop_; });
-    }
+    } while (!stop_.WaitForNotificationWithTimeout(options_.interval));
   });
 }
 
 void MemoryGuard::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  wake_.notify_all();
+  if (!stop_.HasBeenNotified()) stop_.Notify();
   if (thread_.joinable()) thread_.join();
   budget_.SetPressure(false);
 }

@@ -17,16 +17,15 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <thread>
 
 #include "absl/time/time.h"
 #include "pipeline/memory_budget.h"
 #include "pipeline/metrics_registry.h"
 #include "pipeline/resident_memory.h"
+#include "pipeline/sync.h"
 
 namespace gateway {
 
@@ -50,8 +49,10 @@ class MemoryGuard final {
   MemoryGuard(const MemoryGuard&) = delete;
   MemoryGuard& operator=(const MemoryGuard&) = delete;
 
-  // Samples every options.interval on a thread of its own until Stop.
+  // Samples every options.interval on a thread of its own until Stop. A
+  // stopped guard does not start again. Start and Stop: one thread at a time.
   void Start();
+  // Stops sampling and lifts any pressure it had put on the budget.
   void Stop();
 
   // One sample at time `now`: trims and sets or clears the budget's
@@ -74,9 +75,7 @@ class MemoryGuard final {
   absl::Time last_log_ = absl::InfinitePast();
   int64_t episodes_since_log_ = 0;
 
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stop_ = false;  // guarded by mu_
+  Notification stop_;
   std::thread thread_;
 };
 

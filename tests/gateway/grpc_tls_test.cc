@@ -26,17 +26,7 @@ using testing::kTestCertPath;
 using testing::kTestKeyPath;
 using testing::ReadTestFile;
 
-trace_v1::ExportTraceServiceRequest MakeTraces(int spans) {
-  trace_v1::ExportTraceServiceRequest request;
-  auto* scope_spans = request.add_resource_spans()->add_scope_spans();
-  for (int i = 0; i < spans; ++i) {
-    auto* span = scope_spans->add_spans();
-    span->set_trace_id(std::string(16, static_cast<char>(i + 1)));
-    span->set_span_id(std::string(8, static_cast<char>(i + 1)));
-    span->set_name("tls-span");
-  }
-  return request;
-}
+trace_v1::ExportTraceServiceRequest MakeTraces(int spans) { return testing::TlsTestTraces(spans); }
 
 class GrpcTlsTest : public ::testing::Test {
  protected:

@@ -32,17 +32,7 @@ using testing::RawHttpClient;
 
 constexpr char kProtobuf[] = "application/x-protobuf";
 
-std::string TracesWire(int spans) {
-  trace_v1::ExportTraceServiceRequest request;
-  auto* scope_spans = request.add_resource_spans()->add_scope_spans();
-  for (int i = 0; i < spans; ++i) {
-    auto* span = scope_spans->add_spans();
-    span->set_trace_id(std::string(16, static_cast<char>(i + 1)));
-    span->set_span_id(std::string(8, static_cast<char>(i + 1)));
-    span->set_name("tls-span");
-  }
-  return request.SerializeAsString();
-}
+std::string TracesWire(int spans) { return testing::TlsTestTraces(spans).SerializeAsString(); }
 
 // The first bytes of a TLS ClientHello record (handshake, TLS 1.0 record
 // version, 512-byte length) and then nothing: the server waits for the rest.

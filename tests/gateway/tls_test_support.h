@@ -12,7 +12,22 @@
 #include <sstream>
 #include <string>
 
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+
 namespace gateway::testing {
+
+// A trace request of `spans` spans named "tls-span", ids 1..spans.
+inline opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest TlsTestTraces(int spans) {
+  opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest request;
+  auto* scope_spans = request.add_resource_spans()->add_scope_spans();
+  for (int i = 0; i < spans; ++i) {
+    auto* span = scope_spans->add_spans();
+    span->set_trace_id(std::string(16, static_cast<char>(i + 1)));
+    span->set_span_id(std::string(8, static_cast<char>(i + 1)));
+    span->set_name("tls-span");
+  }
+  return request;
+}
 
 // Relative to the test's runfiles directory (the working directory).
 inline constexpr char kTestCertPath[] = "tests/gateway/testdata/localhost.crt";
