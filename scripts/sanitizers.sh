@@ -1,6 +1,7 @@
 #!/bin/bash
-# Runs the pipeline, gateway, fuzz-regression and reliability tests under
-# gcc's sanitizers (.bazelrc: --config=asan, --config=ubsan, --config=tsan),
+# Runs the whole test suite under asan and ubsan (end-to-end tests included:
+# the gateway binary they start is built in the same config) and the
+# pipeline, gateway and reliability tests under tsan, with gcc's sanitizers (.bazelrc: --config=asan, --config=ubsan, --config=tsan),
 # each config in its own Bazel output base so switching configs does not
 # throw away the other builds. Prints the wall time of each config.
 #
@@ -22,8 +23,13 @@ prefix="${SANITIZER_OUTPUT_BASE_PREFIX:-/root/.cache/bazel-ob/sanitizers}"
 configs=("$@")
 [ ${#configs[@]} -eq 0 ] && configs=(asan ubsan tsan)
 
-ALL_TARGETS=(//tests/pipeline/... //tests/gateway/... //tests/fuzz/... //tests/reliability/...)
+ALL_TARGETS=(//...)
 TSAN_TARGETS=(//tests/pipeline/... //tests/gateway/... //tests/reliability/... -//tests/reliability:memory_bound_test)
+
+# The end-to-end and cross-check tests run the JS SDK from tests/js.
+scripts/install_deps.sh --test >&2 || exit 1
+NODE_FLAGS=(--test_env=GATEWAY_NODE_MODULES="$PWD/tests/js/node_modules"
+            --test_env=PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin)
 
 failed=0
 for config in "${configs[@]}"; do
@@ -47,7 +53,7 @@ for config in "${configs[@]}"; do
   esac
   start=$(date +%s)
   bazel --output_base="$prefix-$config" test --config="$config" --copt=-O1 --keep_going \
-    --test_output=errors --test_timeout=300,900,1800,3600 "${env_flags[@]}" -- "${targets[@]}"
+    --test_output=errors --test_timeout=300,900,1800,3600 "${NODE_FLAGS[@]}" "${env_flags[@]}" -- "${targets[@]}"
   rc=$?
   echo "sanitizers.sh: $config exit=$rc in $(( $(date +%s) - start ))s" >&2
   [ $rc -ne 0 ] && failed=1
