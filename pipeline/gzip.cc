@@ -168,7 +168,7 @@ std::string GzipCompress(std::string_view data, int level) {
 
 namespace {
 
-// igzip's stream (~80 KiB), its level-1 hash buffer (~260 KiB) and an output
+// igzip's stream (~80 KiB), its level-1 hash buffer (~276 KiB) and an output
 // scratch buffer, allocated once per thread and reused: allocating them per
 // call would cost more than compressing a typical export body (page faults
 // on fresh memory), and the returned string is then exactly as large as the
