@@ -49,6 +49,19 @@ class DownstreamFaultsTest : public ::testing::Test {
     return acked;
   }
 
+  // Export requests the target refused for good, once there is one (at
+  // most 10 s).
+  int64_t WaitForRejectedExports() {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    int64_t rejected = 0;
+    for (int i = 0; i < 1000 && absl::Now() < deadline && rejected == 0; ++i) {
+      rejected = app_->metrics().CounterValue("gateway_export_requests_total",
+                                              {{"signal", "traces"}, {"outcome", "rejected"}});
+      if (rejected == 0) dynatrace_->WaitForRequests(2, absl::Now() + absl::Milliseconds(10));
+    }
+    return rejected;
+  }
+
   // Waits until every acknowledged span arrived; checks none is missing and
   // counts duplicates.
   void ExpectAllArrived(const std::vector<std::string>& acked, bool duplicates_allowed) {
@@ -148,14 +161,7 @@ TEST_F(DownstreamFaultsTest, Http500IsARejectionCountedNotRetried) {
   dynatrace_->SetScript({{.status = 500}});
   const std::vector<std::string> acked = Send(1, 5);
   ASSERT_EQ(acked.size(), 5u);
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  int64_t rejected = 0;
-  for (int i = 0; i < 1000 && absl::Now() < deadline && rejected == 0; ++i) {
-    rejected = app_->metrics().CounterValue("gateway_export_requests_total",
-                                            {{"signal", "traces"}, {"outcome", "rejected"}});
-    if (rejected == 0) dynatrace_->WaitForRequests(2, absl::Now() + absl::Milliseconds(10));
-  }
-  EXPECT_EQ(rejected, 1);
+  EXPECT_EQ(WaitForRejectedExports(), 1);
 }
 
 TEST_F(DownstreamFaultsTest, PermanentRejectionIsCountedNotRetriedForever) {
@@ -165,14 +171,7 @@ TEST_F(DownstreamFaultsTest, PermanentRejectionIsCountedNotRetriedForever) {
   ASSERT_TRUE(dynatrace_->WaitForRequests(1, absl::Now() + absl::Seconds(10)));
   // Refused by the target: counted as rejected, not lost silently, and the
   // next requests flow again.
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  int64_t rejected = 0;
-  for (int i = 0; i < 1000 && absl::Now() < deadline && rejected == 0; ++i) {
-    rejected = app_->metrics().CounterValue("gateway_export_requests_total",
-                                            {{"signal", "traces"}, {"outcome", "rejected"}});
-    if (rejected == 0) dynatrace_->WaitForRequests(2, absl::Now() + absl::Milliseconds(10));
-  }
-  EXPECT_EQ(rejected, 1);
+  EXPECT_EQ(WaitForRejectedExports(), 1);
   const std::vector<std::string> later = Send(2, 5);
   ExpectAllArrived(later, /*duplicates_allowed=*/false);
 }
