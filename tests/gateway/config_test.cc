@@ -59,6 +59,7 @@ TEST_F(ConfigTest, EmptyFileGivesDocumentedDefaults) {
   EXPECT_EQ(c.batch.max_spans, 2000);
   EXPECT_EQ(c.batch.timeout, absl::Milliseconds(200));
   EXPECT_EQ(c.exporter.retry.max_elapsed, absl::Minutes(55));
+  EXPECT_EQ(c.exporter.max_in_flight, 16);
   EXPECT_EQ(c.queue.memory_limit_mib, 256);
   EXPECT_EQ(c.queue.process_memory_limit_mib, 0);
   EXPECT_FALSE(c.queue.persistent.enabled);

@@ -188,6 +188,30 @@ TEST_F(GatewayAppTest, ProcessMemoryLimitPushesClientsBackUntilMemoryFalls) {
   (*app)->Shutdown();
 }
 
+TEST_F(GatewayAppTest, WithinAProcessBoundTheTelemetryBudgetIsAtMostAnEighthOfIt) {
+  auto budget_bytes = [&](int64_t memory_limit_mib, int64_t process_limit_mib) {
+    GatewayConfig config = Config();
+    config.queue.memory_limit_mib = memory_limit_mib;
+    config.queue.process_memory_limit_mib = process_limit_mib;
+    SettableResidentMemory memory;  // far under every bound
+    memory.bytes = 1 << 20;
+    GatewayAppDeps deps;
+    deps.resident_memory = &memory;
+    absl::StatusOr<std::unique_ptr<GatewayApp>> app = StartGateway(config, std::move(deps));
+    EXPECT_TRUE(app.ok()) << app.status();
+    if (!app.ok()) return int64_t{-1};
+    const std::string text = (*app)->metrics().RenderPrometheus();
+    (*app)->Shutdown();
+    const size_t at = text.find("\ngateway_memory_limit_bytes ");
+    EXPECT_NE(at, std::string::npos) << text;
+    if (at == std::string::npos) return int64_t{-1};
+    return static_cast<int64_t>(std::stoll(text.substr(at + std::string("\ngateway_memory_limit_bytes ").size())));
+  };
+  EXPECT_EQ(budget_bytes(256, 64), int64_t{8} << 20);   // lowered to 64 / 8
+  EXPECT_EQ(budget_bytes(4, 64), int64_t{4} << 20);     // already under it: kept
+  EXPECT_EQ(budget_bytes(256, -1), int64_t{256} << 20);  // no process bound
+}
+
 TEST_F(GatewayAppTest, LogsPassThroughByteIdentical) {
   std::unique_ptr<GatewayApp> app = Start(Config());
   ASSERT_NE(app, nullptr);
