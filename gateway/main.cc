@@ -14,6 +14,7 @@
 
 #include "gateway/config.h"
 #include "gateway/gateway_app.h"
+#include "pipeline/allocator.h"
 #include "pipeline/logging.h"
 
 namespace {
@@ -64,6 +65,9 @@ int HealthCheck(const std::string& url) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Large request and export buffers from the heaps, not a fresh mmap each
+  // (pipeline/allocator.h); before any thread starts.
+  gateway::TuneAllocatorForThroughput();
   // Debian builds Abseil without NDEBUG, which turns on absl::Mutex's
   // deadlock detector: a global graph updated on every lock gRPC takes
   // (~2% of the gateway's CPU under load). Lock order is a test-time
