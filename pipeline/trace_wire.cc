@@ -214,17 +214,12 @@ class Scanner {
 
   // The common case of ScanSpan without its bookkeeping: one-byte tags (and
   // the two-byte tag of flags), lengths below 16 KiB, one-byte varints, ids
-  // of the right length and not zero. Returns false, having added nothing,
-  // for anything else (other fields, wire types or encodings, a bad link,
-  // a span to reject, malformed bytes); ScanSpan then decides and reports
-  // exactly as before, so this path changes speed, not results.
+  // of the right length and not zero, at most kMaxFastLinks links. Returns
+  // false, having added nothing, for anything else (other fields, wire types
+  // or encodings, a bad link, a span to reject, malformed bytes); ScanSpan
+  // then decides and reports exactly as before, so this path changes speed,
+  // not results.
   bool ScanSpanFast(std::string_view message, uint32_t scope_index) {
-    const auto* const begin = reinterpret_cast<const uint8_t*>(message.data());
-    const uint8_t* const end = begin + message.size();
-    const uint8_t* p = begin;
-    const uint8_t* trace_id = nullptr;
-    const uint8_t* span_id = nullptr;
-    const uint8_t* parent_span_id = nullptr;
     // The scan touches a span's head and tail and skips the middle (large
     // attribute values), which defeats the hardware prefetcher: keep every
     // line of the next kPrefetchAhead bytes requested.
@@ -235,13 +230,64 @@ class Scanner {
       if (prefetched_ < message.data()) prefetched_ = message.data();
       for (; prefetched_ < want; prefetched_ += 64) __builtin_prefetch(prefetched_);
     }
-    // Fields go to locals; the SpanRef is written once at the end (no
-    // zero-fill of a fresh record first).
+    FastSpanFields fields;  // NOLINT: links[] filled as found
+    const auto* const begin = reinterpret_cast<const uint8_t*>(message.data());
+    if (!ReadSpanFieldsFast(begin, begin + message.size(), &fields)) return false;
     links_begin_ = buffer_->links.size();
+    for (uint32_t i = 0; i < fields.link_count; ++i) {
+      const std::string_view link(reinterpret_cast<const char*>(fields.links[i].data), fields.links[i].size);
+      if (!ScanLink(link, Where(), &buffer_->links.emplace_back()).ok()) return Unscan();
+    }
+    // Built on the stack and moved into the vector's (fresh, cold) memory
+    // in one pass.
+    SpanRef span;
+    span.buffer = buffer_;
+    span.message = message;
+    span.name = fields.name;
+    span.scope_index = scope_index;
+    std::memcpy(span.trace_id.bytes.data(), fields.trace_id, TraceId::kSize);
+    std::memcpy(span.span_id.bytes.data(), fields.span_id, SpanId::kSize);
+    if (fields.parent_span_id != nullptr) {
+      std::memcpy(span.parent_span_id.bytes.data(), fields.parent_span_id, SpanId::kSize);
+      span.has_parent = NonZero(fields.parent_span_id, SpanId::kSize);
+    }
+    span.flags = fields.flags;
+    span.kind = fields.kind;
+    span.end_time_unix_nano = fields.end_time;
+    span.trace_id_offset = static_cast<uint32_t>(fields.trace_id - begin);
+    out_->spans.push_back(std::move(span));
+    NoteLinks();
+    return true;
+  }
+
+  static constexpr uint32_t kMaxFastLinks = 16;
+
+  // What ReadSpanFieldsFast finds: pointers into the span's bytes.
+  struct FastSpanFields {
+    const uint8_t* trace_id = nullptr;
+    const uint8_t* span_id = nullptr;
+    const uint8_t* parent_span_id = nullptr;
     std::string_view name;
     uint32_t flags = 0;
     SpanKind kind = SpanKind::kUnspecified;
     uint64_t end_time = 0;
+    uint32_t link_count = 0;
+    // Each link's message (value bytes): start and length. Only the first
+    // link_count are set (no zero-fill of the rest per span).
+    struct LinkBytes {
+      const uint8_t* data;
+      size_t size;
+    } links[kMaxFastLinks];
+  };
+
+  // The field walk of ScanSpanFast: reads [p, end) into `out` and nothing
+  // else (no calls, no writes outside `out`, so the walk's state stays in
+  // registers). False when the span is not in the common encoding.
+  static bool ReadSpanFieldsFast(const uint8_t* p, const uint8_t* const end, FastSpanFields* out) {
+    const uint8_t* trace_id = nullptr;
+    const uint8_t* span_id = nullptr;
+    const uint8_t* parent_span_id = nullptr;
+    uint32_t link_count = 0;
     while (p < end) {
       const uint8_t tag = *p++;
       switch (tag) {
@@ -254,35 +300,32 @@ class Scanner {
         case MakeTag(kSpanEvents, WireType::kLengthDelimited):
         case MakeTag(kSpanLinks, WireType::kLengthDelimited):
         case MakeTag(kSpanStatus, WireType::kLengthDelimited): {
-          if (p == end) return Unscan();
+          if (p == end) return false;
           size_t length = *p++;
           if (length >= 0x80) {
-            if (p == end || *p >= 0x80) return Unscan();
+            if (p == end || *p >= 0x80) return false;
             length = (length & 0x7f) | (static_cast<size_t>(*p++) << 7);
           }
-          if (static_cast<size_t>(end - p) < length) return Unscan();
+          if (static_cast<size_t>(end - p) < length) return false;
           switch (tag) {
             case MakeTag(kSpanTraceId, WireType::kLengthDelimited):
-              if (length != TraceId::kSize) return Unscan();
+              if (length != TraceId::kSize) return false;
               trace_id = p;
               break;
             case MakeTag(kSpanSpanId, WireType::kLengthDelimited):
-              if (length != SpanId::kSize) return Unscan();
+              if (length != SpanId::kSize) return false;
               span_id = p;
               break;
             case MakeTag(kSpanParentSpanId, WireType::kLengthDelimited):
-              if (length != SpanId::kSize) return Unscan();
+              if (length != SpanId::kSize) return false;
               parent_span_id = p;
               break;
             case MakeTag(kSpanName, WireType::kLengthDelimited):
-              name = std::string_view(reinterpret_cast<const char*>(p), length);
+              out->name = std::string_view(reinterpret_cast<const char*>(p), length);
               break;
             case MakeTag(kSpanLinks, WireType::kLengthDelimited):
-              if (!ScanLink(std::string_view(reinterpret_cast<const char*>(p), length), Where(),
-                            &buffer_->links.emplace_back())
-                       .ok()) {
-                return Unscan();
-              }
+              if (link_count == kMaxFastLinks) return false;
+              out->links[link_count++] = {p, length};
               break;
             default:
               break;
@@ -291,64 +334,49 @@ class Scanner {
           break;
         }
         case MakeTag(kSpanKind, WireType::kVarint):
-          if (p == end || *p >= 0x80) return Unscan();
-          kind = static_cast<SpanKind>(static_cast<int32_t>(*p++));
+          if (p == end || *p >= 0x80) return false;
+          out->kind = static_cast<SpanKind>(static_cast<int32_t>(*p++));
           break;
         case MakeTag(kSpanDroppedAttributes, WireType::kVarint):
         case MakeTag(kSpanDroppedEvents, WireType::kVarint):
         case MakeTag(kSpanDroppedLinks, WireType::kVarint):
-          if (p == end || *p >= 0x80) return Unscan();
+          if (p == end || *p >= 0x80) return false;
           ++p;
           break;
         case MakeTag(kSpanStartTime, WireType::kFixed64):
-          if (end - p < 8) return Unscan();
+          if (end - p < 8) return false;
           p += 8;
           break;
         case MakeTag(kSpanEndTime, WireType::kFixed64): {
-          if (end - p < 8) return Unscan();
+          if (end - p < 8) return false;
           uint64_t v;
           std::memcpy(&v, p, 8);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
           v = __builtin_bswap64(v);
 #endif
-          end_time = v;
+          out->end_time = v;
           p += 8;
           break;
         }
         case MakeTag(kSpanFlags, WireType::kFixed32) & 0xff:
           // Field 16 takes two tag bytes: 0x85 0x01.
-          if (end - p < 5 || *p != (MakeTag(kSpanFlags, WireType::kFixed32) >> 7)) return Unscan();
-          flags = static_cast<uint32_t>(p[1]) | static_cast<uint32_t>(p[2]) << 8 |
-                  static_cast<uint32_t>(p[3]) << 16 | static_cast<uint32_t>(p[4]) << 24;
+          if (end - p < 5 || *p != (MakeTag(kSpanFlags, WireType::kFixed32) >> 7)) return false;
+          out->flags = static_cast<uint32_t>(p[1]) | static_cast<uint32_t>(p[2]) << 8 |
+                       static_cast<uint32_t>(p[3]) << 16 | static_cast<uint32_t>(p[4]) << 24;
           p += 5;
           break;
         default:
-          return Unscan();
+          return false;
       }
     }
     if (trace_id == nullptr || span_id == nullptr || !NonZero(trace_id, TraceId::kSize) ||
         !NonZero(span_id, SpanId::kSize)) {
-      return Unscan();
+      return false;
     }
-    // Built on the stack and moved into the vector's (fresh, cold) memory
-    // in one pass.
-    SpanRef span;
-    span.buffer = buffer_;
-    span.message = message;
-    span.name = name;
-    span.scope_index = scope_index;
-    std::memcpy(span.trace_id.bytes.data(), trace_id, TraceId::kSize);
-    std::memcpy(span.span_id.bytes.data(), span_id, SpanId::kSize);
-    if (parent_span_id != nullptr) {
-      std::memcpy(span.parent_span_id.bytes.data(), parent_span_id, SpanId::kSize);
-      span.has_parent = NonZero(parent_span_id, SpanId::kSize);
-    }
-    span.flags = flags;
-    span.kind = kind;
-    span.end_time_unix_nano = end_time;
-    span.trace_id_offset = static_cast<uint32_t>(trace_id - begin);
-    out_->spans.push_back(std::move(span));
-    NoteLinks();
+    out->trace_id = trace_id;
+    out->span_id = span_id;
+    out->parent_span_id = parent_span_id;
+    out->link_count = link_count;
     return true;
   }
 

@@ -260,6 +260,32 @@ TEST_F(TraceWireTest, LinksAreReadAndBadLinksKeptAsInvalid) {
   EXPECT_FALSE(ref.links[1].valid);
 }
 
+// A batch receive over many messages: more links than the scanner's common
+// path takes (16); all are read, in order, and the next span is unaffected.
+TEST_F(TraceWireTest, ASpanWithManyLinksKeepsEveryLinkInOrder) {
+  for (int links : {15, 16, 17, 40}) {
+    Span batch = MakeSpan(1, 2, 0);
+    for (int i = 0; i < links; ++i) {
+      auto* link = batch.add_links();
+      link->set_trace_id(Id(16, static_cast<uint8_t>(10 + i)));
+      link->set_span_id(Id(8, static_cast<uint8_t>(100 + i)));
+    }
+    Span next = MakeSpan(3, 4, 0);
+    next.add_links()->set_trace_id(Id(16, 9));
+    next.mutable_links(0)->set_span_id(Id(8, 9));
+    ScannedTraceRequest scanned = Scan(Request({batch, next}));
+    ASSERT_EQ(scanned.spans.size(), 2u) << links;
+    ASSERT_EQ(scanned.spans[0].links.size(), static_cast<size_t>(links));
+    for (int i = 0; i < links; ++i) {
+      EXPECT_TRUE(scanned.spans[0].links[i].valid) << links << " " << i;
+      EXPECT_EQ(scanned.spans[0].links[i].trace_id, MakeTraceId(static_cast<uint8_t>(10 + i))) << links << " " << i;
+      EXPECT_EQ(scanned.spans[0].links[i].span_id, MakeSpanId(static_cast<uint8_t>(100 + i))) << links << " " << i;
+    }
+    ASSERT_EQ(scanned.spans[1].links.size(), 1u);
+    EXPECT_EQ(scanned.spans[1].links[0].trace_id, MakeTraceId(9));
+  }
+}
+
 TEST_F(TraceWireTest, FramesHoldEverythingButTheNestedSpans) {
   ExportTraceServiceRequest request = Request({MakeSpan(1, 2, 0)});
   ScannedTraceRequest scanned = Scan(request);
