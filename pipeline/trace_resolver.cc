@@ -35,9 +35,12 @@ void SetHexAttribute(std::vector<ExtraAttribute>* attributes, size_t index, cons
   if (value == nullptr) value = &attribute.value.template emplace<std::string>();
   static constexpr char kDigits[] = "0123456789abcdef";
   value->resize(2 * N);
+  // Through a local pointer: a write through the string's operator[] makes
+  // the compiler reload its data pointer after every character.
+  char* const out = value->data();
   for (size_t i = 0; i < N; ++i) {
-    (*value)[2 * i] = kDigits[id.bytes[i] >> 4];
-    (*value)[2 * i + 1] = kDigits[id.bytes[i] & 0xf];
+    out[2 * i] = kDigits[id.bytes[i] >> 4];
+    out[2 * i + 1] = kDigits[id.bytes[i] & 0xf];
   }
 }
 
@@ -231,10 +234,7 @@ bool TraceResolver::PassUnchanged(const SpanRef& span, const std::shared_ptr<con
   // decides the same span from scratch (nothing is changed here before
   // returning false).
   if (limits_.max_resolved_spans <= 0 || generation_start_ == absl::InfinitePast()) return false;
-  const auto kind = static_cast<int32_t>(span.kind);
-  if (!span.links.empty() && kind >= 0 && kind < 64 && (target_kinds_mask_ & (uint64_t{1} << kind)) != 0) {
-    return false;  // possibly a target
-  }
+  if (MaybeTarget(span)) return false;
   if (span.has_parent && !(span.parent_is_remote() && !options_.cross_process)) {
     // FindFate's answer, when it is "unchanged".
     if (fates_[current_].Find(parent_fingerprint) != FateTable::kUnchanged) return false;

@@ -257,6 +257,12 @@ class TraceResolver final {
   void Decide(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, int chosen,
               const Fate* parent, uint64_t fingerprint, absl::Time now, std::vector<OutputSpan>* out,
               std::vector<Ready>* ready);
+  // A span of a target kind with links (whether a link is valid and
+  // cross-trace is ChooseLink's to say).
+  bool MaybeTarget(const SpanRef& span) const {
+    const auto kind = static_cast<int32_t>(span.kind);
+    return !span.links.empty() && kind >= 0 && kind < 64 && (target_kinds_mask_ & (uint64_t{1} << kind)) != 0;
+  }
   void EmitTarget(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, int chosen,
                   absl::Time now, std::vector<OutputSpan>* out);
   void RecordFate(const Key& key, uint64_t fingerprint, bool moved, const TraceId& new_trace, absl::Time now,
