@@ -24,6 +24,64 @@ void AddStringAttribute(Span* span, const std::string& key, const std::string& v
   kv->mutable_value()->set_string_value(value);
 }
 
+void AddIntAttribute(Span* span, const std::string& key, int64_t value) {
+  auto* kv = span->add_attributes();
+  kv->set_key(key);
+  kv->mutable_value()->set_int_value(value);
+}
+
+std::string Digits(std::mt19937_64& rng, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out.push_back(static_cast<char>('0' + rng() % 10));
+  return out;
+}
+
+std::string Address(std::mt19937_64& rng) {
+  return "10.0." + std::to_string(rng() % 256) + "." + std::to_string(rng() % 256);
+}
+
+// Attributes an instrumented service's SDK records for a span of this kind
+// (OpenTelemetry semantic conventions), with values of realistic length.
+void AddConventionAttributes(Span* span, std::mt19937_64& rng) {
+  switch (span->kind()) {
+    case Span::SPAN_KIND_SERVER:
+      AddStringAttribute(span, "http.request.method", "GET");
+      AddStringAttribute(span, "url.scheme", "https");
+      AddStringAttribute(span, "url.path", "/api/v1/orders/" + Digits(rng, 8));
+      AddStringAttribute(span, "http.route", "/api/v1/orders/{id}");
+      AddStringAttribute(span, "server.address", "orders.internal.example.com");
+      AddIntAttribute(span, "server.port", 443);
+      AddStringAttribute(span, "network.protocol.version", "1.1");
+      AddStringAttribute(span, "client.address", Address(rng));
+      AddStringAttribute(span, "user_agent.original",
+                         "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0");
+      AddIntAttribute(span, "http.response.status_code", 200);
+      break;
+    case Span::SPAN_KIND_CONSUMER:
+      AddStringAttribute(span, "messaging.system", "aws_sqs");
+      AddStringAttribute(span, "messaging.operation.type", "process");
+      AddStringAttribute(span, "messaging.destination.name", "orders-events");
+      AddStringAttribute(span, "messaging.message.id",
+                         Digits(rng, 8) + "-" + Digits(rng, 4) + "-" + Digits(rng, 4) + "-" + Digits(rng, 12));
+      AddIntAttribute(span, "messaging.batch.message_count", static_cast<int64_t>(1 + rng() % 10));
+      AddStringAttribute(span, "cloud.region", "eu-west-1");
+      AddStringAttribute(span, "cloud.account.id", Digits(rng, 12));
+      AddStringAttribute(span, "code.function", "handleOrderEvent");
+      break;
+    default:
+      AddStringAttribute(span, "db.system", "postgresql");
+      AddStringAttribute(span, "db.namespace", "orders");
+      AddStringAttribute(span, "db.operation.name", "SELECT");
+      AddStringAttribute(span, "db.query.text",
+                         "SELECT id, status, total FROM orders WHERE customer_id = $1 ORDER BY created_at DESC LIMIT 50");
+      AddStringAttribute(span, "server.address", "orders-db.cluster-abc123.eu-west-1.rds.amazonaws.com");
+      AddIntAttribute(span, "server.port", 5432);
+      AddStringAttribute(span, "network.peer.address", Address(rng));
+      AddIntAttribute(span, "db.response.returned_rows", static_cast<int64_t>(rng() % 50));
+      break;
+  }
+}
+
 }  // namespace
 
 std::string MakeTraceRequest(const TraceRequestShape& shape, uint64_t seed) {
@@ -82,18 +140,27 @@ std::string MakeTraceRequest(const TraceRequestShape& shape, uint64_t seed) {
           auto* attr = link->add_attributes();
           attr->set_key("messaging.message.id");
           attr->mutable_value()->set_string_value(std::to_string(rng()));
-          AddStringAttribute(span, "messaging.system", "aws_sqs");
-          AddStringAttribute(span, "messaging.operation", "process");
+          if (shape.attributes == TraceRequestShape::Attributes::kOnePadding) {
+            AddStringAttribute(span, "messaging.system", "aws_sqs");
+            AddStringAttribute(span, "messaging.operation", "process");
+          }
         }
-        AddStringAttribute(span, "http.method", "GET");
-        auto* status_code = span->add_attributes();
-        status_code->set_key("http.status_code");
-        status_code->mutable_value()->set_int_value(200);
         span->mutable_status()->set_code(opentelemetry::proto::trace::v1::Status::STATUS_CODE_OK);
-        const size_t current = span->ByteSizeLong();
         const size_t target = static_cast<size_t>(std::max(0, shape.span_bytes));
-        if (current + 30 < target) {
-          AddStringAttribute(span, "app.payload", std::string(target - current - 30, 'p'));
+        if (shape.attributes == TraceRequestShape::Attributes::kSemanticConventions) {
+          AddConventionAttributes(span, rng);
+          // Application attributes of ~40 bytes each until the span is about
+          // span_bytes long.
+          for (int a = 0; span->ByteSizeLong() + 40 <= target; ++a) {
+            AddStringAttribute(span, "app.attribute." + std::to_string(a), "value-" + Digits(rng, 16));
+          }
+        } else {
+          AddStringAttribute(span, "http.method", "GET");
+          AddIntAttribute(span, "http.status_code", 200);
+          const size_t current = span->ByteSizeLong();
+          if (current + 30 < target) {
+            AddStringAttribute(span, "app.payload", std::string(target - current - 30, 'p'));
+          }
         }
       }
     }

@@ -2,6 +2,7 @@
 //
 //   TraceRequestShape shape;          // 500 spans of ~600 bytes, 5 resources
 //   shape.consumer_fraction = 0.1;    // 10% CONSUMER spans linking a producer
+//   shape.attributes = TraceRequestShape::Attributes::kSemanticConventions;
 //   std::string body = MakeTraceRequest(shape, /*seed=*/42);
 //
 // The same shape and seed always give the same bytes.
@@ -23,6 +24,17 @@ struct TraceRequestShape {
   double consumer_fraction = 0.1;
   // Spans per trace; each trace is a root and children of it.
   int spans_per_trace = 10;
+  // How a span reaches span_bytes.
+  enum class Attributes {
+    // A few attributes plus one padding attribute holding the rest (a single
+    // long string value).
+    kOnePadding,
+    // Semantic-convention attributes of the span's kind (HTTP server,
+    // database client, SQS consumer: 8-10 each, short values), then short
+    // application attributes until span_bytes: what SDK spans carry.
+    kSemanticConventions,
+  };
+  Attributes attributes = Attributes::kOnePadding;
 };
 
 // A serialized ExportTraceServiceRequest of that shape.
