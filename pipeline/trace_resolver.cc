@@ -145,6 +145,11 @@ void TraceResolver::FateTable::Clear() {
   size_ = 0;
 }
 
+void TraceResolver::FateTable::Empty() {
+  std::fill(slots_.begin(), slots_.end(), 0);
+  size_ = 0;
+}
+
 void TraceResolver::MovedTable::InsertOrAssign(const Key& key, uint64_t fingerprint, const TraceId& new_trace) {
   for (size_t i = Home(fingerprint);; i = (i + 1) & mask_) {
     Slot& slot = slots_[i];
@@ -188,6 +193,11 @@ void TraceResolver::MovedTable::Grow(size_t capacity) {
 void TraceResolver::MovedTable::Clear() {
   std::vector<Slot>().swap(slots_);
   mask_ = 0;
+  size_ = 0;
+}
+
+void TraceResolver::MovedTable::Empty() {
+  std::fill(slots_.begin(), slots_.end(), Slot());
   size_ = 0;
 }
 
@@ -557,8 +567,20 @@ int64_t TraceResolver::HeldBytes() const {
 
 void TraceResolver::RotateFates(absl::Time now) {
   current_ = 1 - current_;
-  moved_[current_].Clear();
-  fates_[current_].Clear();
+  // The generation forgotten now was as busy as the next one is likely to
+  // be: a table it filled to a quarter or more of its slots is kept, zeroed,
+  // instead of being freed and grown again from its initial size by
+  // doubling (a rehash of every entry at each step, and fresh pages). One it
+  // hardly used (rotated by time after traffic fell) gives its memory back.
+  auto forget = [](auto& table) {
+    if (4 * table.size() >= table.capacity()) {
+      table.Empty();
+    } else {
+      table.Clear();
+    }
+  };
+  forget(moved_[current_]);
+  forget(fates_[current_]);
   generation_start_ = now;
 }
 

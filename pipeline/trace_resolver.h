@@ -165,6 +165,8 @@ class TraceResolver final {
     }
     // Forgets every fate and gives the memory back.
     void Clear();
+    // Forgets every fate and keeps the slots, zeroed, for the fates to come.
+    void Empty();
 
    private:
     static uint64_t Stored(uint64_t fingerprint) {
@@ -209,6 +211,8 @@ class TraceResolver final {
       if (!slots_.empty()) __builtin_prefetch(&slots_[Home(fingerprint)]);
     }
     void Clear();
+    // As FateTable::Empty.
+    void Empty();
     // As FateTable::Grow.
     void Grow(size_t capacity);
 

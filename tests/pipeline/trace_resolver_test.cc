@@ -364,6 +364,41 @@ TEST_F(TraceResolverTest, TablesOfUnchangedSpansStayWithinTheByteBound) {
   EXPECT_GT(resolver_->TableBytes(), kBound / 4);
 }
 
+// A generation forgotten for being full leaves its tables to the next one:
+// from the third generation on, the tables neither shrink nor grow again.
+// One forgotten after traffic fell gives its memory back.
+TEST_F(TraceResolverTest, ABusyGenerationsTablesAreReusedAQuietOnesFreed) {
+  constexpr int kGeneration = 8192;
+  limits_.max_resolved_spans = 2 * kGeneration;
+  options_.resolved_ttl = absl::Minutes(2);
+  uint64_t trace = 1;
+  auto feed_generation = [&] {
+    for (int r = 0; r < kGeneration / 128; ++r) {
+      std::vector<ProtoSpan> request;
+      for (int i = 0; i < 128; ++i, ++trace) request.push_back(MakeSpan(trace, 1, std::nullopt));
+      FeedRequest(request);
+    }
+  };
+  for (int g = 0; g < 3; ++g) feed_generation();
+  const int64_t steady = resolver_->TableBytes();
+  ASSERT_GT(steady, 0);
+  for (int g = 0; g < 2; ++g) {
+    for (int r = 0; r < kGeneration / 128; ++r) {
+      std::vector<ProtoSpan> request;
+      for (int i = 0; i < 128; ++i, ++trace) request.push_back(MakeSpan(trace, 1, std::nullopt));
+      FeedRequest(request);
+      ASSERT_EQ(resolver_->TableBytes(), steady) << g << " " << r;
+    }
+  }
+  // Traffic falls to a span a minute: each generation is forgotten by time.
+  // The busy one is still reused; the next, with one fate, is freed.
+  for (int i = 0; i < 3; ++i) {
+    Advance(absl::Minutes(1));
+    FeedRequest({MakeSpan(trace++, 1, std::nullopt)});
+  }
+  EXPECT_LT(resolver_->TableBytes(), steady / 4);
+}
+
 TEST_F(TraceResolverTest, ABoundTooSmallForOneFateRemembersNone) {
   limits_.max_table_bytes = 100;  // 50 per generation: a fingerprint fits, a moved entry does not
   Feed({MakeSpan(1, 10, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {Link(2, 20)}), MakeSpan(3, 30, std::nullopt)});
