@@ -1,5 +1,7 @@
 #include "pipeline/otlp_wire.h"
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -234,7 +236,76 @@ bool ValidPacked(WireType element, std::string_view bytes) {
 // at the target either; 64 leaves room for real nested attributes.
 constexpr int kMaxDepth = 64;
 
-absl::Status Validate(const MessageRule& rule, std::string_view message, int depth) {
+// Steps over a length prefix of one or two bytes and the value after it.
+// False for a longer prefix or a value past `end`.
+inline bool SkipShortLengthDelimited(const uint8_t** p, const uint8_t* end, const uint8_t** value = nullptr) {
+  const uint8_t* q = *p;
+  if (q == end) return false;
+  size_t length = *q++;
+  if (length >= 0x80) {
+    if (q == end || *q >= 0x80) return false;
+    length = (length & 0x7f) | (static_cast<size_t>(*q++) << 7);
+  }
+  if (static_cast<size_t>(end - q) < length) return false;
+  if (value != nullptr) *value = q;
+  *p = q + length;
+  return true;
+}
+
+// Steps over a varint exactly as WireReader::ReadVarint accepts it.
+inline bool SkipVarint(const uint8_t** p, const uint8_t* end) {
+  const uint8_t* q = *p;
+  for (int i = 0; i < 10; ++i) {
+    if (q == end) return false;
+    if (*q++ < 0x80) {
+      *p = q;
+      return true;
+    }
+  }
+  return false;
+}
+
+// The usual attribute, checked without recursion: a KeyValue whose fields
+// are a key and an AnyValue holding a string, bool, int, double or bytes,
+// every tag one byte, every length one or two. True only when
+// Validate(kKeyValue, ...) would accept the bytes; false means "not this
+// shape", and the general check then decides (and reports what is wrong).
+bool IsPlainKeyValue(std::string_view message) {
+  const auto* p = reinterpret_cast<const uint8_t*>(message.data());
+  const uint8_t* const end = p + message.size();
+  while (p < end) {
+    const uint8_t tag = *p++;
+    if (tag == MakeTag(1, kLD)) {  // key
+      if (!SkipShortLengthDelimited(&p, end)) return false;
+      continue;
+    }
+    if (tag != MakeTag(2, kLD)) return false;  // value
+    const uint8_t* value = nullptr;
+    if (!SkipShortLengthDelimited(&p, end, &value)) return false;
+    while (value < p) {
+      switch (*value++) {
+        case MakeTag(1, kLD):  // string_value
+        case MakeTag(7, kLD):  // bytes_value
+          if (!SkipShortLengthDelimited(&value, p)) return false;
+          break;
+        case MakeTag(2, kV):  // bool_value
+        case MakeTag(3, kV):  // int_value
+          if (!SkipVarint(&value, p)) return false;
+          break;
+        case MakeTag(4, kF64):  // double_value
+          if (p - value < 8) return false;
+          value += 8;
+          break;
+        default:  // arrays, key/value lists, anything else
+          return false;
+      }
+    }
+  }
+  return true;
+}
+
+// `fast`: plain attributes are checked by IsPlainKeyValue first.
+absl::Status Validate(const MessageRule& rule, std::string_view message, int depth, bool fast) {
   if (depth > kMaxDepth) return absl::InvalidArgumentError("message nesting too deep");
   WireReader reader(message);
   WireField f;
@@ -260,8 +331,12 @@ absl::Status Validate(const MessageRule& rule, std::string_view message, int dep
                                                      " has wire type ", static_cast<int>(f.type), ", expected ",
                                                      static_cast<int>(field->type)));
     }
+    if (fast && field->child == &kKeyValue && depth + 2 <= kMaxDepth && IsPlainKeyValue(f.bytes)) {
+      ++occurrence;
+      continue;
+    }
     if (field->child != nullptr) {
-      absl::Status status = Validate(*field->child, f.bytes, depth + 1);
+      absl::Status status = Validate(*field->child, f.bytes, depth + 1, fast);
       if (!status.ok()) {
         return absl::InvalidArgumentError(
             absl::StrCat(rule.name, ".", field->name, "[", occurrence, "]: ", status.message()));
@@ -466,7 +541,11 @@ class Packer {
 }  // namespace
 
 absl::Status ValidateExportRequest(Signal signal, std::string_view body) {
-  return Validate(RequestRule(signal), body, 0);
+  return Validate(RequestRule(signal), body, 0, /*fast=*/true);
+}
+
+absl::Status otlp_wire_internal::ValidateWithoutFastPath(Signal signal, std::string_view body) {
+  return Validate(RequestRule(signal), body, 0, /*fast=*/false);
 }
 
 int64_t CountItems(Signal signal, std::string_view body) {

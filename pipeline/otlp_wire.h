@@ -22,6 +22,13 @@ namespace gateway {
 // naming the problem otherwise.
 absl::Status ValidateExportRequest(Signal signal, std::string_view body);
 
+namespace otlp_wire_internal {
+// ValidateExportRequest without its inline path for plain attributes (every
+// message checked through the schema tables); the same answer, slower. For
+// tests that compare the two.
+absl::Status ValidateWithoutFastPath(Signal signal, std::string_view body);
+}  // namespace otlp_wire_internal
+
 // Spans, metric data points (of every metric type) or log records in a
 // well-formed request.
 int64_t CountItems(Signal signal, std::string_view body);

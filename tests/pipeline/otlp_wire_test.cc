@@ -1,7 +1,9 @@
 #include "pipeline/otlp_wire.h"
 
+#include <random>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -215,6 +217,134 @@ TEST_F(OtlpWireTest, MalformedAttributeInsideASpanIsInvalid) {
   absl::Status status = ValidateExportRequest(Signal::kTraces, TraceRequestWithSpanFields(span));
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("AnyValue"), absl::string_view::npos) << status;
+}
+
+// A span whose only field is one attribute with these KeyValue bytes.
+std::string TraceRequestWithAttribute(const std::string& key_value) {
+  std::string span;
+  AppendLengthDelimited(&span, 9, key_value);
+  return TraceRequestWithSpanFields(span);
+}
+
+std::string KeyValueBytes(const std::string& key, const std::string& any_value) {
+  std::string key_value;
+  AppendLengthDelimited(&key_value, 1, key);
+  AppendLengthDelimited(&key_value, 2, any_value);
+  return key_value;
+}
+
+// The validator's inline path for plain attributes gives the answer and the
+// message of the general check, on well-formed and malformed attributes.
+TEST_F(OtlpWireTest, PlainAttributesAreCheckedLikeEveryOtherMessage) {
+  const std::string long_string(300, 's');     // two-byte length
+  const std::string longer_string(20000, 's');  // three-byte length: the general path
+  const std::vector<std::pair<std::string, bool>> cases = {
+      {KeyValueBytes("k", std::string("\x0a\x01v", 3)), true},                     // string_value
+      {KeyValueBytes("k", std::string("\x10\x01", 2)), true},                      // bool_value
+      {KeyValueBytes("k", std::string("\x18\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11)), true},  // int -1
+      {KeyValueBytes("k", std::string("\x21\x00\x00\x00\x00\x00\x00\xf0\x3f", 9)), true},  // double 1.0
+      {KeyValueBytes("k", std::string("\x3a\x02\x00\x01", 4)), true},              // bytes_value
+      {KeyValueBytes(long_string, std::string("\x0a\x00", 2)), true},
+      {KeyValueBytes("k", "\x0a" + std::string("\xac\x02", 2) + long_string), true},
+      {KeyValueBytes("k", std::string("\x0a\xa0\x9c\x01", 4) + longer_string), true},
+      {KeyValueBytes("k", std::string("\x0a\x01v\x18\x05", 5)), true},            // two values: the last wins
+      {KeyValueBytes("k", "") + std::string("\x18\x07", 2), true},                // unknown field in KeyValue
+      {KeyValueBytes("k", std::string("\x40\x01", 2)), true},                     // unknown field in AnyValue
+      {KeyValueBytes("", ""), true},                                              // empty key and value
+      {KeyValueBytes("k", std::string("\x0a\x05v", 3)), false},                  // string past the end
+      {KeyValueBytes("k", std::string("\x0a", 1)), false},                       // string without a length
+      {KeyValueBytes("k", std::string("\x18\xff", 2)), false},                   // truncated varint
+      {KeyValueBytes("k", std::string("\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12)), false},  // 11 bytes
+      {KeyValueBytes("k", std::string("\x21\x00\x00\x00", 4)), false},           // double too short
+      {KeyValueBytes("k", std::string("\x0b", 1)), false},                       // a group
+      {KeyValueBytes("k", std::string("\x08\x01", 2)), false},                   // string_value as a varint
+      {KeyValueBytes("k", std::string("\x2a\x03\x0a\x01", 4)), false},           // array past the end
+      {std::string("\x0a\x05k", 3), false},                                       // key past the end
+      {std::string("\x12", 1), false},                                            // value without a length
+      {std::string("\x10\x01", 2), false},                                        // value as a varint
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const std::string request = TraceRequestWithAttribute(cases[i].first);
+    const absl::Status status = ValidateExportRequest(Signal::kTraces, request);
+    EXPECT_EQ(status.ok(), cases[i].second) << i << ": " << status;
+    if (!status.ok()) {
+      EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << i;
+      EXPECT_NE(status.message().find("Span.attributes[0]"), absl::string_view::npos) << i << ": " << status;
+    }
+    EXPECT_EQ(status, otlp_wire_internal::ValidateWithoutFastPath(Signal::kTraces, request)) << i;
+  }
+}
+
+// Random attributes, framed correctly from the span outwards but with
+// random fields, tags, lengths and values inside: both checks agree on
+// every body, answer and message alike.
+TEST_F(OtlpWireTest, TheAttributeFastPathAgreesWithTheSchemaOnRandomAttributes) {
+  std::mt19937 rng(20261129);
+  auto random_bytes = [&](size_t n) {
+    std::string out;
+    for (size_t i = 0; i < n; ++i) out.push_back(static_cast<char>(rng()));
+    return out;
+  };
+  // One field: mostly a tag the fast path knows, a length off by a little
+  // now and then, a value of 0..12 random bytes.
+  auto random_field = [&](const std::vector<uint8_t>& tags) {
+    std::string field;
+    const uint8_t tag = rng() % 8 == 0 ? static_cast<uint8_t>(rng()) : tags[rng() % tags.size()];
+    field.push_back(static_cast<char>(tag));
+    std::string value = random_bytes(rng() % 13);
+    switch (tag & 7) {
+      case 2: {
+        int64_t length = static_cast<int64_t>(value.size());
+        if (rng() % 6 == 0) length += static_cast<int64_t>(rng() % 5) - 2;
+        if (length < 0) length = 0;
+        if (rng() % 10 == 0) {
+          field += std::string("\x80", 1);  // a two-byte length prefix
+          field.push_back(static_cast<char>(length));
+        } else {
+          field.push_back(static_cast<char>(length));
+        }
+        break;
+      }
+      case 1:
+        value.resize(rng() % 10);  // a double of 0..9 bytes
+        break;
+      case 0:
+        for (char& c : value) c = static_cast<char>(c | 0x80);  // continuation bytes...
+        if (rng() % 2 == 0 && !value.empty()) value.back() = static_cast<char>(value.back() & 0x7f);  // ...ended
+        break;
+      default:
+        break;
+    }
+    return field + value;
+  };
+  const std::vector<uint8_t> any_value_tags = {0x0a, 0x10, 0x18, 0x21, 0x3a, 0x2a, 0x32, 0x40};
+  const std::vector<uint8_t> key_value_tags = {0x0a, 0x12};
+  int invalid = 0;
+  constexpr int kRounds = 20000;
+  for (int round = 0; round < kRounds; ++round) {
+    std::string span;
+    const int attributes = 1 + static_cast<int>(rng() % 4);
+    for (int a = 0; a < attributes; ++a) {
+      std::string any_value;
+      for (int f = static_cast<int>(rng() % 3); f > 0; --f) any_value += random_field(any_value_tags);
+      std::string key_value;
+      for (int f = static_cast<int>(rng() % 3); f > 0; --f) {
+        if (rng() % 2 == 0) {
+          AppendLengthDelimited(&key_value, 2, any_value);
+        } else {
+          key_value += random_field(key_value_tags);
+        }
+      }
+      AppendLengthDelimited(&span, 9, key_value);
+    }
+    const std::string body = TraceRequestWithSpanFields(span);
+    const absl::Status fast = ValidateExportRequest(Signal::kTraces, body);
+    ASSERT_EQ(fast, otlp_wire_internal::ValidateWithoutFastPath(Signal::kTraces, body)) << round;
+    if (!fast.ok()) ++invalid;
+  }
+  // Both kinds of answer were exercised.
+  EXPECT_GT(invalid, kRounds / 10);
+  EXPECT_LT(invalid, kRounds * 9 / 10);
 }
 
 TEST_F(OtlpWireTest, NestedAttributesValidateUpToTheDepthLimit) {
