@@ -58,6 +58,9 @@ ABSL_FLAG(double, rate, 0, "Open loop: requests per second (0: closed loop).");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each request.");
 ABSL_FLAG(int, spans_per_request, 100, "Spans in each request.");
 ABSL_FLAG(int, span_bytes, 300, "Approximate serialized size of a span.");
+ABSL_FLAG(int, attribute_bytes, 0,
+          "0: spans are padded to span_bytes with one string attribute; N: with attributes of N-byte "
+          "values (SDK-like spans).");
 ABSL_FLAG(double, consumer_share, 0.1, "Fraction of spans that are CONSUMER spans linking to a producer.");
 ABSL_FLAG(bool, out_of_order, false, "Send a consumer's children one request before the consumer.");
 ABSL_FLAG(int, pool, 256, "Distinct request bodies generated before the run.");
@@ -597,6 +600,7 @@ int Main() {
   LoadShape shape;
   shape.spans_per_request = std::clamp(absl::GetFlag(FLAGS_spans_per_request), 1, 100000);
   shape.span_bytes = std::clamp(absl::GetFlag(FLAGS_span_bytes), 0, 1 << 20);
+  shape.attribute_bytes = std::clamp(absl::GetFlag(FLAGS_attribute_bytes), 0, 1 << 16);
   shape.consumer_share = absl::GetFlag(FLAGS_consumer_share);
   shape.out_of_order = absl::GetFlag(FLAGS_out_of_order);
   const RequestPool pool =
@@ -692,7 +696,9 @@ int Main() {
                   "\",\"target\":\"", options.target, "\",\"concurrency\":", options.concurrency,
                   ",\"connections\":", protocol == "grpc" ? options.connections : options.concurrency,
                   ",\"rate\":", JsonNumber(options.rate), ",\"spans_per_request\":", shape.spans_per_request,
-                  ",\"span_bytes\":", shape.span_bytes, ",\"consumer_share\":", JsonNumber(shape.consumer_share),
+                  ",\"span_bytes\":", shape.span_bytes,
+                  ",\"attribute_bytes\":", shape.attribute_bytes,
+                  ",\"consumer_share\":", JsonNumber(shape.consumer_share),
                   ",\"out_of_order\":", shape.out_of_order ? "true" : "false");
   absl::StrAppend(&json, ",\"elapsed_s\":", JsonNumber(elapsed), ",\"requests\":", stats.requests,
                   ",\"requests_ok\":", stats.ok, ",\"spans_ok\":", stats.spans_ok, ",\"bytes_ok\":", stats.bytes_ok,

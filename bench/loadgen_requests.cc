@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <utility>
 
 #include "bench/loadgen_wire.h"
@@ -71,8 +72,21 @@ class SpanFactory {
     return span;
   }
 
-  // Grows `span` towards shape.span_bytes with a string attribute.
+  // Grows `span` towards shape.span_bytes with a string attribute, or with
+  // attributes of shape.attribute_bytes each.
   void Pad(Span* span) {
+    if (shape_.attribute_bytes > 0) {
+      // KeyValue framing (2), key "app.attr.NN" (2 + 11), AnyValue framing (4).
+      const int each = shape_.attribute_bytes + 19;
+      for (int i = 0; static_cast<int>(span->ByteSizeLong()) + each <= shape_.span_bytes; ++i) {
+        auto* attr = span->add_attributes();
+        attr->set_key("app.attr." + std::to_string(10 + i % 90));
+        std::string value(static_cast<size_t>(shape_.attribute_bytes), 'x');
+        for (char& c : value) c = static_cast<char>('a' + rng_() % 26);
+        attr->mutable_value()->set_string_value(std::move(value));
+      }
+      return;
+    }
     const int current = static_cast<int>(span->ByteSizeLong());
     // KeyValue framing: tag+len of the KeyValue, key "pad", AnyValue framing.
     constexpr int kOverhead = 2 + 5 + 3 + 3;

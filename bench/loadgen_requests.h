@@ -32,6 +32,10 @@ struct LoadShape {
   // Approximate serialized size of one span; padding goes into a string
   // attribute. Spans are never smaller than their fixed fields.
   int span_bytes = 300;
+  // 0: the padding is one string attribute. N > 0: the padding is
+  // attributes whose values are N bytes each (SDK-like spans: many short
+  // attributes rather than one long one).
+  int attribute_bytes = 0;
   // Fraction of the spans that are CONSUMER spans linking to a producer.
   double consumer_share = 0.1;
   // Children of a consumer are sent one request before the consumer.

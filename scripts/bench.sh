@@ -11,7 +11,10 @@
 #   BENCH_DURATION=2s BENCH_CONCURRENCY="1 8" scripts/bench.sh
 #
 # Environment (all optional):
-#   BENCH_DURATION=5s  BENCH_CONCURRENCY="1 2 4 8 16"  BENCH_PROTOCOLS="grpc http"
+#   BENCH_DURATION=5s  BENCH_CONCURRENCY="1 2 4 8 16"  BENCH_PROTOCOLS="grpc http grpc-sdk"
+#     (grpc-sdk: gRPC with SDK-like spans, padded with attributes of
+#     BENCH_SDK_ATTRIBUTE_BYTES=24 bytes each instead of one long string, at
+#     BENCH_SDK_CONCURRENCY="1 4 16")
 #   BENCH_SPANS_PER_REQUEST=100  BENCH_SPAN_BYTES=300  BENCH_CONSUMER_SHARE=0.2
 #   BENCH_GRPC_CONNECTIONS=1  BENCH_OVERLOAD_DURATION=10s
 #   BENCH_OVERLOAD_MEMORY_MIB=256  BENCH_OVERLOAD_PROCESS_MIB=128  (queue.memory_limit_mib and
@@ -25,7 +28,9 @@ cd "$(dirname "$0")/.."
 
 DURATION=${BENCH_DURATION:-5s}
 CONCURRENCY=${BENCH_CONCURRENCY:-1 2 4 8 16}
-PROTOCOLS=${BENCH_PROTOCOLS:-grpc http}
+PROTOCOLS=${BENCH_PROTOCOLS:-grpc http grpc-sdk}
+SDK_ATTRIBUTE_BYTES=${BENCH_SDK_ATTRIBUTE_BYTES:-24}
+SDK_CONCURRENCY=${BENCH_SDK_CONCURRENCY:-1 4 16}
 SPANS=${BENCH_SPANS_PER_REQUEST:-100}
 SPAN_BYTES=${BENCH_SPAN_BYTES:-300}
 CONSUMER_SHARE=${BENCH_CONSUMER_SHARE:-0.2}
@@ -173,12 +178,16 @@ wait_delivered() {
 }
 
 run_load() {  # run_load <label> <target> <protocol> <concurrency> <pid> [extra flags...]
+  # <protocol> grpc-sdk: gRPC with SDK-like spans, reported under that name.
   local label=$1 target=$2 protocol=$3 concurrency=$4 pid=$5
   shift 5
-  timeout 300 "$LOADGEN" --label="$label" --target="$target" --protocol="$protocol" \
+  local wire=$protocol shape=()
+  if [[ $protocol == grpc-sdk ]]; then wire=grpc shape=(--attribute_bytes="$SDK_ATTRIBUTE_BYTES"); fi
+  timeout 300 "$LOADGEN" --label="$label" --target="$target" --protocol="$wire" \
     --concurrency="$concurrency" --connections="$GRPC_CONNECTIONS" --duration="$DURATION" \
     --spans_per_request="$SPANS" --span_bytes="$SPAN_BYTES" --consumer_share="$CONSUMER_SHARE" \
-    --gateway_pid="$pid" --json "$@" 2>>"$WORK/loadgen.log" | tee -a "$RESULTS" >/dev/null
+    --gateway_pid="$pid" --json "${shape[@]}" "$@" 2>>"$WORK/loadgen.log" |
+    sed "s/\"protocol\":\"$wire\"/\"protocol\":\"$protocol\"/" | tee -a "$RESULTS" >/dev/null
   tail -n 1 "$RESULTS" | "$PY" -c 'import json,sys; d=json.load(sys.stdin); print("bench: %-8s %-4s c=%-3d %10.0f spans/s  p99 %7.2f ms  errors %d" % (d["label"], d["protocol"], d["concurrency"], d["spans_per_s"], d["latency_ms"]["p99"], d["errors"]))' >&2
 }
 
@@ -191,8 +200,10 @@ EXPORT_PID=$SINK_PID EXPORT_HTTP=$SINK_HTTP
 start_gateway gateway "$EXPORT_HTTP" 256
 
 for protocol in $PROTOCOLS; do
-  for c in $CONCURRENCY; do
-    if [[ $protocol == grpc ]]; then
+  concurrencies=$CONCURRENCY
+  [[ $protocol == grpc-sdk ]] && concurrencies=$SDK_CONCURRENCY
+  for c in $concurrencies; do
+    if [[ $protocol == grpc* ]]; then
       sink_target=127.0.0.1:$CEILING_GRPC gw_target=127.0.0.1:$GW_GRPC
     else
       sink_target=127.0.0.1:$CEILING_HTTP gw_target=127.0.0.1:$GW_HTTP
@@ -229,6 +240,7 @@ SLOW_HTTP=$SINK_HTTP
 start_gateway overload "$SLOW_HTTP" "$OVERLOAD_MEMORY_MIB" "$OVERLOAD_PROCESS_MIB"
 idle_rss=$(awk '/^VmRSS:/ {print $2 / 1024}' "/proc/$GW_PID/status")
 for protocol in $PROTOCOLS; do
+  [[ $protocol == grpc-sdk ]] && continue
   target=127.0.0.1:$GW_GRPC
   [[ $protocol == http ]] && target=127.0.0.1:$GW_HTTP
   DURATION=$OVERLOAD_DURATION run_load "overload" "$target" "$protocol" 32 "$GW_PID" --timeout=5s
@@ -287,7 +299,9 @@ out.append(f"- Command: `{command.strip()}` with BENCH_DURATION={env('BENCH_DURA
 sample = next(iter(runs.values()))
 out.append(f"- Requests: {sample['spans_per_request']} spans of about {sample['span_bytes']} bytes, "
            f"{sample['consumer_share']:.0%} of them CONSUMER spans with a link to a producer in another trace; "
-           "ids fresh on every pass over the pool")
+           "ids fresh on every pass over the pool. A span is padded to its size with one long string "
+           "attribute, except in the *grpc-sdk* rows: gRPC with SDK-like spans, padded with attributes of "
+           f"{env('BENCH_SDK_ATTRIBUTE_BYTES', '24')}-byte values")
 out.append("- CPU and RSS columns are the gateway process's (utime+stime from /proc, peak VmHWM so far); "
            "the generator and the export sink run on the same cores")
 out.append("- gateway spans/s counts spans accepted (200 / OK) during the run; *delivered spans/s* divides them "

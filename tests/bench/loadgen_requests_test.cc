@@ -131,6 +131,23 @@ TEST(LoadgenRequestsTest, SpansComeCloseToTheRequestedSize) {
   EXPECT_LT(per_span, 400 * 1.1);
 }
 
+// SDK-like spans: the same size made of many short attributes.
+TEST(LoadgenRequestsTest, AttributeBytesPadsWithManyShortAttributes) {
+  LoadShape shape = Shape(100, 0.1, false);
+  shape.span_bytes = 400;
+  shape.attribute_bytes = 24;
+  const RequestPool pool = BuildRequestPool(shape, 2, 1);
+  const double per_span = static_cast<double>(pool.TotalBytes()) / static_cast<double>(pool.TotalSpans());
+  EXPECT_GT(per_span, 400 * 0.85);
+  EXPECT_LT(per_span, 400 * 1.1);
+  for (const Span& span : Spans(pool.bodies[0])) {
+    EXPECT_GE(span.attributes_size(), 6) << span.ShortDebugString();
+    for (const auto& attribute : span.attributes()) {
+      EXPECT_LE(attribute.value().string_value().size(), 24u);
+    }
+  }
+}
+
 TEST(LoadgenRequestsTest, WireCountRejectsTruncatedBodies) {
   const RequestPool pool = BuildRequestPool(Shape(10, 0, false), 1, 1);
   const std::string& body = pool.bodies[0];
