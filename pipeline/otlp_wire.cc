@@ -236,19 +236,13 @@ bool ValidPacked(WireType element, std::string_view bytes) {
 // at the target either; 64 leaves room for real nested attributes.
 constexpr int kMaxDepth = 64;
 
-// Steps over a length prefix of one or two bytes and the value after it.
-// False for a longer prefix or a value past `end`.
+// Steps over a length prefix of one or two bytes and the value after it
+// (ReadShortLength). False for a longer prefix or a value past `end`.
 inline bool SkipShortLengthDelimited(const uint8_t** p, const uint8_t* end, const uint8_t** value = nullptr) {
-  const uint8_t* q = *p;
-  if (q == end) return false;
-  size_t length = *q++;
-  if (length >= 0x80) {
-    if (q == end || *q >= 0x80) return false;
-    length = (length & 0x7f) | (static_cast<size_t>(*q++) << 7);
-  }
-  if (static_cast<size_t>(end - q) < length) return false;
-  if (value != nullptr) *value = q;
-  *p = q + length;
+  size_t length = 0;
+  if (!ReadShortLength(p, end, &length)) return false;
+  if (value != nullptr) *value = *p;
+  *p += length;
   return true;
 }
 

@@ -300,13 +300,8 @@ class Scanner {
         case MakeTag(kSpanEvents, WireType::kLengthDelimited):
         case MakeTag(kSpanLinks, WireType::kLengthDelimited):
         case MakeTag(kSpanStatus, WireType::kLengthDelimited): {
-          if (p == end) return false;
-          size_t length = *p++;
-          if (length >= 0x80) {
-            if (p == end || *p >= 0x80) return false;
-            length = (length & 0x7f) | (static_cast<size_t>(*p++) << 7);
-          }
-          if (static_cast<size_t>(end - p) < length) return false;
+          size_t length = 0;
+          if (!ReadShortLength(&p, end, &length)) return false;
           switch (tag) {
             case MakeTag(kSpanTraceId, WireType::kLengthDelimited):
               if (length != TraceId::kSize) return false;
