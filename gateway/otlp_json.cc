@@ -742,8 +742,11 @@ absl::StatusOr<std::string> OtlpJsonToProto(Signal signal, std::string_view json
     const MessageInfo& root = Tables().Root(signal);
     unsigned char buffer[16384];
     json::monotonic_resource arena(buffer, sizeof buffer);
-    json::value document;
-    absl::Status parsed = ParseJson(json_text, &document, json::storage_ptr(&arena));
+    // On the arena: the parsed value is moved in. A value on the default
+    // resource would take it by a deep copy, allocating every node again.
+    const json::storage_ptr storage(&arena);
+    json::value document(storage);
+    absl::Status parsed = ParseJson(json_text, &document, storage);
     if (!parsed.ok()) return parsed;
     if (!document.is_object()) return absl::InvalidArgumentError("expected a JSON object");
     std::string wire;
