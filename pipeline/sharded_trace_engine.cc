@@ -164,6 +164,10 @@ void ShardedTraceEngine::Submit(ScannedTraceRequest request) {
     shards_[0]->queue.enqueue(Work{std::move(request.spans), false, std::move(request.buffer)});
   } else {
     std::vector<std::vector<SpanRef>> parts(n);
+    // Trace ids spread evenly: a quarter more than the even share (plus a
+    // few for small requests) spares nearly every part its regrowth copies.
+    const size_t expected = request.spans.size() / n;
+    for (std::vector<SpanRef>& part : parts) part.reserve(expected + expected / 4 + 8);
     for (SpanRef& span : request.spans) parts[ShardOf(span.trace_id, n)].push_back(std::move(span));
     for (size_t i = 0; i < n; ++i) {
       if (!parts[i].empty()) shards_[i]->queue.enqueue(Work{std::move(parts[i]), false, request.buffer});
