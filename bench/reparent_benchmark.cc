@@ -7,7 +7,7 @@
 //      case for libprotobuf (one allocation and copy for most of the bytes);
 //   1: the attributes SDKs record (semantic conventions of HTTP server,
 //      database client and SQS consumer spans, then short application
-//      attributes): 10-16 short values per span.
+//      attributes): 10-12 short values per span.
 //
 //   BM_ScanResolveEncode: ScanTraceRequest (taking ownership of the body), a
 //     long-lived TraceResolver deciding every span as a shard worker does

@@ -54,8 +54,8 @@ void BM_ScanAndEncode(benchmark::State& state) {
 BENCHMARK(BM_ScanAndEncode);
 
 // What the receivers run on every request before the scan: the full check
-// of the request, attributes included. Arg 0: padded spans (4 attributes,
-// one long); 1: SDK-like spans (10-16 short attributes).
+// of the request, attributes included. Arg 0: padded spans (3-5 attributes,
+// one long); 1: SDK-like spans (10-12 short attributes).
 void BM_ValidateExportRequest(benchmark::State& state) {
   static const std::string* const kPadded = new std::string(MakeTraceRequest(TraceRequestShape{}, 42));
   static const std::string* const kConventions = [] {
