@@ -115,7 +115,7 @@ AdminHandler::AdminHandler(MetricsRegistry& registry, const Clock& clock, std::s
                                                "Requests to the admin endpoints",
                                                {{"outcome", "method_not_allowed"}})) {}
 
-HttpResponse AdminHandler::Handle(const HttpRequest& request) {
+HttpResponse AdminHandler::Handle(HttpRequest request) {
   const bool head = request.method == "HEAD";
   if (request.method != "GET" && !head) {
     requests_bad_method_->Add();

@@ -90,7 +90,7 @@ class AdminHandler final : public HttpHandler {
                std::vector<std::string> secrets = {});
 
   // Thread-safe.
-  HttpResponse Handle(const HttpRequest& request) override;
+  HttpResponse Handle(HttpRequest request) override;
 
   // Takes a throughput sample at the clock's current time and returns the
   // rates over the last minute. Thread-safe. For the status pages and tests.

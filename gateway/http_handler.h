@@ -2,7 +2,7 @@
 // the OTLP/HTTP receiver and the admin endpoints.
 //
 //   class Healthz final : public HttpHandler {
-//     HttpResponse Handle(const HttpRequest& r) override { return {200, "text/plain", "ok\n"}; }
+//     HttpResponse Handle(HttpRequest r) override { return {200, "text/plain", "ok\n"}; }
 //   };
 #pragma once
 
@@ -43,7 +43,9 @@ class HttpHandler {
  public:
   virtual ~HttpHandler() = default;
   // Called from server I/O threads, concurrently. Must not block on I/O.
-  virtual HttpResponse Handle(const HttpRequest& request) = 0;
+  // The request is the handler's: it may keep parts of it (the body)
+  // without a copy.
+  virtual HttpResponse Handle(HttpRequest request) = 0;
 };
 
 }  // namespace gateway

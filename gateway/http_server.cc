@@ -275,13 +275,14 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     request.remote_address = remote_;
 
     HttpResponse response;
+    const std::string path = request.path;  // for the log: the handler takes the request
     try {
-      response = server_.handler().Handle(request);
+      response = server_.handler().Handle(std::move(request));
     } catch (const std::exception& e) {
-      LogError("http_handler_threw", {{"path", request.path}, {"what", e.what()}});
+      LogError("http_handler_threw", {{"path", path}, {"what", e.what()}});
       response = HttpResponse{500, "text/plain; charset=utf-8", "internal error\n", {}};
     } catch (...) {
-      LogError("http_handler_threw", {{"path", request.path}});
+      LogError("http_handler_threw", {{"path", path}});
       response = HttpResponse{500, "text/plain; charset=utf-8", "internal error\n", {}};
     }
     const bool keep_alive = message.keep_alive() && !close_after_response_ && !server_.stopping();

@@ -98,7 +98,7 @@ bool OtlpHttpHandler::Authorized(const HttpRequest& request) const {
   return SecretEquals(std::string_view(value).substr(kScheme.size()), options_.bearer_token);
 }
 
-HttpResponse OtlpHttpHandler::Handle(const HttpRequest& request) {
+HttpResponse OtlpHttpHandler::Handle(HttpRequest request) {
   const bool json_request = MediaType(request.Header("content-type")) == kJsonType;
   const std::string& origin = request.Header("origin");
   const bool cors = OriginAllowed(origin);
@@ -185,7 +185,7 @@ HttpResponse OtlpHttpHandler::Export(Signal signal, const HttpRequest& request) 
     if (request.body.size() > options_.max_decompressed_bytes) {
       return Reject(signal, RejectReason::kTooLarge, 413, format, "request body exceeds the size limit");
     }
-    body = request.body;
+    body = std::move(request.body);
   } else if (encoding == "gzip" || encoding == "x-gzip" || encoding == "deflate") {
     absl::StatusOr<std::string> inflated = encoding == "deflate"
                                                ? DeflateDecompress(request.body, options_.max_decompressed_bytes)

@@ -47,7 +47,7 @@ class OtlpHttpHandler final : public HttpHandler {
   OtlpHttpHandler(OtlpHttpHandlerOptions options, Ingest& ingest, MetricsRegistry& metrics);
 
   // Thread-safe; called from the server's I/O threads.
-  HttpResponse Handle(const HttpRequest& request) override;
+  HttpResponse Handle(HttpRequest request) override;
 
  private:
   enum class Format : uint8_t { kProtobuf, kJson };

@@ -26,7 +26,7 @@ using testing::RawHttpResponse;
 // Echoes the request; /slow blocks until released; /throw throws.
 class EchoHandler final : public HttpHandler {
  public:
-  HttpResponse Handle(const HttpRequest& request) override {
+  HttpResponse Handle(HttpRequest request) override {
     calls_.fetch_add(1);
     if (request.path == "/slow") {
       slow_entered_.Notify();
