@@ -46,7 +46,8 @@
 #include "grpcpp/grpcpp.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:4317", "host:port of the OTLP receiver.");
-ABSL_FLAG(std::string, protocol, "grpc", "grpc or http (OTLP/HTTP protobuf).");
+ABSL_FLAG(std::string, protocol, "grpc",
+          "grpc, http (OTLP/HTTP protobuf) or http-json (OTLP/HTTP JSON: the same requests, ids in hex).");
 ABSL_FLAG(std::string, http_path, "/v1/traces", "Request path for --protocol=http.");
 ABSL_FLAG(int, concurrency, 4, "Requests in flight.");
 ABSL_FLAG(int, connections, 1, "gRPC channels (HTTP/2 connections) the slots are spread over.");
@@ -396,7 +397,8 @@ class HttpLoop {
   HttpLoop(const Options& options, const RequestPool& pool, int slots, double rate)
       : options_(options), pool_(pool), rate_(rate), slots_(static_cast<size_t>(slots)) {
     url_ = absl::StrCat("http://", options.target, options.http_path);
-    headers_ = curl_slist_append(headers_, "Content-Type: application/x-protobuf");
+    headers_ = curl_slist_append(headers_, pool.json ? "Content-Type: application/json"
+                                                     : "Content-Type: application/x-protobuf");
     headers_ = curl_slist_append(headers_, "Expect:");  // no 100-continue round trip
     multi_ = curl_multi_init();
     for (auto& slot : slots_) {
@@ -580,8 +582,8 @@ std::string JsonNumber(double v) { return absl::StrFormat("%.6g", v); }
 
 int Main() {
   const std::string protocol = absl::GetFlag(FLAGS_protocol);
-  if (protocol != "grpc" && protocol != "http") {
-    std::fprintf(stderr, "load_generator: --protocol must be grpc or http\n");
+  if (protocol != "grpc" && protocol != "http" && protocol != "http-json") {
+    std::fprintf(stderr, "load_generator: --protocol must be grpc, http or http-json\n");
     return 2;
   }
   Options options;
@@ -603,8 +605,9 @@ int Main() {
   shape.attribute_bytes = std::clamp(absl::GetFlag(FLAGS_attribute_bytes), 0, 1 << 16);
   shape.consumer_share = absl::GetFlag(FLAGS_consumer_share);
   shape.out_of_order = absl::GetFlag(FLAGS_out_of_order);
-  const RequestPool pool =
+  RequestPool pool =
       BuildRequestPool(shape, std::clamp(absl::GetFlag(FLAGS_pool), 1, 1 << 16), absl::GetFlag(FLAGS_seed));
+  if (protocol == "http-json") pool = ToOtlpJsonPool(pool);
 
   curl_global_init(CURL_GLOBAL_DEFAULT);
   std::unique_ptr<GrpcDriver> grpc_driver;

@@ -8,12 +8,19 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/string_view.h"
 #include "bench/loadgen_wire.h"
+#include "google/protobuf/util/json_util.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "opentelemetry/proto/trace/v1/trace.pb.h"
 
 namespace loadgen {
 namespace {
+
+uint8_t HexValue(char c) {
+  return static_cast<uint8_t>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+}
 
 using opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
 using opentelemetry::proto::trace::v1::Span;
@@ -133,13 +140,73 @@ void RequestPool::Render(uint64_t send_index, std::string* out) const {
   out->assign(body);
   if (salt == 0) return;
   char* data = out->data();
-  for (uint32_t offset : id_offsets[index]) {
-    uint32_t word;
-    std::memcpy(&word, data + offset, 4);
+  auto salted = [salt](uint32_t word) {
     word ^= salt;
-    if (word == 0) word = 1;  // keep the id valid (not all zero)
-    std::memcpy(data + offset, &word, 4);
+    return word == 0 ? 1 : word;  // keep the id valid (not all zero)
+  };
+  for (uint32_t offset : id_offsets[index]) {
+    uint8_t bytes[4];
+    if (json) {
+      for (int i = 0; i < 4; ++i) {
+        bytes[i] = static_cast<uint8_t>(HexValue(data[offset + 2 * i]) << 4 | HexValue(data[offset + 2 * i + 1]));
+      }
+    } else {
+      std::memcpy(bytes, data + offset, 4);
+    }
+    uint32_t word;
+    std::memcpy(&word, bytes, 4);
+    word = salted(word);
+    std::memcpy(bytes, &word, 4);
+    if (json) {
+      static constexpr char kDigits[] = "0123456789abcdef";
+      for (int i = 0; i < 4; ++i) {
+        data[offset + 2 * i] = kDigits[bytes[i] >> 4];
+        data[offset + 2 * i + 1] = kDigits[bytes[i] & 0xf];
+      }
+    } else {
+      std::memcpy(data + offset, bytes, 4);
+    }
   }
+}
+
+std::string HexIdsInProto3Json(const std::string& json, std::vector<uint32_t>* offsets) {
+  std::string out;
+  out.reserve(json.size() + json.size() / 4);
+  size_t i = 0;
+  while (true) {
+    size_t key = std::string::npos;
+    for (const char* name : {"\"traceId\":\"", "\"spanId\":\"", "\"parentSpanId\":\""}) {
+      key = std::min(key, json.find(name, i));
+    }
+    if (key == std::string::npos) break;
+    const size_t value = json.find(":\"", key) + 2;
+    const size_t end = json.find('"', value);
+    std::string bytes;
+    absl::Base64Unescape(absl::string_view(json).substr(value, end - value), &bytes);
+    out.append(json, i, value - i);
+    if (offsets != nullptr) offsets->push_back(static_cast<uint32_t>(out.size()));
+    out += absl::BytesToHexString(bytes);
+    i = end;
+  }
+  out.append(json, i, std::string::npos);
+  return out;
+}
+
+RequestPool ToOtlpJsonPool(const RequestPool& pool) {
+  RequestPool json;
+  json.json = true;
+  json.span_counts = pool.span_counts;
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_enums_as_ints = true;
+  for (const std::string& body : pool.bodies) {
+    ExportTraceServiceRequest request;
+    request.ParseFromString(body);
+    std::string proto3_json;
+    (void)google::protobuf::util::MessageToJsonString(request, &proto3_json, options);
+    std::vector<uint32_t>& offsets = json.id_offsets.emplace_back();
+    json.bodies.push_back(HexIdsInProto3Json(proto3_json, &offsets));
+  }
+  return json;
 }
 
 RequestPool BuildRequestPool(const LoadShape& shape, int pool_size, uint64_t seed) {

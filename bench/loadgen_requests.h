@@ -52,6 +52,9 @@ struct RequestPool {
   // Offsets in bodies[i] of every trace id and span id (including parent
   // span ids and link ids); Render() salts their first four bytes.
   std::vector<std::vector<uint32_t>> id_offsets;
+  // Bodies are OTLP/JSON (ToOtlpJsonPool): id_offsets point at each id's
+  // first hex digit, and Render() salts the first four bytes it spells.
+  bool json = false;
 
   size_t size() const { return bodies.size(); }
   int64_t TotalSpans() const;
@@ -67,5 +70,16 @@ struct RequestPool {
 // Ids and shape are deterministic for a given (shape, pool_size, seed);
 // timestamps start at the current time. pool_size >= 1.
 RequestPool BuildRequestPool(const LoadShape& shape, int pool_size, uint64_t seed);
+
+// The same requests as OTLP/JSON (for application/json): libprotobuf's
+// proto3 JSON rendering (lowerCamelCase keys, enums as numbers) with every
+// id written as hex instead of base64, as OTLP/JSON wants. A send renders
+// the same ids as the protobuf pool's send of that index.
+RequestPool ToOtlpJsonPool(const RequestPool& pool);
+
+// Rewrites proto3 JSON's base64 traceId / spanId / parentSpanId values as
+// hex; appends the offset of each id's first hex digit in the result to
+// `offsets` when it is not null.
+std::string HexIdsInProto3Json(const std::string& json, std::vector<uint32_t>* offsets);
 
 }  // namespace loadgen

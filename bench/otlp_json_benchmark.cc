@@ -13,8 +13,8 @@
 //   bazel run -c opt //bench:otlp_json_benchmark
 #include <string>
 
-#include "absl/strings/escaping.h"
 #include "benchmark/benchmark.h"
+#include "bench/loadgen_requests.h"
 #include "bench/request_generator.h"
 #include "gateway/otlp_json.h"
 #include "google/protobuf/util/json_util.h"
@@ -36,28 +36,6 @@ struct Bodies {
   std::string otlp_json;    // the same with hex ids, as OTLP/JSON senders write
   int64_t spans = 0;
 };
-
-// proto3 JSON → OTLP/JSON: every base64 id value becomes hex.
-std::string HexIds(const std::string& json) {
-  std::string out;
-  size_t i = 0;
-  while (true) {
-    size_t key = std::string::npos;
-    for (const char* name : {"\"traceId\":\"", "\"spanId\":\"", "\"parentSpanId\":\""}) {
-      key = std::min(key, json.find(name, i));
-    }
-    if (key == std::string::npos) break;
-    const size_t value = json.find(":\"", key) + 2;
-    const size_t end = json.find('"', value);
-    std::string bytes;
-    absl::Base64Unescape(json.substr(value, end - value), &bytes);
-    out.append(json, i, value - i);
-    out += absl::BytesToHexString(bytes);
-    i = end;
-  }
-  out.append(json, i, std::string::npos);
-  return out;
-}
 
 const Bodies& BodiesFor(const benchmark::State& state) {
   static const Bodies* const kShapes[2] = {
@@ -85,7 +63,7 @@ const Bodies& BodiesFor(const benchmark::State& state) {
     google::protobuf::util::JsonPrintOptions options;
     options.always_print_enums_as_ints = true;
     google::protobuf::util::MessageToJsonString(request, &b->proto3_json, options);
-    b->otlp_json = HexIds(b->proto3_json);
+    b->otlp_json = loadgen::HexIdsInProto3Json(b->proto3_json, nullptr);
   }
   return *b;
 }

@@ -11,10 +11,11 @@
 #   BENCH_DURATION=2s BENCH_CONCURRENCY="1 8" scripts/bench.sh
 #
 # Environment (all optional):
-#   BENCH_DURATION=5s  BENCH_CONCURRENCY="1 2 4 8 16"  BENCH_PROTOCOLS="grpc http grpc-sdk"
+#   BENCH_DURATION=5s  BENCH_CONCURRENCY="1 2 4 8 16"  BENCH_PROTOCOLS="grpc http grpc-sdk http-json"
 #     (grpc-sdk: gRPC with SDK-like spans, padded with attributes of
-#     BENCH_SDK_ATTRIBUTE_BYTES=24 bytes each instead of one long string, at
-#     BENCH_SDK_CONCURRENCY="1 4 16")
+#     BENCH_SDK_ATTRIBUTE_BYTES=24 bytes each instead of one long string;
+#     http-json: OTLP/HTTP JSON of the same requests; both at
+#     BENCH_EXTRA_CONCURRENCY="1 4 16")
 #   BENCH_SPANS_PER_REQUEST=100  BENCH_SPAN_BYTES=300  BENCH_CONSUMER_SHARE=0.2
 #   BENCH_GRPC_CONNECTIONS=1  BENCH_OVERLOAD_DURATION=10s
 #   BENCH_OVERLOAD_MEMORY_MIB=256  BENCH_OVERLOAD_PROCESS_MIB=128  (queue.memory_limit_mib and
@@ -28,9 +29,9 @@ cd "$(dirname "$0")/.."
 
 DURATION=${BENCH_DURATION:-5s}
 CONCURRENCY=${BENCH_CONCURRENCY:-1 2 4 8 16}
-PROTOCOLS=${BENCH_PROTOCOLS:-grpc http grpc-sdk}
+PROTOCOLS=${BENCH_PROTOCOLS:-grpc http grpc-sdk http-json}
 SDK_ATTRIBUTE_BYTES=${BENCH_SDK_ATTRIBUTE_BYTES:-24}
-SDK_CONCURRENCY=${BENCH_SDK_CONCURRENCY:-1 4 16}
+EXTRA_CONCURRENCY=${BENCH_EXTRA_CONCURRENCY:-1 4 16}
 SPANS=${BENCH_SPANS_PER_REQUEST:-100}
 SPAN_BYTES=${BENCH_SPAN_BYTES:-300}
 CONSUMER_SHARE=${BENCH_CONSUMER_SHARE:-0.2}
@@ -201,7 +202,7 @@ start_gateway gateway "$EXPORT_HTTP" 256
 
 for protocol in $PROTOCOLS; do
   concurrencies=$CONCURRENCY
-  [[ $protocol == grpc-sdk ]] && concurrencies=$SDK_CONCURRENCY
+  [[ $protocol == grpc-sdk || $protocol == http-json ]] && concurrencies=$EXTRA_CONCURRENCY
   for c in $concurrencies; do
     if [[ $protocol == grpc* ]]; then
       sink_target=127.0.0.1:$CEILING_GRPC gw_target=127.0.0.1:$GW_GRPC
@@ -240,7 +241,7 @@ SLOW_HTTP=$SINK_HTTP
 start_gateway overload "$SLOW_HTTP" "$OVERLOAD_MEMORY_MIB" "$OVERLOAD_PROCESS_MIB"
 idle_rss=$(awk '/^VmRSS:/ {print $2 / 1024}' "/proc/$GW_PID/status")
 for protocol in $PROTOCOLS; do
-  [[ $protocol == grpc-sdk ]] && continue
+  [[ $protocol == grpc-sdk || $protocol == http-json ]] && continue
   target=127.0.0.1:$GW_GRPC
   [[ $protocol == http ]] && target=127.0.0.1:$GW_HTTP
   DURATION=$OVERLOAD_DURATION run_load "overload" "$target" "$protocol" 32 "$GW_PID" --timeout=5s
@@ -301,7 +302,8 @@ out.append(f"- Requests: {sample['spans_per_request']} spans of about {sample['s
            f"{sample['consumer_share']:.0%} of them CONSUMER spans with a link to a producer in another trace; "
            "ids fresh on every pass over the pool. A span is padded to its size with one long string "
            "attribute, except in the *grpc-sdk* rows: gRPC with SDK-like spans, padded with attributes of "
-           f"{env('BENCH_SDK_ATTRIBUTE_BYTES', '24')}-byte values")
+           f"{env('BENCH_SDK_ATTRIBUTE_BYTES', '24')}-byte values. The *http-json* rows send the same requests "
+           "as OTLP/JSON (hex ids), which the gateway converts to protobuf on arrival")
 out.append("- CPU and RSS columns are the gateway process's (utime+stime from /proc, peak VmHWM so far); "
            "the generator and the export sink run on the same cores")
 out.append("- gateway spans/s counts spans accepted (200 / OK) during the run; *delivered spans/s* divides them "
@@ -404,10 +406,10 @@ import json,sys
 print(" ".join(sorted({json.loads(l)["protocol"] for l in open(sys.argv[1]) if "protocol" in json.loads(l) and json.loads(l)["label"]=="gateway"})))' "$RESULTS")
 
 plot_cmds=()
-colors=("#1f77b4" "#ff7f0e" "#2ca02c")
+colors=("#1f77b4" "#ff7f0e" "#2ca02c" "#d62728")
 i=0
 for protocol in $protocols_plotted; do
-  color=${colors[$((i % 3))]}
+  color=${colors[$((i % 4))]}
   plot_cmds+=("'$WORK/plot.dat' index $i using 1:2 with linespoints dashtype 2 linecolor rgb '$color' title '$protocol no-op sink (ceiling)'")
   plot_cmds+=("'$WORK/plot.dat' index $i using 1:3 with linespoints linewidth 2 linecolor rgb '$color' title '$protocol gateway'")
   i=$((i + 1))

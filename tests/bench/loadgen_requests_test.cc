@@ -5,6 +5,8 @@
 #include <string>
 
 #include "bench/loadgen_wire.h"
+#include "gateway/otlp_json.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
@@ -145,6 +147,31 @@ TEST(LoadgenRequestsTest, AttributeBytesPadsWithManyShortAttributes) {
     for (const auto& attribute : span.attributes()) {
       EXPECT_LE(attribute.value().string_value().size(), 24u);
     }
+  }
+}
+
+// An OTLP/JSON send carries the very request the protobuf send of the same
+// index does (ids salted alike): the gateway's converter turns one into the
+// other.
+TEST(LoadgenRequestsTest, JsonSendsAreTheProtobufSendsInOtlpJson) {
+  const RequestPool pool = BuildRequestPool(Shape(20, 0.2, false), 3, 7);
+  const RequestPool json = ToOtlpJsonPool(pool);
+  ASSERT_TRUE(json.json);
+  ASSERT_EQ(json.size(), pool.size());
+  EXPECT_EQ(json.span_counts, pool.span_counts);
+  for (uint64_t send = 0; send < 9; ++send) {
+    std::string proto_body;
+    std::string json_body;
+    pool.Render(send, &proto_body);
+    json.Render(send, &json_body);
+    EXPECT_EQ(json_body.find("\"traceId\":\"") != std::string::npos, true);
+    absl::StatusOr<std::string> converted = gateway::OtlpJsonToProto(gateway::Signal::kTraces, json_body);
+    ASSERT_TRUE(converted.ok()) << send << ": " << converted.status();
+    ExportTraceServiceRequest expected;
+    ExportTraceServiceRequest actual;
+    ASSERT_TRUE(expected.ParseFromString(proto_body));
+    ASSERT_TRUE(actual.ParseFromString(*converted));
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(expected, actual)) << send;
   }
 }
 
