@@ -3,7 +3,8 @@
 // valid, within the size bound unless they hold a single item, within the
 // item bound, and their item counts add up to CountItems of the whole.
 // Bodies libprotobuf parses must validate unless they carry a known field
-// with the wrong wire type or a group (which libprotobuf files as unknown).
+// with the wrong wire type or a group (which libprotobuf files as unknown),
+// including inside a oneof member a later member replaced.
 //
 // Input: byte 0 picks metrics or logs; byte 1 the byte bound (64 .. 4144);
 // byte 2 the item bound (0 = none, else 1 .. 255); the rest is the body.
@@ -32,7 +33,7 @@ int64_t LibprotobufItems(Signal signal, const std::string& body, bool* parsed, b
   if (signal == Signal::kLogs) {
     opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest r;
     *parsed = r.ParseFromString(body);
-    *strict = *parsed && gateway::fuzz::ParsedStrictly(r);
+    *strict = *parsed && gateway::fuzz::ParsedStrictly(r) && !gateway::fuzz::OverwritesAOneof(r.GetDescriptor(), body);
     for (const auto& rl : r.resource_logs()) {
       for (const auto& sl : rl.scope_logs()) n += sl.log_records_size();
     }
@@ -40,7 +41,7 @@ int64_t LibprotobufItems(Signal signal, const std::string& body, bool* parsed, b
   }
   opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest r;
   *parsed = r.ParseFromString(body);
-  *strict = *parsed && gateway::fuzz::ParsedStrictly(r);
+  *strict = *parsed && gateway::fuzz::ParsedStrictly(r) && !gateway::fuzz::OverwritesAOneof(r.GetDescriptor(), body);
   for (const auto& rm : r.resource_metrics()) {
     for (const auto& sm : rm.scope_metrics()) {
       for (const auto& m : sm.metrics()) {
