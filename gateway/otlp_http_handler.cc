@@ -117,7 +117,7 @@ HttpResponse OtlpHttpHandler::Handle(HttpRequest request) {
     response.body = StatusBody(kUnimplemented, "use POST", json_request);
     response.headers.emplace_back("Allow", options_.cors_allowed_origins.empty() ? "POST" : "POST, OPTIONS");
   } else {
-    response = Export(*signal, request);
+    response = Export(*signal, &request);
   }
   if (cors) {
     response.headers.emplace_back("Access-Control-Allow-Origin", origin);
@@ -154,7 +154,8 @@ HttpResponse OtlpHttpHandler::Reject(Signal signal, RejectReason reason, int htt
   return response;
 }
 
-HttpResponse OtlpHttpHandler::Export(Signal signal, const HttpRequest& request) {
+HttpResponse OtlpHttpHandler::Export(Signal signal, HttpRequest* request_ptr) {
+  HttpRequest& request = *request_ptr;
   ReceiverMetrics::SignalCounters& counters = metrics_.For(signal);
   counters.requests->Add();
 

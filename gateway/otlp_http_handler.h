@@ -52,7 +52,8 @@ class OtlpHttpHandler final : public HttpHandler {
  private:
   enum class Format : uint8_t { kProtobuf, kJson };
 
-  HttpResponse Export(Signal signal, const HttpRequest& request);
+  // Takes request->body (moved into the pipeline when it needs no decoding).
+  HttpResponse Export(Signal signal, HttpRequest* request);
   HttpResponse Preflight(const HttpRequest& request, const std::string& origin) const;
   HttpResponse Reject(Signal signal, RejectReason reason, int http_status, Format format,
                       std::string message);
