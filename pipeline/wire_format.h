@@ -229,14 +229,12 @@ constexpr size_t LengthDelimitedSize(uint32_t number, size_t length) {
   return TagSize(number) + VarintSize(length) + length;
 }
 
-// Writes a varint at `p`, returns the byte after it. The caller reserved
-// VarintSize(value) bytes.
 // The length prefix of a length-delimited field in the encoding OTLP
 // writers use for values below 16 KiB: one or two bytes. Reads it at *p
 // (before `end`), checks that the value fits before `end`, and sets *p to
 // the value and *length to its size. False for a longer or truncated prefix
-// or a value past `end` (*p is then unspecified); the fast paths that use
-// it fall back to the general reader.
+// or a value past `end` (*p unchanged); the fast paths that use it fall
+// back to the general reader.
 inline bool ReadShortLength(const uint8_t** p, const uint8_t* end, size_t* length) {
   const uint8_t* q = *p;
   if (q == end) return false;
@@ -251,6 +249,8 @@ inline bool ReadShortLength(const uint8_t** p, const uint8_t* end, size_t* lengt
   return true;
 }
 
+// Writes a varint at `p`, returns the byte after it. The caller reserved
+// VarintSize(value) bytes.
 inline char* WriteVarint(char* p, uint64_t value) {
   while (value >= 0x80) {
     *p++ = static_cast<char>(static_cast<uint8_t>(value) | 0x80);
