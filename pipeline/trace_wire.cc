@@ -230,7 +230,7 @@ class Scanner {
       if (prefetched_ < message.data()) prefetched_ = message.data();
       for (; prefetched_ < want; prefetched_ += 64) __builtin_prefetch(prefetched_);
     }
-    FastSpanFields fields;  // NOLINT: links[] filled as found
+    FastSpanFields fields;  // links[] is filled as the walk finds links
     const auto* const begin = reinterpret_cast<const uint8_t*>(message.data());
     if (!ReadSpanFieldsFast(begin, begin + message.size(), &fields)) return false;
     links_begin_ = buffer_->links.size();
