@@ -15,6 +15,7 @@
 #include "pipeline/gateway_pipeline.h"
 #include "pipeline/logging.h"
 #include "pipeline/memory_budget.h"
+#include "pipeline/heap_trimmer.h"
 #include "pipeline/memory_guard.h"
 #include "pipeline/otlp_http_exporter.h"
 #include "pipeline/persistent_queue.h"
@@ -111,15 +112,16 @@ class GatewayAppImpl final : public GatewayApp {
   absl::Status Start(GatewayAppDeps deps) {
     const int64_t process_limit = ProcessMemoryLimitBytes(config_.queue.process_memory_limit_mib);
     budget_ = std::make_unique<MemoryBudget>(TelemetryBudgetBytes(config_.queue.memory_limit_mib << 20, process_limit));
+    if (deps.resident_memory == nullptr) {
+      own_resident_memory_ = NewProcResidentMemory();
+      deps.resident_memory = own_resident_memory_.get();
+    }
     if (process_limit > 0) {
-      if (deps.resident_memory == nullptr) {
-        own_resident_memory_ = NewProcResidentMemory();
-        deps.resident_memory = own_resident_memory_.get();
-      }
       MemoryGuardOptions guard;
       guard.limit_bytes = process_limit;
       memory_guard_ = std::make_unique<MemoryGuard>(guard, *deps.resident_memory, *budget_, registry_);
     }
+    heap_trimmer_ = std::make_unique<HeapTrimmer>(HeapTrimmerOptions{}, *deps.resident_memory, registry_);
 
     const ExporterType type = ResolveExporterType(config_);
     if (deps.exporter != nullptr) {
@@ -148,6 +150,7 @@ class GatewayAppImpl final : public GatewayApp {
     // What an earlier run accepted and did not deliver goes first.
     GATEWAY_RETURN_IF_ERROR(pipeline_->ReplayPersistentQueue().status());
     if (memory_guard_) memory_guard_->Start();
+    heap_trimmer_->Start();
 
     if (config_.grpc.enabled) {
       GrpcReceiverOptions options;
@@ -247,6 +250,7 @@ class GatewayAppImpl final : public GatewayApp {
     }
     if (admin_) admin_->Shutdown();
     if (memory_guard_) memory_guard_->Stop();
+    if (heap_trimmer_) heap_trimmer_->Stop();
     LogInfo("shutdown_complete", {{"in_flight_bytes", absl::StrCat(budget_ ? budget_->InFlight() : 0)}});
   }
 
@@ -259,6 +263,7 @@ class GatewayAppImpl final : public GatewayApp {
   std::unique_ptr<MemoryBudget> budget_;
   std::unique_ptr<ResidentMemory> own_resident_memory_;
   std::unique_ptr<MemoryGuard> memory_guard_;
+  std::unique_ptr<HeapTrimmer> heap_trimmer_;
   std::unique_ptr<PersistentQueue> wal_;
   std::unique_ptr<Exporter> exporter_;
   std::unique_ptr<TraceEngine> engine_;

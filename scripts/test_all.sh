@@ -88,7 +88,8 @@ if [[ "${GATEWAY_SANITIZE:-1}" != "0" ]]; then
     --test_env=TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan_suppressions.txt" \
     -- //tests/pipeline:sync_test //tests/pipeline:sharded_trace_engine_test \
     //tests/pipeline:otlp_http_exporter_test //tests/pipeline:persistent_queue_test \
-    //tests/pipeline:debug_exporter_test //tests/pipeline:memory_guard_test //tests/gateway:http_server_test \
+    //tests/pipeline:debug_exporter_test //tests/pipeline:memory_guard_test //tests/pipeline:heap_trimmer_test \
+    //tests/gateway:http_server_test \
     //tests/gateway:grpc_receiver_test //tests/gateway:gateway_app_test
 fi
 
