@@ -44,20 +44,20 @@ void HeapTrimmer::Stop() {
 }
 
 bool HeapTrimmer::Sample() {
-  const int64_t free = free_bytes_();
-  if (free <= options_.max_free_bytes) return false;
+  const int64_t heap_free = free_bytes_();
+  if (heap_free <= options_.max_free_bytes) return false;
   if (free_at_trim_ >= 0) {
     // The free chunks may be the ones the last trim already gave back.
     const int64_t growth = options_.max_free_bytes / 2;
     const int64_t resident = memory_.ResidentBytes();
-    const bool more_free = free >= free_at_trim_ + growth;
+    const bool more_free = heap_free >= free_at_trim_ + growth;
     const bool more_resident = resident >= 0 && resident_after_trim_ >= 0 && resident >= resident_after_trim_ + growth;
     if (!more_free && !more_resident) return false;
   }
   trim_();
   trims_->Add();
-  trimmed_bytes_->Add(free);
-  free_at_trim_ = free;
+  trimmed_bytes_->Add(heap_free);
+  free_at_trim_ = heap_free;
   resident_after_trim_ = memory_.ResidentBytes();
   return true;
 }
