@@ -12,6 +12,7 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
 #include "pipeline/trace_ids.h"
 #include "tests/fakes/fake_dynatrace.h"
+#include "tests/fakes/fake_resident_memory.h"
 
 namespace gateway {
 namespace {
@@ -143,17 +144,10 @@ TEST_F(GatewayAppTest, ConsumerAndItsEarlierExportedChildArriveInTheProducersTra
   app->Shutdown();
 }
 
-// Resident memory as the test sets it.
-class SettableResidentMemory final : public ResidentMemory {
- public:
-  int64_t ResidentBytes() override { return bytes.load(); }
-  std::atomic<int64_t> bytes{0};
-};
-
 TEST_F(GatewayAppTest, ProcessMemoryLimitPushesClientsBackUntilMemoryFalls) {
   GatewayConfig config = Config();
   config.queue.process_memory_limit_mib = 64;
-  SettableResidentMemory memory;
+  testing::FakeResidentMemory memory;
   memory.bytes = 63 << 20;  // past the refuse mark, far under queue.memory_limit_mib's budget
   GatewayAppDeps deps;
   deps.resident_memory = &memory;
@@ -193,7 +187,7 @@ TEST_F(GatewayAppTest, WithinAProcessBoundTheTelemetryBudgetIsAtMostAnEighthOfIt
     GatewayConfig config = Config();
     config.queue.memory_limit_mib = memory_limit_mib;
     config.queue.process_memory_limit_mib = process_limit_mib;
-    SettableResidentMemory memory;  // far under every bound
+    testing::FakeResidentMemory memory;  // far under every bound
     memory.bytes = 1 << 20;
     GatewayAppDeps deps;
     deps.resident_memory = &memory;

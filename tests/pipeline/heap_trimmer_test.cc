@@ -12,17 +12,14 @@
 #include "pipeline/allocator.h"
 #include "pipeline/metrics_registry.h"
 #include "pipeline/resident_memory.h"
+#include "tests/fakes/fake_resident_memory.h"
 
 namespace gateway {
 namespace {
 
 constexpr int64_t kMiB = int64_t{1} << 20;
 
-class FakeResidentMemory final : public ResidentMemory {
- public:
-  int64_t ResidentBytes() override { return bytes.load(); }
-  std::atomic<int64_t> bytes{0};
-};
+using ::gateway::testing::FakeResidentMemory;
 
 // A heap whose free bytes and resident set the test sets; a trim gives the
 // free pages back (resident falls) but, as in glibc, leaves the free bytes

@@ -7,18 +7,14 @@
 #include "pipeline/memory_budget.h"
 #include "pipeline/metrics_registry.h"
 #include "pipeline/resident_memory.h"
+#include "tests/fakes/fake_resident_memory.h"
 
 namespace gateway {
 namespace {
 
 constexpr int64_t kMiB = int64_t{1} << 20;
 
-// Resident memory as the test sets it; a trim brings it down by `freed_by_trim`.
-class FakeResidentMemory final : public ResidentMemory {
- public:
-  int64_t ResidentBytes() override { return bytes.load(); }
-  std::atomic<int64_t> bytes{0};
-};
+using ::gateway::testing::FakeResidentMemory;
 
 class MemoryGuardTest : public ::testing::Test {
  protected:
