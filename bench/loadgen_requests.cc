@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "bench/loadgen_wire.h"
 #include "google/protobuf/util/json_util.h"
@@ -170,25 +171,31 @@ void RequestPool::Render(uint64_t send_index, std::string* out) const {
 }
 
 std::string HexIdsInProto3Json(const std::string& json, std::vector<uint32_t>* offsets) {
+  // One pass: every id key ends in `Id":"`. (Text inside a JSON string
+  // cannot hold that: its quotes are escaped.)
+  constexpr absl::string_view kSuffix = "Id\":\"";
+  const absl::string_view text(json);
   std::string out;
   out.reserve(json.size() + json.size() / 4);
-  size_t i = 0;
-  while (true) {
-    size_t key = std::string::npos;
-    for (const char* name : {"\"traceId\":\"", "\"spanId\":\"", "\"parentSpanId\":\""}) {
-      key = std::min(key, json.find(name, i));
+  size_t copied = 0;
+  for (size_t at = text.find(kSuffix); at != absl::string_view::npos; at = text.find(kSuffix, at)) {
+    const absl::string_view before = text.substr(0, at);
+    const size_t value = at + kSuffix.size();
+    if (!absl::EndsWith(before, "\"trace") && !absl::EndsWith(before, "\"span") &&
+        !absl::EndsWith(before, "\"parentSpan")) {
+      at = value;
+      continue;
     }
-    if (key == std::string::npos) break;
-    const size_t value = json.find(":\"", key) + 2;
-    const size_t end = json.find('"', value);
+    const size_t end = text.find('"', value);
     std::string bytes;
-    absl::Base64Unescape(absl::string_view(json).substr(value, end - value), &bytes);
-    out.append(json, i, value - i);
+    absl::Base64Unescape(text.substr(value, end - value), &bytes);
+    out.append(json, copied, value - copied);
     if (offsets != nullptr) offsets->push_back(static_cast<uint32_t>(out.size()));
     out += absl::BytesToHexString(bytes);
-    i = end;
+    copied = end;
+    at = end;
   }
-  out.append(json, i, std::string::npos);
+  out.append(json, copied, std::string::npos);
   return out;
 }
 
