@@ -246,19 +246,6 @@ inline bool SkipShortLengthDelimited(const uint8_t** p, const uint8_t* end, cons
   return true;
 }
 
-// Steps over a varint exactly as WireReader::ReadVarint accepts it.
-inline bool SkipVarint(const uint8_t** p, const uint8_t* end) {
-  const uint8_t* q = *p;
-  for (int i = 0; i < 10; ++i) {
-    if (q == end) return false;
-    if (*q++ < 0x80) {
-      *p = q;
-      return true;
-    }
-  }
-  return false;
-}
-
 // The usual attribute, checked without recursion: a KeyValue whose fields
 // are a key and an AnyValue holding a string, bool, int, double or bytes,
 // every tag one byte, every length one or two. True only when

@@ -711,10 +711,7 @@ const uint8_t* SkipField(const uint8_t* p, const uint8_t* end, uint32_t* number)
   if (*number == 0) return nullptr;
   switch (static_cast<WireType>(tag & 7)) {
     case WireType::kVarint:
-      for (int i = 0;; ++i) {
-        if (p == end || i == 10) return nullptr;
-        if (*p++ < 0x80) return p;
-      }
+      return SkipVarint(&p, end) ? p : nullptr;
     case WireType::kFixed64:
       return end - p < 8 ? nullptr : p + 8;
     case WireType::kFixed32:

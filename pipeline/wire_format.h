@@ -249,6 +249,20 @@ inline bool ReadShortLength(const uint8_t** p, const uint8_t* end, size_t* lengt
   return true;
 }
 
+// Steps *p over a varint exactly as WireReader::ReadVarint accepts one (at
+// most 10 bytes). False when none ends before `end` (*p unchanged).
+inline bool SkipVarint(const uint8_t** p, const uint8_t* end) {
+  const uint8_t* q = *p;
+  for (int i = 0; i < 10; ++i) {
+    if (q == end) return false;
+    if (*q++ < 0x80) {
+      *p = q;
+      return true;
+    }
+  }
+  return false;
+}
+
 // Writes a varint at `p`, returns the byte after it. The caller reserved
 // VarintSize(value) bytes.
 inline char* WriteVarint(char* p, uint64_t value) {
