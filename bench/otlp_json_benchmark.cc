@@ -37,35 +37,28 @@ struct Bodies {
   int64_t spans = 0;
 };
 
-const Bodies& BodiesFor(const benchmark::State& state) {
-  static const Bodies* const kShapes[2] = {
-      [] {
-        auto* b = new Bodies();
-        TraceRequestShape shape;
-        b->proto = MakeTraceRequest(shape, 42);
-        return b;
-      }(),
-      [] {
-        auto* b = new Bodies();
-        TraceRequestShape shape;
-        shape.attributes = TraceRequestShape::Attributes::kSemanticConventions;
-        b->proto = MakeTraceRequest(shape, 42);
-        return b;
-      }(),
-  };
-  Bodies* b = const_cast<Bodies*>(kShapes[state.range(0) == 0 ? 0 : 1]);
-  if (b->proto3_json.empty()) {
-    ExportTraceServiceRequest request;
-    request.ParseFromString(b->proto);
-    for (const auto& rs : request.resource_spans()) {
-      for (const auto& ss : rs.scope_spans()) b->spans += ss.spans_size();
-    }
-    google::protobuf::util::JsonPrintOptions options;
-    options.always_print_enums_as_ints = true;
-    google::protobuf::util::MessageToJsonString(request, &b->proto3_json, options);
-    b->otlp_json = loadgen::HexIdsInProto3Json(b->proto3_json, nullptr);
+Bodies MakeBodies(TraceRequestShape::Attributes attributes) {
+  Bodies b;
+  TraceRequestShape shape;
+  shape.attributes = attributes;
+  b.proto = MakeTraceRequest(shape, 42);
+  ExportTraceServiceRequest request;
+  request.ParseFromString(b.proto);
+  for (const auto& rs : request.resource_spans()) {
+    for (const auto& ss : rs.scope_spans()) b.spans += ss.spans_size();
   }
-  return *b;
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_enums_as_ints = true;
+  google::protobuf::util::MessageToJsonString(request, &b.proto3_json, options);
+  b.otlp_json = loadgen::HexIdsInProto3Json(b.proto3_json, nullptr);
+  return b;
+}
+
+const Bodies& BodiesFor(const benchmark::State& state) {
+  static const Bodies* const kPadded = new Bodies(MakeBodies(TraceRequestShape::Attributes::kOnePadding));
+  static const Bodies* const kConventions =
+      new Bodies(MakeBodies(TraceRequestShape::Attributes::kSemanticConventions));
+  return state.range(0) == 0 ? *kPadded : *kConventions;
 }
 
 void Report(benchmark::State& state, const Bodies& b, size_t bytes) {
