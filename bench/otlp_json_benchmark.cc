@@ -8,7 +8,7 @@
 // both span shapes (argument `conventions`, as in reparent_benchmark).
 //
 // The process runs with the allocator settings of otlp_gateway's main
-// (pipeline/allocator.h).
+// (pipeline/base/allocator.h).
 //
 //   bazel run -c opt //bench:otlp_json_benchmark
 #include <string>
@@ -16,11 +16,11 @@
 #include "benchmark/benchmark.h"
 #include "bench/loadgen_requests.h"
 #include "bench/request_generator.h"
-#include "gateway/otlp_json.h"
+#include "pipeline/otlp/otlp_json.h"
 #include "google/protobuf/util/json_util.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
-#include "pipeline/allocator.h"
-#include "pipeline/otlp_wire.h"
+#include "pipeline/base/allocator.h"
+#include "pipeline/otlp/otlp_wire.h"
 
 namespace gateway {
 namespace {

@@ -20,7 +20,7 @@
 //     engine).
 //
 // The process runs with the allocator settings the gateway's main sets
-// (pipeline/allocator.h), for all three.
+// (pipeline/base/allocator.h), for all three.
 //
 // docs/performance.md has the figures and the command.
 #include <string>
@@ -29,10 +29,10 @@
 #include "benchmark/benchmark.h"
 #include "bench/request_generator.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
-#include "pipeline/allocator.h"
-#include "pipeline/reparent_options.h"
-#include "pipeline/trace_resolver.h"
-#include "pipeline/trace_wire.h"
+#include "pipeline/base/allocator.h"
+#include "pipeline/reparent/reparent_options.h"
+#include "pipeline/reparent/trace_resolver.h"
+#include "pipeline/otlp/trace_wire.h"
 
 namespace gateway {
 namespace {

@@ -8,8 +8,8 @@
 #include "benchmark/benchmark.h"
 #include "bench/request_generator.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
-#include "pipeline/otlp_wire.h"
-#include "pipeline/trace_wire.h"
+#include "pipeline/otlp/otlp_wire.h"
+#include "pipeline/otlp/trace_wire.h"
 
 namespace gateway {
 namespace {

@@ -13,11 +13,11 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "gateway/config.h"
-#include "pipeline/clock.h"
-#include "pipeline/exporter.h"
-#include "pipeline/resident_memory.h"
-#include "pipeline/metrics_registry.h"
+#include "gateway/config/config.h"
+#include "pipeline/base/clock.h"
+#include "pipeline/export/exporter.h"
+#include "pipeline/ingest/resident_memory.h"
+#include "pipeline/base/metrics_registry.h"
 
 namespace gateway {
 

@@ -12,10 +12,10 @@
 
 #include "absl/synchronization/mutex.h"
 
-#include "gateway/config.h"
+#include "gateway/config/config.h"
 #include "gateway/gateway_app.h"
-#include "pipeline/allocator.h"
-#include "pipeline/logging.h"
+#include "pipeline/base/allocator.h"
+#include "pipeline/base/logging.h"
 
 namespace {
 
@@ -66,7 +66,7 @@ int HealthCheck(const std::string& url) {
 
 int main(int argc, char** argv) {
   // Large request and export buffers from the heaps, not a fresh mmap each
-  // (pipeline/allocator.h); before any thread starts.
+  // (pipeline/base/allocator.h); before any thread starts.
   gateway::TuneAllocatorForThroughput();
   // Debian builds Abseil without NDEBUG, which turns on absl::Mutex's
   // deadlock detector: a global graph updated on every lock gRPC takes

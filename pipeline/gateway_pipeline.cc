@@ -5,10 +5,10 @@
 
 #include "absl/strings/str_cat.h"
 
-#include "pipeline/absl_compat.h"
-#include "pipeline/logging.h"
-#include "pipeline/otlp_wire.h"
-#include "pipeline/trace_wire.h"
+#include "pipeline/base/absl_compat.h"
+#include "pipeline/base/logging.h"
+#include "pipeline/otlp/otlp_wire.h"
+#include "pipeline/otlp/trace_wire.h"
 
 namespace gateway {
 

@@ -18,12 +18,12 @@
 #include <memory>
 #include <string>
 
-#include "pipeline/exporter.h"
-#include "pipeline/ingest.h"
-#include "pipeline/memory_budget.h"
-#include "pipeline/metrics_registry.h"
-#include "pipeline/persistent_queue.h"
-#include "pipeline/trace_engine.h"
+#include "pipeline/export/exporter.h"
+#include "pipeline/ingest/ingest.h"
+#include "pipeline/ingest/memory_budget.h"
+#include "pipeline/base/metrics_registry.h"
+#include "pipeline/export/persistent_queue.h"
+#include "pipeline/reparent/trace_engine.h"
 
 namespace gateway {
 

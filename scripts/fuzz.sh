@@ -84,13 +84,13 @@ protos_for() {
 # Sources each target needs besides its own file (listed, not globbed).
 sources_for() {
   case "$1" in
-    trace_wire) echo "pipeline/trace_wire.cc" ;;
-    otlp_wire) echo "pipeline/otlp_wire.cc" ;;
-    otlp_json) echo "gateway/otlp_json.cc pipeline/boost_json.cc" ;;
-    gzip) echo "pipeline/gzip.cc" ;;
-    http_request) echo "gateway/otlp_http_handler.cc gateway/receiver_common.cc gateway/otlp_json.cc
-                        pipeline/gzip.cc pipeline/logging.cc pipeline/metrics_registry.cc pipeline/otlp_wire.cc
-                        pipeline/boost_json.cc" ;;
+    trace_wire) echo "pipeline/otlp/trace_wire.cc" ;;
+    otlp_wire) echo "pipeline/otlp/otlp_wire.cc" ;;
+    otlp_json) echo "pipeline/otlp/otlp_json.cc pipeline/otlp/otlp_json_schema.cc pipeline/otlp/boost_json.cc" ;;
+    gzip) echo "pipeline/otlp/gzip.cc" ;;
+    http_request) echo "gateway/receivers/otlp_http_handler.cc gateway/receivers/receiver_common.cc pipeline/otlp/otlp_json.cc pipeline/otlp/otlp_json_schema.cc
+                        pipeline/otlp/gzip.cc pipeline/base/logging.cc pipeline/base/metrics_registry.cc pipeline/otlp/otlp_wire.cc
+                        pipeline/otlp/boost_json.cc" ;;
     *) echo "fuzz.sh: unknown target $1" >&2; return 1 ;;
   esac
 }

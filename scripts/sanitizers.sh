@@ -11,7 +11,7 @@
 #
 # tsan runs the pipeline, gateway and reliability tests (not the fuzz
 # regressions: single-threaded, covered by asan/ubsan). Our locks are
-# gateway::Mutex (pipeline/sync.h, pthreads), which TSan sees; what stays
+# gateway::Mutex (pipeline/base/sync.h, pthreads), which TSan sees; what stays
 # suppressed is inside Debian's uninstrumented gRPC and Abseil, listed with
 # reasons in scripts/tsan_suppressions.txt. TSAN_HALT_ON_ERROR=0 shows every
 # report instead of failing at the first.

@@ -86,11 +86,11 @@ if [[ "${GATEWAY_SANITIZE:-1}" != "0" ]]; then
   run_phase --output_base="${HOME}/.cache/bazel-ob/tsan-$(pwd | md5sum | cut -c1-8)" -- \
     --config=tsan --copt=-O1 --copt=-Wno-tsan --keep_going \
     --test_env=TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan_suppressions.txt" \
-    -- //tests/pipeline:sync_test //tests/pipeline:sharded_trace_engine_test \
-    //tests/pipeline:otlp_http_exporter_test //tests/pipeline:persistent_queue_test \
-    //tests/pipeline:debug_exporter_test //tests/pipeline:memory_guard_test //tests/pipeline:heap_trimmer_test \
-    //tests/gateway:http_server_test \
-    //tests/gateway:grpc_receiver_test //tests/gateway:gateway_app_test
+    -- //tests/pipeline/base:sync_test //tests/pipeline/reparent:sharded_trace_engine_test \
+    //tests/pipeline/export:otlp_http_exporter_test //tests/pipeline/export:persistent_queue_test \
+    //tests/pipeline/export:debug_exporter_test //tests/pipeline/ingest:memory_guard_test \
+    //tests/pipeline/ingest:heap_trimmer_test //tests/gateway/receivers:http_server_test \
+    //tests/gateway/receivers:grpc_receiver_test //tests/gateway:gateway_app_test
 fi
 
 echo "${passed} passed, ${failed} failed"

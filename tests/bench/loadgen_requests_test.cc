@@ -5,7 +5,7 @@
 #include <string>
 
 #include "bench/loadgen_wire.h"
-#include "gateway/otlp_json.h"
+#include "pipeline/otlp/otlp_json.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"

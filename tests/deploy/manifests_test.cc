@@ -7,7 +7,7 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "gateway/config.h"
+#include "gateway/config/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "yaml-cpp/yaml.h"

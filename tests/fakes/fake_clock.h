@@ -4,8 +4,8 @@
 //   clock.Advance(absl::Seconds(5));
 #pragma once
 
-#include "pipeline/clock.h"
-#include "pipeline/sync.h"
+#include "pipeline/base/clock.h"
+#include "pipeline/base/sync.h"
 
 namespace gateway::testing {
 

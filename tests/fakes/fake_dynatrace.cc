@@ -20,8 +20,8 @@
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
-#include "pipeline/absl_compat.h"
-#include "pipeline/gzip.h"
+#include "pipeline/base/absl_compat.h"
+#include "pipeline/otlp/gzip.h"
 
 namespace gateway::testing {
 namespace {

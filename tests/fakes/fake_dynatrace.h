@@ -35,8 +35,8 @@
 #include "opentelemetry/proto/logs/v1/logs.pb.h"
 #include "opentelemetry/proto/metrics/v1/metrics.pb.h"
 #include "opentelemetry/proto/trace/v1/trace.pb.h"
-#include "pipeline/signal.h"
-#include "pipeline/sync.h"
+#include "pipeline/base/signal.h"
+#include "pipeline/base/sync.h"
 
 namespace gateway::testing {
 

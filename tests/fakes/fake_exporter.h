@@ -16,8 +16,8 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "pipeline/exporter.h"
-#include "pipeline/sync.h"
+#include "pipeline/export/exporter.h"
+#include "pipeline/base/sync.h"
 
 namespace gateway::testing {
 

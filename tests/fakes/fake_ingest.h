@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "pipeline/ingest.h"
-#include "pipeline/sync.h"
+#include "pipeline/ingest/ingest.h"
+#include "pipeline/base/sync.h"
 
 namespace gateway::testing {
 

@@ -8,7 +8,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "pipeline/resident_memory.h"
+#include "pipeline/ingest/resident_memory.h"
 
 namespace gateway::testing {
 

@@ -1,6 +1,6 @@
 // Fuzzes the OTLP/HTTP receiver with raw HTTP requests: the bytes are parsed
 // with Boost.Beast's request parser under the server's limits (as
-// gateway/http_server.cc does), and a complete request goes to
+// gateway/receivers/http_server.cc does), and a complete request goes to
 // OtlpHttpHandler::Handle. The handler must answer with one of its
 // documented codes, hand Ingest only well-formed protobuf requests of the
 // path's signal, and answer 200 only when Ingest accepted.
@@ -17,15 +17,15 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
-#include "gateway/http_handler.h"
-#include "gateway/otlp_http_handler.h"
+#include "gateway/receivers/http_handler.h"
+#include "gateway/receivers/otlp_http_handler.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
-#include "pipeline/ingest.h"
-#include "pipeline/logging.h"
-#include "pipeline/metrics_registry.h"
-#include "pipeline/otlp_wire.h"
+#include "pipeline/ingest/ingest.h"
+#include "pipeline/base/logging.h"
+#include "pipeline/base/metrics_registry.h"
+#include "pipeline/otlp/otlp_wire.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/fuzz/proto_oracle.h"
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "bench/request_generator.h"
-#include "pipeline/gzip.h"
+#include "pipeline/otlp/gzip.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"

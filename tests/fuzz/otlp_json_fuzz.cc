@@ -9,11 +9,11 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "gateway/otlp_json.h"
+#include "pipeline/otlp/otlp_json.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
-#include "pipeline/signal.h"
+#include "pipeline/base/signal.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/fuzz/proto_oracle.h"
 

@@ -17,8 +17,8 @@
 #include "absl/status/status.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
-#include "pipeline/otlp_wire.h"
-#include "pipeline/signal.h"
+#include "pipeline/otlp/otlp_wire.h"
+#include "pipeline/base/signal.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/fuzz/proto_oracle.h"
 

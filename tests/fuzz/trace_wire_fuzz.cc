@@ -20,8 +20,8 @@
 
 #include "absl/status/statusor.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
-#include "pipeline/trace_ids.h"
-#include "pipeline/trace_wire.h"
+#include "pipeline/otlp/trace_ids.h"
+#include "pipeline/otlp/trace_wire.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/fuzz/proto_oracle.h"
 

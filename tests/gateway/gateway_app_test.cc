@@ -10,7 +10,7 @@
 #include "gtest/gtest.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.grpc.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
-#include "pipeline/trace_ids.h"
+#include "pipeline/otlp/trace_ids.h"
 #include "tests/fakes/fake_dynatrace.h"
 #include "tests/fakes/fake_resident_memory.h"
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "pipeline/gzip.h"
+#include "pipeline/otlp/gzip.h"
 #include "gateway/gateway_app.h"
 #include "tests/reliability/reliability_env.h"
 

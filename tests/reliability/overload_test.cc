@@ -17,7 +17,7 @@
 #include "gtest/gtest.h"
 #include "absl/strings/numbers.h"
 #include "gateway/gateway_app.h"
-#include "pipeline/sync.h"
+#include "pipeline/base/sync.h"
 #include "tests/reliability/reliability_env.h"
 
 namespace gateway::reliability {

@@ -26,11 +26,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "gateway/config.h"
+#include "gateway/config/config.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
-#include "pipeline/sync.h"
+#include "pipeline/base/sync.h"
 #include "tests/fakes/fake_dynatrace.h"
-#include "tests/gateway/http_test_client.h"
+#include "tests/gateway/receivers/http_test_client.h"
 
 namespace gateway::reliability {
 

@@ -29,7 +29,7 @@
 #include "gtest/gtest.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "pipeline/sync.h"
+#include "pipeline/base/sync.h"
 #include "tests/reliability/reliability_env.h"
 
 extern char** environ;

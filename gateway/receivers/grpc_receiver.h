@@ -1,0 +1,80 @@
+// The OTLP/gRPC receiver: TraceService, MetricsService and LogsService
+// Export on gRPC's callback API, over raw ByteBuffers. Each request's bytes
+// go to Ingest undecoded; the outcome becomes the gRPC status.
+//
+//   GrpcReceiverOptions options;
+//   options.listen_address = "127.0.0.1:0";
+//   absl::StatusOr<std::unique_ptr<GrpcReceiver>> receiver =
+//       StartGrpcReceiver(options, ingest, metrics);
+//   int port = (*receiver)->port();
+//   ...
+//   (*receiver)->Shutdown(absl::Now() + absl::Seconds(5));
+//
+// Outcome mapping: kAccepted -> OK (Export*ServiceResponse, with
+// partial_success when items were rejected), kInvalid -> INVALID_ARGUMENT,
+// kOverloaded and kShuttingDown -> UNAVAILABLE (retryable per the OTLP spec).
+// A wrong or missing bearer token -> UNAUTHENTICATED. gzip-compressed
+// requests are accepted; requests over max_recv_message_bytes get
+// RESOURCE_EXHAUSTED from gRPC itself.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "pipeline/ingest/ingest.h"
+#include "pipeline/base/metrics_registry.h"
+
+namespace grpc {
+class Server;
+}  // namespace grpc
+
+namespace gateway {
+
+struct GrpcReceiverOptions {
+  // host:port; port 0 picks a free port (see GrpcReceiver::port()).
+  std::string listen_address = "0.0.0.0:4317";
+  // Largest request message, after decompression.
+  int max_recv_message_bytes = 4 << 20;
+  // PEM files; TLS when both are set, plaintext when both are empty.
+  std::string tls_cert_path;
+  std::string tls_key_path;
+  // When set, every call needs metadata `authorization: Bearer <token>`.
+  std::string bearer_token;
+};
+
+class GrpcReceiver final {
+ public:
+  class Services;
+
+  ~GrpcReceiver();  // Shutdown(now) if not shut down yet.
+  GrpcReceiver(const GrpcReceiver&) = delete;
+  GrpcReceiver& operator=(const GrpcReceiver&) = delete;
+
+  // The bound port.
+  int port() const { return port_; }
+
+  // Stops accepting calls, lets calls in flight finish until `deadline`,
+  // then cancels the rest and returns. Idempotent; call from one thread.
+  void Shutdown(absl::Time deadline);
+
+ private:
+  friend absl::StatusOr<std::unique_ptr<GrpcReceiver>> StartGrpcReceiver(const GrpcReceiverOptions&,
+                                                                         Ingest&, MetricsRegistry&);
+  GrpcReceiver() = default;
+
+  std::unique_ptr<Services> services_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+// Binds and starts serving. `ingest` and `metrics` must outlive the receiver.
+// InvalidArgument for bad options, Unavailable when the address cannot be
+// bound, NotFound when a TLS file cannot be read, InvalidArgument when it
+// holds no PEM certificate / key or the key does not match the certificate.
+absl::StatusOr<std::unique_ptr<GrpcReceiver>> StartGrpcReceiver(const GrpcReceiverOptions& options,
+                                                               Ingest& ingest, MetricsRegistry& metrics);
+
+}  // namespace gateway

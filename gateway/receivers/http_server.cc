@@ -1,0 +1,494 @@
+#include "gateway/receivers/http_server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "pipeline/base/absl_compat.h"
+#include "pipeline/base/logging.h"
+#include "pipeline/base/sync.h"
+
+namespace gateway {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+std::chrono::steady_clock::duration ToSteady(absl::Duration d) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(absl::ToChronoNanoseconds(d));
+}
+
+// "host:port" or "[v6]:port".
+absl::StatusOr<tcp::endpoint> ParseEndpoint(const std::string& address) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return absl::InvalidArgumentError(absl::StrCat("no port in ", address));
+  std::string host = address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  int port = 0;
+  if (!absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("bad port in ", address));
+  }
+  boost::system::error_code ec;
+  asio::ip::address ip = asio::ip::make_address(host, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("bad host in ", address, ": ", ec.message()));
+  return tcp::endpoint(ip, static_cast<unsigned short>(port));
+}
+
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // On the session's I/O thread: the server is stopping.
+  virtual void OnServerShutdown() = 0;
+};
+
+// One I/O thread's state. Only its own thread touches `sessions` (and, after
+// the thread is joined, the destructor).
+struct Worker {
+  std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
+  // Declared last so that it is destroyed first, while `sessions` is alive:
+  // destroying it destroys pending handlers and with them sessions.
+  asio::io_context ioc{1};
+  std::thread thread;
+};
+
+}  // namespace
+
+class HttpServer::Impl {
+ public:
+  Impl(const HttpServerOptions& options, HttpHandler& handler) : options_(options), handler_(handler) {}
+
+  absl::Status Start();
+  void Shutdown();
+  int port() const { return port_; }
+
+  const HttpServerOptions& options() const { return options_; }
+  HttpHandler& handler() { return handler_; }
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  ~Impl() { Shutdown(); }
+  void SessionStarted() {
+    MutexLock lock(&mu_);
+    ++live_sessions_;
+  }
+  void SessionEnded() {
+    MutexLock lock(&mu_);
+    --live_sessions_;
+  }
+
+ private:
+  void Accept();
+  std::vector<Worker*> AllWorkers() {
+    std::vector<Worker*> all;
+    for (auto& w : workers_) all.push_back(w.get());
+    if (accept_worker_) all.push_back(accept_worker_.get());
+    return all;
+  }
+  template <class Session, class... Args>
+  void Launch(Worker& worker, Args&&... args);
+
+  const HttpServerOptions options_;
+  HttpHandler& handler_;
+  std::optional<asio::ssl::context> ssl_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  // The acceptor has a thread of its own so that a busy handler on an I/O
+  // thread never delays accepting connections for the other threads.
+  std::unique_ptr<Worker> accept_worker_;
+  std::optional<tcp::acceptor> acceptor_;
+  size_t next_worker_ = 0;  // acceptor's thread only
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  bool started_ = false;
+  bool shut_down_ = false;
+
+  Mutex mu_;
+  int live_sessions_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+namespace {
+
+template <class Stream>
+class Session final : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  template <class... StreamArgs>
+  Session(HttpServer::Impl& server, Worker& worker, std::string remote, StreamArgs&&... stream_args)
+      : server_(server),
+        worker_(worker),
+        stream_(std::forward<StreamArgs>(stream_args)...),
+        remote_(std::move(remote)) {
+    server_.SessionStarted();
+  }
+
+  ~Session() override {
+    worker_.sessions.erase(this);
+    server_.SessionEnded();
+  }
+
+  // On the worker's thread.
+  void Start() {
+    worker_.sessions.emplace(this, this->weak_from_this());
+    if (server_.stopping()) return;  // dropping the socket closes it
+    if constexpr (kTls) {
+      // A handshake is no request in flight: Shutdown() cancels it like an
+      // idle connection instead of waiting out shutdown_grace for it.
+      idle_ = true;
+      Lowest().expires_after(ToSteady(server_.options().read_timeout));
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                self->idle_ = false;
+                                if (ec) return;  // failed handshakes just close
+                                self->WaitForRequest();
+                              });
+    } else {
+      WaitForRequest();
+    }
+  }
+
+  void OnServerShutdown() override {
+    close_after_response_ = true;
+    if (idle_) {
+      beast::error_code ignored;
+      Lowest().socket().cancel(ignored);
+    }
+  }
+
+ private:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  // Between requests: wait for the first byte under the idle timeout.
+  void WaitForRequest() {
+    if (close_after_response_ || server_.stopping()) return Close();
+    if (buffer_.size() > 0) return ReadHeader();
+    idle_ = true;
+    Lowest().expires_after(ToSteady(server_.options().idle_timeout));
+    // Read into the flat buffer directly; a cap keeps one read small.
+    auto space = buffer_.prepare(4096);
+    stream_.async_read_some(space, [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+      self->idle_ = false;
+      if (ec) return self->Close();
+      self->buffer_.commit(n);
+      self->ReadHeader();
+    });
+  }
+
+  void ReadHeader() {
+    if (server_.stopping()) close_after_response_ = true;
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(std::min<size_t>(server_.options().max_header_bytes, UINT32_MAX)));
+    parser_->body_limit(server_.options().max_body_bytes);
+    Lowest().expires_after(ToSteady(server_.options().read_timeout));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                              self->OnHeader(ec);
+                            });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    const auto& header = parser_->get();
+    auto expect = header.find(http::field::expect);
+    if (expect != header.end() && absl::EqualsIgnoreCase(ToAbsl(expect->value()), "100-continue") &&
+        !parser_->is_done()) {
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, header.version());
+      Lowest().expires_after(ToSteady(server_.options().write_timeout));
+      http::async_write(stream_, *cont, [self = this->shared_from_this(), cont](beast::error_code ec, size_t) {
+        if (ec) return self->Close();
+        self->ReadBody();
+      });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    // read_timeout still runs from the first byte of the request.
+    http::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->OnReadError(ec);
+      self->Dispatch();
+    });
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == http::error::header_limit) {
+      return SendError(431, "request headers too large\n");
+    }
+    if (ec == http::error::body_limit) {
+      return SendError(413, "request body too large\n");
+    }
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        ec == asio::ssl::error::stream_truncated) {
+      return Close();
+    }
+    if (ec == http::error::partial_message) return Close();
+    if (ec.category() == http::make_error_code(http::error::bad_method).category()) {
+      return SendError(400, "malformed request\n");
+    }
+    Close();
+  }
+
+  void Dispatch() {
+    http::request<http::string_body> message = parser_->release();
+    parser_.reset();
+
+    HttpRequest request;
+    request.method = std::string(message.method_string());
+    std::string_view target = message.target();
+    size_t q = target.find('?');
+    request.path = std::string(target.substr(0, q));
+    if (q != std::string_view::npos) request.query = std::string(target.substr(q + 1));
+    request.headers.reserve(std::distance(message.begin(), message.end()));
+    for (const auto& field : message) {
+      std::string name(field.name_string());
+      absl::AsciiStrToLower(&name);
+      request.headers.emplace_back(std::move(name), std::string(field.value()));
+    }
+    request.body = std::move(message.body());
+    request.remote_address = remote_;
+
+    HttpResponse response;
+    const std::string path = request.path;  // for the log: the handler takes the request
+    try {
+      response = server_.handler().Handle(std::move(request));
+    } catch (const std::exception& e) {
+      LogError("http_handler_threw", {{"path", path}, {"what", e.what()}});
+      response = HttpResponse{500, "text/plain; charset=utf-8", "internal error\n", {}};
+    } catch (...) {
+      LogError("http_handler_threw", {{"path", path}});
+      response = HttpResponse{500, "text/plain; charset=utf-8", "internal error\n", {}};
+    }
+    const bool keep_alive = message.keep_alive() && !close_after_response_ && !server_.stopping();
+    Send(std::move(response), message.version(), keep_alive);
+  }
+
+  // A response the server makes itself; the connection closes after it and
+  // whatever the client still sends is drained briefly so that the close
+  // does not reset the connection before the client has read the answer.
+  void SendError(int status, std::string body) {
+    parser_.reset();
+    Send(HttpResponse{status, "text/plain; charset=utf-8", std::move(body), {}}, 11, false);
+  }
+
+  void Send(HttpResponse response, unsigned version, bool keep_alive) {
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->result(static_cast<unsigned>(response.status));
+    res->version(version);
+    res->set(http::field::content_type, response.content_type);
+    for (auto& [name, value] : response.headers) res->insert(name, value);
+    res->body() = std::move(response.body);
+    res->keep_alive(keep_alive);
+    res->prepare_payload();
+    Lowest().expires_after(ToSteady(server_.options().write_timeout));
+    http::async_write(stream_, *res, [self = this->shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+      if (ec) return self->Close();
+      if (keep_alive) return self->WaitForRequest();
+      self->Linger();
+    });
+  }
+
+  // Half-close, then read and discard for a moment (bounded in bytes and
+  // time) so that the peer sees our response before the socket closes.
+  void Linger() {
+    if constexpr (kTls) {
+      Lowest().expires_after(std::chrono::seconds(2));
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) { self->Close(); });
+    } else {
+      beast::error_code ignored;
+      Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+      Lowest().expires_after(std::chrono::seconds(2));
+      DrainSome();
+    }
+  }
+
+  void DrainSome() {
+    if (drained_ > (size_t{1} << 20)) return Close();
+    drain_.resize(16384);
+    Lowest().async_read_some(asio::buffer(drain_), [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec) return self->Close();
+      self->drained_ += n;
+      self->DrainSome();
+    });
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Lowest().close();
+  }
+
+  HttpServer::Impl& server_;
+  Worker& worker_;
+  Stream stream_;
+  const std::string remote_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  bool idle_ = false;
+  bool close_after_response_ = false;
+  std::string drain_;
+  size_t drained_ = 0;
+};
+
+}  // namespace
+
+template <class SessionT, class... Args>
+void HttpServer::Impl::Launch(Worker& worker, Args&&... args) {
+  auto session = std::make_shared<SessionT>(*this, worker, std::forward<Args>(args)...);
+  // Moved, not copied: if this thread kept a reference, a session that ends
+  // on its worker before this returns would be destroyed here, erasing
+  // itself from the worker's `sessions` on the wrong thread.
+  asio::post(worker.ioc, [session = std::move(session)] { session->Start(); });
+}
+
+void HttpServer::Impl::Accept() {
+  Worker& target = *workers_[next_worker_];
+  next_worker_ = (next_worker_ + 1) % workers_.size();
+  acceptor_->async_accept(target.ioc, [this, &target](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
+    if (!ec) {
+      beast::error_code ep_ec;
+      tcp::endpoint remote = socket.remote_endpoint(ep_ec);
+      std::string remote_text =
+          ep_ec ? std::string() : absl::StrCat(remote.address().to_string(), ":", remote.port());
+      socket.set_option(tcp::no_delay(true), ep_ec);
+      if (ssl_.has_value()) {
+        Launch<Session<beast::ssl_stream<beast::tcp_stream>>>(target, std::move(remote_text), std::move(socket),
+                                                              *ssl_);
+      } else {
+        Launch<Session<beast::tcp_stream>>(target, std::move(remote_text), std::move(socket));
+      }
+    } else {
+      // EMFILE and friends: keep accepting; the error is transient or will
+      // show up in every accept.
+      LogWarn("http_accept_failed", {{"error", ec.message()}});
+    }
+    Accept();
+  });
+}
+
+absl::Status HttpServer::Impl::Start() {
+  if (options_.max_header_bytes == 0 || options_.max_body_bytes == 0) {
+    return absl::InvalidArgumentError("http size limits must be positive");
+  }
+  if (options_.tls_cert_path.empty() != options_.tls_key_path.empty()) {
+    return absl::InvalidArgumentError("http TLS needs both a certificate and a key");
+  }
+  absl::StatusOr<tcp::endpoint> endpoint = ParseEndpoint(options_.listen_address);
+  if (!endpoint.ok()) return endpoint.status();
+
+  if (!options_.tls_cert_path.empty()) {
+    ssl_.emplace(asio::ssl::context::tls_server);
+    ssl_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                      asio::ssl::context::no_tlsv1_1);
+    beast::error_code ec;
+    ssl_->use_certificate_chain_file(options_.tls_cert_path, ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("TLS certificate ", options_.tls_cert_path, ": ", ec.message()));
+    ssl_->use_private_key_file(options_.tls_key_path, asio::ssl::context::pem, ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("TLS key ", options_.tls_key_path, ": ", ec.message()));
+  }
+
+  int threads = options_.threads > 0 ? options_.threads : static_cast<int>(std::thread::hardware_concurrency());
+  threads = std::max(threads, 1);
+  for (int i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
+
+  accept_worker_ = std::make_unique<Worker>();
+  beast::error_code ec;
+  acceptor_.emplace(accept_worker_->ioc);
+  acceptor_->open(endpoint->protocol(), ec);
+  if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_->bind(*endpoint, ec);
+  if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", options_.listen_address, ": ", ec.message()));
+  }
+  port_ = acceptor_->local_endpoint().port();
+  started_ = true;
+  Accept();
+  for (Worker* w : AllWorkers()) {
+    w->thread = std::thread([w] {
+      // run() returns once stop() is called; the work guard keeps an idle
+      // worker alive until then.
+      auto guard = asio::make_work_guard(w->ioc);
+      w->ioc.run();
+    });
+  }
+  return absl::OkStatus();
+}
+
+void HttpServer::Impl::Shutdown() {
+  if (shut_down_ || !started_) return;
+  shut_down_ = true;
+  stopping_.store(true, std::memory_order_release);
+  // Shared with the posted task: if the wait times out, the task may still
+  // run later and must not touch this frame.
+  auto acceptor_closed = std::make_shared<Notification>();
+  asio::post(accept_worker_->ioc, [this, acceptor_closed] {
+    beast::error_code ignored;
+    if (acceptor_) acceptor_->close(ignored);
+    acceptor_closed->Notify();
+  });
+  acceptor_closed->WaitForNotificationWithTimeout(absl::Seconds(5));
+  for (auto& worker : workers_) {
+    Worker* w = worker.get();
+    asio::post(w->ioc, [w] {
+      for (auto& [raw, weak] : w->sessions) {
+        if (auto session = weak.lock()) session->OnServerShutdown();
+      }
+    });
+  }
+  {
+    MutexLock lock(&mu_);
+    auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return live_sessions_ == 0; };
+    mu_.AwaitWithTimeout(drained, options_.shutdown_grace);
+  }
+  for (Worker* w : AllWorkers()) w->ioc.stop();
+  for (Worker* w : AllWorkers()) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+  acceptor_.reset();
+  accept_worker_.reset();
+  // Destroying each io_context destroys the sessions still pending on it.
+  workers_.clear();
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpServer::~HttpServer() { Shutdown(); }
+int HttpServer::port() const { return impl_->port(); }
+void HttpServer::Shutdown() { impl_->Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<HttpServer>> StartHttpServer(const HttpServerOptions& options, HttpHandler& handler) {
+  auto impl = std::make_unique<HttpServer::Impl>(options, handler);
+  absl::Status status = impl->Start();
+  if (!status.ok()) return status;
+  return std::make_unique<HttpServer>(std::move(impl));
+}
+
+}  // namespace gateway

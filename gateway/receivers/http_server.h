@@ -1,0 +1,80 @@
+// A generic HTTP/1.1 server on Boost.Beast: one io_context per I/O thread,
+// keep-alive, Content-Length and chunked request bodies, size limits, read
+// deadlines against slow clients and optional TLS. Complete requests go to an
+// HttpHandler (gateway/receivers/http_handler.h) on the connection's I/O thread.
+//
+//   HttpServerOptions options;
+//   options.listen_address = "127.0.0.1:0";
+//   absl::StatusOr<std::unique_ptr<HttpServer>> server = StartHttpServer(options, handler);
+//   int port = (*server)->port();
+//   ...
+//   (*server)->Shutdown();
+//
+// Answers the server gives by itself, before the handler sees anything:
+// 400 for a malformed request, 413 when the body passes max_body_bytes (as
+// soon as Content-Length or the chunks say so, without reading the rest),
+// 431 when the request line and headers pass max_header_bytes, 500 when the
+// handler throws. Those close the connection.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "gateway/receivers/http_handler.h"
+
+namespace gateway {
+
+struct HttpServerOptions {
+  // host:port; port 0 picks a free port (see HttpServer::port()). IPv6 hosts
+  // in brackets: "[::]:4318".
+  std::string listen_address = "0.0.0.0:4318";
+  // I/O threads, each with its own io_context; 0 means one per core.
+  int threads = 0;
+  // Largest request body as received (before any decompression).
+  size_t max_body_bytes = size_t{4} << 20;
+  // Largest request line plus headers.
+  size_t max_header_bytes = size_t{16} << 10;
+  // Deadline for reading one request, headers and body, from its first byte.
+  absl::Duration read_timeout = absl::Seconds(30);
+  // How long a keep-alive connection may sit without a new request.
+  absl::Duration idle_timeout = absl::Seconds(60);
+  // Deadline for writing one response.
+  absl::Duration write_timeout = absl::Seconds(30);
+  // Shutdown() lets requests in flight finish for this long.
+  absl::Duration shutdown_grace = absl::Seconds(5);
+  // PEM files; HTTPS when both are set, plain HTTP when both are empty.
+  std::string tls_cert_path;
+  std::string tls_key_path;
+};
+
+class HttpServer final {
+ public:
+  class Impl;
+
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  ~HttpServer();  // Shutdown() if not shut down yet.
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // The bound port.
+  int port() const;
+
+  // Stops accepting, closes idle connections, lets requests in flight finish
+  // (up to shutdown_grace; their connections close after the response), then
+  // stops the I/O threads. Idempotent; not from an I/O thread (a handler).
+  void Shutdown();
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Binds, listens and starts the I/O threads. `handler` must outlive the
+// server. InvalidArgument for bad options, Unavailable when the address
+// cannot be bound, NotFound / InvalidArgument for unreadable TLS files.
+absl::StatusOr<std::unique_ptr<HttpServer>> StartHttpServer(const HttpServerOptions& options,
+                                                           HttpHandler& handler);
+
+}  // namespace gateway

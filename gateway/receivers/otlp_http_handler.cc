@@ -1,0 +1,239 @@
+#include "gateway/receivers/otlp_http_handler.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "pipeline/otlp/gzip.h"
+#include "pipeline/otlp/otlp_json.h"
+#include "pipeline/base/absl_compat.h"
+#include "pipeline/base/logging.h"
+
+namespace gateway {
+namespace {
+
+constexpr char kProtobufType[] = "application/x-protobuf";
+constexpr char kJsonType[] = "application/json";
+
+// gRPC status codes for the google.rpc.Status in error bodies.
+constexpr int kInvalidArgument = 3;
+constexpr int kNotFound = 5;
+constexpr int kResourceExhausted = 8;
+constexpr int kUnimplemented = 12;
+constexpr int kUnavailable = 14;
+constexpr int kUnauthenticated = 16;
+
+int GrpcCodeFor(int http_status) {
+  switch (http_status) {
+    case 401:
+      return kUnauthenticated;
+    case 404:
+      return kNotFound;
+    case 405:
+    case 415:
+      return kUnimplemented;
+    case 413:
+      return kResourceExhausted;
+    case 429:
+    case 503:
+      return kUnavailable;
+    default:
+      return kInvalidArgument;
+  }
+}
+
+std::optional<Signal> SignalForPath(std::string_view path) {
+  if (path == "/v1/traces") return Signal::kTraces;
+  if (path == "/v1/metrics") return Signal::kMetrics;
+  if (path == "/v1/logs") return Signal::kLogs;
+  return std::nullopt;
+}
+
+// The media type without parameters, lower-cased: "application/json".
+std::string MediaType(const std::string& content_type) {
+  std::string type = content_type.substr(0, content_type.find(';'));
+  absl::AsciiStrToLower(&type);
+  return std::string(absl::StripAsciiWhitespace(type));
+}
+
+std::string StatusBody(int code, const std::string& message, bool json,
+                       absl::Duration retry_after = absl::ZeroDuration()) {
+  return json ? StatusJson(code, message, retry_after) : StatusProto(code, message, retry_after);
+}
+
+}  // namespace
+
+OtlpHttpHandler::OtlpHttpHandler(OtlpHttpHandlerOptions options, Ingest& ingest, MetricsRegistry& metrics)
+    : options_(std::move(options)), ingest_(ingest), metrics_(metrics, "http") {}
+
+bool OtlpHttpHandler::OriginAllowed(const std::string& origin) const {
+  if (origin.empty()) return false;
+  for (const std::string& allowed : options_.cors_allowed_origins) {
+    if (allowed == "*" || allowed == origin) return true;
+  }
+  return false;
+}
+
+bool OtlpHttpHandler::Authorized(const HttpRequest& request) const {
+  return BearerTokenMatches(request.Header("authorization"), options_.bearer_token);
+}
+
+HttpResponse OtlpHttpHandler::Handle(HttpRequest request) {
+  const bool json_request = MediaType(request.Header("content-type")) == kJsonType;
+  const std::string& origin = request.Header("origin");
+  const bool cors = OriginAllowed(origin);
+
+  HttpResponse response;
+  std::optional<Signal> signal = SignalForPath(request.path);
+  if (!signal.has_value()) {
+    response.status = 404;
+    response.content_type = json_request ? kJsonType : kProtobufType;
+    response.body = StatusBody(kNotFound, absl::StrCat("no OTLP endpoint at ", request.path), json_request);
+  } else if (request.method == "OPTIONS" && !options_.cors_allowed_origins.empty()) {
+    return Preflight(request, origin);
+  } else if (request.method != "POST") {
+    response.status = 405;
+    response.content_type = json_request ? kJsonType : kProtobufType;
+    response.body = StatusBody(kUnimplemented, "use POST", json_request);
+    response.headers.emplace_back("Allow", options_.cors_allowed_origins.empty() ? "POST" : "POST, OPTIONS");
+  } else {
+    response = Export(*signal, &request);
+  }
+  if (cors) {
+    response.headers.emplace_back("Access-Control-Allow-Origin", origin);
+    response.headers.emplace_back("Vary", "Origin");
+  }
+  return response;
+}
+
+HttpResponse OtlpHttpHandler::Preflight(const HttpRequest& request, const std::string& origin) const {
+  HttpResponse response;
+  response.status = 204;
+  response.content_type = "text/plain; charset=utf-8";
+  if (OriginAllowed(origin)) {
+    response.headers.emplace_back("Access-Control-Allow-Origin", origin);
+    response.headers.emplace_back("Access-Control-Allow-Methods", "POST, OPTIONS");
+    const std::string& asked = request.Header("access-control-request-headers");
+    response.headers.emplace_back("Access-Control-Allow-Headers",
+                                  asked.empty() ? "Content-Type, Content-Encoding, Authorization" : asked);
+    response.headers.emplace_back("Access-Control-Max-Age", "600");
+  }
+  response.headers.emplace_back("Vary", "Origin");
+  return response;
+}
+
+HttpResponse OtlpHttpHandler::Reject(Signal signal, RejectReason reason, int http_status, Format format,
+                                     std::string message) {
+  metrics_.Rejected(signal, reason);
+  reject_log_.Rejected("http", signal, reason, message);
+  const bool json = format == Format::kJson;
+  HttpResponse response;
+  response.status = http_status;
+  response.content_type = json ? kJsonType : kProtobufType;
+  response.body = StatusBody(GrpcCodeFor(http_status), message, json);
+  return response;
+}
+
+HttpResponse OtlpHttpHandler::Export(Signal signal, HttpRequest* request_ptr) {
+  HttpRequest& request = *request_ptr;
+  ReceiverMetrics::SignalCounters& counters = metrics_.For(signal);
+  counters.requests->Add();
+
+  const std::string media_type = MediaType(request.Header("content-type"));
+  Format format;
+  if (media_type == kProtobufType || media_type == "application/protobuf") {
+    format = Format::kProtobuf;
+  } else if (media_type == kJsonType) {
+    format = Format::kJson;
+  } else {
+    return Reject(signal, RejectReason::kUnsupported, 415, Format::kProtobuf,
+                  absl::StrCat("unsupported content type '", media_type,
+                               "'; use application/x-protobuf or application/json"));
+  }
+
+  if (!options_.bearer_token.empty() && !Authorized(request)) {
+    HttpResponse response =
+        Reject(signal, RejectReason::kUnauthenticated, 401, format, "missing or invalid bearer token");
+    response.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return response;
+  }
+
+  std::string encoding = request.Header("content-encoding");
+  absl::AsciiStrToLower(&encoding);
+  encoding = std::string(absl::StripAsciiWhitespace(encoding));
+  std::string body;
+  if (encoding.empty() || encoding == "identity") {
+    if (request.body.size() > options_.max_decompressed_bytes) {
+      return Reject(signal, RejectReason::kTooLarge, 413, format, "request body exceeds the size limit");
+    }
+    body = std::move(request.body);
+  } else if (encoding == "gzip" || encoding == "x-gzip" || encoding == "deflate") {
+    absl::StatusOr<std::string> inflated = encoding == "deflate"
+                                               ? DeflateDecompress(request.body, options_.max_decompressed_bytes)
+                                               : GzipDecompress(request.body, options_.max_decompressed_bytes);
+    if (absl::IsResourceExhausted(inflated.status())) {
+      return Reject(signal, RejectReason::kTooLarge, 413, format, "decompressed body exceeds the size limit");
+    }
+    if (!inflated.ok()) {
+      return Reject(signal, RejectReason::kInvalid, 400, format,
+                    absl::StrCat(encoding, " body: ", inflated.status().message()));
+    }
+    body = *std::move(inflated);
+  } else {
+    return Reject(signal, RejectReason::kUnsupported, 415, format,
+                  absl::StrCat("unsupported content encoding '", encoding, "'; use gzip, deflate or identity"));
+  }
+
+  if (format == Format::kJson) {
+    absl::StatusOr<std::string> wire = OtlpJsonToProto(signal, body);
+    if (!wire.ok()) {
+      return Reject(signal, RejectReason::kInvalid, 400, format, std::string(ToStd(wire.status().message())));
+    }
+    body = *std::move(wire);
+  }
+
+  counters.bytes->Add(static_cast<int64_t>(body.size()));
+  IngestResult result = ingest_.Accept(signal, std::move(body));
+  switch (result.outcome) {
+    case IngestOutcome::kAccepted: {
+      HttpResponse response;
+      response.status = 200;
+      if (format == Format::kJson) {
+        response.content_type = kJsonType;
+        response.body = ExportResponseJson(signal, result.rejected_items, result.message);
+      } else {
+        response.content_type = kProtobufType;
+        response.body = ExportResponseProto(result.rejected_items, result.message);
+      }
+      return response;
+    }
+    case IngestOutcome::kInvalid:
+      return Reject(signal, RejectReason::kInvalid, 400, format,
+                    result.message.empty() ? "invalid request" : result.message);
+    case IngestOutcome::kOverloaded:
+    case IngestOutcome::kShuttingDown: {
+      const bool overloaded = result.outcome == IngestOutcome::kOverloaded;
+      const std::string message = overloaded ? "gateway overloaded, retry later" : "gateway shutting down";
+      const int64_t seconds =
+          overloaded ? std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(result.retry_after, absl::Seconds(1))))
+                     : 1;
+      HttpResponse response =
+          Reject(signal, overloaded ? RejectReason::kOverloaded : RejectReason::kShuttingDown, 503, format, message);
+      // The delay twice: the Retry-After header, and a RetryInfo detail in
+      // the Status body for clients that read that instead.
+      response.headers.emplace_back("Retry-After", std::to_string(seconds));
+      response.body = StatusBody(GrpcCodeFor(503), message, format == Format::kJson, absl::Seconds(seconds));
+      return response;
+    }
+  }
+  return Reject(signal, RejectReason::kInvalid, 500, format, "unknown ingest outcome");
+}
+
+}  // namespace gateway

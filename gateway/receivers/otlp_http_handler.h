@@ -1,0 +1,69 @@
+// The OTLP/HTTP receiver: POST /v1/traces, /v1/metrics and /v1/logs with
+// protobuf or JSON bodies, optionally gzip- or deflate-compressed. The body
+// is decompressed, JSON converted to protobuf, and handed to Ingest; the
+// outcome becomes the HTTP answer in the request's own encoding.
+//
+//   OtlpHttpHandler otlp(OtlpHttpHandlerOptions{}, ingest, metrics);
+//   HttpServerOptions server_options;
+//   server_options.listen_address = "0.0.0.0:4318";
+//   auto server = StartHttpServer(server_options, otlp);
+//
+// Answers:
+//   200  Export*ServiceResponse (partial_success when items were rejected)
+//   400  body does not parse, or Ingest says kInvalid
+//   401  bearer token required and missing or wrong
+//   404  unknown path; 405 (Allow: POST) wrong method
+//   413  decompressed body over max_decompressed_bytes
+//   415  content type other than application/x-protobuf or application/json,
+//        or an encoding other than gzip, deflate or identity
+//   503  with Retry-After (seconds) when Ingest says kOverloaded or kShuttingDown
+// Error bodies are a google.rpc.Status, in protobuf or JSON like the request.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "gateway/receivers/http_handler.h"
+#include "gateway/receivers/receiver_common.h"
+#include "pipeline/ingest/ingest.h"
+#include "pipeline/base/metrics_registry.h"
+
+namespace gateway {
+
+struct OtlpHttpHandlerOptions {
+  // Largest body after decompression (and, for JSON, before conversion).
+  size_t max_decompressed_bytes = size_t{4} << 20;
+  // Origins browsers may send from ("https://app.example.com", or "*" for
+  // any). Empty: no CORS headers, OPTIONS gets 405.
+  std::vector<std::string> cors_allowed_origins;
+  // When set, requests need `Authorization: Bearer <token>`.
+  std::string bearer_token;
+};
+
+class OtlpHttpHandler final : public HttpHandler {
+ public:
+  // `ingest` and `metrics` must outlive the handler.
+  OtlpHttpHandler(OtlpHttpHandlerOptions options, Ingest& ingest, MetricsRegistry& metrics);
+
+  // Thread-safe; called from the server's I/O threads.
+  HttpResponse Handle(HttpRequest request) override;
+
+ private:
+  enum class Format : uint8_t { kProtobuf, kJson };
+
+  // Takes request->body (moved into the pipeline when it needs no decoding).
+  HttpResponse Export(Signal signal, HttpRequest* request);
+  HttpResponse Preflight(const HttpRequest& request, const std::string& origin) const;
+  HttpResponse Reject(Signal signal, RejectReason reason, int http_status, Format format,
+                      std::string message);
+  bool OriginAllowed(const std::string& origin) const;
+  bool Authorized(const HttpRequest& request) const;
+
+  const OtlpHttpHandlerOptions options_;
+  Ingest& ingest_;
+  ReceiverMetrics metrics_;
+  RejectLog reject_log_;
+};
+
+}  // namespace gateway

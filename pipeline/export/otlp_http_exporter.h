@@ -1,0 +1,117 @@
+// An Exporter that POSTs OTLP/HTTP protobuf requests to a collector endpoint,
+// made for the Dynatrace OTLP API (`{env}/api/v2/otlp/v1/{traces,metrics,logs}`,
+// `Authorization: Api-Token ...`, protobuf bodies only, optional gzip).
+//
+//   OtlpHttpExporterOptions options = ForDynatrace(
+//       "https://abc12345.live.dynatrace.com/api/v2/otlp", token);
+//   std::unique_ptr<Exporter> exporter =
+//       NewOtlpHttpExporter(options, registry, RealClock());
+//   exporter->Export(std::move(request));   // any thread, never blocks
+//   exporter->Shutdown(absl::Now() + absl::Seconds(25));
+//
+// One exporter thread drives libcurl's multi interface: connections are
+// reused, TLS uses the system CA store, and proxies come from the environment
+// (HTTPS_PROXY, NO_PROXY, ...), which libcurl reads by itself.
+//
+// Requests over the per-signal limits are split (SplitExportRequest) before
+// sending. Network errors, 408, 429, 502, 503 and 504 are retried with
+// exponential backoff and jitter, honouring Retry-After; 413 splits the body
+// in halves; other 4xx and 5xx responses reject the request (counted and
+// logged with the start of the response body). Retrying stops when the oldest
+// item would be older than `max_item_age` (Dynatrace drops spans that ended
+// more than an hour ago) or at the Shutdown deadline.
+//
+// Dynatrace accepts metrics with delta temporality only; this exporter passes
+// metrics through unchanged, so cumulative metrics must be converted upstream
+// (e.g. by the SDK's temporality preference) or they are rejected by the API.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "pipeline/base/clock.h"
+#include "pipeline/export/exporter.h"
+#include "pipeline/base/metrics_registry.h"
+#include "pipeline/base/signal.h"
+
+namespace gateway {
+
+struct OtlpHttpExporterOptions {
+  // Base URL; "/v1/traces", "/v1/metrics" and "/v1/logs" are appended
+  // (a trailing slash on the base is ignored).
+  std::string endpoint;
+  // Full per-signal URLs, used as is when non-empty (like
+  // OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT). Indexed by Signal.
+  std::string signal_endpoint[kSignalCount];
+  // Extra request headers, e.g. {"Authorization", "Api-Token dt0c01..."}.
+  // Values are never logged.
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  // Sends bodies with Content-Encoding: gzip (GzipCompressFast).
+  bool gzip = true;
+
+  absl::Duration connect_timeout = absl::Seconds(5);
+  absl::Duration request_timeout = absl::Seconds(30);
+
+  // Uncompressed request size limits per signal (Dynatrace: traces 8 MB,
+  // metrics 4 MB, logs 2 MB) and the metrics data point limit (15,000).
+  size_t max_request_bytes[kSignalCount] = {8'000'000, 4'000'000, 2'000'000};
+  int64_t max_metric_data_points = 15'000;
+
+  // HTTP requests in flight at once, over all signals.
+  int max_concurrent_requests = 4;
+
+  // Retry backoff: initial * multiplier^(attempt-1), capped at max, then
+  // multiplied by a random factor in [1 - jitter, 1 + jitter].
+  absl::Duration initial_backoff = absl::Seconds(1);
+  absl::Duration max_backoff = absl::Seconds(30);
+  double backoff_multiplier = 2.0;
+  double jitter = 0.5;
+  // A Retry-After longer than this is clamped to it.
+  absl::Duration max_retry_after = absl::Minutes(5);
+  // Retrying stops once the oldest item in a request would be older than this
+  // at the next attempt (the item's age counts from ExportRequest's
+  // oldest_item_time, or from its arrival when that is unknown).
+  absl::Duration max_item_age = absl::Minutes(55);
+  // Seed for the jitter; tests fix it.
+  uint64_t random_seed = 0x9e3779b97f4a7c15ULL;
+
+  // Healthy() turns false once every attempt has failed for this long.
+  absl::Duration unhealthy_after = absl::Seconds(60);
+
+  // How much of an error response body goes into the log.
+  size_t max_logged_response_bytes = 512;
+
+  // Splits a serialized request into parts within (max_bytes, max_items);
+  // SplitExportRequest from pipeline/otlp/otlp_wire.h when empty. Counts items
+  // with CountItems when `count_items` is empty.
+  std::function<std::vector<std::string>(Signal, std::string_view, size_t, int64_t)> splitter;
+  std::function<int64_t(Signal, std::string_view)> count_items;
+};
+
+// Options for the Dynatrace OTLP API: `endpoint` is the OTLP base, e.g.
+// "https://{env-id}.live.dynatrace.com/api/v2/otlp" or an ActiveGate's
+// ".../e/{env-id}/api/v2/otlp"; `api_token` needs the openTelemetryTrace.ingest,
+// metrics.ingest and logs.ingest scopes.
+OtlpHttpExporterOptions ForDynatrace(std::string endpoint, std::string api_token);
+
+// The URL a signal is posted to under `options`.
+std::string ExportUrl(const OtlpHttpExporterOptions& options, Signal signal);
+
+// Starts the exporter thread. on_done runs on the exporter thread, except
+// for requests passed to Export after Shutdown: those are given up at once on
+// the caller's thread. Counters and gauges are registered in
+// `registry`, which must outlive the exporter; so must `clock`. The exporter
+// thread is joined by Shutdown or the destructor (which gives up what is left
+// immediately).
+std::unique_ptr<Exporter> NewOtlpHttpExporter(const OtlpHttpExporterOptions& options,
+                                              MetricsRegistry& registry, const Clock& clock);
+
+}  // namespace gateway

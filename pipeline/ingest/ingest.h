@@ -1,0 +1,60 @@
+// The seam between the receivers and everything behind them.
+//
+// A receiver hands over one serialized Export{Traces,Metrics,Logs}ServiceRequest
+// (protobuf wire form; OTLP/JSON is converted at the edge) and maps the result
+// to a gRPC status or HTTP code:
+//
+//   IngestResult r = ingest.Accept(Signal::kTraces, std::move(body));
+//   switch (r.outcome) {
+//     case IngestOutcome::kAccepted:   ... // 200 / OK (partial_success if r.rejected_items)
+//     case IngestOutcome::kInvalid:    ... // 400 / INVALID_ARGUMENT, r.message says why
+//     case IngestOutcome::kOverloaded: ... // 503 + Retry-After / UNAVAILABLE
+//     case IngestOutcome::kShuttingDown: ... // 503 / UNAVAILABLE
+//   }
+//
+// kAccepted is a promise: from then on the pipeline owns the data and delivers
+// it or counts it as given up; it is never dropped silently.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/time/time.h"
+#include "pipeline/base/signal.h"
+
+namespace gateway {
+
+enum class IngestOutcome : uint8_t {
+  kAccepted = 0,
+  // The body is not a valid request of that signal.
+  kInvalid = 1,
+  // The pipeline is full; the client should retry after retry_after.
+  kOverloaded = 2,
+  // The gateway is draining and accepts nothing new.
+  kShuttingDown = 3,
+};
+
+struct IngestResult {
+  IngestOutcome outcome = IngestOutcome::kAccepted;
+  // With kAccepted: items (spans, data points, log records) that were not
+  // accepted, for the response's partial_success. Zero normally.
+  int64_t rejected_items = 0;
+  // Human-readable reason for kInvalid, or for a partial success.
+  std::string message;
+  // With kOverloaded: how long the client should wait.
+  absl::Duration retry_after = absl::Seconds(1);
+};
+
+class Ingest {
+ public:
+  virtual ~Ingest() = default;
+
+  // Takes ownership of `request`. Thread-safe; called concurrently from every
+  // receiver thread. Never blocks on the export path.
+  virtual IngestResult Accept(Signal signal, std::string request) = 0;
+
+  // True while the pipeline would accept a request of `bytes`; for readiness.
+  virtual bool Ready() const = 0;
+};
+
+}  // namespace gateway

@@ -1,0 +1,300 @@
+#include "pipeline/reparent/sharded_trace_engine.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "concurrentqueue/blockingconcurrentqueue.h"
+#include "pipeline/base/sync.h"
+#include "pipeline/reparent/trace_resolver.h"
+
+namespace gateway {
+namespace {
+
+constexpr size_t kRecentDecisions = 50;
+// Work items a worker takes before it looks at the clock again.
+constexpr int kMaxItemsPerWake = 64;
+
+struct Work {
+  std::vector<SpanRef> spans;
+  bool stop = false;
+  // Owns the spans' buffer (one reference per shard's part of a request).
+  std::shared_ptr<const RequestBuffer> buffer;
+};
+
+struct Counters {
+  Counter* processed;
+  Counter* reparented;
+  Counter* descendants_moved;
+  Counter* fanout_created;
+  Counter* released_hold_window;
+  Counter* released_memory_bound;
+  Counter* released_shutdown;
+};
+
+// A per-shard value summed by a gauge; each shard's worker stores its own
+// entry, the gauge reads them all. Shared so that the registry may outlive
+// the engine.
+struct ShardGauge {
+  explicit ShardGauge(size_t shards) : values(shards) {}
+  std::vector<std::atomic<int64_t>> values;
+  int64_t Sum() const {
+    int64_t sum = 0;
+    for (const auto& v : values) sum += v.load(std::memory_order_relaxed);
+    return sum;
+  }
+};
+
+size_t ShardOf(const TraceId& trace, size_t shards) {
+  uint64_t hi = 0;
+  uint64_t lo = 0;
+  std::memcpy(&hi, trace.bytes.data(), 8);
+  std::memcpy(&lo, trace.bytes.data() + 8, 8);
+  uint64_t h = (hi ^ (lo * 0x9e3779b97f4a7c15ULL)) * 0xbf58476d1ce4e5b9ULL;
+  return static_cast<size_t>((h >> 32) % shards);
+}
+
+// Threading: Submit runs on any receiver thread and only enqueues. Each
+// shard's queue is multi-producer (receivers), single-consumer (its worker);
+// the worker alone touches its resolver and batcher. Shared state is the
+// counters (atomics), the held and table-bytes gauges (atomics) and the decisions snapshot
+// (per-shard mutex, taken only when a decision was made).
+class ShardedTraceEngine final : public TraceEngine {
+ public:
+  ShardedTraceEngine(const ReparentOptions& options, const TraceBatcherOptions& batcher_options,
+                     Exporter& exporter, MemoryBudget* budget, MetricsRegistry& metrics, const Clock& clock);
+  ~ShardedTraceEngine() override { Shutdown(); }
+
+  void Submit(ScannedTraceRequest request) override;
+  int64_t HeldSpans() const override { return held_->Sum(); }
+  std::vector<ReparentDecision> RecentDecisions() const override;
+  void Shutdown() override;
+
+ private:
+  struct Shard {
+    moodycamel::BlockingConcurrentQueue<Work> queue;
+    std::unique_ptr<TraceResolver> resolver;
+    std::unique_ptr<TraceBatcher> batcher;
+    TraceResolverStats published;
+    int64_t decisions_published = 0;
+    mutable Mutex mu;
+    std::vector<ReparentDecision> decisions ABSL_GUARDED_BY(mu);
+    std::thread thread;
+  };
+
+  void Run(size_t index);
+  void Publish(size_t index);
+  void ReleaseDirect(ScannedTraceRequest request);
+
+  const ReparentOptions options_;
+  const TraceBatcherOptions batcher_options_;
+  Exporter& exporter_;
+  MemoryBudget* const budget_;
+  const Clock& clock_;
+  Counters counters_;
+  std::shared_ptr<ShardGauge> held_;
+  std::shared_ptr<ShardGauge> table_bytes_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> submitters_{0};
+  std::once_flag shutdown_once_;
+};
+
+ShardedTraceEngine::ShardedTraceEngine(const ReparentOptions& options, const TraceBatcherOptions& batcher_options,
+                                       Exporter& exporter, MemoryBudget* budget, MetricsRegistry& metrics,
+                                       const Clock& clock)
+    : options_(options), batcher_options_(batcher_options), exporter_(exporter), budget_(budget), clock_(clock) {
+  size_t n = options.shards > 0 ? static_cast<size_t>(options.shards) : std::thread::hardware_concurrency();
+  if (n == 0) n = 1;
+
+  const std::string released = "gateway_spans_released_unchanged_total";
+  const std::string released_help = "Spans sent on unchanged before their parent's fate was known";
+  counters_.processed = metrics.GetCounter("gateway_spans_processed_total", "Spans the reparenting engine took in");
+  counters_.reparented = metrics.GetCounter("gateway_spans_reparented_total",
+                                            "Spans given their linked producer span as parent");
+  counters_.descendants_moved = metrics.GetCounter("gateway_descendants_moved_total",
+                                                   "Spans moved to the new trace of a reparented ancestor");
+  counters_.fanout_created = metrics.GetCounter("gateway_fanout_spans_created_total",
+                                                "Synthetic consumer spans created for the other links of a batch");
+  counters_.released_hold_window = metrics.GetCounter(released, released_help, {{"reason", "hold_window"}});
+  counters_.released_memory_bound = metrics.GetCounter(released, released_help, {{"reason", "memory_bound"}});
+  counters_.released_shutdown = metrics.GetCounter(released, released_help, {{"reason", "shutdown"}});
+  held_ = std::make_shared<ShardGauge>(n);
+  metrics.AddGauge("gateway_held_spans", "Spans waiting for their parent's fate", {},
+                   [gauge = held_] { return static_cast<double>(gauge->Sum()); });
+  table_bytes_ = std::make_shared<ShardGauge>(n);
+  metrics.AddGauge("gateway_reparent_table_bytes",
+                   "Bytes the tables of remembered fates have allocated (reparent.max_table_bytes bounds them)", {},
+                   [gauge = table_bytes_] { return static_cast<double>(gauge->Sum()); });
+
+  TraceResolverLimits limits;
+  limits.max_held_spans = std::max<int64_t>(1, options.max_held_spans / static_cast<int64_t>(n));
+  limits.max_resolved_spans = std::max<int64_t>(1, options.max_resolved_spans / static_cast<int64_t>(n));
+  limits.max_table_bytes =
+      options.max_table_bytes > 0 ? std::max<int64_t>(1, options.max_table_bytes / static_cast<int64_t>(n)) : 0;
+  limits.recent_decisions = kRecentDecisions;
+  for (size_t i = 0; i < n; ++i) {
+    auto shard = std::make_unique<Shard>();
+    shard->resolver = std::make_unique<TraceResolver>(options, limits);
+    shard->batcher = std::make_unique<TraceBatcher>(batcher_options, exporter, budget);
+    shards_.push_back(std::move(shard));
+  }
+  for (size_t i = 0; i < n; ++i) {
+    shards_[i]->thread = std::thread([this, i] { Run(i); });
+  }
+}
+
+void ShardedTraceEngine::Submit(ScannedTraceRequest request) {
+  if (request.spans.empty()) return;
+  // Paired with Shutdown: either Shutdown sees this submitter and waits for
+  // it, or this submitter sees stopping_ (both sequentially consistent).
+  submitters_.fetch_add(1);
+  if (stopping_.load()) {
+    submitters_.fetch_sub(1);
+    ReleaseDirect(std::move(request));
+    return;
+  }
+  const size_t n = shards_.size();
+  if (n == 1) {
+    shards_[0]->queue.enqueue(Work{std::move(request.spans), false, std::move(request.buffer)});
+  } else {
+    std::vector<std::vector<SpanRef>> parts(n);
+    // Trace ids spread evenly: a quarter more than the even share (plus a
+    // few for small requests) spares nearly every part its regrowth copies.
+    const size_t expected = request.spans.size() / n;
+    for (std::vector<SpanRef>& part : parts) part.reserve(expected + expected / 4 + 8);
+    for (SpanRef& span : request.spans) parts[ShardOf(span.trace_id, n)].push_back(std::move(span));
+    for (size_t i = 0; i < n; ++i) {
+      if (!parts[i].empty()) shards_[i]->queue.enqueue(Work{std::move(parts[i]), false, request.buffer});
+    }
+  }
+  submitters_.fetch_sub(1);
+}
+
+void ShardedTraceEngine::ReleaseDirect(ScannedTraceRequest request) {
+  TraceBatcher batcher(batcher_options_, exporter_, budget_);
+  const absl::Time now = clock_.Now();
+  for (const SpanRef& span : request.spans) batcher.Add(OutputSpan::Unchanged(span, request.buffer), now);
+  batcher.Flush();
+  const int64_t count = static_cast<int64_t>(request.spans.size());
+  counters_.processed->Add(count);
+  counters_.released_shutdown->Add(count);
+}
+
+void ShardedTraceEngine::Run(size_t index) {
+  Shard& shard = *shards_[index];
+  TraceResolver& resolver = *shard.resolver;
+  TraceBatcher& batcher = *shard.batcher;
+  std::vector<OutputSpan> out;
+  auto emit = [&](absl::Time now) {
+    for (OutputSpan& span : out) batcher.Add(std::move(span), now);
+    out.clear();
+  };
+  auto process = [&](Work& work) {
+    const absl::Time now = clock_.Now();
+    resolver.ProcessRequest(work.buffer, work.spans, now, &out);
+    work.spans.clear();
+    work.buffer.reset();  // outputs and held spans keep their own references
+    emit(now);
+  };
+
+  Work work;
+  bool stop = false;
+  while (!stop) {
+    absl::Time now = clock_.Now();
+    const absl::Time next = std::min(resolver.NextExpiry(), batcher.Deadline());
+    const absl::Duration wait = std::clamp(next - now, absl::ZeroDuration(), options_.worker_tick);
+    bool got = shard.queue.wait_dequeue_timed(work, absl::ToInt64Microseconds(wait));
+    for (int taken = 0; got; ++taken) {
+      if (work.stop) stop = true;
+      process(work);
+      if (taken + 1 >= kMaxItemsPerWake) break;
+      got = shard.queue.try_dequeue(work);
+    }
+    if (stop) {
+      // Every Submit finished before the stop marker was enqueued, so what
+      // is left is visible now; a bounded number of items.
+      while (shard.queue.try_dequeue(work)) process(work);
+      resolver.ReleaseAll(&out);
+      emit(clock_.Now());
+      batcher.Flush();
+    } else {
+      now = clock_.Now();
+      resolver.Expire(now, &out);
+      emit(now);
+      batcher.FlushIfDue(now);
+    }
+    Publish(index);
+  }
+}
+
+void ShardedTraceEngine::Publish(size_t index) {
+  Shard& shard = *shards_[index];
+  const TraceResolverStats& s = shard.resolver->stats();
+  TraceResolverStats& p = shard.published;
+  if (s.processed != p.processed) counters_.processed->Add(s.processed - p.processed);
+  if (s.reparented != p.reparented) counters_.reparented->Add(s.reparented - p.reparented);
+  if (s.descendants_moved != p.descendants_moved) {
+    counters_.descendants_moved->Add(s.descendants_moved - p.descendants_moved);
+  }
+  if (s.fanout_created != p.fanout_created) counters_.fanout_created->Add(s.fanout_created - p.fanout_created);
+  if (s.released_hold_window != p.released_hold_window) {
+    counters_.released_hold_window->Add(s.released_hold_window - p.released_hold_window);
+  }
+  if (s.released_memory_bound != p.released_memory_bound) {
+    counters_.released_memory_bound->Add(s.released_memory_bound - p.released_memory_bound);
+  }
+  if (s.released_shutdown != p.released_shutdown) {
+    counters_.released_shutdown->Add(s.released_shutdown - p.released_shutdown);
+  }
+  p = s;
+  held_->values[index].store(shard.resolver->HeldSpans(), std::memory_order_relaxed);
+  table_bytes_->values[index].store(shard.resolver->TableBytes(), std::memory_order_relaxed);
+  if (s.decisions != shard.decisions_published) {
+    const auto& recent = shard.resolver->RecentDecisions();
+    MutexLock lock(&shard.mu);
+    shard.decisions.assign(recent.begin(), recent.end());
+    shard.decisions_published = s.decisions;
+  }
+}
+
+std::vector<ReparentDecision> ShardedTraceEngine::RecentDecisions() const {
+  std::vector<ReparentDecision> all;
+  for (const auto& shard : shards_) {
+    MutexLock lock(&shard->mu);
+    all.insert(all.end(), shard->decisions.begin(), shard->decisions.end());
+  }
+  std::stable_sort(all.begin(), all.end(),
+                   [](const ReparentDecision& a, const ReparentDecision& b) { return a.time < b.time; });
+  if (all.size() > kRecentDecisions) all.erase(all.begin(), all.end() - kRecentDecisions);
+  return all;
+}
+
+void ShardedTraceEngine::Shutdown() {
+  std::call_once(shutdown_once_, [this] {
+    stopping_.store(true);
+    // Submit only enqueues, so this wait is short; bounded by the yield count
+    // as a guard against a caller stuck inside Submit.
+    for (int i = 0; i < 10'000'000 && submitters_.load() != 0; ++i) std::this_thread::yield();
+    for (auto& shard : shards_) shard->queue.enqueue(Work{{}, true});
+    for (auto& shard : shards_) {
+      if (shard->thread.joinable()) shard->thread.join();
+    }
+  });
+}
+
+}  // namespace
+
+std::unique_ptr<TraceEngine> NewShardedTraceEngine(const ReparentOptions& options,
+                                                   const TraceBatcherOptions& batcher_options, Exporter& exporter,
+                                                   MemoryBudget* budget, MetricsRegistry& metrics,
+                                                   const Clock& clock) {
+  return std::make_unique<ShardedTraceEngine>(options, batcher_options, exporter, budget, metrics, clock);
+}
+
+}  // namespace gateway

@@ -1,0 +1,370 @@
+#include "gateway/receivers/otlp_http_handler.h"
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "pipeline/otlp/gzip.h"
+#include "gateway/receivers/http_server.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "gtest/gtest.h"
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "pipeline/base/metrics_registry.h"
+#include "tests/fakes/fake_ingest.h"
+#include "tests/gateway/receivers/http_test_client.h"
+
+namespace gateway {
+namespace {
+
+namespace trace_v1 = opentelemetry::proto::collector::trace::v1;
+namespace logs_v1 = opentelemetry::proto::collector::logs::v1;
+
+using testing::FakeIngest;
+
+std::string TracesWire(int spans = 2) {
+  trace_v1::ExportTraceServiceRequest request;
+  auto* scope_spans = request.add_resource_spans()->add_scope_spans();
+  for (int i = 0; i < spans; ++i) {
+    auto* span = scope_spans->add_spans();
+    span->set_trace_id(std::string(16, static_cast<char>(i + 1)));
+    span->set_span_id(std::string(8, static_cast<char>(i + 1)));
+    span->set_name(absl::StrCat("span-", i, std::string(100, 'p')));
+  }
+  return request.SerializeAsString();
+}
+
+constexpr char kTracesJson[] =
+    R"({"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10",)"
+    R"("spanId":"0102030405060708","name":"from-json","kind":2}]}]}]})";
+
+class OtlpHttpHandlerTest : public ::testing::Test {
+ protected:
+  OtlpHttpHandler& Handler(OtlpHttpHandlerOptions options = {}) {
+    handler_ = std::make_unique<OtlpHttpHandler>(std::move(options), ingest_, registry_);
+    return *handler_;
+  }
+
+  static HttpRequest Post(const std::string& path, std::string body,
+                          const std::string& content_type = "application/x-protobuf") {
+    HttpRequest request;
+    request.method = "POST";
+    request.path = path;
+    request.headers = {{"content-type", content_type}};
+    request.body = std::move(body);
+    return request;
+  }
+
+  static std::string Header(const HttpResponse& response, const std::string& name) {
+    for (const auto& [n, v] : response.headers) {
+      if (n == name) return v;
+    }
+    return "";
+  }
+
+  static google::rpc::Status ParseStatus(const HttpResponse& response) {
+    google::rpc::Status status;
+    EXPECT_EQ(response.content_type, "application/x-protobuf");
+    EXPECT_TRUE(status.ParseFromString(response.body));
+    return status;
+  }
+
+  int64_t Rejected(const std::string& reason, const std::string& signal = "traces") {
+    return registry_.CounterValue("gateway_requests_rejected_total",
+                                  {{"transport", "http"}, {"signal", signal}, {"reason", reason}});
+  }
+
+  FakeIngest ingest_;
+  MetricsRegistry registry_;
+  std::unique_ptr<OtlpHttpHandler> handler_;
+};
+
+TEST_F(OtlpHttpHandlerTest, ProtobufRequestIsHandedOverAsIs) {
+  std::string wire = TracesWire();
+  HttpResponse r = Handler().Handle(Post("/v1/traces", wire));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "application/x-protobuf");
+  EXPECT_EQ(r.body, "");  // an empty ExportTraceServiceResponse
+  auto calls = ingest_.Calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].signal, Signal::kTraces);
+  EXPECT_EQ(calls[0].request, wire);
+  const MetricLabels labels = {{"transport", "http"}, {"signal", "traces"}};
+  EXPECT_EQ(registry_.CounterValue("gateway_requests_received_total", labels), 1);
+  EXPECT_EQ(registry_.CounterValue("gateway_bytes_received_total", labels), static_cast<int64_t>(wire.size()));
+}
+
+TEST_F(OtlpHttpHandlerTest, PathsSelectTheSignal) {
+  OtlpHttpHandler& handler = Handler();
+  EXPECT_EQ(handler.Handle(Post("/v1/metrics", "")).status, 200);
+  EXPECT_EQ(handler.Handle(Post("/v1/logs", "")).status, 200);
+  auto calls = ingest_.Calls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].signal, Signal::kMetrics);
+  EXPECT_EQ(calls[1].signal, Signal::kLogs);
+}
+
+TEST_F(OtlpHttpHandlerTest, PartialSuccessIsEncodedInTheResponse) {
+  ingest_.SetResult({IngestOutcome::kAccepted, 3, "three log records too old"});
+  HttpResponse r = Handler().Handle(Post("/v1/logs", ""));
+  EXPECT_EQ(r.status, 200);
+  logs_v1::ExportLogsServiceResponse response;
+  ASSERT_TRUE(response.ParseFromString(r.body));
+  EXPECT_EQ(response.partial_success().rejected_log_records(), 3);
+  EXPECT_EQ(response.partial_success().error_message(), "three log records too old");
+}
+
+TEST_F(OtlpHttpHandlerTest, ContentTypeParametersAndCaseAreIgnored) {
+  EXPECT_EQ(Handler().Handle(Post("/v1/traces", TracesWire(), "Application/X-Protobuf; charset=binary")).status,
+            200);
+}
+
+TEST_F(OtlpHttpHandlerTest, GzipBodyIsDecompressed) {
+  std::string wire = TracesWire(50);
+  HttpRequest request = Post("/v1/traces", GzipCompress(wire, 6));
+  request.headers.emplace_back("content-encoding", "gzip");
+  EXPECT_EQ(Handler().Handle(request).status, 200);
+  auto calls = ingest_.Calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].request, wire);
+}
+
+TEST_F(OtlpHttpHandlerTest, GzipBombIs413) {
+  OtlpHttpHandlerOptions options;
+  options.max_decompressed_bytes = 1 << 20;
+  std::string bomb = GzipCompress(std::string(64 << 20, '\0'), 9);  // ~64 KB on the wire
+  ASSERT_LT(bomb.size(), 1u << 20);
+  HttpRequest request = Post("/v1/traces", bomb);
+  request.headers.emplace_back("content-encoding", "gzip");
+  HttpResponse r = Handler(options).Handle(request);
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(ParseStatus(r).code(), 8);  // RESOURCE_EXHAUSTED
+  EXPECT_EQ(ingest_.CallCount(), 0u);
+  EXPECT_EQ(Rejected("too_large"), 1);
+}
+
+TEST_F(OtlpHttpHandlerTest, UncompressedBodyOverTheLimitIs413) {
+  OtlpHttpHandlerOptions options;
+  options.max_decompressed_bytes = 100;
+  EXPECT_EQ(Handler(options).Handle(Post("/v1/traces", std::string(101, 'x'))).status, 413);
+}
+
+TEST_F(OtlpHttpHandlerTest, CorruptGzipIs400) {
+  HttpRequest request = Post("/v1/traces", "definitely not gzip");
+  request.headers.emplace_back("content-encoding", "gzip");
+  HttpResponse r = Handler().Handle(request);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(ParseStatus(r).code(), 3);
+}
+
+TEST_F(OtlpHttpHandlerTest, UnsupportedContentTypeOrEncodingIs415) {
+  OtlpHttpHandler& handler = Handler();
+  EXPECT_EQ(handler.Handle(Post("/v1/traces", "x", "text/plain")).status, 415);
+  EXPECT_EQ(handler.Handle(Post("/v1/traces", "x", "")).status, 415);
+  HttpRequest brotli = Post("/v1/traces", "x");
+  brotli.headers.emplace_back("content-encoding", "br");
+  EXPECT_EQ(handler.Handle(brotli).status, 415);
+  EXPECT_EQ(ingest_.CallCount(), 0u);
+  EXPECT_EQ(Rejected("unsupported"), 3);
+}
+
+TEST_F(OtlpHttpHandlerTest, IngestInvalidIs400WithAStatusBody) {
+  ingest_.SetResult({IngestOutcome::kInvalid, 0, "truncated field 2"});
+  HttpResponse r = Handler().Handle(Post("/v1/traces", "\x0a\x05"));
+  EXPECT_EQ(r.status, 400);
+  google::rpc::Status status = ParseStatus(r);
+  EXPECT_EQ(status.code(), 3);
+  EXPECT_EQ(status.message(), "truncated field 2");
+  EXPECT_EQ(Rejected("invalid"), 1);
+}
+
+TEST_F(OtlpHttpHandlerTest, OverloadIs503WithRetryAfterInWholeSeconds) {
+  ingest_.SetResult({IngestOutcome::kOverloaded, 0, "", absl::Milliseconds(2500)});
+  HttpResponse r = Handler().Handle(Post("/v1/traces", TracesWire()));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(Header(r, "Retry-After"), "3");
+  google::rpc::Status status = ParseStatus(r);
+  EXPECT_EQ(status.code(), 14);  // UNAVAILABLE
+  EXPECT_EQ(Rejected("overloaded"), 1);
+  // The same delay as a RetryInfo detail, for clients that read the body.
+  ASSERT_EQ(status.details_size(), 1);
+  EXPECT_EQ(status.details(0).type_url(), "type.googleapis.com/google.rpc.RetryInfo");
+  google::rpc::RetryInfo retry;
+  ASSERT_TRUE(retry.ParseFromString(status.details(0).value()));
+  EXPECT_EQ(retry.retry_delay().seconds(), 3);
+  EXPECT_EQ(retry.retry_delay().nanos(), 0);
+}
+
+TEST_F(OtlpHttpHandlerTest, JsonOverloadCarriesRetryInfoInTheJsonMapping) {
+  ingest_.SetResult({IngestOutcome::kOverloaded, 0, "", absl::Seconds(2)});
+  HttpResponse r = Handler().Handle(Post("/v1/traces", kTracesJson, "application/json"));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(r.body,
+            "{\"code\":14,\"message\":\"gateway overloaded, retry later\",\"details\":[{\"@type\":"
+            "\"type.googleapis.com/google.rpc.RetryInfo\",\"retryDelay\":\"2s\"}]}");
+}
+
+TEST_F(OtlpHttpHandlerTest, ShuttingDownIs503) {
+  ingest_.SetResult({IngestOutcome::kShuttingDown, 0, ""});
+  HttpResponse r = Handler().Handle(Post("/v1/traces", TracesWire()));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_FALSE(Header(r, "Retry-After").empty());
+  EXPECT_EQ(Rejected("shutting_down"), 1);
+}
+
+TEST_F(OtlpHttpHandlerTest, UnknownPathIs404AndWrongMethodIs405) {
+  OtlpHttpHandler& handler = Handler();
+  EXPECT_EQ(handler.Handle(Post("/v1/spans", "")).status, 404);
+  HttpRequest get = Post("/v1/traces", "");
+  get.method = "GET";
+  HttpResponse r = handler.Handle(get);
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(Header(r, "Allow"), "POST");
+  EXPECT_EQ(ingest_.CallCount(), 0u);
+}
+
+TEST_F(OtlpHttpHandlerTest, BearerTokenIsRequiredWhenConfigured) {
+  OtlpHttpHandlerOptions options;
+  options.bearer_token = "tok";
+  OtlpHttpHandler& handler = Handler(options);
+  HttpResponse r = handler.Handle(Post("/v1/traces", ""));
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(Header(r, "WWW-Authenticate"), "Bearer");
+  HttpRequest wrong = Post("/v1/traces", "");
+  wrong.headers.emplace_back("authorization", "Bearer toc");
+  EXPECT_EQ(handler.Handle(wrong).status, 401);
+  HttpRequest right = Post("/v1/traces", "");
+  right.headers.emplace_back("authorization", "bearer tok");
+  EXPECT_EQ(handler.Handle(right).status, 200);
+  EXPECT_EQ(ingest_.CallCount(), 1u);
+  EXPECT_EQ(Rejected("unauthenticated"), 2);
+}
+
+TEST_F(OtlpHttpHandlerTest, CorsPreflightAndAllowOriginForListedOrigins) {
+  OtlpHttpHandlerOptions options;
+  options.cors_allowed_origins = {"https://app.example.com"};
+  OtlpHttpHandler& handler = Handler(options);
+  HttpRequest preflight;
+  preflight.method = "OPTIONS";
+  preflight.path = "/v1/traces";
+  preflight.headers = {{"origin", "https://app.example.com"},
+                       {"access-control-request-method", "POST"},
+                       {"access-control-request-headers", "content-type"}};
+  HttpResponse r = handler.Handle(preflight);
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(Header(r, "Access-Control-Allow-Origin"), "https://app.example.com");
+  EXPECT_EQ(Header(r, "Access-Control-Allow-Methods"), "POST, OPTIONS");
+  EXPECT_EQ(Header(r, "Access-Control-Allow-Headers"), "content-type");
+
+  HttpRequest post = Post("/v1/traces", "");
+  post.headers.emplace_back("origin", "https://app.example.com");
+  EXPECT_EQ(Header(handler.Handle(post), "Access-Control-Allow-Origin"), "https://app.example.com");
+
+  HttpRequest evil = Post("/v1/traces", "");
+  evil.headers.emplace_back("origin", "https://evil.example.com");
+  EXPECT_EQ(Header(handler.Handle(evil), "Access-Control-Allow-Origin"), "");
+  preflight.headers[0].second = "https://evil.example.com";
+  EXPECT_EQ(Header(handler.Handle(preflight), "Access-Control-Allow-Origin"), "");
+}
+
+TEST_F(OtlpHttpHandlerTest, JsonRequestIsConvertedAndAnsweredInJson) {
+  HttpResponse r = Handler().Handle(Post("/v1/traces", kTracesJson, "application/json"));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(r.body, "{}");
+  auto calls = ingest_.Calls();
+  ASSERT_EQ(calls.size(), 1u);
+  trace_v1::ExportTraceServiceRequest request;
+  ASSERT_TRUE(request.ParseFromString(calls[0].request));
+  ASSERT_EQ(request.resource_spans(0).scope_spans(0).spans_size(), 1);
+  const auto& span = request.resource_spans(0).scope_spans(0).spans(0);
+  EXPECT_EQ(span.name(), "from-json");
+  EXPECT_EQ(span.span_id(), std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8));
+  EXPECT_EQ(span.kind(), 2);
+}
+
+TEST_F(OtlpHttpHandlerTest, JsonPartialSuccessAndErrorsAreJson) {
+  ingest_.SetResult({IngestOutcome::kAccepted, 1, "one span dropped"});
+  OtlpHttpHandler& handler = Handler();
+  HttpResponse ok = handler.Handle(Post("/v1/traces", kTracesJson, "application/json"));
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_NE(ok.body.find("\"partialSuccess\""), std::string::npos) << ok.body;
+  EXPECT_NE(ok.body.find("one span dropped"), std::string::npos) << ok.body;
+
+  HttpResponse bad = handler.Handle(Post("/v1/traces", "{\"resourceSpans\": [", "application/json"));
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.content_type, "application/json");
+  EXPECT_EQ(bad.body.rfind("{\"code\":3,\"message\":", 0), 0u) << bad.body;
+  EXPECT_EQ(ingest_.CallCount(), 1u);
+}
+
+// Through the real server: gzip over the wire, keep-alive, chunked, and a
+// compressed body whose decompressed size is over the limit.
+class OtlpHttpEndToEndTest : public OtlpHttpHandlerTest {
+ protected:
+  void SetUp() override {
+    OtlpHttpHandlerOptions options;
+    options.max_decompressed_bytes = 1 << 20;
+    Handler(options);
+    HttpServerOptions server_options;
+    server_options.listen_address = "127.0.0.1:0";
+    server_options.threads = 2;
+    auto server = StartHttpServer(server_options, *handler_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  static std::string Request(const std::string& path, const std::string& body, const std::string& headers) {
+    return absl::StrCat("POST ", path, " HTTP/1.1\r\nHost: gw\r\n", headers, "Content-Length: ", body.size(),
+                        "\r\n\r\n", body);
+  }
+
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(OtlpHttpEndToEndTest, GzipRequestsOnOneKeepAliveConnection) {
+  testing::RawHttpClient client(server_->port());
+  std::string wire = TracesWire(20);
+  const std::string headers = "Content-Type: application/x-protobuf\r\nContent-Encoding: gzip\r\n";
+  ASSERT_TRUE(client.Send(Request("/v1/traces", GzipCompress(wire, 6), headers)));
+  testing::RawHttpResponse first = client.ReadResponse();
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(first.Header("content-type"), "application/x-protobuf");
+  ASSERT_TRUE(client.Send(Request("/v1/traces", GzipCompress(wire, 1), headers)));
+  EXPECT_EQ(client.ReadResponse().status, 200);
+  auto calls = ingest_.Calls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].request, wire);
+  EXPECT_EQ(calls[1].request, wire);
+}
+
+TEST_F(OtlpHttpEndToEndTest, ChunkedJsonRequest) {
+  testing::RawHttpClient client(server_->port());
+  std::string json = kTracesJson;
+  std::string half1 = json.substr(0, json.size() / 2), half2 = json.substr(json.size() / 2);
+  ASSERT_TRUE(client.Send(absl::StrCat("POST /v1/traces HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n",
+                                       "Transfer-Encoding: chunked\r\n\r\n", absl::Hex(half1.size()), "\r\n", half1,
+                                       "\r\n", absl::Hex(half2.size()), "\r\n", half2, "\r\n0\r\n\r\n")));
+  testing::RawHttpResponse r = client.ReadResponse();
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "{}");
+}
+
+TEST_F(OtlpHttpEndToEndTest, GzipBombOverTheWireIs413) {
+  testing::RawHttpClient client(server_->port());
+  std::string bomb = GzipCompress(std::string(32 << 20, 'a'), 9);
+  ASSERT_TRUE(client.Send(
+      Request("/v1/logs", bomb, "Content-Type: application/x-protobuf\r\nContent-Encoding: gzip\r\n")));
+  testing::RawHttpResponse r = client.ReadResponse();
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(ingest_.CallCount(), 0u);
+  EXPECT_EQ(Rejected("too_large", "logs"), 1);
+}
+
+}  // namespace
+}  // namespace gateway

@@ -1,0 +1,214 @@
+#include "pipeline/export/persistent_queue.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace gateway {
+namespace {
+
+struct Replayed {
+  Signal signal;
+  std::string body;
+};
+
+class PersistentQueueTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    dir_ = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/pq_",
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name(), "_", ::getpid());
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<PersistentQueue> Open(int64_t max_bytes = 1 << 20, PersistentQueueOptions options = {}) {
+    auto queue = OpenPersistentQueue(dir_, max_bytes, options);
+    EXPECT_TRUE(queue.ok()) << queue.status();
+    return queue.ok() ? *std::move(queue) : nullptr;
+  }
+
+  static std::map<uint64_t, Replayed> ReplayAll(PersistentQueue& queue) {
+    std::map<uint64_t, Replayed> out;
+    EXPECT_TRUE(queue
+                    .Replay([&](uint64_t id, Signal signal, std::string body) {
+                      out[id] = Replayed{signal, std::move(body)};
+                    })
+                    .ok());
+    return out;
+  }
+
+  std::vector<std::string> SegmentFiles() const {
+    std::vector<std::string> files;
+    for (const auto& e : std::filesystem::directory_iterator(dir_)) files.push_back(e.path().string());
+    std::sort(files.begin(), files.end());
+    return files;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(PersistentQueueTest, ReplaysUnackedRecordsAfterReopen) {
+  {
+    auto queue = Open();
+    auto a = queue->Append(Signal::kTraces, "first");
+    auto b = queue->Append(Signal::kMetrics, "second");
+    auto c = queue->Append(Signal::kLogs, "third");
+    ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+    EXPECT_LT(*a, *b);
+    EXPECT_LT(*b, *c);
+    queue->Ack(*b);
+    queue->Ack(*b);  // repeated: ignored
+    EXPECT_EQ(queue->PendingRecords(), 2);
+  }
+  auto queue = Open();
+  std::map<uint64_t, Replayed> replayed = ReplayAll(*queue);
+  ASSERT_EQ(replayed.size(), 2u);
+  EXPECT_EQ(replayed.begin()->second.body, "first");
+  EXPECT_EQ(replayed.begin()->second.signal, Signal::kTraces);
+  EXPECT_EQ(replayed.rbegin()->second.body, "third");
+  EXPECT_EQ(replayed.rbegin()->second.signal, Signal::kLogs);
+  // New ids continue after the old ones.
+  auto d = queue->Append(Signal::kTraces, "fourth");
+  ASSERT_TRUE(d.ok());
+  EXPECT_GT(*d, replayed.rbegin()->first);
+  EXPECT_EQ(queue->CorruptRecordsSkipped(), 0);
+  EXPECT_EQ(queue->TornBytesTruncated(), 0);
+}
+
+TEST_F(PersistentQueueTest, CutsOffATornTail) {
+  std::string segment;
+  {
+    auto queue = Open();
+    ASSERT_TRUE(queue->Append(Signal::kTraces, "one").ok());
+    ASSERT_TRUE(queue->Append(Signal::kTraces, std::string(100, 'x')).ok());
+    segment = SegmentFiles().back();
+  }
+  // The last record loses its end, as after a crash mid-write.
+  std::filesystem::resize_file(segment, std::filesystem::file_size(segment) - 40);
+  {
+    auto queue = Open();
+    std::map<uint64_t, Replayed> replayed = ReplayAll(*queue);
+    ASSERT_EQ(replayed.size(), 1u);
+    EXPECT_EQ(replayed.begin()->second.body, "one");
+    EXPECT_GT(queue->TornBytesTruncated(), 0);
+    ASSERT_TRUE(queue->Append(Signal::kLogs, "after").ok());
+  }
+  auto queue = Open();
+  std::map<uint64_t, Replayed> replayed = ReplayAll(*queue);
+  ASSERT_EQ(replayed.size(), 2u);
+  EXPECT_EQ(replayed.rbegin()->second.body, "after");
+  EXPECT_EQ(queue->TornBytesTruncated(), 0);
+}
+
+TEST_F(PersistentQueueTest, SkipsACorruptRecordInTheMiddle) {
+  std::string segment;
+  {
+    auto queue = Open();
+    ASSERT_TRUE(queue->Append(Signal::kTraces, "aaaaaaaaaa").ok());
+    ASSERT_TRUE(queue->Append(Signal::kTraces, "bbbbbbbbbb").ok());
+    ASSERT_TRUE(queue->Append(Signal::kTraces, "cccccccccc").ok());
+    segment = SegmentFiles().back();
+  }
+  {
+    std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(34 + 24 + 3);  // inside the second record's payload
+    f.put('X');
+  }
+  auto queue = Open();
+  std::map<uint64_t, Replayed> replayed = ReplayAll(*queue);
+  ASSERT_EQ(replayed.size(), 2u);
+  EXPECT_EQ(replayed.begin()->second.body, "aaaaaaaaaa");
+  EXPECT_EQ(replayed.rbegin()->second.body, "cccccccccc");
+  EXPECT_EQ(queue->CorruptRecordsSkipped(), 1);
+  EXPECT_EQ(queue->TornBytesTruncated(), 0);
+}
+
+TEST_F(PersistentQueueTest, RefusesAppendsBeyondTheByteBoundUntilAcked) {
+  PersistentQueueOptions options;
+  options.segment_bytes = 424;  // one 400-byte request per segment
+  auto queue = Open(1000, options);
+  const std::string body(400, 'r');
+  auto a = queue->Append(Signal::kTraces, body);
+  auto b = queue->Append(Signal::kTraces, body);
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto c = queue->Append(Signal::kTraces, body);
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kResourceExhausted);
+  queue->Ack(*a);
+  EXPECT_LT(queue->UsedBytes(), 600);
+  EXPECT_TRUE(queue->Append(Signal::kTraces, body).ok());
+  EXPECT_LE(queue->UsedBytes(), queue->MaxBytes());
+}
+
+TEST_F(PersistentQueueTest, DeletesSegmentsOnceAllTheirRecordsAreAcked) {
+  PersistentQueueOptions options;
+  options.segment_bytes = 1000;
+  auto queue = Open(1 << 20, options);
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 10; ++i) {
+    auto id = queue->Append(Signal::kTraces, std::string(500, 'a' + i));
+    ASSERT_TRUE(id.ok());
+    ids.push_back(*id);
+  }
+  EXPECT_GE(SegmentFiles().size(), 5u);
+  // Acking out of order keeps the oldest segment (and those after it).
+  for (size_t i = 1; i < ids.size(); ++i) queue->Ack(ids[i]);
+  EXPECT_GE(SegmentFiles().size(), 5u);
+  queue->Ack(ids[0]);
+  EXPECT_EQ(SegmentFiles().size(), 1u);
+  queue.reset();
+  auto reopened = Open(1 << 20, options);
+  EXPECT_TRUE(ReplayAll(*reopened).empty());
+}
+
+TEST_F(PersistentQueueTest, KeepsEveryAcknowledgedAppendWhenKilledMidAppend) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(fds[0]);
+    auto queue = OpenPersistentQueue(dir_, 1 << 28, {});
+    if (!queue.ok()) ::_exit(2);
+    for (int i = 0; i < 100000; ++i) {
+      auto id = (*queue)->Append(Signal::kTraces, std::string(1000 + i % 5000, static_cast<char>('a' + i % 26)));
+      if (!id.ok()) ::_exit(3);
+      uint64_t v = *id;
+      if (::write(fds[1], &v, sizeof(v)) != sizeof(v)) ::_exit(4);
+    }
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::set<uint64_t> durable;
+  uint64_t v;
+  while (durable.size() < 200 && ::read(fds[0], &v, sizeof(v)) == sizeof(v)) durable.insert(v);
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  while (::read(fds[0], &v, sizeof(v)) == sizeof(v)) durable.insert(v);
+  ::close(fds[0]);
+  ASSERT_GE(durable.size(), 200u);
+
+  auto queue = Open(1 << 28);
+  std::map<uint64_t, Replayed> replayed = ReplayAll(*queue);
+  for (uint64_t id : durable) {
+    auto it = replayed.find(id);
+    ASSERT_NE(it, replayed.end()) << id;
+    EXPECT_EQ(it->second.body.size(), 1000u + (id - 1) % 5000);
+  }
+  EXPECT_EQ(queue->CorruptRecordsSkipped(), 0);
+}
+
+}  // namespace
+}  // namespace gateway

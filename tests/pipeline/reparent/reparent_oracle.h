@@ -1,0 +1,47 @@
+// An offline statement of the reparenting rules, for differential tests, and
+// helpers to move spans between libprotobuf messages and the engine.
+//
+// The oracle sees every span at once (no arrival order, no hold window) and
+// applies docs/reparenting.md directly; the online TraceResolver must produce
+// the same spans whatever order and requests they arrive in, as long as
+// nothing is released early.
+//
+//   std::vector<Span> expected = ReparentOffline(all_spans, options);
+//   std::vector<Span> actual = DecodeSpans(outputs);
+//   EXPECT_EQ(Canonical(expected), Canonical(actual));
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/types/span.h"
+#include "opentelemetry/proto/trace/v1/trace.pb.h"
+#include "pipeline/reparent/reparent_options.h"
+#include "pipeline/otlp/trace_wire.h"
+
+namespace gateway::testing {
+
+using ProtoSpan = opentelemetry::proto::trace::v1::Span;
+
+// The spans the engine must emit for `spans` (all of them, plus fan-outs).
+std::vector<ProtoSpan> ReparentOffline(const std::vector<ProtoSpan>& spans, const ReparentOptions& options);
+
+// A serialized ExportTraceServiceRequest with the spans under one resource
+// (service.name=`service`) and one scope.
+std::string BuildRequest(const std::vector<ProtoSpan>& spans, const std::string& service = "svc");
+
+// ScanTraceRequest, failing the current test on error.
+ScannedTraceRequest ScanOrFail(std::string body);
+
+// EncodeTraceRequest of `spans`, parsed back with libprotobuf and flattened.
+std::vector<ProtoSpan> DecodeSpans(absl::Span<const OutputSpan> spans);
+
+// Serialized spans sorted by (trace id, span id, bytes): a multiset to
+// compare, independent of output order.
+std::vector<std::string> Canonical(const std::vector<ProtoSpan>& spans);
+
+// 16- and 8-byte ids whose last bytes are `n` (and never all zero).
+std::string TraceIdBytes(uint64_t n);
+std::string SpanIdBytes(uint64_t n);
+
+}  // namespace gateway::testing
