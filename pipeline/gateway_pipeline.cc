@@ -75,6 +75,7 @@ IngestResult GatewayPipeline::Accept(Signal signal, std::string request) {
   }
   IngestResult result = signal == Signal::kTraces ? IngestTraces(std::move(request), 0)
                                                   : IngestPassThrough(signal, std::move(request), 0);
+  if (result.outcome == IngestOutcome::kOverloaded) counters.overloaded->Add();  // persistent queue full
   if (result.outcome == IngestOutcome::kInvalid) {
     counters.invalid->Add();
     LogWarn("request_invalid", {{"signal", std::string(SignalName(signal))}, {"error", result.message}});
