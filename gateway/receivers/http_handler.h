@@ -42,7 +42,10 @@ struct HttpResponse {
 class HttpHandler {
  public:
   virtual ~HttpHandler() = default;
-  // Called from server I/O threads, concurrently. Must not block on I/O.
+  // Called from server I/O threads, concurrently. Must not block on network
+  // I/O. The OTLP handler waits for the persistent queue's fdatasync when
+  // there is one (Ingest::Accept), which holds up the other connections of
+  // that I/O thread for as long: size `receivers.http.threads` for it.
   // The request is the handler's: it may keep parts of it (the body)
   // without a copy.
   virtual HttpResponse Handle(HttpRequest request) = 0;
