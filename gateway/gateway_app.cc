@@ -145,6 +145,21 @@ class GatewayAppImpl final : public GatewayApp {
                          [wal = wal_.get()] { return static_cast<double>(wal->UsedBytes()); });
       registry_.AddGauge("gateway_persistent_queue_requests", "Requests in the persistent queue not yet delivered",
                          {}, [wal = wal_.get()] { return static_cast<double>(wal->PendingRecords()); });
+      registry_.AddGauge("gateway_persistent_queue_healthy",
+                         "1 while the persistent queue can make requests durable, 0 after a failed write or "
+                         "fdatasync until one succeeds again",
+                         {}, [wal = wal_.get()] { return wal->Healthy() ? 1.0 : 0.0; });
+      registry_.AddGauge("gateway_persistent_queue_io_failures", "Failed writes and fdatasyncs since start",
+                         {{"call", "write"}}, [wal = wal_.get()] { return static_cast<double>(wal->WriteFailures()); });
+      registry_.AddGauge("gateway_persistent_queue_io_failures", "Failed writes and fdatasyncs since start",
+                         {{"call", "fdatasync"}}, [wal = wal_.get()] { return static_cast<double>(wal->SyncFailures()); });
+      registry_.AddGauge("gateway_persistent_queue_compacted_bytes",
+                         "Bytes of pending requests copied forward to free mostly acknowledged segments", {},
+                         [wal = wal_.get()] { return static_cast<double>(wal->CompactedBytes()); });
+      registry_.AddGauge("gateway_persistent_queue_corrupt_records", "Corrupt records skipped when the queue was opened",
+                         {}, [wal = wal_.get()] { return static_cast<double>(wal->CorruptRecordsSkipped()); });
+      registry_.AddGauge("gateway_persistent_queue_torn_bytes", "Torn tail bytes cut off when the queue was opened",
+                         {}, [wal = wal_.get()] { return static_cast<double>(wal->TornBytesTruncated()); });
     }
     pipeline_ = std::make_unique<GatewayPipeline>(*engine_, *exporter_, *budget_, registry_, wal_.get());
     // What an earlier run accepted and did not deliver goes first.

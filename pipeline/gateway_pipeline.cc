@@ -60,7 +60,8 @@ GatewayPipeline::GatewayPipeline(TraceEngine& engine, Exporter& exporter, Memory
 }
 
 bool GatewayPipeline::Ready() const {
-  return !shutting_down_.load(std::memory_order_acquire) && budget_.HasRoom() && exporter_.Healthy();
+  return !shutting_down_.load(std::memory_order_acquire) && budget_.HasRoom() && exporter_.Healthy() &&
+         (wal_ == nullptr || wal_->Healthy());
 }
 
 IngestResult GatewayPipeline::Accept(Signal signal, std::string request) {

@@ -5,7 +5,9 @@
 // handed to the reparenting engine; metrics and logs are admitted, validated
 // and handed to the exporter as they came. With a persistent queue, every
 // accepted request is on disk before the client hears "accepted", and is
-// acknowledged there once all its items are delivered (or given up).
+// acknowledged there once all its items are delivered (or given up). The
+// pipeline is not Ready while the persistent queue cannot make requests
+// durable (a failed write or fdatasync), so load balancers turn away.
 //
 //   GatewayPipeline pipeline(options, engine, exporter, budget, registry);
 //   StartGrpcReceiver(grpc_options, pipeline, registry);

@@ -14,6 +14,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "pipeline/base/logging.h"
 #include "pipeline/base/status_macros.h"
 
 namespace gateway {
@@ -57,12 +58,21 @@ absl::Status ErrnoStatus(std::string_view what, const std::string& path) {
   return absl::InternalError(absl::StrCat(std::string(what), " ", path, ": ", std::strerror(errno)));
 }
 
-absl::Status WriteAll(int fd, const char* data, size_t n) {
+// Framed size of a record with `payload_bytes` of payload.
+int64_t Framed(uint32_t payload_bytes) { return static_cast<int64_t>(kHeaderBytes) + payload_bytes; }
+
+class PosixIo final : public FileIo {
+ public:
+  ssize_t Write(int fd, const void* data, size_t size) override { return ::write(fd, data, size); }
+  int Fdatasync(int fd) override { return ::fdatasync(fd); }
+};
+
+absl::Status WriteAll(FileIo& io, int fd, const char* data, size_t n) {
   while (n > 0) {
-    ssize_t w = ::write(fd, data, n);
+    ssize_t w = io.Write(fd, data, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      return absl::InternalError(absl::StrCat("write: ", std::strerror(errno)));
+      return absl::UnavailableError(absl::StrCat("persistent queue write: ", std::strerror(errno)));
     }
     data += w;
     n -= static_cast<size_t>(w);
@@ -107,6 +117,11 @@ std::string SegmentPath(const std::string& dir, uint64_t seq) {
 
 }  // namespace
 
+FileIo& PosixFileIo() {
+  static PosixIo* const io = new PosixIo();
+  return *io;
+}
+
 class PersistentQueue::Fd {
  public:
   explicit Fd(int fd) : fd_(fd) {}
@@ -120,11 +135,14 @@ class PersistentQueue::Fd {
 };
 
 PersistentQueue::PersistentQueue(std::string dir, int64_t max_bytes, PersistentQueueOptions options)
-    : dir_(std::move(dir)), max_bytes_(max_bytes), options_(options) {}
+    : dir_(std::move(dir)),
+      max_bytes_(max_bytes),
+      options_(options),
+      io_(options.io != nullptr ? *options.io : PosixFileIo()) {}
 
 PersistentQueue::~PersistentQueue() {
   MutexLock lock(&mu_);
-  if (active_ && options_.sync) ::fdatasync(active_->get());
+  if (active_ && options_.sync) io_.Fdatasync(active_->get());
 }
 
 absl::StatusOr<std::unique_ptr<PersistentQueue>> OpenPersistentQueue(const std::string& dir, int64_t max_bytes,
@@ -171,10 +189,17 @@ absl::Status PersistentQueue::Load() {
   for (uint64_t id : acked) {
     auto it = pending_.find(id);
     if (it == pending_.end()) continue;
-    segments_[it->second.segment].live--;
+    Segment& segment = segments_[it->second.segment];
+    segment.live--;
+    segment.live_bytes -= Framed(it->second.length);
     pending_.erase(it);
   }
   for (const auto& [id, location] : pending_) replayable_.insert(id);
+  if (corrupt_records_ > 0 || torn_bytes_ > 0) {
+    LogWarn("persistent_queue_damage_found", {{"directory", dir_},
+                                              {"corrupt_records_skipped", absl::StrCat(corrupt_records_)},
+                                              {"torn_bytes_truncated", absl::StrCat(torn_bytes_)}});
+  }
   next_id_ = max_id + 1;
   GATEWAY_RETURN_IF_ERROR(RollSegment());
   MaybeDeleteSegment(0);
@@ -218,9 +243,18 @@ absl::Status PersistentQueue::ScanSegment(uint64_t seq, Segment& segment, bool l
       pos = next;
     }
     if (rec.type == kTypeData) {
-      pending_[rec.id] = Location{seq, static_cast<int64_t>(pos + kHeaderBytes),
-                                 static_cast<uint32_t>(rec.payload.size()), rec.signal};
+      // A request copied forward by compaction may still be in the older file
+      // too (a crash before that file was deleted): the newest copy counts.
+      auto [it, inserted] = pending_.try_emplace(rec.id);
+      if (!inserted) {
+        Segment& older = it->second.segment == seq ? segment : segments_[it->second.segment];
+        older.live--;
+        older.live_bytes -= Framed(it->second.length);
+      }
+      it->second = Location{seq, static_cast<int64_t>(pos + kHeaderBytes),
+                            static_cast<uint32_t>(rec.payload.size()), rec.signal};
       segment.live++;
+      segment.live_bytes += Framed(it->second.length);
     } else {
       for (size_t i = 0; i + 8 <= rec.payload.size(); i += 8) acked.insert(Get64(rec.payload.data() + i));
     }
@@ -232,8 +266,9 @@ absl::Status PersistentQueue::ScanSegment(uint64_t seq, Segment& segment, bool l
 }
 
 absl::Status PersistentQueue::RollSegment() {
-  if (active_ && options_.sync && ::fdatasync(active_->get()) != 0) {
-    return ErrnoStatus("fdatasync", segments_[active_seq_].path);
+  if (active_ && options_.sync && io_.Fdatasync(active_->get()) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("persistent queue fdatasync ", segments_[active_seq_].path, ": ", std::strerror(errno)));
   }
   const uint64_t seq = active_seq_ + 1;
   const std::string path = SegmentPath(dir_, seq);
@@ -249,7 +284,7 @@ absl::Status PersistentQueue::RollSegment() {
   const uint64_t previous = active_seq_;
   active_ = std::make_shared<Fd>(fd);
   active_seq_ = seq;
-  segments_[seq] = Segment{path, 0, 0};
+  segments_[seq] = Segment{path, 0, 0, 0};
   MaybeDeleteSegment(previous);
   return absl::OkStatus();
 }
@@ -263,12 +298,15 @@ absl::Status PersistentQueue::WriteRecord(uint8_t type, Signal signal, uint64_t 
   header[13] = static_cast<char>(signal);
   Put64(header + 16, id);
   Put32(header + 8, RecordCrc(header, payload));
-  absl::Status s = WriteAll(active_->get(), header, kHeaderBytes);
-  if (s.ok()) s = WriteAll(active_->get(), payload.data(), payload.size());
+  absl::Status s = WriteAll(io_, active_->get(), header, kHeaderBytes);
+  if (s.ok()) s = WriteAll(io_, active_->get(), payload.data(), payload.size());
   if (!s.ok()) {
-    // Drop the partial record so later ones follow valid data.
+    ++write_failures_;
+    healthy_ = false;
+    // Drop the partial record so later ones follow valid data; if even that
+    // fails, the file is given up.
     if (::ftruncate(active_->get(), static_cast<off_t>(segment.bytes)) != 0) {
-      return absl::InternalError(absl::StrCat(s.message(), "; truncate failed too"));
+      AbandonActiveSegment(s);
     }
     return s;
   }
@@ -290,6 +328,84 @@ void PersistentQueue::MaybeDeleteSegment(uint64_t) {
   }
 }
 
+absl::Status PersistentQueue::WriteData(Signal signal, uint64_t id, std::string_view payload) {
+  if (!active_) GATEWAY_RETURN_IF_ERROR(RollSegment());
+  const int64_t offset = segments_[active_seq_].bytes;
+  GATEWAY_RETURN_IF_ERROR(WriteRecord(kTypeData, signal, id, payload));
+  pending_[id] = Location{active_seq_, offset + static_cast<int64_t>(kHeaderBytes),
+                          static_cast<uint32_t>(payload.size()), signal};
+  Segment& segment = segments_[active_seq_];
+  segment.live++;
+  segment.live_bytes += Framed(static_cast<uint32_t>(payload.size()));
+  return absl::OkStatus();
+}
+
+void PersistentQueue::AbandonActiveSegment(const absl::Status& cause) {
+  healthy_ = false;
+  failed_seq_ = written_seq_;
+  LogError("persistent_queue_segment_abandoned",
+           {{"segment", active_ ? segments_[active_seq_].path : std::string("-")},
+            {"error", std::string(cause.message())},
+            {"action", "requests not yet durable are refused to their clients; a new segment file takes over"}});
+  active_.reset();  // closes the file without another fdatasync
+  if (absl::Status rolled = RollSegment(); !rolled.ok()) {
+    // No file to write to: Appends retry the roll and fail until one opens.
+    LogError("persistent_queue_segment_create_failed", {{"error", std::string(rolled.message())}});
+  }
+}
+
+bool PersistentQueue::CompactOldest() {
+  if (segments_.size() < 2) return false;
+  const uint64_t old_seq = segments_.begin()->first;
+  Segment& old = segments_.begin()->second;
+  if (old_seq == active_seq_ || !active_ || old.live_bytes * 4 > old.bytes) return false;
+  std::vector<std::pair<uint64_t, Location>> pinned;
+  for (const auto& [id, location] : pending_) {
+    if (location.segment == old_seq) pinned.emplace_back(id, location);
+  }
+  int fd = ::open(old.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  Fd holder(fd);
+  size_t copied = 0;
+  // Points the first `copied` requests back at their originals: the copies
+  // may not be on disk.
+  auto revert = [&] {
+    for (size_t i = 0; i < copied; ++i) {
+      const auto& [id, original] = pinned[i];
+      Location& now = pending_[id];
+      segments_[now.segment].live--;
+      segments_[now.segment].live_bytes -= Framed(now.length);
+      now = original;
+      old.live++;
+      old.live_bytes += Framed(original.length);
+    }
+  };
+  int64_t copied_bytes = 0;
+  for (const auto& [id, location] : pinned) {
+    std::string body(location.length, '\0');
+    if (::pread(fd, body.data(), body.size(), static_cast<off_t>(location.offset)) !=
+            static_cast<ssize_t>(body.size()) ||
+        !WriteData(location.signal, id, body).ok()) {
+      revert();
+      return false;
+    }
+    old.live--;
+    old.live_bytes -= Framed(location.length);
+    copied_bytes += Framed(location.length);
+    ++copied;
+  }
+  if (options_.sync && copied > 0 && io_.Fdatasync(active_->get()) != 0) {
+    const absl::Status s = absl::UnavailableError(absl::StrCat("fdatasync: ", std::strerror(errno)));
+    revert();
+    ++sync_failures_;
+    AbandonActiveSegment(s);
+    return false;
+  }
+  compacted_bytes_ += copied_bytes;
+  MaybeDeleteSegment(old_seq);
+  return segments_.empty() || segments_.begin()->first != old_seq;
+}
+
 absl::StatusOr<uint64_t> PersistentQueue::Append(Signal signal, std::string_view request) {
   if (request.size() > kMaxPayload) return absl::InvalidArgumentError("request too large for the queue");
   const int64_t size = static_cast<int64_t>(kHeaderBytes + request.size());
@@ -297,37 +413,71 @@ absl::StatusOr<uint64_t> PersistentQueue::Append(Signal signal, std::string_view
   uint64_t my_seq;
   {
     MutexLock lock(&mu_);
+    while (used_bytes_ + size > max_bytes_ && CompactOldest()) {
+    }
     if (used_bytes_ + size > max_bytes_) {
       return absl::ResourceExhaustedError(
           absl::StrCat("persistent queue full (", used_bytes_, " of ", max_bytes_, " bytes)"));
     }
-    if (segments_[active_seq_].bytes >= options_.segment_bytes) GATEWAY_RETURN_IF_ERROR(RollSegment());
-    const int64_t offset = segments_[active_seq_].bytes;
+    if (!active_ || segments_[active_seq_].bytes >= options_.segment_bytes) {
+      if (absl::Status rolled = RollSegment(); !rolled.ok()) {
+        if (active_) {
+          ++sync_failures_;
+          AbandonActiveSegment(rolled);
+        }
+        return rolled;
+      }
+    }
     id = next_id_;
-    GATEWAY_RETURN_IF_ERROR(WriteRecord(kTypeData, signal, id, request));
+    GATEWAY_RETURN_IF_ERROR(WriteData(signal, id, request));
     ++next_id_;
-    pending_[id] = Location{active_seq_, offset + static_cast<int64_t>(kHeaderBytes),
-                            static_cast<uint32_t>(request.size()), signal};
-    segments_[active_seq_].live++;
     my_seq = ++written_seq_;
+    if (!options_.sync) healthy_ = true;
   }
   if (!options_.sync) return id;
   MutexLock sync_lock(&sync_mu_);
-  if (synced_seq_ >= my_seq) return id;  // another Append's fdatasync covered it
   std::shared_ptr<Fd> fd;
   uint64_t target;
   {
     MutexLock lock(&mu_);
-    fd = active_;
+    if (my_seq <= failed_seq_) {
+      // Written to a file abandoned after a failed write or fdatasync: it may
+      // not be on disk, so it is not acknowledged (nor replayed).
+      fd = nullptr;
+    } else if (synced_seq_ >= my_seq) {
+      return id;  // another Append's fdatasync covered it
+    } else {
+      fd = active_;
+    }
     target = written_seq_;
   }
+  if (fd == nullptr) {
+    Ack(id);
+    return absl::UnavailableError("persistent queue: a write or fdatasync failed before this request was durable");
+  }
   // Records written before a roll were synced by RollSegment.
-  if (::fdatasync(fd->get()) != 0) {
-    absl::Status s = ErrnoStatus("fdatasync", dir_);
+  if (io_.Fdatasync(fd->get()) != 0) {
+    absl::Status s = absl::UnavailableError(absl::StrCat("persistent queue fdatasync: ", std::strerror(errno)));
+    {
+      MutexLock lock(&mu_);
+      ++sync_failures_;
+      // Never fdatasync this file again: the kernel may have dropped the
+      // pages that failed and report the next call as a success.
+      if (active_ == fd) {
+        AbandonActiveSegment(s);
+      } else {
+        failed_seq_ = std::max(failed_seq_, target);
+        healthy_ = false;
+      }
+    }
     Ack(id);
     return s;
   }
   synced_seq_ = target;
+  {
+    MutexLock lock(&mu_);
+    healthy_ = true;
+  }
   return id;
 }
 
@@ -336,15 +486,23 @@ void PersistentQueue::Ack(uint64_t id) {
   auto it = pending_.find(id);
   if (it == pending_.end()) return;
   const uint64_t seq = it->second.segment;
+  segments_[seq].live--;
+  segments_[seq].live_bytes -= Framed(it->second.length);
   pending_.erase(it);
   replayable_.erase(id);
-  segments_[seq].live--;
-  // Acks may go over max_bytes slightly: they are what frees space.
-  if (segments_[active_seq_].bytes >= options_.segment_bytes) RollSegment().IgnoreError();
-  char payload[8];
-  Put64(payload, id);
-  // A lost ack only means the request is replayed again after a restart.
-  WriteRecord(kTypeAck, Signal::kTraces, 0, std::string_view(payload, 8)).IgnoreError();
+  // Acks may go over max_bytes slightly: they are what frees space. A lost
+  // ack only means the request is replayed again after a restart.
+  if (!active_ || segments_[active_seq_].bytes >= options_.segment_bytes) {
+    if (absl::Status rolled = RollSegment(); !rolled.ok() && active_) {
+      ++sync_failures_;
+      AbandonActiveSegment(rolled);
+    }
+  }
+  if (active_) {
+    char payload[8];
+    Put64(payload, id);
+    WriteRecord(kTypeAck, Signal::kTraces, 0, std::string_view(payload, 8)).IgnoreError();
+  }
   MaybeDeleteSegment(seq);
 }
 
@@ -386,6 +544,26 @@ absl::Status PersistentQueue::Replay(const ReplayFn& fn) {
 int64_t PersistentQueue::UsedBytes() const {
   MutexLock lock(&mu_);
   return used_bytes_;
+}
+
+bool PersistentQueue::Healthy() const {
+  MutexLock lock(&mu_);
+  return healthy_;
+}
+
+int64_t PersistentQueue::WriteFailures() const {
+  MutexLock lock(&mu_);
+  return write_failures_;
+}
+
+int64_t PersistentQueue::SyncFailures() const {
+  MutexLock lock(&mu_);
+  return sync_failures_;
+}
+
+int64_t PersistentQueue::CompactedBytes() const {
+  MutexLock lock(&mu_);
+  return compacted_bytes_;
 }
 
 int64_t PersistentQueue::PendingRecords() const {

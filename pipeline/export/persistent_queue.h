@@ -13,10 +13,21 @@
 //   magic u32 | payload length u32 | crc32 u32 | type u8 | signal u8 | 0 u16 | id u64 | payload
 // (little-endian; the CRC covers length, type, signal, id and payload). Acks
 // are appended as records too, without waiting for the disk; a segment file
-// is deleted once every request in it is acked. After a crash, a torn record
-// at the end of a segment is cut off; a corrupt record followed by valid ones
-// is skipped and counted. Delivery is at least once: acks not yet on disk
-// when the process dies replay their requests again.
+// is deleted once every request in it is acked. Space is reclaimed by live
+// bytes: when the queue is full and its oldest segment is mostly acked, the
+// requests still pending there are copied to the newest segment and the old
+// file is deleted, so one request held for long does not pin every segment
+// written after it. After a crash, a torn record at the end of a segment is
+// cut off; a corrupt record followed by valid ones is skipped; both are
+// counted and logged. Delivery is at least once: acks not yet on disk when
+// the process dies replay their requests again.
+//
+// A failed write or fdatasync fails closed: the requests it may have lost
+// are refused to their callers (never acknowledged), the segment file is
+// abandoned for a new one (a later fdatasync on the same file could report
+// success for pages the kernel already dropped), and Healthy() is false
+// until an Append is durable again. A full disk refuses Appends and
+// recovers by itself when space returns.
 //
 // Thread-safe. Concurrent Appends share one fdatasync (group commit).
 #pragma once
@@ -33,6 +44,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "pipeline/export/file_io.h"
 #include "pipeline/base/signal.h"
 #include "pipeline/base/sync.h"
 
@@ -43,6 +55,8 @@ struct PersistentQueueOptions {
   int64_t segment_bytes = 64ll << 20;
   // fdatasync before Append returns. Off only for tests and benchmarks.
   bool sync = true;
+  // The system calls; tests inject failures. Null: PosixFileIo().
+  FileIo* io = nullptr;
 };
 
 class PersistentQueue final {
@@ -54,8 +68,10 @@ class PersistentQueue final {
   PersistentQueue& operator=(const PersistentQueue&) = delete;
 
   // Writes the request and makes it durable. ResourceExhausted when the
-  // queue's files would exceed max_bytes (callers push back on the client);
-  // Internal on I/O errors. Any thread.
+  // queue's files would exceed max_bytes even after reclaiming acked space
+  // (callers push back on the client); Unavailable when the write or the
+  // fdatasync that would make it durable failed (nothing is acknowledged;
+  // the caller pushes back and the client retries). Any thread.
   absl::StatusOr<uint64_t> Append(Signal signal, std::string_view request);
 
   // Marks a request done. Unknown or repeated ids are ignored. Never waits
@@ -74,6 +90,13 @@ class PersistentQueue final {
   // Found when opening: corrupt records skipped, torn tail bytes cut off.
   int64_t CorruptRecordsSkipped() const { return corrupt_records_; }
   int64_t TornBytesTruncated() const { return torn_bytes_; }
+  // False from a failed write or fdatasync until an Append is durable again.
+  bool Healthy() const;
+  // Since open: writes and fdatasyncs that failed; bytes of pending requests
+  // copied forward to free a mostly acked segment.
+  int64_t WriteFailures() const;
+  int64_t SyncFailures() const;
+  int64_t CompactedBytes() const;
 
  private:
   friend absl::StatusOr<std::unique_ptr<PersistentQueue>> OpenPersistentQueue(const std::string&, int64_t,
@@ -81,7 +104,8 @@ class PersistentQueue final {
   struct Segment {
     std::string path;
     int64_t bytes = 0;
-    int64_t live = 0;  // data records not acked
+    int64_t live = 0;        // data records not acked
+    int64_t live_bytes = 0;  // their framed size
   };
   struct Location {
     uint64_t segment = 0;
@@ -98,10 +122,22 @@ class PersistentQueue final {
   absl::Status WriteRecord(uint8_t type, Signal signal, uint64_t id, std::string_view payload)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeDeleteSegment(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends a data record and indexes it as pending in the active segment.
+  absl::Status WriteData(Signal signal, uint64_t id, std::string_view payload) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops a pending record from the index; its segment may then go.
+  void Forget(uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Copies the pending records of the oldest segment, when at most a quarter
+  // of it is live, to the active one, syncs, and deletes the old file. True
+  // if it freed a segment.
+  bool CompactOldest() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a failed write or fdatasync: every record written to the active
+  // file so far is suspect (its Append fails), and a new file takes over.
+  void AbandonActiveSegment(const absl::Status& cause) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string dir_;
   const int64_t max_bytes_;
   const PersistentQueueOptions options_;
+  FileIo& io_;
   int64_t corrupt_records_ = 0;
   int64_t torn_bytes_ = 0;
 
@@ -115,6 +151,12 @@ class PersistentQueue final {
   std::shared_ptr<Fd> active_ ABSL_GUARDED_BY(mu_);
   int64_t used_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t written_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  // Appends with a write sequence up to this were in an abandoned file.
+  uint64_t failed_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  bool healthy_ ABSL_GUARDED_BY(mu_) = true;
+  int64_t write_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t sync_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t compacted_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Group commit: the first Append to arrive syncs for everyone written so far.
   Mutex sync_mu_ ABSL_ACQUIRED_BEFORE(mu_);

@@ -15,6 +15,7 @@
 #include "pipeline/export/persistent_queue.h"
 #include "pipeline/ingest/memory_budget.h"
 #include "tests/fakes/fake_exporter.h"
+#include "tests/fakes/fake_file_io.h"
 #include "tests/fakes/fake_trace_engine.h"
 #include "tests/pipeline/reparent/reparent_oracle.h"
 
@@ -88,6 +89,7 @@ class GatewayPipelineTest : public ::testing::Test {
   testing::FakeExporter exporter_;
   MemoryBudget budget_{1 << 20};
   MetricsRegistry metrics_;
+  testing::FakeFileIo io_;  // outlives queue_
   std::unique_ptr<PersistentQueue> queue_;
   std::unique_ptr<GatewayPipeline> pipeline_;
 };
@@ -198,6 +200,24 @@ TEST_F(GatewayPipelineTest, ReplayDeliversValidRecordsAndDropsInvalidOnes) {
   engine_.ReleaseAll();
   EXPECT_EQ(queue_->PendingRecords(), 0);
   EXPECT_EQ(budget_.InFlight(), 0);
+}
+
+TEST_F(GatewayPipelineTest, NotReadyWhileThePersistentQueueCannotSync) {
+  PersistentQueueOptions options;
+  options.io = &io_;
+  auto queue = OpenPersistentQueue(dir_, 1 << 20, options);
+  ASSERT_TRUE(queue.ok()) << queue.status();
+  queue_ = *std::move(queue);
+  Start();
+  EXPECT_TRUE(pipeline_->Ready());
+  io_.FailNextSyncs(1, EIO);
+  IngestResult refused = pipeline_->Accept(Signal::kTraces, TraceRequest(1, 2));
+  EXPECT_EQ(refused.outcome, IngestOutcome::kOverloaded);
+  EXPECT_EQ(budget_.InFlight(), 0);
+  EXPECT_EQ(engine_.Requests(), 0);
+  EXPECT_FALSE(pipeline_->Ready());
+  ASSERT_EQ(pipeline_->Accept(Signal::kTraces, TraceRequest(2, 2)).outcome, IngestOutcome::kAccepted);
+  EXPECT_TRUE(pipeline_->Ready());
 }
 
 TEST_F(GatewayPipelineTest, ShuttingDownRefusesEverything) {
