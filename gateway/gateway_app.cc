@@ -189,6 +189,10 @@ class GatewayAppImpl final : public GatewayApp {
       options.tls_cert_path = config_.http.tls.cert_file;
       options.tls_key_path = config_.http.tls.key_file;
       GATEWAY_ASSIGN_OR_RETURN(http_, StartHttpServer(options, *otlp_http_handler_));
+      registry_.AddGauge("gateway_http_connections_refused", "Connections closed at once for the connection cap",
+                         {}, [http = http_.get()] { return static_cast<double>(http->RefusedConnections()); });
+      registry_.AddGauge("gateway_http_accept_failures", "Accepts that failed (e.g. out of file descriptors)", {},
+                         [http = http_.get()] { return static_cast<double>(http->AcceptFailures()); });
     }
 
     AdminProbes probes;

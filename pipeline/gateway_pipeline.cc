@@ -64,6 +64,11 @@ bool GatewayPipeline::Ready() const {
          (wal_ == nullptr || wal_->Healthy());
 }
 
+std::shared_ptr<void> GatewayPipeline::HoldForReceive(int64_t bytes) {
+  if (shutting_down_.load(std::memory_order_acquire) || !budget_.TryAdmit(bytes)) return nullptr;
+  return OnLastRelease([budget = &budget_, bytes] { budget->Release(bytes); });
+}
+
 IngestResult GatewayPipeline::Accept(Signal signal, std::string request) {
   if (shutting_down_.load(std::memory_order_acquire)) {
     return {IngestOutcome::kShuttingDown, 0, "gateway is shutting down", absl::Seconds(1)};

@@ -242,6 +242,15 @@ absl::StatusOr<std::unique_ptr<GrpcReceiver>> StartGrpcReceiver(const GrpcReceiv
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address, credentials, &receiver->port_);
   builder.SetMaxReceiveMessageSize(options.max_recv_message_bytes);
+  if (options.max_concurrent_streams > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  }
+  if (options.max_connection_age > absl::ZeroDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               static_cast<int>(absl::ToInt64Milliseconds(options.max_connection_age)));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               static_cast<int>(absl::ToInt64Milliseconds(options.max_connection_age_grace)));
+  }
   // A second gateway on the same port must fail to start, not share it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Clients may compress with any algorithm gRPC knows; gzip is what OTLP

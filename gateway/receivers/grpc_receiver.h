@@ -42,6 +42,14 @@ struct GrpcReceiverOptions {
   std::string tls_key_path;
   // When set, every call needs metadata `authorization: Bearer <token>`.
   std::string bearer_token;
+  // Calls in flight on one connection at most (HTTP/2 SETTINGS); more wait
+  // in the client. 0: gRPC's default (unlimited).
+  int max_concurrent_streams = 100;
+  // A connection is asked to go away (GOAWAY) after this long, so clients
+  // re-resolve and spread over replicas; calls in flight get
+  // max_connection_age_grace to finish. Zero: connections live forever.
+  absl::Duration max_connection_age = absl::Minutes(30);
+  absl::Duration max_connection_age_grace = absl::Seconds(30);
 };
 
 class GrpcReceiver final {

@@ -6,6 +6,8 @@
 //   };
 #pragma once
 
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,6 +23,9 @@ struct HttpRequest {
   // The body as received (still compressed when Content-Encoding says so).
   std::string body;
   std::string remote_address;
+  // Set by HttpHandler::OnHeaders (e.g. the body's bytes held against a
+  // memory budget); kept by the server until Handle has the request.
+  std::shared_ptr<void> admission;
 
   // First value of header `lower_name`, or "" if absent.
   const std::string& Header(const std::string& lower_name) const {
@@ -42,6 +47,15 @@ struct HttpResponse {
 class HttpHandler {
  public:
   virtual ~HttpHandler() = default;
+
+  // Called on the I/O thread once the request line and headers are in,
+  // before the body is read (`request->body` is empty). A response refuses
+  // the request without reading its body (the connection closes after it):
+  // a wrong path, a missing token or no memory for the body costs the
+  // gateway the headers only. nullopt reads the body and calls Handle with
+  // the same request (and its `admission`). Default: go on.
+  virtual std::optional<HttpResponse> OnHeaders(HttpRequest* request) { return std::nullopt; }
+
   // Called from server I/O threads, concurrently. Must not block on network
   // I/O. The OTLP handler waits for the persistent queue's fdatasync when
   // there is one (Ingest::Accept), which holds up the other connections of

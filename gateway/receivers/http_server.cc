@@ -101,6 +101,12 @@ class HttpServer::Impl {
     MutexLock lock(&mu_);
     --live_sessions_;
   }
+  int LiveSessions() {
+    MutexLock lock(&mu_);
+    return live_sessions_;
+  }
+  int64_t RefusedConnections() const { return refused_connections_.load(std::memory_order_relaxed); }
+  int64_t AcceptFailures() const { return accept_failures_.load(std::memory_order_relaxed); }
 
  private:
   void Accept();
@@ -122,6 +128,14 @@ class HttpServer::Impl {
   std::unique_ptr<Worker> accept_worker_;
   std::optional<tcp::acceptor> acceptor_;
   size_t next_worker_ = 0;  // acceptor's thread only
+  // Pause before the next accept after a failure (EMFILE: out of file
+  // descriptors), doubling up to 1 s; zero after a success. Acceptor's
+  // thread only.
+  absl::Duration accept_backoff_ = absl::ZeroDuration();
+  std::optional<asio::steady_timer> accept_timer_;
+  LogRateLimiter accept_log_{1};
+  std::atomic<int64_t> refused_connections_{0};
+  std::atomic<int64_t> accept_failures_{0};
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   bool started_ = false;
@@ -214,6 +228,26 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   void OnHeader(beast::error_code ec) {
     if (ec) return OnReadError(ec);
     const auto& header = parser_->get();
+    request_ = HttpRequest{};
+    request_.method = std::string(header.method_string());
+    std::string_view target = header.target();
+    size_t q = target.find('?');
+    request_.path = std::string(target.substr(0, q));
+    if (q != std::string_view::npos) request_.query = std::string(target.substr(q + 1));
+    request_.headers.reserve(std::distance(header.begin(), header.end()));
+    for (const auto& field : header) {
+      std::string name(field.name_string());
+      absl::AsciiStrToLower(&name);
+      request_.headers.emplace_back(std::move(name), std::string(field.value()));
+    }
+    request_.remote_address = remote_;
+    if (std::optional<HttpResponse> refused = server_.handler().OnHeaders(&request_)) {
+      // The body is not read: the connection closes after the answer.
+      const unsigned version = header.version();
+      parser_.reset();
+      request_ = HttpRequest{};
+      return Send(*std::move(refused), version, false);
+    }
     auto expect = header.find(http::field::expect);
     if (expect != header.end() && absl::EqualsIgnoreCase(ToAbsl(expect->value()), "100-continue") &&
         !parser_->is_done()) {
@@ -259,20 +293,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     http::request<http::string_body> message = parser_->release();
     parser_.reset();
 
-    HttpRequest request;
-    request.method = std::string(message.method_string());
-    std::string_view target = message.target();
-    size_t q = target.find('?');
-    request.path = std::string(target.substr(0, q));
-    if (q != std::string_view::npos) request.query = std::string(target.substr(q + 1));
-    request.headers.reserve(std::distance(message.begin(), message.end()));
-    for (const auto& field : message) {
-      std::string name(field.name_string());
-      absl::AsciiStrToLower(&name);
-      request.headers.emplace_back(std::move(name), std::string(field.value()));
-    }
+    HttpRequest request = std::move(request_);
+    request_ = HttpRequest{};
     request.body = std::move(message.body());
-    request.remote_address = remote_;
 
     HttpResponse response;
     const std::string path = request.path;  // for the log: the handler takes the request
@@ -350,6 +373,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   const std::string remote_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  // The request being read: its headers from OnHeader on, its body at Dispatch.
+  HttpRequest request_;
   bool idle_ = false;
   bool close_after_response_ = false;
   std::string drain_;
@@ -372,22 +397,44 @@ void HttpServer::Impl::Accept() {
   next_worker_ = (next_worker_ + 1) % workers_.size();
   acceptor_->async_accept(target.ioc, [this, &target](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
-    if (!ec) {
-      beast::error_code ep_ec;
-      tcp::endpoint remote = socket.remote_endpoint(ep_ec);
-      std::string remote_text =
-          ep_ec ? std::string() : absl::StrCat(remote.address().to_string(), ":", remote.port());
-      socket.set_option(tcp::no_delay(true), ep_ec);
-      if (ssl_.has_value()) {
-        Launch<Session<beast::ssl_stream<beast::tcp_stream>>>(target, std::move(remote_text), std::move(socket),
-                                                              *ssl_);
-      } else {
-        Launch<Session<beast::tcp_stream>>(target, std::move(remote_text), std::move(socket));
+    if (ec) {
+      // EMFILE and friends: every accept would fail at once, so wait before
+      // the next instead of spinning; one log line a second at most.
+      accept_failures_.fetch_add(1, std::memory_order_relaxed);
+      accept_backoff_ = std::clamp(accept_backoff_ * 2, absl::Milliseconds(10), absl::Seconds(1));
+      if (int64_t suppressed = 0; accept_log_.Allow(&suppressed)) {
+        LogWarn("http_accept_failed", {{"error", ec.message()},
+                                       {"retry_in_ms", absl::StrCat(absl::ToInt64Milliseconds(accept_backoff_))},
+                                       {"suppressed", absl::StrCat(suppressed)}});
       }
+      if (!accept_timer_) accept_timer_.emplace(accept_worker_->ioc);
+      accept_timer_->expires_after(ToSteady(accept_backoff_));
+      accept_timer_->async_wait([this](beast::error_code timer_ec) {
+        if (!timer_ec && acceptor_ && acceptor_->is_open()) Accept();
+      });
+      return;
+    }
+    accept_backoff_ = absl::ZeroDuration();
+    if (options_.max_connections > 0 && LiveSessions() >= options_.max_connections) {
+      // Closed at once: an open connection costs a descriptor and buffers.
+      refused_connections_.fetch_add(1, std::memory_order_relaxed);
+      if (int64_t suppressed = 0; accept_log_.Allow(&suppressed)) {
+        LogWarn("http_connection_refused", {{"reason", "max_connections"},
+                                            {"max_connections", absl::StrCat(options_.max_connections)},
+                                            {"suppressed", absl::StrCat(suppressed)}});
+      }
+      beast::error_code ignored;
+      socket.close(ignored);
+      return Accept();
+    }
+    beast::error_code ep_ec;
+    tcp::endpoint remote = socket.remote_endpoint(ep_ec);
+    std::string remote_text = ep_ec ? std::string() : absl::StrCat(remote.address().to_string(), ":", remote.port());
+    socket.set_option(tcp::no_delay(true), ep_ec);
+    if (ssl_.has_value()) {
+      Launch<Session<beast::ssl_stream<beast::tcp_stream>>>(target, std::move(remote_text), std::move(socket), *ssl_);
     } else {
-      // EMFILE and friends: keep accepting; the error is transient or will
-      // show up in every accept.
-      LogWarn("http_accept_failed", {{"error", ec.message()}});
+      Launch<Session<beast::tcp_stream>>(target, std::move(remote_text), std::move(socket));
     }
     Accept();
   });
@@ -453,6 +500,7 @@ void HttpServer::Impl::Shutdown() {
   asio::post(accept_worker_->ioc, [this, acceptor_closed] {
     beast::error_code ignored;
     if (acceptor_) acceptor_->close(ignored);
+    if (accept_timer_) accept_timer_->cancel();
     acceptor_closed->Notify();
   });
   acceptor_closed->WaitForNotificationWithTimeout(absl::Seconds(5));
@@ -473,6 +521,7 @@ void HttpServer::Impl::Shutdown() {
   for (Worker* w : AllWorkers()) {
     if (w->thread.joinable()) w->thread.join();
   }
+  accept_timer_.reset();
   acceptor_.reset();
   accept_worker_.reset();
   // Destroying each io_context destroys the sessions still pending on it.
@@ -482,6 +531,8 @@ void HttpServer::Impl::Shutdown() {
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpServer::~HttpServer() { Shutdown(); }
 int HttpServer::port() const { return impl_->port(); }
+int64_t HttpServer::RefusedConnections() const { return impl_->RefusedConnections(); }
+int64_t HttpServer::AcceptFailures() const { return impl_->AcceptFailures(); }
 void HttpServer::Shutdown() { impl_->Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<HttpServer>> StartHttpServer(const HttpServerOptions& options, HttpHandler& handler) {

@@ -14,10 +14,14 @@
 // 400 for a malformed request, 413 when the body passes max_body_bytes (as
 // soon as Content-Length or the chunks say so, without reading the rest),
 // 431 when the request line and headers pass max_header_bytes, 500 when the
-// handler throws. Those close the connection.
+// handler throws. Those close the connection. A connection past
+// max_connections is closed as soon as it is accepted; when accepting fails
+// (EMFILE: out of file descriptors) the server waits 10 ms, doubling to 1 s,
+// before it tries again, and logs at most one line a second.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -33,6 +37,8 @@ struct HttpServerOptions {
   std::string listen_address = "0.0.0.0:4318";
   // I/O threads, each with its own io_context; 0 means one per core.
   int threads = 0;
+  // Open connections at most; 0: no cap.
+  int max_connections = 1024;
   // Largest request body as received (before any decompression).
   size_t max_body_bytes = size_t{4} << 20;
   // Largest request line plus headers.
@@ -61,6 +67,9 @@ class HttpServer final {
 
   // The bound port.
   int port() const;
+  // Connections closed at once for max_connections; accepts that failed.
+  int64_t RefusedConnections() const;
+  int64_t AcceptFailures() const;
 
   // Stops accepting, closes idle connections, lets requests in flight finish
   // (up to shutdown_grace; their connections close after the response), then

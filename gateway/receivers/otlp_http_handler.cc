@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "pipeline/otlp/gzip.h"
 #include "pipeline/otlp/otlp_json.h"
@@ -85,26 +86,88 @@ bool OtlpHttpHandler::Authorized(const HttpRequest& request) const {
   return BearerTokenMatches(request.Header("authorization"), options_.bearer_token);
 }
 
-HttpResponse OtlpHttpHandler::Handle(HttpRequest request) {
+std::optional<HttpResponse> OtlpHttpHandler::Screen(const HttpRequest& request, Signal* signal_out,
+                                                   Format* format_out) {
   const bool json_request = MediaType(request.Header("content-type")) == kJsonType;
-  const std::string& origin = request.Header("origin");
-  const bool cors = OriginAllowed(origin);
-
-  HttpResponse response;
   std::optional<Signal> signal = SignalForPath(request.path);
   if (!signal.has_value()) {
+    HttpResponse response;
     response.status = 404;
     response.content_type = json_request ? kJsonType : kProtobufType;
     response.body = StatusBody(kNotFound, absl::StrCat("no OTLP endpoint at ", request.path), json_request);
-  } else if (request.method == "OPTIONS" && !options_.cors_allowed_origins.empty()) {
-    return Preflight(request, origin);
-  } else if (request.method != "POST") {
+    return response;
+  }
+  *signal_out = *signal;
+  if (request.method == "OPTIONS" && !options_.cors_allowed_origins.empty()) return std::nullopt;
+  if (request.method != "POST") {
+    HttpResponse response;
     response.status = 405;
     response.content_type = json_request ? kJsonType : kProtobufType;
     response.body = StatusBody(kUnimplemented, "use POST", json_request);
     response.headers.emplace_back("Allow", options_.cors_allowed_origins.empty() ? "POST" : "POST, OPTIONS");
+    return response;
+  }
+  const std::string media_type = MediaType(request.Header("content-type"));
+  if (media_type == kProtobufType || media_type == "application/protobuf") {
+    *format_out = Format::kProtobuf;
+  } else if (media_type == kJsonType) {
+    *format_out = Format::kJson;
   } else {
-    response = Export(*signal, &request);
+    return Reject(*signal, RejectReason::kUnsupported, 415, Format::kProtobuf,
+                  absl::StrCat("unsupported content type '", media_type,
+                               "'; use application/x-protobuf or application/json"));
+  }
+  if (!options_.bearer_token.empty() && !Authorized(request)) {
+    HttpResponse response =
+        Reject(*signal, RejectReason::kUnauthenticated, 401, *format_out, "missing or invalid bearer token");
+    response.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return response;
+  }
+  return std::nullopt;
+}
+
+std::optional<HttpResponse> OtlpHttpHandler::OnHeaders(HttpRequest* request) {
+  Signal signal = Signal::kTraces;
+  Format format = Format::kProtobuf;
+  std::optional<HttpResponse> refused = Screen(*request, &signal, &format);
+  if (!refused.has_value() && request->method == "POST") {
+    // The body is held against the memory budget while it is read: what the
+    // headers announce, or the largest body accepted when they do not say.
+    int64_t announced = 0;
+    const std::string& length = request->Header("content-length");
+    if (length.empty() || !absl::SimpleAtoi(length, &announced) || announced < 0) {
+      announced = static_cast<int64_t>(options_.max_decompressed_bytes);
+    }
+    request->admission = ingest_.HoldForReceive(announced);
+    if (request->admission == nullptr) {
+      metrics_.For(signal).requests->Add();
+      return Unavailable(signal, format, /*overloaded=*/true, absl::Seconds(1));
+    }
+  }
+  if (refused.has_value()) {
+    const std::string& origin = request->Header("origin");
+    if (OriginAllowed(origin)) {
+      refused->headers.emplace_back("Access-Control-Allow-Origin", origin);
+      refused->headers.emplace_back("Vary", "Origin");
+    }
+  }
+  return refused;
+}
+
+HttpResponse OtlpHttpHandler::Handle(HttpRequest request) {
+  const std::string& origin = request.Header("origin");
+  const bool cors = OriginAllowed(origin);
+
+  Signal signal = Signal::kTraces;
+  Format format = Format::kProtobuf;
+  std::optional<HttpResponse> refused = Screen(request, &signal, &format);
+  HttpResponse response;
+  if (refused.has_value()) {
+    response = *std::move(refused);
+  } else if (request.method == "OPTIONS") {
+    return Preflight(request, origin);
+  } else {
+    response = Export(signal, format, &request);
   }
   if (cors) {
     response.headers.emplace_back("Access-Control-Allow-Origin", origin);
@@ -141,29 +204,10 @@ HttpResponse OtlpHttpHandler::Reject(Signal signal, RejectReason reason, int htt
   return response;
 }
 
-HttpResponse OtlpHttpHandler::Export(Signal signal, HttpRequest* request_ptr) {
+HttpResponse OtlpHttpHandler::Export(Signal signal, Format format, HttpRequest* request_ptr) {
   HttpRequest& request = *request_ptr;
   ReceiverMetrics::SignalCounters& counters = metrics_.For(signal);
   counters.requests->Add();
-
-  const std::string media_type = MediaType(request.Header("content-type"));
-  Format format;
-  if (media_type == kProtobufType || media_type == "application/protobuf") {
-    format = Format::kProtobuf;
-  } else if (media_type == kJsonType) {
-    format = Format::kJson;
-  } else {
-    return Reject(signal, RejectReason::kUnsupported, 415, Format::kProtobuf,
-                  absl::StrCat("unsupported content type '", media_type,
-                               "'; use application/x-protobuf or application/json"));
-  }
-
-  if (!options_.bearer_token.empty() && !Authorized(request)) {
-    HttpResponse response =
-        Reject(signal, RejectReason::kUnauthenticated, 401, format, "missing or invalid bearer token");
-    response.headers.emplace_back("WWW-Authenticate", "Bearer");
-    return response;
-  }
 
   std::string encoding = request.Header("content-encoding");
   absl::AsciiStrToLower(&encoding);
@@ -200,6 +244,7 @@ HttpResponse OtlpHttpHandler::Export(Signal signal, HttpRequest* request_ptr) {
   }
 
   counters.bytes->Add(static_cast<int64_t>(body.size()));
+  request.admission.reset();  // Accept admits the decoded body itself
   IngestResult result = ingest_.Accept(signal, std::move(body));
   switch (result.outcome) {
     case IngestOutcome::kAccepted: {
@@ -218,22 +263,23 @@ HttpResponse OtlpHttpHandler::Export(Signal signal, HttpRequest* request_ptr) {
       return Reject(signal, RejectReason::kInvalid, 400, format,
                     result.message.empty() ? "invalid request" : result.message);
     case IngestOutcome::kOverloaded:
-    case IngestOutcome::kShuttingDown: {
-      const bool overloaded = result.outcome == IngestOutcome::kOverloaded;
-      const std::string message = overloaded ? "gateway overloaded, retry later" : "gateway shutting down";
-      const int64_t seconds =
-          overloaded ? std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(result.retry_after, absl::Seconds(1))))
-                     : 1;
-      HttpResponse response =
-          Reject(signal, overloaded ? RejectReason::kOverloaded : RejectReason::kShuttingDown, 503, format, message);
-      // The delay twice: the Retry-After header, and a RetryInfo detail in
-      // the Status body for clients that read that instead.
-      response.headers.emplace_back("Retry-After", std::to_string(seconds));
-      response.body = StatusBody(GrpcCodeFor(503), message, format == Format::kJson, absl::Seconds(seconds));
-      return response;
-    }
+    case IngestOutcome::kShuttingDown:
+      return Unavailable(signal, format, result.outcome == IngestOutcome::kOverloaded, result.retry_after);
   }
   return Reject(signal, RejectReason::kInvalid, 500, format, "unknown ingest outcome");
+}
+
+HttpResponse OtlpHttpHandler::Unavailable(Signal signal, Format format, bool overloaded, absl::Duration retry_after) {
+  const std::string message = overloaded ? "gateway overloaded, retry later" : "gateway shutting down";
+  const int64_t seconds =
+      overloaded ? std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(retry_after, absl::Seconds(1)))) : 1;
+  HttpResponse response =
+      Reject(signal, overloaded ? RejectReason::kOverloaded : RejectReason::kShuttingDown, 503, format, message);
+  // The delay twice: the Retry-After header, and a RetryInfo detail in the
+  // Status body for clients that read that instead.
+  response.headers.emplace_back("Retry-After", std::to_string(seconds));
+  response.body = StatusBody(GrpcCodeFor(503), message, format == Format::kJson, absl::Seconds(seconds));
+  return response;
 }
 
 }  // namespace gateway

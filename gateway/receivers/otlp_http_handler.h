@@ -8,6 +8,10 @@
 //   server_options.listen_address = "0.0.0.0:4318";
 //   auto server = StartHttpServer(server_options, otlp);
 //
+// What the headers decide (path, method, content type, token, and room in
+// the memory budget for the announced body) is decided in OnHeaders, before
+// the body is read.
+//
 // Answers:
 //   200  Export*ServiceResponse (partial_success when items were rejected)
 //   400  body does not parse, or Ingest says kInvalid
@@ -16,7 +20,8 @@
 //   413  decompressed body over max_decompressed_bytes
 //   415  content type other than application/x-protobuf or application/json,
 //        or an encoding other than gzip, deflate or identity
-//   503  with Retry-After (seconds) when Ingest says kOverloaded or kShuttingDown
+//   503  with Retry-After (seconds) when Ingest says kOverloaded or kShuttingDown,
+//        or has no room for the body the headers announce
 // Error bodies are a google.rpc.Status, in protobuf or JSON like the request.
 #pragma once
 
@@ -47,13 +52,20 @@ class OtlpHttpHandler final : public HttpHandler {
   OtlpHttpHandler(OtlpHttpHandlerOptions options, Ingest& ingest, MetricsRegistry& metrics);
 
   // Thread-safe; called from the server's I/O threads.
+  std::optional<HttpResponse> OnHeaders(HttpRequest* request) override;
   HttpResponse Handle(HttpRequest request) override;
 
  private:
   enum class Format : uint8_t { kProtobuf, kJson };
 
+  // The answer when the headers alone refuse the request (unknown path,
+  // wrong method, unsupported content type, bad token), else nullopt with
+  // *signal and *format set. OPTIONS preflights pass.
+  std::optional<HttpResponse> Screen(const HttpRequest& request, Signal* signal, Format* format);
   // Takes request->body (moved into the pipeline when it needs no decoding).
-  HttpResponse Export(Signal signal, HttpRequest* request);
+  HttpResponse Export(Signal signal, Format format, HttpRequest* request);
+  // The 503 with Retry-After for a full pipeline or a draining gateway.
+  HttpResponse Unavailable(Signal signal, Format format, bool overloaded, absl::Duration retry_after);
   HttpResponse Preflight(const HttpRequest& request, const std::string& origin) const;
   HttpResponse Reject(Signal signal, RejectReason reason, int http_status, Format format,
                       std::string message);

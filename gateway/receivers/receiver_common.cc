@@ -116,16 +116,8 @@ ReceiverMetrics::ReceiverMetrics(MetricsRegistry& registry, std::string_view tra
 
 void RejectLog::Rejected(std::string_view transport, Signal signal, RejectReason reason,
                          std::string_view detail) {
-  const int64_t now_sec = absl::ToUnixSeconds(absl::Now());
-  int64_t start = window_start_sec_.load(std::memory_order_relaxed);
-  if (now_sec != start && window_start_sec_.compare_exchange_strong(start, now_sec, std::memory_order_relaxed)) {
-    in_window_.store(0, std::memory_order_relaxed);
-  }
-  if (in_window_.fetch_add(1, std::memory_order_relaxed) >= per_second_) {
-    suppressed_.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  const int64_t suppressed = suppressed_.exchange(0, std::memory_order_relaxed);
+  int64_t suppressed = 0;
+  if (!limiter_.Allow(&suppressed)) return;
   LogWarn("request_rejected", {{"transport", std::string(transport)},
                                {"signal", std::string(SignalName(signal))},
                                {"reason", std::string(RejectReasonName(reason))},

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "absl/time/time.h"
+#include "pipeline/base/logging.h"
 #include "pipeline/base/metrics_registry.h"
 #include "pipeline/base/signal.h"
 
@@ -85,16 +86,13 @@ class ReceiverMetrics final {
 // next one's "suppressed" field. Thread-safe.
 class RejectLog final {
  public:
-  explicit RejectLog(int per_second = 10) : per_second_(per_second) {}
+  explicit RejectLog(int per_second = 10) : limiter_(per_second) {}
 
   void Rejected(std::string_view transport, Signal signal, RejectReason reason,
                 std::string_view detail);
 
  private:
-  const int per_second_;
-  std::atomic<int64_t> window_start_sec_{0};
-  std::atomic<int> in_window_{0};
-  std::atomic<int64_t> suppressed_{0};
+  LogRateLimiter limiter_;
 };
 
 }  // namespace gateway

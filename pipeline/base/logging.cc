@@ -96,4 +96,18 @@ void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> f
   g_sink(line);
 }
 
+bool LogRateLimiter::Allow(int64_t* suppressed) {
+  const int64_t now_sec = absl::ToUnixSeconds(absl::Now());
+  int64_t start = window_start_sec_.load(std::memory_order_relaxed);
+  if (now_sec != start && window_start_sec_.compare_exchange_strong(start, now_sec, std::memory_order_relaxed)) {
+    in_window_.store(0, std::memory_order_relaxed);
+  }
+  if (in_window_.fetch_add(1, std::memory_order_relaxed) >= per_second_) {
+    suppressed_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  *suppressed = suppressed_.exchange(0, std::memory_order_relaxed);
+  return true;
+}
+
 }  // namespace gateway

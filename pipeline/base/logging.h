@@ -6,6 +6,8 @@
 // Thread-safe. Never pass secrets (API tokens) as fields.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -44,6 +46,30 @@ inline void LogWarn(std::string_view msg, std::initializer_list<LogField> fields
 inline void LogError(std::string_view msg, std::initializer_list<LogField> fields = {}) {
   Log(LogLevel::kError, msg, fields);
 }
+
+// Lets through at most `per_second` log lines a wall-clock second, across
+// all threads, and counts the ones it held back:
+//
+//   LogRateLimiter limiter(10);
+//   if (int64_t suppressed = 0; limiter.Allow(&suppressed)) {
+//     LogWarn("request_rejected", {..., {"suppressed", absl::StrCat(suppressed)}});
+//   }
+//
+// Thread-safe, lock-free.
+class LogRateLimiter final {
+ public:
+  explicit LogRateLimiter(int per_second) : per_second_(per_second) {}
+
+  // True if a line may be written now; then *suppressed is how many were
+  // held back since the last line let through.
+  bool Allow(int64_t* suppressed);
+
+ private:
+  const int per_second_;
+  std::atomic<int64_t> window_start_sec_{0};
+  std::atomic<int> in_window_{0};
+  std::atomic<int64_t> suppressed_{0};
+};
 
 // JSON string escaping, for anything else that writes JSON by hand.
 std::string JsonEscape(std::string_view text);

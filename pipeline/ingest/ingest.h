@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/time/time.h"
@@ -60,6 +61,14 @@ class Ingest {
 
   // True while the pipeline would accept a request of `bytes`; for readiness.
   virtual bool Ready() const = 0;
+
+  // Holds `bytes` of the memory budget for a request body a receiver is
+  // about to read, so that bodies in transit count like accepted ones.
+  // Null when there is no room (the receiver answers "overloaded" without
+  // reading the body); otherwise the bytes come back when the last copy of
+  // the handle goes. Drop it before calling Accept, which admits the decoded
+  // request itself. Thread-safe. Default: always room.
+  virtual std::shared_ptr<void> HoldForReceive(int64_t bytes) { return std::make_shared<int>(0); }
 };
 
 }  // namespace gateway

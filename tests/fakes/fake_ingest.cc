@@ -54,4 +54,20 @@ bool FakeIngest::WaitForCalls(size_t n, absl::Duration timeout) const {
   return mu_.AwaitWithTimeout(enough, timeout);
 }
 
+std::shared_ptr<void> FakeIngest::HoldForReceive(int64_t bytes) {
+  MutexLock lock(&mu_);
+  holds_.push_back(bytes);
+  return receive_room_ ? std::make_shared<int64_t>(bytes) : nullptr;
+}
+
+void FakeIngest::SetReceiveRoom(bool room) {
+  MutexLock lock(&mu_);
+  receive_room_ = room;
+}
+
+std::vector<int64_t> FakeIngest::Holds() const {
+  MutexLock lock(&mu_);
+  return holds_;
+}
+
 }  // namespace gateway::testing

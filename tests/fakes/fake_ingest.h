@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,11 +33,16 @@ class FakeIngest final : public Ingest {
 
   IngestResult Accept(Signal signal, std::string request) override;
   bool Ready() const override;
+  // Null while SetReceiveRoom(false); the bytes asked are recorded.
+  std::shared_ptr<void> HoldForReceive(int64_t bytes) override;
 
   // The result every later call returns (default: kAccepted, nothing rejected).
   void SetResult(IngestResult result);
   void SetHook(Hook hook);
   void SetReady(bool ready);
+  void SetReceiveRoom(bool room);
+  // Bytes asked of HoldForReceive, in order.
+  std::vector<int64_t> Holds() const;
 
   std::vector<Call> Calls() const;
   size_t CallCount() const;
@@ -48,6 +54,8 @@ class FakeIngest final : public Ingest {
   IngestResult result_ ABSL_GUARDED_BY(mu_);
   Hook hook_ ABSL_GUARDED_BY(mu_);
   bool ready_ ABSL_GUARDED_BY(mu_) = true;
+  bool receive_room_ ABSL_GUARDED_BY(mu_) = true;
+  std::vector<int64_t> holds_ ABSL_GUARDED_BY(mu_);
   std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -220,6 +220,20 @@ TEST_F(GatewayPipelineTest, NotReadyWhileThePersistentQueueCannotSync) {
   EXPECT_TRUE(pipeline_->Ready());
 }
 
+TEST_F(GatewayPipelineTest, BodiesInTransitAreHeldAgainstTheBudget) {
+  budget_.SetPressure(false);
+  Start();
+  std::shared_ptr<void> first = pipeline_->HoldForReceive(600 << 10);
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(budget_.InFlight(), 600 << 10);
+  EXPECT_EQ(pipeline_->HoldForReceive(600 << 10), nullptr);  // past the 1 MiB budget
+  first.reset();
+  EXPECT_EQ(budget_.InFlight(), 0);
+  EXPECT_NE(pipeline_->HoldForReceive(600 << 10), nullptr);
+  pipeline_->BeginShutdown();
+  EXPECT_EQ(pipeline_->HoldForReceive(1), nullptr);
+}
+
 TEST_F(GatewayPipelineTest, ShuttingDownRefusesEverything) {
   Start();
   pipeline_->BeginShutdown();

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -23,11 +24,24 @@ namespace {
 using testing::RawHttpClient;
 using testing::RawHttpResponse;
 
-// Echoes the request; /slow blocks until released; /throw throws.
+// Echoes the request; /slow blocks until released; /throw throws; /refuse is
+// refused from its headers, and /held gets an admission handle there that
+// Handle sees.
 class EchoHandler final : public HttpHandler {
  public:
+  std::optional<HttpResponse> OnHeaders(HttpRequest* request) override {
+    header_calls_.fetch_add(1);
+    if (!request->body.empty()) return HttpResponse{500, "text/plain", "body before OnHeaders\n", {}};
+    if (request->path == "/refuse") return HttpResponse{401, "text/plain", "refused from the headers\n", {}};
+    if (request->path == "/held") request->admission = std::make_shared<int>(7);
+    return std::nullopt;
+  }
+
   HttpResponse Handle(HttpRequest request) override {
     calls_.fetch_add(1);
+    if (request.path == "/held" && (request.admission == nullptr || *static_cast<int*>(request.admission.get()) != 7)) {
+      return HttpResponse{500, "text/plain", "admission lost\n", {}};
+    }
     if (request.path == "/slow") {
       slow_entered_.Notify();
       release_.WaitForNotificationWithTimeout(absl::Seconds(20));
@@ -41,6 +55,7 @@ class EchoHandler final : public HttpHandler {
   }
 
   std::atomic<int> calls_{0};
+  std::atomic<int> header_calls_{0};
   Notification slow_entered_;
   Notification release_;
 };
@@ -119,6 +134,56 @@ TEST_F(HttpServerTest, ContentLengthOverTheLimitIs413WithoutReadingTheBody) {
   EXPECT_EQ(r.Header("connection"), "close");
   EXPECT_EQ(handler_.calls_.load(), 0);
   EXPECT_TRUE(client.WaitForClose(absl::Seconds(10)));
+}
+
+TEST_F(HttpServerTest, HandlerRefusesFromTheHeadersWithoutTheBodyBeingRead) {
+  Start();
+  RawHttpClient client(server_->port());
+  // 1 MB announced (within the limit) and never sent: the refusal must come
+  // anyway.
+  ASSERT_TRUE(client.Send("POST /refuse HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n"));
+  RawHttpResponse r = client.ReadResponse();
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.body, "refused from the headers\n");
+  EXPECT_EQ(r.Header("connection"), "close");
+  EXPECT_EQ(handler_.calls_.load(), 0);
+  EXPECT_TRUE(client.WaitForClose(absl::Seconds(10)));
+}
+
+TEST_F(HttpServerTest, WhatOnHeadersSetsReachesHandle) {
+  Start();
+  RawHttpClient client(server_->port());
+  ASSERT_TRUE(client.Send(Post("/held", "body", "X-Test: h\r\n")));
+  RawHttpResponse r = client.ReadResponse();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "POST /held? [h] body");
+  EXPECT_EQ(handler_.header_calls_.load(), 1);
+}
+
+TEST_F(HttpServerTest, ConnectionsPastTheCapAreClosedAtOnce) {
+  HttpServerOptions options;
+  options.max_connections = 2;
+  Start(options);
+  RawHttpClient first(server_->port());
+  RawHttpClient second(server_->port());
+  // Both served, so both are open sessions before the third arrives.
+  ASSERT_TRUE(first.Send(Post("/a", "")));
+  ASSERT_EQ(first.ReadResponse().status, 200);
+  ASSERT_TRUE(second.Send(Post("/b", "")));
+  ASSERT_EQ(second.ReadResponse().status, 200);
+  RawHttpClient third(server_->port());
+  EXPECT_TRUE(third.WaitForClose(absl::Seconds(10)));
+  EXPECT_EQ(server_->RefusedConnections(), 1);
+  // A freed slot is taken again. The server counts the session gone once the
+  // close has reached it: bounded retries.
+  first.Close();
+  bool served = false;
+  for (int attempt = 0; attempt < 100 && !served; ++attempt) {
+    RawHttpClient again(server_->port());
+    served = again.Send(Post("/c", "")) && again.ReadResponse(absl::Seconds(1)).status == 200;
+    if (!served) absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(served);
 }
 
 TEST_F(HttpServerTest, ChunkedBodyOverTheLimitIs413) {

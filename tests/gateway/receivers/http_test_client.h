@@ -62,6 +62,12 @@ class RawHttpClient {
 
   bool connected() const { return connected_; }
 
+  // Closes the connection now.
+  void Close() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
   // False if the peer closed or reset the connection.
   bool Send(std::string_view bytes) {
     while (!bytes.empty()) {

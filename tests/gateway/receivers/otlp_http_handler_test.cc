@@ -1,6 +1,7 @@
 #include "gateway/receivers/otlp_http_handler.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -364,6 +365,81 @@ TEST_F(OtlpHttpEndToEndTest, GzipBombOverTheWireIs413) {
   EXPECT_EQ(r.status, 413);
   EXPECT_EQ(ingest_.CallCount(), 0u);
   EXPECT_EQ(Rejected("too_large", "logs"), 1);
+}
+
+// The headers alone: what OnHeaders decides before the body is read.
+HttpRequest Headers(const std::string& path, const std::string& content_length,
+                    const std::string& content_type = "application/x-protobuf") {
+  HttpRequest request;
+  request.method = "POST";
+  request.path = path;
+  request.headers = {{"content-type", content_type}};
+  if (!content_length.empty()) request.headers.emplace_back("content-length", content_length);
+  return request;
+}
+
+TEST_F(OtlpHttpHandlerTest, WrongTokenIsRefusedFromTheHeaders) {
+  OtlpHttpHandlerOptions options;
+  options.bearer_token = "tok";
+  OtlpHttpHandler& handler = Handler(options);
+  HttpRequest request = Headers("/v1/traces", "16777216");
+  std::optional<HttpResponse> refused = handler.OnHeaders(&request);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 401);
+  EXPECT_EQ(Header(*refused, "WWW-Authenticate"), "Bearer");
+  EXPECT_TRUE(ingest_.Holds().empty());  // nothing held for an unauthenticated body
+  EXPECT_EQ(Rejected("unauthenticated"), 1);
+
+  HttpRequest right = Headers("/v1/traces", "100");
+  right.headers.emplace_back("authorization", "Bearer tok");
+  EXPECT_FALSE(handler.OnHeaders(&right).has_value());
+  EXPECT_NE(right.admission, nullptr);
+}
+
+TEST_F(OtlpHttpHandlerTest, UnknownPathAndUnsupportedTypeAreRefusedFromTheHeaders) {
+  OtlpHttpHandler& handler = Handler();
+  HttpRequest unknown = Headers("/v2/traces", "10");
+  ASSERT_TRUE(handler.OnHeaders(&unknown).has_value());
+  EXPECT_EQ(handler.OnHeaders(&unknown)->status, 404);
+  HttpRequest text = Headers("/v1/logs", "10", "text/plain");
+  ASSERT_TRUE(handler.OnHeaders(&text).has_value());
+  EXPECT_EQ(handler.OnHeaders(&text)->status, 415);
+  EXPECT_TRUE(ingest_.Holds().empty());
+}
+
+TEST_F(OtlpHttpHandlerTest, TheAnnouncedBodyIsHeldAgainstTheBudgetWhileItIsRead) {
+  OtlpHttpHandlerOptions options;
+  options.max_decompressed_bytes = 5000;
+  OtlpHttpHandler& handler = Handler(options);
+  HttpRequest sized = Headers("/v1/traces", "1234");
+  EXPECT_FALSE(handler.OnHeaders(&sized).has_value());
+  HttpRequest chunked = Headers("/v1/traces", "");
+  EXPECT_FALSE(handler.OnHeaders(&chunked).has_value());
+  // Content-Length, else the largest body accepted.
+  EXPECT_EQ(ingest_.Holds(), (std::vector<int64_t>{1234, 5000}));
+
+  ingest_.SetReceiveRoom(false);
+  HttpRequest refused = Headers("/v1/traces", "1234");
+  std::optional<HttpResponse> r = handler.OnHeaders(&refused);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(Header(*r, "Retry-After"), "1");
+  EXPECT_EQ(Rejected("overloaded"), 1);
+  EXPECT_EQ(ingest_.CallCount(), 0u);
+}
+
+TEST_F(OtlpHttpHandlerTest, TheHoldIsDroppedBeforeTheRequestIsAccepted) {
+  OtlpHttpHandler& handler = Handler();
+  HttpRequest request = Headers("/v1/traces", "0");
+  ASSERT_FALSE(handler.OnHeaders(&request).has_value());
+  std::weak_ptr<void> hold = request.admission;
+  bool held_during_accept = true;
+  ingest_.SetHook([&](Signal, const std::string&) {
+    held_during_accept = !hold.expired();
+    return IngestResult{};
+  });
+  EXPECT_EQ(handler.Handle(std::move(request)).status, 200);
+  EXPECT_FALSE(held_during_accept);
 }
 
 }  // namespace
