@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateway/admin/admin_handler.h"
+#include "gateway/export_loop_guard.h"
 #include "gateway/receivers/grpc_receiver.h"
 #include "gateway/receivers/http_server.h"
 #include "gateway/receivers/otlp_http_handler.h"
@@ -129,7 +130,12 @@ class GatewayAppImpl final : public GatewayApp {
     } else if (type == ExporterType::kDebug) {
       exporter_ = NewDebugExporter(deps.debug_out != nullptr ? deps.debug_out : stdout);
     } else {
-      exporter_ = NewOtlpHttpExporter(ExporterOptionsFrom(config_, type), registry_, clock_);
+      OtlpHttpExporterOptions exporter_options = ExporterOptionsFrom(config_, type);
+      if (config_.http.enabled) {
+        GATEWAY_RETURN_IF_ERROR(CheckExportTarget(exporter_options.endpoint, config_.http.endpoint));
+      }
+      exporter_options.headers.emplace_back(kGatewayInstanceHeader, loop_guard_.instance_id);
+      exporter_ = NewOtlpHttpExporter(exporter_options, registry_, clock_);
     }
 
     TraceBatcherOptions batch;
@@ -181,6 +187,7 @@ class GatewayAppImpl final : public GatewayApp {
       handler_options.max_decompressed_bytes = size_t(config_.http.max_request_body_mib) << 20;
       handler_options.cors_allowed_origins = config_.http.cors_allowed_origins;
       handler_options.bearer_token = config_.http.auth.bearer_token;
+      handler_options.own_instance_id = loop_guard_.instance_id;
       otlp_http_handler_ = std::make_unique<OtlpHttpHandler>(handler_options, *pipeline_, registry_);
       HttpServerOptions options;
       options.listen_address = config_.http.endpoint;
@@ -284,6 +291,7 @@ class GatewayAppImpl final : public GatewayApp {
   std::unique_ptr<MemoryGuard> memory_guard_;
   std::unique_ptr<HeapTrimmer> heap_trimmer_;
   std::unique_ptr<PersistentQueue> wal_;
+  const ExportLoopGuard loop_guard_ = NewExportLoopGuard();
   std::unique_ptr<Exporter> exporter_;
   std::unique_ptr<TraceEngine> engine_;
   std::unique_ptr<GatewayPipeline> pipeline_;

@@ -27,6 +27,7 @@ constexpr char kJsonType[] = "application/json";
 constexpr int kInvalidArgument = 3;
 constexpr int kNotFound = 5;
 constexpr int kResourceExhausted = 8;
+constexpr int kFailedPrecondition = 9;
 constexpr int kUnimplemented = 12;
 constexpr int kUnavailable = 14;
 constexpr int kUnauthenticated = 16;
@@ -45,6 +46,8 @@ int GrpcCodeFor(int http_status) {
     case 429:
     case 503:
       return kUnavailable;
+    case 508:
+      return kFailedPrecondition;
     default:
       return kInvalidArgument;
   }
@@ -98,6 +101,13 @@ std::optional<HttpResponse> OtlpHttpHandler::Screen(const HttpRequest& request, 
     return response;
   }
   *signal_out = *signal;
+  if (!options_.own_instance_id.empty() &&
+      request.Header("x-otlp-reparent-gateway-instance") == options_.own_instance_id) {
+    // Loop Detected: refused before the body is read, so a misconfigured
+    // export stops here instead of circling.
+    return Reject(*signal, RejectReason::kExportLoop, 508, Format::kProtobuf,
+                  "this request is this gateway's own export: its exporter endpoint points back at it");
+  }
   if (request.method == "OPTIONS" && !options_.cors_allowed_origins.empty()) return std::nullopt;
   if (request.method != "POST") {
     HttpResponse response;

@@ -22,6 +22,7 @@
 //        or an encoding other than gzip, deflate or identity
 //   503  with Retry-After (seconds) when Ingest says kOverloaded or kShuttingDown,
 //        or has no room for the body the headers announce
+//   508  the request is this gateway's own export (its exporter points back at it)
 // Error bodies are a google.rpc.Status, in protobuf or JSON like the request.
 #pragma once
 
@@ -44,6 +45,9 @@ struct OtlpHttpHandlerOptions {
   std::vector<std::string> cors_allowed_origins;
   // When set, requests need `Authorization: Bearer <token>`.
   std::string bearer_token;
+  // This gateway's ExportLoopGuard id: a request carrying it in
+  // X-Otlp-Reparent-Gateway-Instance is its own export and is refused (508).
+  std::string own_instance_id;
 };
 
 class OtlpHttpHandler final : public HttpHandler {

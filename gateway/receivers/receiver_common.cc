@@ -91,6 +91,8 @@ std::string_view RejectReasonName(RejectReason reason) {
       return "too_large";
     case RejectReason::kUnsupported:
       return "unsupported";
+    case RejectReason::kExportLoop:
+      return "export_loop";
   }
   return "unknown";
 }

@@ -51,11 +51,12 @@ enum class RejectReason : uint8_t {
   kShuttingDown = 3,    // Ingest said kShuttingDown
   kTooLarge = 4,        // body or decompressed body over the limit
   kUnsupported = 5,     // content type or encoding not supported
+  kExportLoop = 6,      // the gateway's own export came back to it
 };
-inline constexpr int kRejectReasonCount = 6;
+inline constexpr int kRejectReasonCount = 7;
 
 // "invalid", "overloaded", "unauthenticated", "shutting_down", "too_large",
-// "unsupported".
+// "unsupported", "export_loop".
 std::string_view RejectReasonName(RejectReason reason);
 
 // Counters of one transport, registered at construction:

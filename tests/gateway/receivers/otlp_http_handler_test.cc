@@ -442,5 +442,23 @@ TEST_F(OtlpHttpHandlerTest, TheHoldIsDroppedBeforeTheRequestIsAccepted) {
   EXPECT_FALSE(held_during_accept);
 }
 
+TEST_F(OtlpHttpHandlerTest, OwnExportIsRefusedAsALoop) {
+  OtlpHttpHandlerOptions options;
+  options.own_instance_id = "00112233aabbccdd";
+  OtlpHttpHandler& handler = Handler(options);
+  HttpRequest own = Headers("/v1/traces", "10");
+  own.headers.emplace_back("x-otlp-reparent-gateway-instance", "00112233aabbccdd");
+  std::optional<HttpResponse> refused = handler.OnHeaders(&own);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 508);
+  EXPECT_EQ(Rejected("export_loop"), 1);
+  EXPECT_TRUE(ingest_.Holds().empty());
+
+  // Another gateway's export (a second tier) is served.
+  HttpRequest other = Post("/v1/traces", TracesWire());
+  other.headers.emplace_back("x-otlp-reparent-gateway-instance", "ffeeddccbbaa9988");
+  EXPECT_EQ(handler.Handle(std::move(other)).status, 200);
+}
+
 }  // namespace
 }  // namespace gateway
