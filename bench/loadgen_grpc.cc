@@ -149,13 +149,7 @@ class GrpcDriver final : public LoadDriver {
   }
 
   void Start(Slot* slot, uint64_t index, SteadyClock::time_point start) {
-    const size_t entry = static_cast<size_t>(index % pool_.size());
-    slot->spans = pool_.span_counts[entry];
-    if (options_.unique_ids) {
-      pool_.Render(index, &slot->body);
-    } else {
-      slot->body = pool_.bodies[entry];
-    }
+    slot->spans = RenderSend(pool_, options_.unique_ids, index, &slot->body);
     grpc::Slice slice(slot->body);
     slot->request = grpc::ByteBuffer(&slice, 1);
     slot->context = std::make_unique<grpc::ClientContext>();

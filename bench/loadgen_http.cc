@@ -147,13 +147,7 @@ class HttpLoop {
   }
 
   void Start(Slot* slot, uint64_t index, SteadyClock::time_point start) {
-    const size_t entry = static_cast<size_t>(index % pool_.size());
-    slot->spans = pool_.span_counts[entry];
-    if (options_.unique_ids) {
-      pool_.Render(index, &slot->body);
-    } else {
-      slot->body = pool_.bodies[entry];
-    }
+    slot->spans = RenderSend(pool_, options_.unique_ids, index, &slot->body);
     curl_easy_setopt(slot->easy, CURLOPT_POSTFIELDS, slot->body.data());
     curl_easy_setopt(slot->easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(slot->body.size()));
     slot->start = start;

@@ -15,6 +15,16 @@ void SlotStats::Merge(const SlotStats& other) {
   error_latency_us.insert(error_latency_us.end(), other.error_latency_us.begin(), other.error_latency_us.end());
 }
 
+int RenderSend(const RequestPool& pool, bool unique_ids, uint64_t index, std::string* body) {
+  const size_t entry = static_cast<size_t>(index % pool.size());
+  if (unique_ids) {
+    pool.Render(index, body);
+  } else {
+    *body = pool.bodies[entry];
+  }
+  return pool.span_counts[entry];
+}
+
 uint32_t MicrosSince(SteadyClock::time_point start) {
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - start).count();
   return static_cast<uint32_t>(std::clamp<int64_t>(us, 0, UINT32_MAX));

@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "bench/loadgen_requests.h"
+
 namespace loadgen {
 
 using SteadyClock = std::chrono::steady_clock;
@@ -64,6 +66,12 @@ struct SlotStats {
 
   void Merge(const SlotStats& other);
 };
+
+// Writes the body of send number `index` into `*body`: pool entry
+// index % pool.size(), its ids salted per pass over the pool when
+// `unique_ids` (RequestPool::Render), as generated otherwise. Returns the
+// spans in it.
+int RenderSend(const RequestPool& pool, bool unique_ids, uint64_t index, std::string* body);
 
 // Microseconds from `start` to now, clamped to uint32.
 uint32_t MicrosSince(SteadyClock::time_point start);

@@ -58,25 +58,13 @@ struct Part {
   int attempts = 0;
 };
 
-RetryPolicyOptions RetryOptionsFrom(const OtlpHttpExporterOptions& options) {
-  RetryPolicyOptions retry;
-  retry.initial_backoff = options.initial_backoff;
-  retry.max_backoff = options.max_backoff;
-  retry.backoff_multiplier = options.backoff_multiplier;
-  retry.jitter = options.jitter;
-  retry.max_retry_after = options.max_retry_after;
-  retry.max_item_age = options.max_item_age;
-  retry.random_seed = options.random_seed;
-  return retry;
-}
-
 class OtlpHttpExporter final : public Exporter {
  public:
   OtlpHttpExporter(const OtlpHttpExporterOptions& options, MetricsRegistry& registry, const Clock& clock,
                    std::unique_ptr<HttpTransport> transport)
       : options_(options),
         clock_(clock),
-        policy_(RetryOptionsFrom(options)),
+        policy_(options.retry),
         redactor_(options.headers),
         gauges_(std::make_shared<SharedGauges>()),
         transport_(std::move(transport)) {

@@ -18,9 +18,9 @@
 // backoff and jitter, honouring Retry-After; 413 splits the body in halves;
 // other 4xx and 5xx responses reject the request (counted and logged with
 // the start of the response body, header values redacted). Retrying stops
-// when the oldest item would be older than `max_item_age` (Dynatrace drops
-// spans that ended more than an hour ago) or at the Shutdown deadline. A 2xx
-// response's partial_success is counted (export_metrics.h lists the
+// when the oldest item would be older than `retry.max_item_age` (Dynatrace
+// drops spans that ended more than an hour ago) or at the Shutdown deadline.
+// A 2xx response's partial_success is counted (export_metrics.h lists the
 // counters).
 //
 // Dynatrace accepts metrics with delta temporality only; this exporter passes
@@ -41,6 +41,7 @@
 #include "pipeline/base/clock.h"
 #include "pipeline/export/exporter.h"
 #include "pipeline/export/http_transport.h"
+#include "pipeline/export/retry_policy.h"
 #include "pipeline/base/metrics_registry.h"
 #include "pipeline/base/signal.h"
 
@@ -71,20 +72,10 @@ struct OtlpHttpExporterOptions {
   // HTTP requests in flight at once, over all signals.
   int max_concurrent_requests = 4;
 
-  // Retry backoff: initial * multiplier^(attempt-1), capped at max, then
-  // multiplied by a random factor in [1 - jitter, 1 + jitter].
-  absl::Duration initial_backoff = absl::Seconds(1);
-  absl::Duration max_backoff = absl::Seconds(30);
-  double backoff_multiplier = 2.0;
-  double jitter = 0.5;
-  // A Retry-After longer than this is clamped to it.
-  absl::Duration max_retry_after = absl::Minutes(5);
-  // Retrying stops once the oldest item in a request would be older than this
-  // at the next attempt (the item's age counts from ExportRequest's
+  // Backoff, Retry-After bound and jitter seed of retries, and the age past
+  // which a request is given up (the age counts from ExportRequest's
   // oldest_item_time, or from its arrival when that is unknown).
-  absl::Duration max_item_age = absl::Minutes(55);
-  // Seed for the jitter; tests fix it.
-  uint64_t random_seed = 0x9e3779b97f4a7c15ULL;
+  RetryPolicyOptions retry;
 
   // Healthy() turns false once every attempt has failed for this long.
   absl::Duration unhealthy_after = absl::Seconds(60);

@@ -100,7 +100,34 @@ bool WaitUntil(Pred pred, absl::Duration timeout = absl::Seconds(20)) {
   return pred();
 }
 
-class OtlpHttpExporterTest : public ::testing::Test {
+// The clock, registry and exporter of both fixtures below, and the helpers
+// that feed and read them.
+class ExporterTestBase : public ::testing::Test {
+ protected:
+  void ExportTraces(std::string body, int64_t items, Results& results,
+                    absl::Time oldest = absl::InfinitePast()) {
+    ExportRequest request;
+    request.signal = Signal::kTraces;
+    request.body = std::move(body);
+    request.items = items;
+    request.oldest_item_time = oldest;
+    request.on_done = results.Callback();
+    exporter_->Export(std::move(request));
+  }
+
+  int64_t Count(const std::string& name, const MetricLabels& labels) { return registry_.CounterValue(name, labels); }
+  int64_t Failures(const std::string& reason) {
+    return Count("gateway_export_failures_total", {{"signal", "traces"}, {"reason", reason}});
+  }
+
+  FakeClock clock_;
+  MetricsRegistry registry_;
+  OtlpHttpExporterOptions options_;
+  std::unique_ptr<Exporter> exporter_;
+};
+
+// The exporter over libcurl against a fake Dynatrace on a local port.
+class OtlpHttpExporterTest : public ExporterTestBase {
  protected:
   void SetUp() override {
     SetLogSink(&CaptureLog);
@@ -121,27 +148,7 @@ class OtlpHttpExporterTest : public ::testing::Test {
 
   void StartExporter() { exporter_ = NewOtlpHttpExporter(options_, registry_, clock_); }
 
-  void ExportTraces(std::string body, int64_t items, Results& results,
-                    absl::Time oldest = absl::InfinitePast()) {
-    ExportRequest request;
-    request.signal = Signal::kTraces;
-    request.body = std::move(body);
-    request.items = items;
-    request.oldest_item_time = oldest;
-    request.on_done = results.Callback();
-    exporter_->Export(std::move(request));
-  }
-
-  int64_t Count(const std::string& name, const MetricLabels& labels) { return registry_.CounterValue(name, labels); }
-  int64_t Failures(const std::string& reason) {
-    return Count("gateway_export_failures_total", {{"signal", "traces"}, {"reason", reason}});
-  }
-
-  FakeClock clock_;
-  MetricsRegistry registry_;
   std::unique_ptr<FakeDynatrace> dt_;
-  OtlpHttpExporterOptions options_;
-  std::unique_ptr<Exporter> exporter_;
 };
 
 TEST(OtlpHttpExporterOptionsTest, BuildsDynatraceUrlsAndAuthHeader) {
@@ -398,7 +405,7 @@ TEST_F(OtlpHttpExporterTest, ShutdownGivesUpAtTheDeadlineAndRefusesLaterRequests
 
 // The exporter over an in-memory transport: no sockets, every response
 // scripted.
-class OtlpHttpExporterFakeTransportTest : public ::testing::Test {
+class OtlpHttpExporterFakeTransportTest : public ExporterTestBase {
  protected:
   void SetUp() override {
     SetLogSink(&CaptureLog);
@@ -417,26 +424,8 @@ class OtlpHttpExporterFakeTransportTest : public ::testing::Test {
     exporter_ = NewOtlpHttpExporter(options_, registry_, clock_, std::move(transport));
   }
 
-  void ExportTraces(std::string body, int64_t items, Results& results) {
-    ExportRequest request;
-    request.signal = Signal::kTraces;
-    request.body = std::move(body);
-    request.items = items;
-    request.on_done = results.Callback();
-    exporter_->Export(std::move(request));
-  }
-
-  int64_t Count(const std::string& name, const MetricLabels& labels) { return registry_.CounterValue(name, labels); }
-  int64_t Failures(const std::string& reason) {
-    return Count("gateway_export_failures_total", {{"signal", "traces"}, {"reason", reason}});
-  }
-
-  FakeClock clock_;
-  MetricsRegistry registry_;
-  OtlpHttpExporterOptions options_;
   std::vector<FakeHttpTransport::Response> script_;
   FakeHttpTransport* transport_ = nullptr;
-  std::unique_ptr<Exporter> exporter_;
 };
 
 TEST(OtlpHttpExporterOptionsTest, TransportCarriesContentTypeEncodingAndConfiguredHeaders) {
