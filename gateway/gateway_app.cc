@@ -95,9 +95,9 @@ OtlpHttpExporterOptions ExporterOptionsFrom(const GatewayConfig& config, Exporte
   options.gzip = ec.compression == Compression::kGzip;
   options.request_timeout = ec.timeout;
   options.max_concurrent_requests = ec.max_in_flight;
-  options.initial_backoff = ec.retry.initial_interval;
-  options.max_backoff = ec.retry.max_interval;
-  options.max_item_age = ec.retry.max_elapsed;
+  options.retry.initial_backoff = ec.retry.initial_interval;
+  options.retry.max_backoff = ec.retry.max_interval;
+  options.retry.max_item_age = ec.retry.max_elapsed;
   options.max_request_bytes[static_cast<int>(Signal::kTraces)] = ec.limits.traces.max_request_bytes;
   options.max_request_bytes[static_cast<int>(Signal::kMetrics)] = ec.limits.metrics.max_request_bytes;
   options.max_request_bytes[static_cast<int>(Signal::kLogs)] = ec.limits.logs.max_request_bytes;

@@ -1,6 +1,7 @@
-// The gateway's configuration: one plain struct, loaded from YAML (or from the
-// embedded defaults), overridden by command-line flags, validated, and
-// rendered back with secrets redacted for the admin status page.
+// The gateway's configuration: one plain struct (config_schema.h), loaded
+// from YAML (or from the embedded defaults), overridden by command-line
+// flags, validated, and rendered back with secrets redacted for the admin
+// status page.
 //
 //   GatewayConfig config;
 //   GATEWAY_ASSIGN_OR_RETURN(config, LoadConfigFile(path, ProcessEnv()));  // or LoadDefaultConfig(ProcessEnv())
@@ -17,9 +18,6 @@
 // docs/configuration.md lists every key.
 #pragma once
 
-#include <cstdint>
-#include <functional>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,153 +25,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/time/time.h"
-#include "pipeline/base/logging.h"
-#include "pipeline/reparent/reparent_options.h"
+#include "gateway/config/config_env.h"
+#include "gateway/config/config_schema.h"
 
 namespace gateway {
-
-// Looks up an environment variable; std::nullopt when unset.
-using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
-
-// The process environment (getenv).
-EnvLookup ProcessEnv();
-
-// An environment made of `vars` only; for tests.
-EnvLookup MapEnv(std::map<std::string, std::string> vars);
-
-struct TlsConfig {
-  // Both set: the listener serves TLS. Both empty: plaintext.
-  std::string cert_file;
-  std::string key_file;
-
-  bool Enabled() const { return !cert_file.empty(); }
-};
-
-struct AuthConfig {
-  // Non-empty: requests must carry "Authorization: Bearer <token>". Secret.
-  std::string bearer_token;
-};
-
-struct GrpcReceiverConfig {
-  bool enabled = true;
-  std::string endpoint = "0.0.0.0:4317";
-  int max_recv_msg_size_mib = 4;
-  TlsConfig tls;
-  AuthConfig auth;
-};
-
-struct HttpReceiverConfig {
-  bool enabled = true;
-  std::string endpoint = "0.0.0.0:4318";
-  int max_request_body_mib = 16;
-  // Origins allowed by CORS ("*" for any); empty: no CORS headers.
-  std::vector<std::string> cors_allowed_origins;
-  TlsConfig tls;
-  AuthConfig auth;
-  // I/O threads of the HTTP server.
-  int threads = 2;
-};
-
-struct AdminConfig {
-  // /healthz, /readyz, /metrics, /status. Loopback by default.
-  std::string endpoint = "127.0.0.1:13133";
-};
-
-struct BatchConfig {
-  int max_spans = 2000;
-  int64_t max_bytes = 4'000'000;
-  absl::Duration timeout = absl::Milliseconds(200);
-};
-
-enum class ExporterType { kAuto, kDynatrace, kOtlpHttp, kDebug };
-enum class Compression { kGzip, kNone };
-
-struct DynatraceExporterConfig {
-  // Base of the OTLP API, e.g. https://abc12345.live.dynatrace.com/api/v2/otlp;
-  // the exporter appends /v1/traces, /v1/metrics, /v1/logs.
-  std::string endpoint;
-  // Sent as "Authorization: Api-Token <token>". Secret.
-  std::string api_token;
-};
-
-struct OtlpHttpExporterConfig {
-  // Base URL; /v1/<signal> is appended.
-  std::string endpoint;
-  // Extra request headers. Values are treated as secrets.
-  std::map<std::string, std::string> headers;
-};
-
-struct RetryConfig {
-  bool enabled = true;
-  absl::Duration initial_interval = absl::Seconds(5);
-  absl::Duration max_interval = absl::Seconds(30);
-  // A request still undelivered after this long is given up (counted).
-  absl::Duration max_elapsed = absl::Minutes(55);
-};
-
-struct SignalLimits {
-  // Largest request body sent to the backend; bigger batches are split.
-  int64_t max_request_bytes = 0;
-};
-
-struct ExportLimits {
-  // Dynatrace's documented OTLP payload limits.
-  SignalLimits traces{8'000'000};
-  SignalLimits metrics{4'000'000};
-  SignalLimits logs{2'000'000};
-};
-
-struct ExporterConfig {
-  // kAuto: Dynatrace when a Dynatrace endpoint is known, else debug. See
-  // ResolveExporterType.
-  ExporterType type = ExporterType::kAuto;
-  DynatraceExporterConfig dynatrace;
-  OtlpHttpExporterConfig otlphttp;
-  Compression compression = Compression::kGzip;
-  absl::Duration timeout = absl::Seconds(10);
-  RetryConfig retry;
-  // Concurrent requests to the backend.
-  int max_in_flight = 16;
-  ExportLimits limits;
-};
-
-struct PersistentQueueConfig {
-  bool enabled = false;
-  std::string directory;
-  int64_t max_size_mib = 1024;
-};
-
-struct QueueConfig {
-  // Bytes accepted and not yet delivered; past it receivers push back.
-  int64_t memory_limit_mib = 256;
-  // Bound on the process's resident memory (MemoryGuard); it also caps the
-  // reparenting tables. 0: 80% of the container's (cgroup) memory limit when
-  // there is one, else none. -1: none.
-  int64_t process_memory_limit_mib = 0;
-  PersistentQueueConfig persistent;
-};
-
-struct ShutdownConfig {
-  // On SIGTERM: stop accepting, flush held spans and queues for this long.
-  absl::Duration drain_timeout = absl::Seconds(25);
-};
-
-struct LogConfig {
-  LogLevel level = LogLevel::kInfo;
-};
-
-struct GatewayConfig {
-  GrpcReceiverConfig grpc;  // receivers.grpc
-  HttpReceiverConfig http;  // receivers.http
-  AdminConfig admin;
-  ReparentOptions reparent;
-  BatchConfig batch;
-  ExporterConfig exporter;
-  QueueConfig queue;
-  ShutdownConfig shutdown;
-  LogConfig log;
-};
 
 // The embedded default configuration file (documentation of the defaults in
 // YAML form; loading it yields GatewayConfig{} plus environment defaults).
@@ -215,25 +70,8 @@ absl::Status ApplyFlagOverrides(const ConfigOverrides& overrides, GatewayConfig*
 absl::StatusOr<ConfigOverrides> ParseOverrideFlags(const std::vector<std::string>& args,
                                                    std::vector<std::string>* rest);
 
-// Cross-field checks (URLs, host:port, positive sizes, TLS pairs, the token
-// the chosen exporter needs). Errors name the key.
-absl::Status ValidateConfig(const GatewayConfig& config);
-
-// kAuto resolved: kDynatrace if exporter.dynatrace.endpoint is set, else kDebug.
-ExporterType ResolveExporterType(const GatewayConfig& config);
-
-// "auto", "dynatrace", "otlphttp", "debug".
-std::string_view ExporterTypeName(ExporterType type);
-
 // The configuration in effect as YAML that LoadConfig accepts. Secrets (API
 // token, bearer tokens, otlphttp header values) are replaced by "REDACTED".
 std::string RenderEffectiveConfig(const GatewayConfig& config);
-
-// The secret values in `config` at least kMinSecretLength long, so that
-// outputs (the admin pages) can be scrubbed of them.
-std::vector<std::string> ConfigSecrets(const GatewayConfig& config);
-inline constexpr size_t kMinSecretLength = 6;
-
-inline constexpr std::string_view kRedacted = "REDACTED";
 
 }  // namespace gateway

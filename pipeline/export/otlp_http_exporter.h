@@ -9,17 +9,19 @@
 //   exporter->Export(std::move(request));   // any thread, never blocks
 //   exporter->Shutdown(absl::Now() + absl::Seconds(25));
 //
-// One exporter thread drives libcurl's multi interface: connections are
-// reused, TLS uses the system CA store, and proxies come from the environment
-// (HTTPS_PROXY, NO_PROXY, ...), which libcurl reads by itself.
+// One exporter thread drives an HttpTransport (libcurl's multi interface,
+// curl_http_transport.h, unless a test passes its own).
 //
 // Requests over the per-signal limits are split (SplitExportRequest) before
-// sending. Network errors, 408, 429, 502, 503 and 504 are retried with
-// exponential backoff and jitter, honouring Retry-After; 413 splits the body
-// in halves; other 4xx and 5xx responses reject the request (counted and
-// logged with the start of the response body). Retrying stops when the oldest
-// item would be older than `max_item_age` (Dynatrace drops spans that ended
-// more than an hour ago) or at the Shutdown deadline.
+// sending. What follows an attempt is RetryPolicy's call (retry_policy.h):
+// network errors, 408, 429, 502, 503 and 504 are retried with exponential
+// backoff and jitter, honouring Retry-After; 413 splits the body in halves;
+// other 4xx and 5xx responses reject the request (counted and logged with
+// the start of the response body, header values redacted). Retrying stops
+// when the oldest item would be older than `retry.max_item_age` (Dynatrace
+// drops spans that ended more than an hour ago) or at the Shutdown deadline.
+// A 2xx response's partial_success is counted (export_metrics.h lists the
+// counters).
 //
 // Dynatrace accepts metrics with delta temporality only; this exporter passes
 // metrics through unchanged, so cumulative metrics must be converted upstream
@@ -38,6 +40,8 @@
 #include "absl/time/time.h"
 #include "pipeline/base/clock.h"
 #include "pipeline/export/exporter.h"
+#include "pipeline/export/http_transport.h"
+#include "pipeline/export/retry_policy.h"
 #include "pipeline/base/metrics_registry.h"
 #include "pipeline/base/signal.h"
 
@@ -68,20 +72,10 @@ struct OtlpHttpExporterOptions {
   // HTTP requests in flight at once, over all signals.
   int max_concurrent_requests = 4;
 
-  // Retry backoff: initial * multiplier^(attempt-1), capped at max, then
-  // multiplied by a random factor in [1 - jitter, 1 + jitter].
-  absl::Duration initial_backoff = absl::Seconds(1);
-  absl::Duration max_backoff = absl::Seconds(30);
-  double backoff_multiplier = 2.0;
-  double jitter = 0.5;
-  // A Retry-After longer than this is clamped to it.
-  absl::Duration max_retry_after = absl::Minutes(5);
-  // Retrying stops once the oldest item in a request would be older than this
-  // at the next attempt (the item's age counts from ExportRequest's
+  // Backoff, Retry-After bound and jitter seed of retries, and the age past
+  // which a request is given up (the age counts from ExportRequest's
   // oldest_item_time, or from its arrival when that is unknown).
-  absl::Duration max_item_age = absl::Minutes(55);
-  // Seed for the jitter; tests fix it.
-  uint64_t random_seed = 0x9e3779b97f4a7c15ULL;
+  RetryPolicyOptions retry;
 
   // Healthy() turns false once every attempt has failed for this long.
   absl::Duration unhealthy_after = absl::Seconds(60);
@@ -113,5 +107,17 @@ std::string ExportUrl(const OtlpHttpExporterOptions& options, Signal signal);
 // immediately).
 std::unique_ptr<Exporter> NewOtlpHttpExporter(const OtlpHttpExporterOptions& options,
                                               MetricsRegistry& registry, const Clock& clock);
+
+// The same, sending through `transport` (which the exporter owns) instead of
+// libcurl; the transport options derived from `options` are then the
+// caller's business (ExportTransportOptions gives them).
+std::unique_ptr<Exporter> NewOtlpHttpExporter(const OtlpHttpExporterOptions& options,
+                                              MetricsRegistry& registry, const Clock& clock,
+                                              std::unique_ptr<HttpTransport> transport);
+
+// What the libcurl transport is built with: Content-Type
+// application/x-protobuf, Content-Encoding gzip when `gzip`, then `headers`;
+// the timeouts; max_concurrent_requests connections.
+HttpTransportOptions ExportTransportOptions(const OtlpHttpExporterOptions& options);
 
 }  // namespace gateway

@@ -14,14 +14,17 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "pipeline/base/logging.h"
 #include "pipeline/base/sync.h"
+#include "pipeline/otlp/gzip.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_dynatrace.h"
+#include "tests/fakes/fake_http_transport.h"
 
 namespace gateway {
 namespace {
 
 using testing::FakeClock;
 using testing::FakeDynatrace;
+using testing::FakeHttpTransport;
 namespace coltrace = opentelemetry::proto::collector::trace::v1;
 
 constexpr char kToken[] = "dt0c01.SECRETTOKENVALUE";
@@ -97,7 +100,34 @@ bool WaitUntil(Pred pred, absl::Duration timeout = absl::Seconds(20)) {
   return pred();
 }
 
-class OtlpHttpExporterTest : public ::testing::Test {
+// The clock, registry and exporter of both fixtures below, and the helpers
+// that feed and read them.
+class ExporterTestBase : public ::testing::Test {
+ protected:
+  void ExportTraces(std::string body, int64_t items, Results& results,
+                    absl::Time oldest = absl::InfinitePast()) {
+    ExportRequest request;
+    request.signal = Signal::kTraces;
+    request.body = std::move(body);
+    request.items = items;
+    request.oldest_item_time = oldest;
+    request.on_done = results.Callback();
+    exporter_->Export(std::move(request));
+  }
+
+  int64_t Count(const std::string& name, const MetricLabels& labels) { return registry_.CounterValue(name, labels); }
+  int64_t Failures(const std::string& reason) {
+    return Count("gateway_export_failures_total", {{"signal", "traces"}, {"reason", reason}});
+  }
+
+  FakeClock clock_;
+  MetricsRegistry registry_;
+  OtlpHttpExporterOptions options_;
+  std::unique_ptr<Exporter> exporter_;
+};
+
+// The exporter over libcurl against a fake Dynatrace on a local port.
+class OtlpHttpExporterTest : public ExporterTestBase {
  protected:
   void SetUp() override {
     SetLogSink(&CaptureLog);
@@ -118,27 +148,7 @@ class OtlpHttpExporterTest : public ::testing::Test {
 
   void StartExporter() { exporter_ = NewOtlpHttpExporter(options_, registry_, clock_); }
 
-  void ExportTraces(std::string body, int64_t items, Results& results,
-                    absl::Time oldest = absl::InfinitePast()) {
-    ExportRequest request;
-    request.signal = Signal::kTraces;
-    request.body = std::move(body);
-    request.items = items;
-    request.oldest_item_time = oldest;
-    request.on_done = results.Callback();
-    exporter_->Export(std::move(request));
-  }
-
-  int64_t Count(const std::string& name, const MetricLabels& labels) { return registry_.CounterValue(name, labels); }
-  int64_t Failures(const std::string& reason) {
-    return Count("gateway_export_failures_total", {{"signal", "traces"}, {"reason", reason}});
-  }
-
-  FakeClock clock_;
-  MetricsRegistry registry_;
   std::unique_ptr<FakeDynatrace> dt_;
-  OtlpHttpExporterOptions options_;
-  std::unique_ptr<Exporter> exporter_;
 };
 
 TEST(OtlpHttpExporterOptionsTest, BuildsDynatraceUrlsAndAuthHeader) {
@@ -391,6 +401,121 @@ TEST_F(OtlpHttpExporterTest, ShutdownGivesUpAtTheDeadlineAndRefusesLaterRequests
   ASSERT_TRUE(results.WaitFor(2, absl::ZeroDuration()));
   EXPECT_EQ(results.Get()[1].outcome, ExportOutcome::kGivenUp);
   EXPECT_TRUE(exporter_->Shutdown(clock_.Now()).ok());  // idempotent
+}
+
+// The exporter over an in-memory transport: no sockets, every response
+// scripted.
+class OtlpHttpExporterFakeTransportTest : public ExporterTestBase {
+ protected:
+  void SetUp() override {
+    SetLogSink(&CaptureLog);
+    options_ = ForDynatrace("https://abc.live.dynatrace.com/api/v2/otlp", kToken);
+  }
+  void TearDown() override {
+    exporter_.reset();
+    SetLogSink(nullptr);
+  }
+
+  // `transport_` stays valid until exporter_ is reset.
+  void StartExporter() {
+    auto transport = std::make_unique<FakeHttpTransport>();
+    transport_ = transport.get();
+    for (FakeHttpTransport::Response& r : script_) transport_->PushResponse(std::move(r));
+    exporter_ = NewOtlpHttpExporter(options_, registry_, clock_, std::move(transport));
+  }
+
+  std::vector<FakeHttpTransport::Response> script_;
+  FakeHttpTransport* transport_ = nullptr;
+};
+
+TEST(OtlpHttpExporterOptionsTest, TransportCarriesContentTypeEncodingAndConfiguredHeaders) {
+  OtlpHttpExporterOptions options = ForDynatrace("https://abc.live.dynatrace.com/api/v2/otlp", "tok");
+  options.connect_timeout = absl::Seconds(3);
+  options.request_timeout = absl::Seconds(9);
+  options.max_concurrent_requests = 0;
+  HttpTransportOptions transport = ExportTransportOptions(options);
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"Content-Type", "application/x-protobuf"}, {"Content-Encoding", "gzip"}, {"Authorization", "Api-Token tok"}};
+  EXPECT_EQ(transport.headers, expected);
+  EXPECT_EQ(transport.connect_timeout, absl::Seconds(3));
+  EXPECT_EQ(transport.request_timeout, absl::Seconds(9));
+  EXPECT_EQ(transport.max_connections, 1);
+  options.gzip = false;
+  EXPECT_EQ(ExportTransportOptions(options).headers.size(), 2u);
+}
+
+TEST_F(OtlpHttpExporterFakeTransportTest, PostsTheGzippedBodyToTheSignalUrl) {
+  StartExporter();
+  Results results;
+  const std::string body = TraceRequest(4);
+  ExportTraces(body, 4, results);
+  ASSERT_TRUE(results.WaitFor(1));
+  EXPECT_EQ(results.Get()[0].outcome, ExportOutcome::kDelivered);
+  std::vector<FakeHttpTransport::Request> requests = transport_->Requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].url, "https://abc.live.dynatrace.com/api/v2/otlp/v1/traces");
+  absl::StatusOr<std::string> sent = GzipDecompress(requests[0].body, size_t{1} << 20);
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_EQ(*sent, body);
+  EXPECT_EQ(Count("gateway_exported_items_total", {{"signal", "traces"}}), 4);
+}
+
+TEST_F(OtlpHttpExporterFakeTransportTest, CountsTimeoutsApartFromNetworkErrorsAndRetriesThem) {
+  script_.push_back({.error = TransportError::kTimeout, .error_message = "Operation timed out after 10000 ms"});
+  StartExporter();
+  Results results;
+  ExportTraces(TraceRequest(5), 5, results);
+  ASSERT_TRUE(WaitUntil([&] { return Failures("timeout") == 1; }));
+  EXPECT_FALSE(transport_->WaitForRequests(2, absl::Milliseconds(100)));
+  clock_.Advance(absl::Seconds(2));  // past the first backoff (1 s +- 50%)
+  ASSERT_TRUE(results.WaitFor(1));
+  EXPECT_EQ(results.Get()[0].outcome, ExportOutcome::kDelivered);
+  EXPECT_EQ(Failures("network"), 0);
+  EXPECT_EQ(Count("gateway_export_retries_total", {{"signal", "traces"}}), 1);
+  EXPECT_TRUE(absl::StrContains(AllLogs(), "Operation timed out after 10000 ms")) << AllLogs();
+}
+
+TEST_F(OtlpHttpExporterFakeTransportTest, LogsAPartialSuccessMessageWithoutTheToken) {
+  coltrace::ExportTraceServiceResponse response;
+  response.mutable_partial_success()->set_rejected_spans(2);
+  response.mutable_partial_success()->set_error_message(absl::StrCat("spans refused for Api-Token ", kToken));
+  script_.push_back({.status = 200, .body = response.SerializeAsString()});
+  StartExporter();
+  Results results;
+  ExportTraces(TraceRequest(6), 6, results);
+  ASSERT_TRUE(results.WaitFor(1));
+  EXPECT_EQ(results.Get()[0].outcome, ExportOutcome::kDelivered);
+  EXPECT_EQ(results.Get()[0].rejected_items, 2);
+  EXPECT_EQ(Count("gateway_exported_items_total", {{"signal", "traces"}}), 4);
+  const std::string logs = AllLogs();
+  EXPECT_TRUE(absl::StrContains(logs, "spans refused for")) << logs;
+  EXPECT_FALSE(absl::StrContains(logs, "SECRETTOKENVALUE")) << logs;
+}
+
+TEST_F(OtlpHttpExporterFakeTransportTest, RejectsA413ThatCannotBeSplit) {
+  script_.push_back({.status = 413});
+  StartExporter();
+  Results results;
+  ExportTraces(TraceRequest(1), 1, results);
+  ASSERT_TRUE(results.WaitFor(1));
+  EXPECT_EQ(results.Get()[0].outcome, ExportOutcome::kRejected);
+  EXPECT_EQ(transport_->Requests().size(), 1u);
+  EXPECT_EQ(Failures("http_413"), 1);
+  EXPECT_EQ(Count("gateway_export_rejected_items_total", {{"signal", "traces"}, {"reason", "http_413"}}), 1);
+}
+
+TEST_F(OtlpHttpExporterFakeTransportTest, ShutdownAbortsTransfersInFlightAndGivesThemUp) {
+  script_.push_back({.hang = true});
+  StartExporter();
+  Results results;
+  ExportTraces(TraceRequest(5), 5, results);
+  ASSERT_TRUE(transport_->WaitForRequests(1, absl::Seconds(20)));
+  ASSERT_TRUE(exporter_->Shutdown(clock_.Now()).ok());
+  ASSERT_TRUE(results.WaitFor(1, absl::ZeroDuration()));
+  EXPECT_EQ(results.Get()[0].outcome, ExportOutcome::kGivenUp);
+  EXPECT_EQ(transport_->Aborted(), 1);
+  EXPECT_EQ(Count("gateway_export_given_up_items_total", {{"signal", "traces"}, {"reason", "shutdown"}}), 5);
+  EXPECT_EQ(exporter_->QueuedBytes(), 0);
 }
 
 }  // namespace

@@ -1,0 +1,159 @@
+#include "gateway/config/config_schema.h"
+
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "pipeline/base/absl_compat.h"
+#include "pipeline/base/status_macros.h"
+
+namespace gateway {
+namespace {
+
+absl::Status ValidateHostPort(std::string_view key, const std::string& endpoint) {
+  auto bad = [&](std::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(ToAbsl(key), ": must be host:port (e.g. 0.0.0.0:4317), ",
+                                                   ToAbsl(why), ", got \"", endpoint, "\""));
+  };
+  size_t colon = endpoint.rfind(':');
+  if (colon == std::string::npos) return bad("no port");
+  std::string_view host = std::string_view(endpoint).substr(0, colon);
+  std::string_view port = std::string_view(endpoint).substr(colon + 1);
+  if (host.empty()) return bad("no host");
+  if (host.front() == '[' && host.back() != ']') return bad("unbalanced [ ] around an IPv6 address");
+  if (host.front() != '[' && host.find(':') != std::string_view::npos) {
+    return bad("write IPv6 addresses in brackets");
+  }
+  int port_number = 0;
+  if (!absl::SimpleAtoi(ToAbsl(port), &port_number) || port_number < 0 || port_number > 65535) {
+    return bad("port must be 0-65535");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateUrl(std::string_view key, const std::string& url) {
+  absl::string_view rest = url;
+  if ((absl::ConsumePrefix(&rest, "https://") || absl::ConsumePrefix(&rest, "http://")) && !rest.empty() &&
+      rest.front() != '/' && rest.find_first_of(" \t\r\n") == absl::string_view::npos) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(ToAbsl(key), ": must be an https:// or http:// URL, got \"",
+                                                 url, "\""));
+}
+
+absl::Status ValidateTls(std::string_view key, const TlsConfig& tls) {
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(ToAbsl(key), ": cert_file and key_file must be set together"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Positive(std::string_view key, absl::Duration d) {
+  if (d <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(ToAbsl(key), ": must be greater than 0"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateConfig(const GatewayConfig& c) {
+  if (c.grpc.enabled) {
+    GATEWAY_RETURN_IF_ERROR(ValidateHostPort("receivers.grpc.endpoint", c.grpc.endpoint));
+    GATEWAY_RETURN_IF_ERROR(ValidateTls("receivers.grpc.tls", c.grpc.tls));
+  }
+  if (c.http.enabled) {
+    GATEWAY_RETURN_IF_ERROR(ValidateHostPort("receivers.http.endpoint", c.http.endpoint));
+    GATEWAY_RETURN_IF_ERROR(ValidateTls("receivers.http.tls", c.http.tls));
+  }
+  if (!c.grpc.enabled && !c.http.enabled) {
+    return absl::InvalidArgumentError("receivers: at least one of grpc and http must be enabled");
+  }
+  GATEWAY_RETURN_IF_ERROR(ValidateHostPort("admin.endpoint", c.admin.endpoint));
+  if (c.reparent.target_kinds.empty()) {
+    return absl::InvalidArgumentError("reparent.target_kinds: must name at least one span kind");
+  }
+  if (c.reparent.resolved_ttl < c.reparent.hold_window) {
+    return absl::InvalidArgumentError("reparent.resolved_ttl: must be at least reparent.hold_window");
+  }
+  GATEWAY_RETURN_IF_ERROR(Positive("batch.timeout", c.batch.timeout));
+  GATEWAY_RETURN_IF_ERROR(Positive("exporter.timeout", c.exporter.timeout));
+  GATEWAY_RETURN_IF_ERROR(Positive("exporter.retry.initial_interval", c.exporter.retry.initial_interval));
+  GATEWAY_RETURN_IF_ERROR(Positive("exporter.retry.max_elapsed", c.exporter.retry.max_elapsed));
+  if (c.exporter.retry.max_interval < c.exporter.retry.initial_interval) {
+    return absl::InvalidArgumentError(
+        "exporter.retry.max_interval: must be at least exporter.retry.initial_interval");
+  }
+  GATEWAY_RETURN_IF_ERROR(Positive("shutdown.drain_timeout", c.shutdown.drain_timeout));
+  if (c.batch.max_bytes > c.exporter.limits.traces.max_request_bytes) {
+    return absl::InvalidArgumentError(
+        "batch.max_bytes: must not exceed exporter.limits.traces.max_request_bytes");
+  }
+  if (c.queue.persistent.enabled && c.queue.persistent.directory.empty()) {
+    return absl::InvalidArgumentError("queue.persistent.directory: must be set when queue.persistent.enabled");
+  }
+  switch (ResolveExporterType(c)) {
+    case ExporterType::kDynatrace:
+      if (c.exporter.dynatrace.endpoint.empty()) {
+        return absl::InvalidArgumentError(
+            "exporter.dynatrace.endpoint: must be set for the dynatrace exporter (or set DT_ENDPOINT)");
+      }
+      GATEWAY_RETURN_IF_ERROR(ValidateUrl("exporter.dynatrace.endpoint", c.exporter.dynatrace.endpoint));
+      if (c.exporter.dynatrace.api_token.empty()) {
+        return absl::InvalidArgumentError(
+            "exporter.dynatrace.api_token: must be set for the dynatrace exporter (or set DT_API_TOKEN)");
+      }
+      break;
+    case ExporterType::kOtlpHttp:
+      if (c.exporter.otlphttp.endpoint.empty()) {
+        return absl::InvalidArgumentError(
+            "exporter.otlphttp.endpoint: must be set for the otlphttp exporter (or set "
+            "OTEL_EXPORTER_OTLP_ENDPOINT)");
+      }
+      GATEWAY_RETURN_IF_ERROR(ValidateUrl("exporter.otlphttp.endpoint", c.exporter.otlphttp.endpoint));
+      break;
+    case ExporterType::kDebug:
+    case ExporterType::kAuto:
+      break;
+  }
+  return absl::OkStatus();
+}
+
+ExporterType ResolveExporterType(const GatewayConfig& config) {
+  if (config.exporter.type != ExporterType::kAuto) return config.exporter.type;
+  if (!config.exporter.dynatrace.endpoint.empty()) return ExporterType::kDynatrace;
+  if (!config.exporter.otlphttp.endpoint.empty()) return ExporterType::kOtlpHttp;
+  return ExporterType::kDebug;
+}
+
+std::string_view ExporterTypeName(ExporterType type) {
+  switch (type) {
+    case ExporterType::kAuto:
+      return "auto";
+    case ExporterType::kDynatrace:
+      return "dynatrace";
+    case ExporterType::kOtlpHttp:
+      return "otlphttp";
+    case ExporterType::kDebug:
+      return "debug";
+  }
+  return "auto";
+}
+
+std::vector<std::string> ConfigSecrets(const GatewayConfig& c) {
+  std::vector<std::string> secrets;
+  for (const std::string* s : {&c.exporter.dynatrace.api_token, &c.grpc.auth.bearer_token,
+                               &c.http.auth.bearer_token}) {
+    secrets.push_back(*s);
+  }
+  for (const auto& [name, value] : c.exporter.otlphttp.headers) {
+    secrets.push_back(value);
+  }
+  // Short values (a header like "gzip") would scrub harmless text everywhere.
+  std::erase_if(secrets, [](const std::string& s) { return s.size() < kMinSecretLength; });
+  return secrets;
+}
+
+}  // namespace gateway

@@ -1,0 +1,180 @@
+// The gateway's configuration schema: one plain struct per section with the
+// built-in defaults, the cross-field validation, and what counts as a secret.
+// Loading (YAML, environment, flags) is in config.h.
+//
+//   GatewayConfig config;                       // the built-in defaults
+//   config.exporter.dynatrace.endpoint = "https://abc12345.live.dynatrace.com/api/v2/otlp";
+//   config.exporter.dynatrace.api_token = token;
+//   GATEWAY_RETURN_IF_ERROR(ValidateConfig(config));
+//   ExporterType type = ResolveExporterType(config);   // kDynatrace
+//
+// docs/configuration.md lists every key.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "pipeline/base/logging.h"
+#include "pipeline/reparent/reparent_options.h"
+
+namespace gateway {
+
+struct TlsConfig {
+  // Both set: the listener serves TLS. Both empty: plaintext.
+  std::string cert_file;
+  std::string key_file;
+
+  bool Enabled() const { return !cert_file.empty(); }
+};
+
+struct AuthConfig {
+  // Non-empty: requests must carry "Authorization: Bearer <token>". Secret.
+  std::string bearer_token;
+};
+
+struct GrpcReceiverConfig {
+  bool enabled = true;
+  std::string endpoint = "0.0.0.0:4317";
+  int max_recv_msg_size_mib = 4;
+  TlsConfig tls;
+  AuthConfig auth;
+};
+
+struct HttpReceiverConfig {
+  bool enabled = true;
+  std::string endpoint = "0.0.0.0:4318";
+  int max_request_body_mib = 16;
+  // Origins allowed by CORS ("*" for any); empty: no CORS headers.
+  std::vector<std::string> cors_allowed_origins;
+  TlsConfig tls;
+  AuthConfig auth;
+  // I/O threads of the HTTP server.
+  int threads = 2;
+};
+
+struct AdminConfig {
+  // /healthz, /readyz, /metrics, /status. Loopback by default.
+  std::string endpoint = "127.0.0.1:13133";
+};
+
+struct BatchConfig {
+  int max_spans = 2000;
+  int64_t max_bytes = 4'000'000;
+  absl::Duration timeout = absl::Milliseconds(200);
+};
+
+enum class ExporterType { kAuto, kDynatrace, kOtlpHttp, kDebug };
+enum class Compression { kGzip, kNone };
+
+struct DynatraceExporterConfig {
+  // Base of the OTLP API, e.g. https://abc12345.live.dynatrace.com/api/v2/otlp;
+  // the exporter appends /v1/traces, /v1/metrics, /v1/logs.
+  std::string endpoint;
+  // Sent as "Authorization: Api-Token <token>". Secret.
+  std::string api_token;
+};
+
+struct OtlpHttpExporterConfig {
+  // Base URL; /v1/<signal> is appended.
+  std::string endpoint;
+  // Extra request headers. Values are treated as secrets.
+  std::map<std::string, std::string> headers;
+};
+
+struct RetryConfig {
+  bool enabled = true;
+  absl::Duration initial_interval = absl::Seconds(5);
+  absl::Duration max_interval = absl::Seconds(30);
+  // A request still undelivered after this long is given up (counted).
+  absl::Duration max_elapsed = absl::Minutes(55);
+};
+
+struct SignalLimits {
+  // Largest request body sent to the backend; bigger batches are split.
+  int64_t max_request_bytes = 0;
+};
+
+struct ExportLimits {
+  // Dynatrace's documented OTLP payload limits.
+  SignalLimits traces{8'000'000};
+  SignalLimits metrics{4'000'000};
+  SignalLimits logs{2'000'000};
+};
+
+struct ExporterConfig {
+  // kAuto: Dynatrace when a Dynatrace endpoint is known, else debug. See
+  // ResolveExporterType.
+  ExporterType type = ExporterType::kAuto;
+  DynatraceExporterConfig dynatrace;
+  OtlpHttpExporterConfig otlphttp;
+  Compression compression = Compression::kGzip;
+  absl::Duration timeout = absl::Seconds(10);
+  RetryConfig retry;
+  // Concurrent requests to the backend.
+  int max_in_flight = 16;
+  ExportLimits limits;
+};
+
+struct PersistentQueueConfig {
+  bool enabled = false;
+  std::string directory;
+  int64_t max_size_mib = 1024;
+};
+
+struct QueueConfig {
+  // Bytes accepted and not yet delivered; past it receivers push back.
+  int64_t memory_limit_mib = 256;
+  // Bound on the process's resident memory (MemoryGuard); it also caps the
+  // reparenting tables. 0: 80% of the container's (cgroup) memory limit when
+  // there is one, else none. -1: none.
+  int64_t process_memory_limit_mib = 0;
+  PersistentQueueConfig persistent;
+};
+
+struct ShutdownConfig {
+  // On SIGTERM: stop accepting, flush held spans and queues for this long.
+  absl::Duration drain_timeout = absl::Seconds(25);
+};
+
+struct LogConfig {
+  LogLevel level = LogLevel::kInfo;
+};
+
+struct GatewayConfig {
+  GrpcReceiverConfig grpc;  // receivers.grpc
+  HttpReceiverConfig http;  // receivers.http
+  AdminConfig admin;
+  ReparentOptions reparent;
+  BatchConfig batch;
+  ExporterConfig exporter;
+  QueueConfig queue;
+  ShutdownConfig shutdown;
+  LogConfig log;
+};
+
+// Cross-field checks (URLs, host:port, positive sizes, TLS pairs, the token
+// the chosen exporter needs). Errors name the key.
+absl::Status ValidateConfig(const GatewayConfig& config);
+
+// kAuto resolved: kDynatrace if exporter.dynatrace.endpoint is set, else
+// kOtlpHttp if exporter.otlphttp.endpoint is set, else kDebug.
+ExporterType ResolveExporterType(const GatewayConfig& config);
+
+// "auto", "dynatrace", "otlphttp", "debug".
+std::string_view ExporterTypeName(ExporterType type);
+
+// The secret values in `config` at least kMinSecretLength long, so that
+// outputs (the admin pages) can be scrubbed of them.
+std::vector<std::string> ConfigSecrets(const GatewayConfig& config);
+inline constexpr size_t kMinSecretLength = 6;
+
+// What secrets are shown as.
+inline constexpr std::string_view kRedacted = "REDACTED";
+
+}  // namespace gateway
