@@ -222,3 +222,11 @@ def delay_summary(values):
     pick = lambda q: vals[min(len(vals) - 1, int(q * (len(vals) - 1) + 0.5))]
     return (f"n={len(vals)} min={vals[0]:.3f}s median={pick(0.5):.3f}s p90={pick(0.9):.3f}s "
             f"max={vals[-1]:.3f}s")
+
+
+def compare_delivery(exp, received_spans):
+    """Problems with delivery alone: each span the apps emitted arrives
+    exactly once (wherever it is placed)."""
+    count = collections.Counter(s["span_id"] for s in received_spans)
+    return [f"{_describe(span)} arrived {count[sid]} times, want once"
+            for sid, span in exp.spans.items() if count[sid] != 1]
