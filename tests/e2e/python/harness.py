@@ -243,6 +243,13 @@ class Harness:
         return os.path.abspath(p)
 
     def spawn(self, name, argv, env=None, cwd=None):
+        self._names = getattr(self, "_names", set())
+        base = name
+        for i in range(2, 1000):
+            if name not in self._names:
+                break
+            name = f"{base}-{i}"
+        self._names.add(name)
         child = Child(name, argv, env=env, cwd=cwd)
         self.children.append(child)
         return child
