@@ -12,6 +12,9 @@
 #                               tests/python/requirements.txt (OpenTelemetry
 #                               Python SDK and instrumentations, boto3, moto,
 #                               awslambdaric, pytest); .deps/venv/bin/python
+#   .deps/venv-otel-1.24/       the same for tests/python/requirements-otel-1.24.txt
+#                               (an OpenTelemetry Python SDK that sends no span
+#                               flags, for one delay measurement)
 #   .deps/bin/aws-lambda-rie    AWS Lambda Runtime Interface Emulator, built
 #                               with Go from the pinned tests/go/rie/go.mod
 # Each is rebuilt only when its pin file changes (a stamp beside it holds the
@@ -95,9 +98,13 @@ if ((with_tests)); then
   require_tool node "install Node.js 20 (apt-get install nodejs npm)"
   # Python test packages, pinned by tests/python/requirements.txt.
   require_tool python3 "install Python 3.11 (apt-get install python3 python3-venv)"
-  venv=.deps/venv
-  want=$(stamp_of tests/python/requirements.txt)
-  if [[ ! -x "$venv/bin/python" || "$(cat "$venv/.install-stamp" 2>/dev/null)" != "$want" ]]; then
+  # install_venv DIR REQUIREMENTS: (re)creates DIR when REQUIREMENTS changed.
+  install_venv() {
+    local venv=$1 requirements=$2 want
+    want=$(stamp_of "$requirements")
+    if [[ -x "$venv/bin/python" && "$(cat "$venv/.install-stamp" 2>/dev/null)" == "$want" ]]; then
+      return
+    fi
     echo "install_deps: Python virtual environment in $venv" >&2
     rm -rf "$venv"
     mkdir -p .deps
@@ -106,9 +113,11 @@ if ((with_tests)); then
       exit 1
     }
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-      --no-input -r tests/python/requirements.txt >&2
+      --no-input -r "$requirements" >&2
     echo "$want" > "$venv/.install-stamp"
-  fi
+  }
+  install_venv .deps/venv tests/python/requirements.txt
+  install_venv .deps/venv-otel-1.24 tests/python/requirements-otel-1.24.txt
 
   # AWS Lambda Runtime Interface Emulator, pinned by tests/go/rie/go.{mod,sum}.
   go_bin=$(command -v go || true)

@@ -343,10 +343,11 @@ class Harness:
         log(f"Lambda emulator for {name} on 127.0.0.1:{rie_port}")
         return Lambda(child, rie_port)
 
-    def run_app(self, name, script, args, env=None, timeout_s=90):
-        """Runs one of the apps in this directory to completion; returns its
-        stdout. Fails with its logs if it exits non-zero."""
-        child = self.spawn(name, [self.python, os.path.join(HERE, script), *args],
+    def run_app(self, name, script, args, env=None, timeout_s=90, python=None):
+        """Runs one of the apps in this directory to completion (with the
+        venv's Python, or `python`); returns its stdout. Fails with its logs
+        if it exits non-zero."""
+        child = self.spawn(name, [python or self.python, os.path.join(HERE, script), *args],
                            env=self.app_env(env))
         try:
             child.proc.wait(timeout=timeout_s)

@@ -5,7 +5,7 @@
 #
 # Python: $GATEWAY_PY_VENV (a venv directory), else .deps/venv at the root of
 # the source tree this script's runfile links into (scripts/install_deps.sh
-# --test makes it). The Lambda Runtime Interface Emulator: $GATEWAY_RIE, else
+# --test makes it; also .deps/venv-otel-1.24, or $GATEWAY_PY_VENV_OTEL_1_24). The Lambda Runtime Interface Emulator: $GATEWAY_RIE, else
 # .deps/bin/aws-lambda-rie there. Results go to stdout and, as JUnit XML, to
 # $XML_OUTPUT_FILE so that each case is counted.
 set -euo pipefail
@@ -33,6 +33,8 @@ if [[ ! -x "$E2E_RIE" ]]; then
   exit 1
 fi
 export E2E_PYTHON="$venv/bin/python"
+# An older OpenTelemetry SDK (no span flags), for test_remote_parent_delay.py.
+export E2E_PYTHON_OTEL_1_24="${GATEWAY_PY_VENV_OTEL_1_24:-$root/.deps/venv-otel-1.24}/bin/python"
 
 args=(-p no:cacheprovider -v -rA "$src_dir/$(basename "$module")")
 if [[ -n "${XML_OUTPUT_FILE:-}" ]]; then
