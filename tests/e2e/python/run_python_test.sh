@@ -36,7 +36,7 @@ export E2E_PYTHON="$venv/bin/python"
 # An older OpenTelemetry SDK (no span flags), for test_remote_parent_delay.py.
 export E2E_PYTHON_OTEL_1_24="${GATEWAY_PY_VENV_OTEL_1_24:-$root/.deps/venv-otel-1.24}/bin/python"
 
-args=(-p no:cacheprovider -v -rA "$src_dir/$(basename "$module")")
+args=(-p no:cacheprovider -v -rA "--rootdir=$src_dir" "$src_dir/$(basename "$module")")
 if [[ -n "${XML_OUTPUT_FILE:-}" ]]; then
   args+=("--junitxml=$XML_OUTPUT_FILE")
 fi
