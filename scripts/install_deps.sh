@@ -131,7 +131,7 @@ if ((with_tests)); then
   if [[ ! -x "$rie" || "$(cat "$rie.install-stamp" 2>/dev/null)" != "$want" ]]; then
     echo "install_deps: building $rie from the Go module proxy" >&2
     mkdir -p .deps/bin
-    (cd tests/go/rie && GOTOOLCHAIN=local GOFLAGS=-mod=readonly "$go_bin" build -trimpath \
+    (cd tests/go/rie && GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" "$go_bin" build -trimpath \
       -o ../../../"$rie" github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie) >&2
     echo "$want" > "$rie.install-stamp"
   fi
