@@ -211,11 +211,14 @@ class GatewayAppImpl final : public GatewayApp {
         r.reason = "shutting down";
       } else if (!exporter_->Healthy()) {
         r.ready = false;
-        r.reason = "exporter has not delivered for a while";
+        r.reason = exporter_->HealthDetail();
+        if (r.reason.empty()) r.reason = "exporter has not delivered for a while";
       } else if (!pipeline_->Ready()) {
         r.ready = false;
-        r.reason = budget_->UnderPressure() ? "process memory limit reached (backpressure)"
-                                            : "memory limit reached (backpressure)";
+        r.reason = wal_ != nullptr && !wal_->Healthy()
+                       ? "persistent queue cannot make requests durable (a write or fdatasync failed)"
+                   : budget_->UnderPressure() ? "process memory limit reached (backpressure)"
+                                              : "memory limit reached (backpressure)";
       }
       return r;
     };

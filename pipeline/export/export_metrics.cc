@@ -4,8 +4,8 @@ namespace gateway {
 namespace {
 
 constexpr const char* kFailureReasons[] = {"network", "timeout",  "http_408",  "http_429",
-                                           "http_413", "http_4xx", "http_5xx", "http_other"};
-constexpr const char* kRejectReasons[] = {"http_413", "http_4xx", "http_5xx", "http_other",
+                                           "http_400", "http_401", "http_403", "http_413", "http_4xx", "http_5xx", "http_other"};
+constexpr const char* kRejectReasons[] = {"http_400", "http_413", "http_4xx", "http_5xx", "http_other",
                                           "partial_success"};
 constexpr const char* kGiveUpReasons[] = {"max_age", "shutdown"};
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -32,6 +33,10 @@ class Exporter {
   // False when the exporter has failed to deliver for long enough that the
   // gateway should report not ready.
   virtual bool Healthy() const = 0;
+
+  // Why Healthy() is false, for /readyz and the status page ("" when it is
+  // true or the exporter has nothing to say). Thread-safe.
+  virtual std::string HealthDetail() const { return {}; }
 
   // Stops taking new requests, tries to deliver what it holds until
   // `deadline`, gives up the rest (calling on_done with kGivenUp). Idempotent.

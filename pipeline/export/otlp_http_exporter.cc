@@ -36,6 +36,8 @@ constexpr absl::Duration kTimerPoll = absl::Milliseconds(20);
 struct SharedGauges {
   std::atomic<int64_t> queued_bytes{0};
   std::atomic<int64_t> queued_requests{0};
+  // The 401 or 403 of the latest refusal, 0 while credentials are accepted.
+  std::atomic<long> auth_refused_status{0};
 };
 
 // One ExportRequest handed to Export, possibly sent as several parts.
@@ -47,7 +49,14 @@ struct Batch {
   bool any_given_up = false;
   bool any_rejected = false;
   int64_t rejected_items = 0;
+  // Parts made by splitting after a 400 to isolate refused items.
+  int isolation_parts = 0;
 };
+
+// Bound on the requests a 400 may cost one batch: halving isolates one
+// refused item among 2000 in ~22 requests; past the bound, what still fails
+// is rejected whole.
+constexpr int kMaxIsolationParts = 64;
 
 // One HTTP request body (a whole batch or a part of it) and its retry state.
 struct Part {
@@ -80,6 +89,10 @@ class OtlpHttpExporter final : public Exporter {
                       [gauges] { return static_cast<double>(gauges->queued_bytes.load()); });
     registry.AddGauge("gateway_export_queue_requests", "Requests accepted by the exporter and not yet done",
                       {}, [gauges] { return static_cast<double>(gauges->queued_requests.load()); });
+    registry.AddGauge("gateway_export_auth_refused",
+                      "The HTTP status (401, 403) with which the export target refuses the API token; 0 when it "
+                      "accepts it",
+                      {}, [gauges] { return static_cast<double>(gauges->auth_refused_status.load()); });
     thread_ = std::thread([this] { Run(); });
   }
 
@@ -118,9 +131,19 @@ class OtlpHttpExporter final : public Exporter {
   int64_t QueuedBytes() const override { return gauges_->queued_bytes.load(); }
 
   bool Healthy() const override {
+    if (gauges_->auth_refused_status.load() != 0) return false;
     const int64_t since = failing_since_ns_.load();
     if (since == kNotFailing) return true;
     return clock_.Now() - absl::FromUnixNanos(since) < options_.unhealthy_after;
+  }
+
+  std::string HealthDetail() const override {
+    const long status = gauges_->auth_refused_status.load();
+    if (status != 0) {
+      return absl::StrCat("the export target refuses the API token (HTTP ", status,
+                          "); data is kept and retried: check the token and its scopes, or replace it");
+    }
+    return Healthy() ? std::string() : std::string("the export target has not accepted a request for a while");
   }
 
   absl::Status Shutdown(absl::Time deadline) override {
@@ -284,6 +307,7 @@ class OtlpHttpExporter final : public Exporter {
     context.now = now;
     context.age_base = part->batch->age_base;
     context.shutdown_deadline = shutdown_deadline;
+    context.may_isolate = part->items > 1 && part->batch->isolation_parts < kMaxIsolationParts;
     const RetryDecision decision = policy_.Decide({done.error, done.status, done.retry_after}, context);
 
     if (decision.action == RetryAction::kDeliver) {
@@ -291,6 +315,7 @@ class OtlpHttpExporter final : public Exporter {
       return;
     }
     m.Failures(decision.failure)->Add();
+    if (done.error == TransportError::kNone && IsAuthFailure(done.status)) NoteAuthRefused(done.status, s);
     if (decision.retryable) {
       NoteFailure(now);
       if (ShouldLogFailure()) {
@@ -315,7 +340,7 @@ class OtlpHttpExporter final : public Exporter {
       }
       return;
     }
-    if (decision.action == RetryAction::kSplit && SplitInHalves(*part)) return;
+    if (decision.action == RetryAction::kSplit && SplitInHalves(*part, done.status)) return;
     // Permanently refused. The target answered, so it is reachable.
     NoteSuccess();
     LogWarn("export_rejected", {{"signal", signal_name},
@@ -348,19 +373,21 @@ class OtlpHttpExporter final : public Exporter {
     Finish(std::move(part), ExportOutcome::kDelivered, rejected);
   }
 
-  // After a 413: queues the halves of `part` in front of the others; false
-  // (and `part` untouched) when it does not split.
-  bool SplitInHalves(const Part& part) {
+  // After a 413 or 400 (`status`): queues the halves of `part` in front of
+  // the others; false (and `part` untouched) when it does not split.
+  bool SplitInHalves(const Part& part, long status) {
     const Signal signal = part.batch->request.signal;
     const int64_t max_items = signal == Signal::kMetrics ? options_.max_metric_data_points : 0;
     const std::string body = BodyOf(part);
     std::vector<std::string> halves =
         body.size() >= 2 ? options_.splitter(signal, body, body.size() / 2, max_items) : std::vector<std::string>{};
     if (halves.size() <= 1) return false;
-    LogInfo("export_split_after_413", {{"signal", std::string(SignalName(signal))},
-                                       {"bytes", absl::StrCat(body.size())},
-                                       {"parts", absl::StrCat(halves.size())}});
+    LogInfo(status == 400 ? "export_split_after_400" : "export_split_after_413",
+            {{"signal", std::string(SignalName(signal))},
+             {"bytes", absl::StrCat(body.size())},
+             {"parts", absl::StrCat(halves.size())}});
     std::shared_ptr<Batch> batch = part.batch;
+    if (status == 400) batch->isolation_parts += static_cast<int>(halves.size());
     batch->pending_parts += static_cast<int>(halves.size()) - 1;
     for (auto it = halves.rbegin(); it != halves.rend(); ++it) {
       auto half = std::make_unique<Part>();
@@ -411,6 +438,20 @@ class OtlpHttpExporter final : public Exporter {
   void NoteSuccess() {
     consecutive_failures_ = 0;
     failing_since_ns_.store(kNotFailing);
+    if (const long was = gauges_->auth_refused_status.exchange(0); was != 0) {
+      LogInfo("export_auth_accepted_again", {{"after_status", absl::StrCat(was)}});
+    }
+  }
+
+  // One log line when the target starts refusing the credentials; readiness
+  // says so until a request is accepted again.
+  void NoteAuthRefused(long status, int signal) {
+    if (gauges_->auth_refused_status.exchange(status) == 0) {
+      LogError("export_auth_refused",
+               {{"url", urls_[signal]},
+                {"status", absl::StrCat(status)},
+                {"action", "data kept and retried with backoff; /readyz answers 503 until a request is accepted"}});
+    }
   }
 
   void NoteFailure(absl::Time now) {

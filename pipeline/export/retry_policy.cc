@@ -11,10 +11,16 @@
 namespace gateway {
 
 bool IsRetryableStatus(long status) {
-  return status == 408 || status == 429 || status == 502 || status == 503 || status == 504;
+  return status == 408 || status == 429 || status == 502 || status == 503 || status == 504 ||
+         IsAuthFailure(status);
 }
 
+bool IsAuthFailure(long status) { return status == 401 || status == 403; }
+
 std::string_view FailureReason(long status) {
+  if (status == 400) return "http_400";
+  if (status == 401) return "http_401";
+  if (status == 403) return "http_403";
   if (status == 408) return "http_408";
   if (status == 429) return "http_429";
   if (status == 413) return "http_413";
@@ -50,7 +56,10 @@ RetryDecision RetryPolicy::Decide(const AttemptOutcome& outcome, const AttemptCo
   } else {
     decision.failure = FailureReason(outcome.status);
     if (!IsRetryableStatus(outcome.status)) {
-      decision.action = outcome.status == 413 ? RetryAction::kSplit : RetryAction::kReject;
+      // 413: too large, in halves. 400: some item is refused; halves isolate
+      // it so that the rest of the batch is delivered.
+      const bool split = outcome.status == 413 || (outcome.status == 400 && context.may_isolate);
+      decision.action = split ? RetryAction::kSplit : RetryAction::kReject;
       decision.final_reason = decision.failure;
       return decision;
     }

@@ -12,8 +12,13 @@
 //   2xx                                   kDeliver
 //   network error or timeout              kRetry after the backoff
 //   408, 429, 502, 503, 504               kRetry after max(Retry-After, backoff)
+//   401, 403                              kRetry after the backoff: the token may
+//                                         be being rotated; the data is kept
 //   413                                   kSplit (in halves; kReject "http_413"
 //                                         when the body cannot be split)
+//   400                                   kSplit while may_isolate (halves until
+//                                         the refused items are alone), else
+//                                         kReject "http_400"
 //   any other status                      kReject
 // A retry becomes kGiveUp "max_age" when the oldest item would be older than
 // max_item_age at the next attempt, and kGiveUp "shutdown" when the next
@@ -64,6 +69,9 @@ struct AttemptContext {
   absl::Time age_base;
   // Once the exporter is shutting down: no retry at or after this time.
   absl::Time shutdown_deadline = absl::InfiniteFuture();
+  // A 400 may still split the request to isolate the refused items (more
+  // than one item in it, and the batch's isolation budget not spent).
+  bool may_isolate = false;
 };
 
 enum class RetryAction : uint8_t { kDeliver, kRetry, kSplit, kReject, kGiveUp };
@@ -71,12 +79,13 @@ enum class RetryAction : uint8_t { kDeliver, kRetry, kSplit, kReject, kGiveUp };
 struct RetryDecision {
   RetryAction action = RetryAction::kDeliver;
   // Why the attempt failed, as counted in gateway_export_failures_total:
-  // "network", "timeout", "http_408", "http_429", "http_413", "http_4xx",
-  // "http_5xx" or "http_other". Empty for kDeliver.
+  // "network", "timeout", "http_400", "http_401", "http_403", "http_408",
+  // "http_429", "http_413", "http_4xx", "http_5xx" or "http_other". Empty
+  // for kDeliver.
   std::string_view failure;
   // kReject (and kSplit, should the body not split): the reason counted in
-  // gateway_export_rejected_items_total ("http_413", "http_4xx", "http_5xx",
-  // "http_other"). kGiveUp: "max_age" or "shutdown". Otherwise empty.
+  // gateway_export_rejected_items_total ("http_400", "http_413", "http_4xx",
+  // "http_5xx", "http_other"). kGiveUp: "max_age" or "shutdown". Otherwise empty.
   std::string_view final_reason;
   // The attempt failed in a way worth retrying (kRetry, or kGiveUp because
   // the retry would come too late).
@@ -103,11 +112,14 @@ class RetryPolicy {
   std::mt19937_64 rng_;
 };
 
-// The statuses retried: 408, 429, 502, 503, 504.
+// The statuses retried: 401, 403, 408, 429, 502, 503, 504.
 bool IsRetryableStatus(long status);
 
-// The failure reason of an HTTP status ("http_408", "http_429", "http_413",
-// "http_4xx", "http_5xx", "http_other").
+// 401 and 403: the target refuses the credentials.
+bool IsAuthFailure(long status);
+
+// The failure reason of an HTTP status ("http_400", "http_401", "http_403",
+// "http_408", "http_429", "http_413", "http_4xx", "http_5xx", "http_other").
 std::string_view FailureReason(long status);
 
 // The wait a Retry-After value asks for at `now`: delta-seconds, or an

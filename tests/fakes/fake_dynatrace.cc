@@ -36,6 +36,19 @@ namespace collogs = opentelemetry::proto::collector::logs::v1;
 constexpr size_t kMaxBody = 256u << 20;
 constexpr int kAcceptPollMs = 20;
 
+bool HasSpanNamed(const std::string& body, const std::string& name) {
+  coltrace::ExportTraceServiceRequest request;
+  if (!request.ParseFromString(body)) return false;
+  for (const auto& rs : request.resource_spans()) {
+    for (const auto& ss : rs.scope_spans()) {
+      for (const auto& span : ss.spans()) {
+        if (span.name() == name) return true;
+      }
+    }
+  }
+  return false;
+}
+
 bool ParseBody(Signal signal, const std::string& body, int64_t* spans) {
   *spans = 0;
   switch (signal) {
@@ -204,6 +217,11 @@ void FakeDynatrace::SetScript(std::vector<Response> script) {
   script_ = std::move(script);
 }
 
+void FakeDynatrace::RejectSpansNamed(std::string name) {
+  MutexLock lock(&mu_);
+  refused_span_name_ = std::move(name);
+}
+
 void FakeDynatrace::SetDefaultResponse(Response response) {
   MutexLock lock(&mu_);
   default_response_ = std::move(response);
@@ -309,6 +327,17 @@ void FakeDynatrace::Serve(int fd) {
         ok = false;
         status = 400;
         body = "body does not parse";
+      }
+      std::string refused_name;
+      {
+        MutexLock lock(&mu_);
+        refused_name = refused_span_name_;
+      }
+      if (ok && record.signal == Signal::kTraces && !refused_name.empty() &&
+          HasSpanNamed(record.body, refused_name)) {
+        ok = false;
+        status = 400;
+        body = absl::StrCat("invalid span '", refused_name, "' in request");
       }
       if (ok) {
         scripted = NextResponse();

@@ -98,6 +98,9 @@ class FakeDynatrace final {
   // Answer used when the script is empty (200 by default).
   void SetDefaultResponse(Response response);
   void SetMaxBodyBytes(size_t max_body_bytes);
+  // Answers 400 to any traces request holding a span of this name, as
+  // Dynatrace refuses a whole request for one invalid span. Empty: off.
+  void RejectSpansNamed(std::string name);
 
   // Stops listening and drops open connections (clients get connection
   // refused / reset) / listens again on the same port.
@@ -141,6 +144,7 @@ class FakeDynatrace final {
   int64_t accepted_spans_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
   std::thread accept_thread_;
+  std::string refused_span_name_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace gateway::testing

@@ -65,6 +65,20 @@ std::string TraceRequest(int n, int first_id = 1, size_t pad = 50) {
   return request.SerializeAsString();
 }
 
+// TraceRequest(n) with span `poison_index` (0-based) named "poison".
+std::string TraceRequestWithPoison(int n, int poison_index) {
+  coltrace::ExportTraceServiceRequest request;
+  EXPECT_TRUE(request.ParseFromString(TraceRequest(n)));
+  request.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_spans(poison_index)->set_name("poison");
+  return request.SerializeAsString();
+}
+
+int CountOccurrences(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
 // Collects on_done results.
 class Results {
  public:
@@ -198,17 +212,43 @@ TEST_F(OtlpHttpExporterTest, SendsIdentityBodiesWhenGzipIsOff) {
   EXPECT_EQ(requests[0].status, 200);
 }
 
-TEST_F(OtlpHttpExporterTest, WrongTokenIsRejectedNotRetried) {
-  options_ = ForDynatrace(dt_->url(), "wrong-token-value");
+// A refused token (revoked, or being rotated) costs no data: the request is
+// retried under the age bound, readiness says why, and one line is logged.
+TEST_F(OtlpHttpExporterTest, WrongTokenIsRetriedAndMakesTheExporterUnhealthy) {
+  dt_->PushResponse({.status = 401});
+  dt_->PushResponse({.status = 403});
   StartExporter();
   Results results;
   ExportTraces(TraceRequest(4), 4, results);
+  // Backoffs are 1 s then 2 s, +-50% jitter.
+  ASSERT_TRUE(WaitUntil([&] { return Failures("http_401") == 1; }));
+  EXPECT_FALSE(exporter_->Healthy());
+  clock_.Advance(absl::Seconds(2));
+  ASSERT_TRUE(WaitUntil([&] { return Failures("http_403") == 1; }));
+  clock_.Advance(absl::Seconds(4));
   ASSERT_TRUE(results.WaitFor(1));
-  EXPECT_EQ(results.Get()[0].outcome, ExportOutcome::kRejected);
-  EXPECT_EQ(dt_->RequestCount(), 1);
-  EXPECT_EQ(dt_->Requests()[0].status, 401);
-  EXPECT_EQ(Failures("http_4xx"), 1);
-  EXPECT_EQ(Count("gateway_export_rejected_items_total", {{"signal", "traces"}, {"reason", "http_4xx"}}), 4);
+  EXPECT_EQ(results.Get()[0].outcome, ExportOutcome::kDelivered);
+  EXPECT_EQ(dt_->RequestCount(), 3);
+  EXPECT_EQ(Failures("http_401"), 1);
+  EXPECT_EQ(Failures("http_403"), 1);
+  EXPECT_EQ(Count("gateway_exported_items_total", {{"signal", "traces"}}), 4);
+  EXPECT_TRUE(exporter_->Healthy());
+  const std::string logs = AllLogs();
+  EXPECT_EQ(CountOccurrences(logs, "export_auth_refused"), 1) << logs;
+  EXPECT_TRUE(absl::StrContains(logs, "export_auth_accepted_again")) << logs;
+}
+
+TEST_F(OtlpHttpExporterTest, RefusedTokenMakesTheExporterUnhealthyAtOnce) {
+  for (int i = 0; i < 50; ++i) dt_->PushResponse({.status = 401});
+  StartExporter();
+  Results results;
+  ExportTraces(TraceRequest(2), 2, results);
+  ASSERT_TRUE(WaitUntil([&] { return !exporter_->Healthy(); }));
+  EXPECT_TRUE(absl::StrContains(exporter_->HealthDetail(), "401"));
+  EXPECT_EQ(results.Get().size(), 0u);  // kept, not given up
+  ASSERT_TRUE(exporter_->Shutdown(clock_.Now()).ok());
+  ASSERT_TRUE(results.WaitFor(1));
+  EXPECT_EQ(results.Get()[0].outcome, ExportOutcome::kGivenUp);  // only at shutdown
 }
 
 TEST_F(OtlpHttpExporterTest, SplitsRequestsOverTheSignalLimit) {
@@ -275,19 +315,35 @@ TEST_F(OtlpHttpExporterTest, BacksOffExponentiallyOnServerErrors) {
   EXPECT_EQ(Count("gateway_export_retries_total", {{"signal", "traces"}}), 3);
 }
 
-TEST_F(OtlpHttpExporterTest, DoesNotRetry400AndLogsTheBodyWithoutTheToken) {
+TEST_F(OtlpHttpExporterTest, A400OnASingleItemIsRejectedAndLoggedWithoutTheToken) {
   dt_->PushResponse({.status = 400, .body = absl::StrCat("invalid span in request from Api-Token ", kToken)});
   StartExporter();
   Results results;
-  ExportTraces(TraceRequest(5), 5, results);
+  ExportTraces(TraceRequest(1), 1, results);
   ASSERT_TRUE(results.WaitFor(1));
   EXPECT_EQ(results.Get()[0].outcome, ExportOutcome::kRejected);
   EXPECT_EQ(dt_->RequestCount(), 1);
-  EXPECT_EQ(Failures("http_4xx"), 1);
+  EXPECT_EQ(Failures("http_400"), 1);
+  EXPECT_EQ(Count("gateway_export_rejected_items_total", {{"signal", "traces"}, {"reason", "http_400"}}), 1);
   const std::string logs = AllLogs();
   EXPECT_TRUE(absl::StrContains(logs, "export_rejected")) << logs;
   EXPECT_TRUE(absl::StrContains(logs, "invalid span in request")) << logs;
   EXPECT_FALSE(absl::StrContains(logs, "SECRETTOKENVALUE")) << logs;
+}
+
+// One refused span among 16 costs that span only: halves isolate it.
+TEST_F(OtlpHttpExporterTest, A400IsSplitUntilOnlyTheRefusedItemIsDropped) {
+  dt_->RejectSpansNamed("poison");
+  StartExporter();
+  Results results;
+  ExportTraces(TraceRequestWithPoison(16, /*poison_index=*/11), 16, results);
+  ASSERT_TRUE(results.WaitFor(1));
+  EXPECT_EQ(results.Get()[0].outcome, ExportOutcome::kRejected);
+  EXPECT_EQ(Count("gateway_exported_items_total", {{"signal", "traces"}}), 15);
+  EXPECT_EQ(Count("gateway_export_rejected_items_total", {{"signal", "traces"}, {"reason", "http_400"}}), 1);
+  // Halves are cut by bytes, so a level may leave 9 and 7 spans: at most 5
+  // levels of two requests each for 16 spans, plus the first.
+  EXPECT_LE(dt_->RequestCount(), 1 + 2 * 5);
 }
 
 TEST_F(OtlpHttpExporterTest, SplitsInHalvesOn413) {

@@ -63,9 +63,9 @@ TEST_F(RetryPolicyTest, RetriesNetworkErrorsAndTimeouts) {
 }
 
 TEST_F(RetryPolicyTest, RejectsOtherStatusesWithoutRetry) {
-  const std::pair<long, std::string_view> cases[] = {{400, "http_4xx"}, {401, "http_4xx"}, {403, "http_4xx"},
-                                                     {404, "http_4xx"}, {500, "http_5xx"}, {501, "http_5xx"},
-                                                     {302, "http_other"}, {100, "http_other"}};
+  const std::pair<long, std::string_view> cases[] = {{400, "http_400"}, {404, "http_4xx"}, {409, "http_4xx"},
+                                                     {500, "http_5xx"}, {501, "http_5xx"}, {302, "http_other"},
+                                                     {100, "http_other"}};
   for (const auto& [status, reason] : cases) {
     const RetryDecision d = DecideStatus(status, "5");
     EXPECT_EQ(d.action, RetryAction::kReject) << status;
@@ -73,6 +73,38 @@ TEST_F(RetryPolicyTest, RejectsOtherStatusesWithoutRetry) {
     EXPECT_EQ(d.final_reason, reason) << status;
     EXPECT_FALSE(d.retryable) << status;
   }
+}
+
+// A token being rotated, or revoked by mistake: the data is kept and retried
+// under the same age bound as any retry.
+TEST_F(RetryPolicyTest, RetriesAuthFailuresWithBackoffUnderTheAgeBound) {
+  for (long status : {401L, 403L}) {
+    RetryDecision d = DecideStatus(status);
+    EXPECT_EQ(d.action, RetryAction::kRetry) << status;
+    EXPECT_TRUE(d.retryable) << status;
+    EXPECT_EQ(d.failure, status == 401 ? "http_401" : "http_403");
+    EXPECT_GT(d.retry_at, Context(1).now);
+  }
+  AttemptContext old = Context(1);
+  old.age_base = old.now - options_.max_item_age;
+  RetryPolicy policy(options_);
+  RetryDecision d = policy.Decide({TransportError::kNone, 401, ""}, old);
+  EXPECT_EQ(d.action, RetryAction::kGiveUp);
+  EXPECT_EQ(d.final_reason, "max_age");
+}
+
+TEST_F(RetryPolicyTest, SplitsA400ToIsolateTheRefusedItemsWhileAllowed) {
+  RetryPolicy policy(options_);
+  AttemptContext context = Context(1);
+  context.may_isolate = true;
+  RetryDecision d = policy.Decide({TransportError::kNone, 400, ""}, context);
+  EXPECT_EQ(d.action, RetryAction::kSplit);
+  EXPECT_EQ(d.final_reason, "http_400");
+  context.may_isolate = false;
+  d = policy.Decide({TransportError::kNone, 400, ""}, context);
+  EXPECT_EQ(d.action, RetryAction::kReject);
+  EXPECT_EQ(d.final_reason, "http_400");
+  EXPECT_FALSE(d.retryable);
 }
 
 TEST_F(RetryPolicyTest, SplitsOn413AndRejectsAsHttp413WhenItCannot) {
@@ -227,12 +259,18 @@ TEST(FailureReasonTest, NamesStatusClasses) {
   EXPECT_EQ(FailureReason(408), "http_408");
   EXPECT_EQ(FailureReason(429), "http_429");
   EXPECT_EQ(FailureReason(413), "http_413");
-  EXPECT_EQ(FailureReason(401), "http_4xx");
+  EXPECT_EQ(FailureReason(400), "http_400");
+  EXPECT_EQ(FailureReason(401), "http_401");
+  EXPECT_EQ(FailureReason(403), "http_403");
+  EXPECT_EQ(FailureReason(404), "http_4xx");
   EXPECT_EQ(FailureReason(503), "http_5xx");
   EXPECT_EQ(FailureReason(600), "http_other");
   EXPECT_EQ(FailureReason(0), "http_other");
-  for (long status : {408L, 429L, 502L, 503L, 504L}) EXPECT_TRUE(IsRetryableStatus(status)) << status;
-  for (long status : {200L, 400L, 401L, 413L, 500L, 501L, 505L}) EXPECT_FALSE(IsRetryableStatus(status)) << status;
+  for (long status : {401L, 403L, 408L, 429L, 502L, 503L, 504L}) EXPECT_TRUE(IsRetryableStatus(status)) << status;
+  for (long status : {200L, 400L, 404L, 413L, 500L, 501L, 505L}) EXPECT_FALSE(IsRetryableStatus(status)) << status;
+  EXPECT_TRUE(IsAuthFailure(401));
+  EXPECT_TRUE(IsAuthFailure(403));
+  EXPECT_FALSE(IsAuthFailure(400));
 }
 
 }  // namespace
