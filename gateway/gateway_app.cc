@@ -238,7 +238,8 @@ class GatewayAppImpl final : public GatewayApp {
       return t;
     };
     admin_handler_ = std::make_unique<AdminHandler>(registry_, clock_, RenderEffectiveConfig(config_),
-                                                    std::move(probes), ConfigSecrets(config_));
+                                                    std::move(probes), ConfigSecrets(config_),
+                                                    config_.admin.status_token);
     HttpServerOptions admin;
     admin.listen_address = config_.admin.endpoint;
     admin.threads = 1;

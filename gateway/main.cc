@@ -2,6 +2,8 @@
 // waits for SIGTERM/SIGINT. Everything else lives in libraries (gateway_app).
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <iostream>
@@ -28,8 +30,8 @@ Usage: otlp_gateway [flags]
   --validate               check the configuration, print it (secrets redacted), exit
   --print-default-config   print the embedded default configuration and exit
   --healthcheck=URL        GET URL, exit 0 on 2xx (for container HEALTHCHECKs)
-  --grpc-endpoint=H:P      OTLP/gRPC listener (default 0.0.0.0:4317)
-  --http-endpoint=H:P      OTLP/HTTP listener (default 0.0.0.0:4318)
+  --grpc-endpoint=H:P      OTLP/gRPC listener (default 127.0.0.1:4317)
+  --http-endpoint=H:P      OTLP/HTTP listener (default 127.0.0.1:4318)
   --admin-endpoint=H:P     /healthz /readyz /metrics /status (default 127.0.0.1:13133)
   --dt-endpoint=URL        Dynatrace OTLP base, e.g. https://abc.live.dynatrace.com/api/v2/otlp
   --dt-api-token=TOKEN     Dynatrace API token (prefer DT_API_TOKEN in the environment)
@@ -73,6 +75,11 @@ int main(int argc, char** argv) {
   // (~2% of the gateway's CPU under load). Lock order is a test-time
   // concern here.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // The API token is in memory: no core dump, and no ptrace by other
+  // processes of the same user.
+  const rlimit no_core{0, 0};
+  ::setrlimit(RLIMIT_CORE, &no_core);
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   std::vector<std::string> args(argv + 1, argv + argc);
   std::vector<std::string> rest;
   absl::StatusOr<gateway::ConfigOverrides> overrides = gateway::ParseOverrideFlags(args, &rest);

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "gateway/receivers/receiver_common.h"
 #include "pipeline/base/absl_compat.h"
 #include "pipeline/base/logging.h"
 
@@ -97,7 +98,7 @@ HttpResponse NoStore(HttpResponse response) {
 }  // namespace
 
 AdminHandler::AdminHandler(MetricsRegistry& registry, const Clock& clock, std::string effective_config,
-                           AdminProbes probes, std::vector<std::string> secrets)
+                           AdminProbes probes, std::vector<std::string> secrets, std::string status_token)
     : registry_(registry),
       clock_(clock),
       effective_config_(std::move(effective_config)),
@@ -106,11 +107,14 @@ AdminHandler::AdminHandler(MetricsRegistry& registry, const Clock& clock, std::s
         std::erase_if(secrets, [](const std::string& s) { return s.empty(); });
         return std::move(secrets);
       }()),
+      status_token_(std::move(status_token)),
       started_(clock.Now()),
       requests_ok_(registry.GetCounter("gateway_admin_requests_total", "Requests to the admin endpoints",
                                        {{"outcome", "ok"}})),
       requests_not_found_(registry.GetCounter("gateway_admin_requests_total", "Requests to the admin endpoints",
                                               {{"outcome", "not_found"}})),
+      requests_forbidden_(registry.GetCounter("gateway_admin_requests_total", "Requests to the admin endpoints",
+                                              {{"outcome", "forbidden"}})),
       requests_bad_method_(registry.GetCounter("gateway_admin_requests_total",
                                                "Requests to the admin endpoints",
                                                {{"outcome", "method_not_allowed"}})) {}
@@ -129,6 +133,11 @@ HttpResponse AdminHandler::Handle(HttpRequest request) {
     response = Readyz();
   } else if (request.path == "/metrics") {
     response = Metrics();
+  } else if ((request.path == "/status" || request.path == "/status.json") && !StatusAllowed(request)) {
+    requests_forbidden_->Add();
+    return HttpResponse{403, kText,
+                        "/status is served on loopback, or with \"Authorization: Bearer <admin.status_token>\"\n",
+                        {}};
   } else if (request.path == "/status") {
     response = StatusHtml();
   } else if (request.path == "/status.json") {
@@ -141,6 +150,14 @@ HttpResponse AdminHandler::Handle(HttpRequest request) {
   response.body = Scrub(std::move(response.body));
   if (head) response.body.clear();
   return response;
+}
+
+bool AdminHandler::StatusAllowed(const HttpRequest& request) const {
+  const std::string& remote = request.remote_address;
+  if (remote.rfind("127.", 0) == 0 || remote.rfind("::1:", 0) == 0 || remote.rfind("::ffff:127.", 0) == 0) {
+    return true;
+  }
+  return !status_token_.empty() && BearerTokenMatches(request.Header("authorization"), status_token_);
 }
 
 HttpResponse AdminHandler::Healthz() {

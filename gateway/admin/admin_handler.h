@@ -8,6 +8,11 @@
 //                     the last minute, the latest reparent decisions
 //   GET /status.json  the same data as JSON
 //
+// /status and /status.json show span names and trace ids: they answer
+// clients on loopback, and others only with "Authorization: Bearer
+// <status_token>" (403 otherwise, and always when no token is set). The
+// probes and /metrics answer everyone.
+//
 // Any other path is 404; any method but GET and HEAD is 405.
 //
 //   AdminProbes probes;
@@ -87,7 +92,7 @@ class AdminHandler final : public HttpHandler {
   // shown as is (render it with RenderEffectiveConfig, which redacts
   // secrets); `secrets` are also scrubbed from every response.
   AdminHandler(MetricsRegistry& registry, const Clock& clock, std::string effective_config, AdminProbes probes,
-               std::vector<std::string> secrets = {});
+               std::vector<std::string> secrets = {}, std::string status_token = "");
 
   // Thread-safe.
   HttpResponse Handle(HttpRequest request) override;
@@ -102,6 +107,7 @@ class AdminHandler final : public HttpHandler {
     ThroughputTotals totals;
   };
 
+  bool StatusAllowed(const HttpRequest& request) const;
   HttpResponse Healthz();
   HttpResponse Readyz();
   HttpResponse Metrics();
@@ -116,9 +122,11 @@ class AdminHandler final : public HttpHandler {
   const std::string effective_config_;
   const AdminProbes probes_;
   const std::vector<std::string> secrets_;
+  const std::string status_token_;
   const absl::Time started_;
   Counter* requests_ok_;
   Counter* requests_not_found_;
+  Counter* requests_forbidden_;
   Counter* requests_bad_method_;
 
   Mutex mu_;

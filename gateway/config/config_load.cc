@@ -23,13 +23,13 @@ constexpr std::string_view kDefaultConfigYaml = R"yaml(# otlp-reparent-gateway: 
 receivers:
   grpc:
     enabled: true
-    endpoint: 0.0.0.0:4317
+    endpoint: 127.0.0.1:4317   # loopback: a sidecar's applications share it; set 0.0.0.0 for a service
     max_recv_msg_size_mib: 4
     tls: {cert_file: "", key_file: ""}
     auth: {bearer_token: ""}
   http:
     enabled: true
-    endpoint: 0.0.0.0:4318
+    endpoint: 127.0.0.1:4318
     max_request_body_mib: 16
     cors: {allowed_origins: []}
     tls: {cert_file: "", key_file: ""}
@@ -37,6 +37,7 @@ receivers:
     threads: 2
 admin:
   endpoint: 127.0.0.1:13133
+  status_token: ""   # /status and /status.json off loopback need "Authorization: Bearer <it>"
 reparent:
   target_kinds: [consumer]
   link_choice: first
@@ -228,9 +229,10 @@ absl::Status ParseExporter(const YamlSection& s, ExporterConfig* e) {
   if (!type.empty()) GATEWAY_RETURN_IF_ERROR(ParseExporterType(type, s.Child("type"), &e->type));
 
   GATEWAY_ASSIGN_OR_RETURN(YamlSection dt, s.Sub("dynatrace"));
-  GATEWAY_RETURN_IF_ERROR(dt.CheckKeys({"endpoint", "api_token"}));
+  GATEWAY_RETURN_IF_ERROR(dt.CheckKeys({"endpoint", "api_token", "allow_insecure_http"}));
   GATEWAY_RETURN_IF_ERROR(dt.String("endpoint", &e->dynatrace.endpoint));
   GATEWAY_RETURN_IF_ERROR(dt.String("api_token", &e->dynatrace.api_token));
+  GATEWAY_RETURN_IF_ERROR(dt.Bool("allow_insecure_http", &e->dynatrace.allow_insecure_http));
 
   GATEWAY_ASSIGN_OR_RETURN(YamlSection otlp, s.Sub("otlphttp"));
   GATEWAY_RETURN_IF_ERROR(otlp.CheckKeys({"endpoint", "headers"}));
@@ -280,8 +282,9 @@ absl::Status ParseDocument(const YAML::Node& root, const EnvLookup& env, Gateway
   GATEWAY_RETURN_IF_ERROR(ParseReceivers(receivers, config));
 
   GATEWAY_ASSIGN_OR_RETURN(YamlSection admin, top.Sub("admin"));
-  GATEWAY_RETURN_IF_ERROR(admin.CheckKeys({"endpoint"}));
+  GATEWAY_RETURN_IF_ERROR(admin.CheckKeys({"endpoint", "status_token"}));
   GATEWAY_RETURN_IF_ERROR(admin.String("endpoint", &config->admin.endpoint));
+  GATEWAY_RETURN_IF_ERROR(admin.String("status_token", &config->admin.status_token));
 
   GATEWAY_ASSIGN_OR_RETURN(YamlSection reparent, top.Sub("reparent"));
   GATEWAY_RETURN_IF_ERROR(ParseReparent(reparent, &config->reparent));

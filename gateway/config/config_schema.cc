@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -30,6 +31,19 @@ absl::Status ValidateHostPort(std::string_view key, const std::string& endpoint)
     return bad("port must be 0-65535");
   }
   return absl::OkStatus();
+}
+
+// An http:// URL whose host is not a loopback address or "localhost".
+bool IsCleartextOffLoopback(const std::string& url) {
+  absl::string_view rest = url;
+  if (!absl::ConsumePrefix(&rest, "http://")) return false;
+  absl::string_view host = rest.substr(0, rest.find_first_of("/"));
+  if (absl::ConsumePrefix(&host, "[")) {
+    host = host.substr(0, host.find(']'));
+  } else {
+    host = host.substr(0, host.rfind(':'));
+  }
+  return !(host == "localhost" || host == "::1" || absl::StartsWith(host, "127."));
 }
 
 absl::Status ValidateUrl(std::string_view key, const std::string& url) {
@@ -101,6 +115,12 @@ absl::Status ValidateConfig(const GatewayConfig& c) {
             "exporter.dynatrace.endpoint: must be set for the dynatrace exporter (or set DT_ENDPOINT)");
       }
       GATEWAY_RETURN_IF_ERROR(ValidateUrl("exporter.dynatrace.endpoint", c.exporter.dynatrace.endpoint));
+      if (IsCleartextOffLoopback(c.exporter.dynatrace.endpoint) && !c.exporter.dynatrace.allow_insecure_http) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "exporter.dynatrace.endpoint: ", c.exporter.dynatrace.endpoint,
+            " is http://, which would send the API token in cleartext; use https:// (an ActiveGate with a private CA "
+            "works with https), or set exporter.dynatrace.allow_insecure_http: true"));
+      }
       if (c.exporter.dynatrace.api_token.empty()) {
         return absl::InvalidArgumentError(
             "exporter.dynatrace.api_token: must be set for the dynatrace exporter (or set DT_API_TOKEN)");
@@ -144,7 +164,7 @@ std::string_view ExporterTypeName(ExporterType type) {
 
 std::vector<std::string> ConfigSecrets(const GatewayConfig& c) {
   std::vector<std::string> secrets;
-  for (const std::string* s : {&c.exporter.dynatrace.api_token, &c.grpc.auth.bearer_token,
+  for (const std::string* s : {&c.exporter.dynatrace.api_token, &c.admin.status_token, &c.grpc.auth.bearer_token,
                                &c.http.auth.bearer_token}) {
     secrets.push_back(*s);
   }

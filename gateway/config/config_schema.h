@@ -40,7 +40,7 @@ struct AuthConfig {
 
 struct GrpcReceiverConfig {
   bool enabled = true;
-  std::string endpoint = "0.0.0.0:4317";
+  std::string endpoint = "127.0.0.1:4317";
   int max_recv_msg_size_mib = 4;
   TlsConfig tls;
   AuthConfig auth;
@@ -48,7 +48,7 @@ struct GrpcReceiverConfig {
 
 struct HttpReceiverConfig {
   bool enabled = true;
-  std::string endpoint = "0.0.0.0:4318";
+  std::string endpoint = "127.0.0.1:4318";
   int max_request_body_mib = 16;
   // Origins allowed by CORS ("*" for any); empty: no CORS headers.
   std::vector<std::string> cors_allowed_origins;
@@ -61,6 +61,10 @@ struct HttpReceiverConfig {
 struct AdminConfig {
   // /healthz, /readyz, /metrics, /status. Loopback by default.
   std::string endpoint = "127.0.0.1:13133";
+  // /status and /status.json (span names, trace ids) answer clients off
+  // loopback only with "Authorization: Bearer <status_token>"; empty: never.
+  // Secret.
+  std::string status_token;
 };
 
 struct BatchConfig {
@@ -78,6 +82,9 @@ struct DynatraceExporterConfig {
   std::string endpoint;
   // Sent as "Authorization: Api-Token <token>". Secret.
   std::string api_token;
+  // An http:// endpoint off loopback sends the token in cleartext: refused
+  // unless this is set.
+  bool allow_insecure_http = false;
 };
 
 struct OtlpHttpExporterConfig {

@@ -219,6 +219,32 @@ TEST_F(AdminHandlerTest, TokenNeverAppearsInAnyOutput) {
   EXPECT_THAT(Get("/status").body, HasSubstr("REDACTED"));
 }
 
+TEST_F(AdminHandlerTest, StatusOffLoopbackNeedsTheStatusToken) {
+  auto from = [](const std::string& remote, const std::string& path, const std::string& auth = "") {
+    HttpRequest request;
+    request.method = "GET";
+    request.path = path;
+    request.remote_address = remote;
+    if (!auth.empty()) request.headers.emplace_back("authorization", auth);
+    return request;
+  };
+  AdminHandler no_token(registry_, clock_, RenderEffectiveConfig(config_), probes_, ConfigSecrets(config_));
+  EXPECT_EQ(no_token.Handle(from("10.1.2.3:4000", "/status")).status, 403);
+  EXPECT_EQ(no_token.Handle(from("10.1.2.3:4000", "/status.json", "Bearer anything")).status, 403);
+  EXPECT_EQ(no_token.Handle(from("127.0.0.1:4000", "/status")).status, 200);
+  EXPECT_EQ(no_token.Handle(from("::1:4000", "/status.json")).status, 200);
+  // Probes and metrics answer everyone.
+  EXPECT_EQ(no_token.Handle(from("10.1.2.3:4000", "/healthz")).status, 200);
+  EXPECT_EQ(no_token.Handle(from("10.1.2.3:4000", "/readyz")).status, 200);
+  EXPECT_EQ(no_token.Handle(from("10.1.2.3:4000", "/metrics")).status, 200);
+  EXPECT_EQ(registry_.CounterValue("gateway_admin_requests_total", {{"outcome", "forbidden"}}), 2);
+
+  AdminHandler with_token(registry_, clock_, RenderEffectiveConfig(config_), probes_, ConfigSecrets(config_),
+                          "status-s3cret");
+  EXPECT_EQ(with_token.Handle(from("10.1.2.3:4000", "/status", "Bearer status-s3cret")).status, 200);
+  EXPECT_EQ(with_token.Handle(from("10.1.2.3:4000", "/status", "Bearer wrong")).status, 403);
+}
+
 TEST_F(AdminHandlerTest, ConcurrentRequestsAreSafe) {
   Handler();  // constructed before the threads share it
   std::vector<std::thread> threads;

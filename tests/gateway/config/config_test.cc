@@ -43,9 +43,9 @@ class ConfigTest : public ::testing::Test {
 
 TEST_F(ConfigTest, EmptyFileGivesDocumentedDefaults) {
   GatewayConfig c = LoadOk("");
-  EXPECT_EQ(c.grpc.endpoint, "0.0.0.0:4317");
+  EXPECT_EQ(c.grpc.endpoint, "127.0.0.1:4317");
   EXPECT_EQ(c.grpc.max_recv_msg_size_mib, 4);
-  EXPECT_EQ(c.http.endpoint, "0.0.0.0:4318");
+  EXPECT_EQ(c.http.endpoint, "127.0.0.1:4318");
   EXPECT_EQ(c.admin.endpoint, "127.0.0.1:13133");
   EXPECT_EQ(c.reparent.target_kinds, std::vector<SpanKind>{SpanKind::kConsumer});
   EXPECT_EQ(c.reparent.link_choice, LinkChoice::kFirst);
@@ -382,4 +382,32 @@ TEST_F(ConfigTest, LoadsExampleDeployConfig) {
 }
 
 }  // namespace
+TEST_F(ConfigTest, CleartextDynatraceEndpointOffLoopbackIsRefusedUnlessAllowed) {
+  GatewayConfig c = LoadOk(R"yaml(
+exporter:
+  dynatrace: {endpoint: "http://activegate.internal:9999/e/abc/api/v2/otlp", api_token: "dt0c01.abcdefgh"}
+)yaml");
+  EXPECT_THAT(ValidateConfig(c), StatusHasMessage("cleartext"));
+  c.exporter.dynatrace.allow_insecure_http = true;
+  EXPECT_TRUE(ValidateConfig(c).ok());
+  GatewayConfig allowed = LoadOk(R"yaml(
+exporter:
+  dynatrace: {endpoint: "http://activegate.internal:9999/e/abc/api/v2/otlp", api_token: "dt0c01.abcdefgh",
+              allow_insecure_http: true}
+)yaml");
+  EXPECT_TRUE(allowed.exporter.dynatrace.allow_insecure_http);
+  GatewayConfig loopback = LoadOk(R"yaml(
+exporter:
+  dynatrace: {endpoint: "http://127.0.0.1:9999/api/v2/otlp", api_token: "dt0c01.abcdefgh"}
+)yaml");
+  EXPECT_TRUE(ValidateConfig(loopback).ok());
+}
+
+TEST_F(ConfigTest, StatusTokenIsReadAndTreatedAsASecret) {
+  GatewayConfig c = LoadOk("admin: {endpoint: \"0.0.0.0:13133\", status_token: \"s3cret-status\"}\n");
+  EXPECT_EQ(c.admin.status_token, "s3cret-status");
+  const std::vector<std::string> secrets = ConfigSecrets(c);
+  EXPECT_NE(std::find(secrets.begin(), secrets.end(), "s3cret-status"), secrets.end());
+}
+
 }  // namespace gateway
