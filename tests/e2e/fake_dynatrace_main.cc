@@ -13,7 +13,9 @@
 //
 // /received:
 //   {"requests":[{"signal","path","status","content_type","content_encoding",
-//                 "wire_bytes","body_bytes"}],
+//                 "wire_bytes","body_bytes",
+//                 "items","rejected","rejection_message"}],  // 2xx: spans or
+//                 // data points, and what the partial success refused
 //    "spans":[{"trace_id","span_id","parent_span_id" (hex, "" for none),
 //              "name","kind","service","attributes":{key:value},
 //              "links":[{"trace_id","span_id","attributes"}]}],
@@ -138,6 +140,9 @@ std::string ReceivedJson(const FakeDynatrace& dt) {
     o["content_encoding"] = HeaderOr(r, "content-encoding");
     o["wire_bytes"] = r.wire_bytes;
     o["body_bytes"] = r.body.size();
+    o["items"] = r.items;
+    o["rejected"] = r.rejected_items;
+    o["rejection_message"] = r.rejection_message;
     requests.push_back(std::move(o));
     if (r.status < 200 || r.status >= 300 || r.signal == Signal::kTraces) continue;
     json::object b;

@@ -89,7 +89,8 @@ class Generator {
       if (Chance(0.5)) s.attrs.push_back({k, absl::StrCat("v", Uniform(0, 3))});
     }
     const uint64_t hour = 3600ULL * 1'000'000'000ULL;
-    s.start = Chance(0.5) ? o_.gateway_start_unix_nano - Uniform(1, hour) : o_.gateway_start_unix_nano + Uniform(1, 60'000'000'000ULL);
+    s.start = Chance(0.5) ? o_.gateway_start_unix_nano - o_.start_gap_nano - Uniform(1, hour)
+                          : o_.gateway_start_unix_nano + o_.start_gap_nano + Uniform(1, 60'000'000'000ULL);
     s.time = s.start;
     s.layout = static_cast<int>(Uniform(0, kLayouts.size() - 1));
     ResetValues(s);

@@ -23,8 +23,10 @@ struct StreamOptions {
   uint64_t seed = 1;
   int series = 40;
   int steps = 20;
-  // Series start before or after this, half and half.
+  // Series start before or after this, half and half, at least
+  // start_gap_nano away from it.
   uint64_t gateway_start_unix_nano = 0;
+  uint64_t start_gap_nano = 0;
   // Per step: the process restarts (new start time, values from zero).
   double restart_p = 0.05;
   // Per step: values go back down under the same start time.
