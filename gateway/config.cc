@@ -75,6 +75,14 @@ exporter:
     traces: {max_request_bytes: 8000000}
     metrics: {max_request_bytes: 4000000}
     logs: {max_request_bytes: 2000000}
+metrics:
+  cumulative_to_delta: auto  # auto: true when exporting to Dynatrace
+  initial_value: auto
+  max_series: 250000
+  max_series_mib: 64
+  series_ttl: 1h
+  drop_summaries: auto       # auto: true when exporting to Dynatrace
+  max_dimensions: auto       # auto: 50 when exporting to Dynatrace, else no limit
 queue:
   memory_limit_mib: 256
   process_memory_limit_mib: 0
@@ -556,10 +564,31 @@ absl::Status ParseExporter(const Section& s, ExporterConfig* e) {
   return absl::OkStatus();
 }
 
+// Reads `key` with `parse` when it is present and not empty.
+template <typename T, typename Parse>
+absl::Status ParseWith(const Section& s, std::string_view key, Parse parse, T* out) {
+  std::string text;
+  GATEWAY_RETURN_IF_ERROR(s.String(key, &text));
+  if (text.empty()) return absl::OkStatus();
+  return parse(text, s.Child(key), out);
+}
+
+absl::Status ParseMetrics(const Section& s, MetricsConfig* m) {
+  GATEWAY_RETURN_IF_ERROR(s.CheckKeys({"cumulative_to_delta", "initial_value", "max_series", "max_series_mib",
+                                       "series_ttl", "drop_summaries", "max_dimensions"}));
+  GATEWAY_RETURN_IF_ERROR(ParseWith(s, "cumulative_to_delta", ParseAutoBool, &m->cumulative_to_delta));
+  GATEWAY_RETURN_IF_ERROR(ParseWith(s, "initial_value", ParseInitialValue, &m->initial_value));
+  GATEWAY_RETURN_IF_ERROR(ParseWith(s, "drop_summaries", ParseAutoBool, &m->drop_summaries));
+  GATEWAY_RETURN_IF_ERROR(ParseWith(s, "max_dimensions", ParseMaxDimensions, &m->max_dimensions));
+  GATEWAY_RETURN_IF_ERROR(s.Integer("max_series", &m->max_series, 1, int64_t{1} << 40));
+  GATEWAY_RETURN_IF_ERROR(s.Integer("max_series_mib", &m->max_series_mib, 1, 1 << 20));
+  return s.Duration("series_ttl", &m->series_ttl);
+}
+
 absl::Status ParseDocument(const YAML::Node& root, const EnvLookup& env, GatewayConfig* config) {
   Section top(root, "", env);
   GATEWAY_RETURN_IF_ERROR(
-      top.CheckKeys({"receivers", "admin", "reparent", "batch", "exporter", "queue", "shutdown", "log"}));
+      top.CheckKeys({"receivers", "admin", "reparent", "batch", "exporter", "metrics", "queue", "shutdown", "log"}));
 
   GATEWAY_ASSIGN_OR_RETURN(Section receivers, top.Sub("receivers"));
   GATEWAY_RETURN_IF_ERROR(ParseReceivers(receivers, config));
@@ -579,6 +608,9 @@ absl::Status ParseDocument(const YAML::Node& root, const EnvLookup& env, Gateway
 
   GATEWAY_ASSIGN_OR_RETURN(Section exporter, top.Sub("exporter"));
   GATEWAY_RETURN_IF_ERROR(ParseExporter(exporter, &config->exporter));
+
+  GATEWAY_ASSIGN_OR_RETURN(Section metrics, top.Sub("metrics"));
+  GATEWAY_RETURN_IF_ERROR(ParseMetrics(metrics, &config->metrics));
 
   GATEWAY_ASSIGN_OR_RETURN(Section queue, top.Sub("queue"));
   GATEWAY_RETURN_IF_ERROR(queue.CheckKeys({"memory_limit_mib", "process_memory_limit_mib", "persistent"}));
@@ -812,6 +844,7 @@ absl::Status ValidateConfig(const GatewayConfig& c) {
         "exporter.retry.max_interval: must be at least exporter.retry.initial_interval");
   }
   GATEWAY_RETURN_IF_ERROR(Positive("shutdown.drain_timeout", c.shutdown.drain_timeout));
+  GATEWAY_RETURN_IF_ERROR(Positive("metrics.series_ttl", c.metrics.series_ttl));
   if (c.batch.max_bytes > c.exporter.limits.traces.max_request_bytes) {
     return absl::InvalidArgumentError(
         "batch.max_bytes: must not exceed exporter.limits.traces.max_request_bytes");
@@ -912,6 +945,8 @@ std::string RenderEffectiveConfig(const GatewayConfig& c) {
                   "\n  limits:\n    traces: {max_request_bytes: ", e.limits.traces.max_request_bytes,
                   "}\n    metrics: {max_request_bytes: ", e.limits.metrics.max_request_bytes,
                   "}\n    logs: {max_request_bytes: ", e.limits.logs.max_request_bytes, "}\n");
+  absl::StrAppend(&out, "metrics:\n",
+                  RenderMetricsConfig(c.metrics, ResolveExporterType(c) == ExporterType::kDynatrace));
   absl::StrAppend(&out, "queue:\n  memory_limit_mib: ", c.queue.memory_limit_mib,
                   "\n  process_memory_limit_mib: ", c.queue.process_memory_limit_mib,
                   "\n  persistent:\n    enabled: ", B(c.queue.persistent.enabled),

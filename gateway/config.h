@@ -28,6 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "gateway/metrics_config.h"
 #include "pipeline/logging.h"
 #include "pipeline/reparent_options.h"
 
@@ -170,6 +171,7 @@ struct GatewayConfig {
   ReparentOptions reparent;
   BatchConfig batch;
   ExporterConfig exporter;
+  MetricsConfig metrics;
   QueueConfig queue;
   ShutdownConfig shutdown;
   LogConfig log;

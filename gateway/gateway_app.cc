@@ -17,6 +17,7 @@
 #include "pipeline/memory_budget.h"
 #include "pipeline/heap_trimmer.h"
 #include "pipeline/memory_guard.h"
+#include "pipeline/metrics/cumulative_to_delta.h"
 #include "pipeline/otlp_http_exporter.h"
 #include "pipeline/persistent_queue.h"
 #include "pipeline/sharded_trace_engine.h"
@@ -146,7 +147,13 @@ class GatewayAppImpl final : public GatewayApp {
       registry_.AddGauge("gateway_persistent_queue_requests", "Requests in the persistent queue not yet delivered",
                          {}, [wal = wal_.get()] { return static_cast<double>(wal->PendingRecords()); });
     }
-    pipeline_ = std::make_unique<GatewayPipeline>(*engine_, *exporter_, *budget_, registry_, wal_.get());
+    // Metrics fitted to the backend (cumulative -> delta, Dynatrace's limits):
+    // by default only when exporting to Dynatrace. docs/metrics.md.
+    const MetricsOptions metrics =
+        ResolveMetricsOptions(config_.metrics, type == ExporterType::kDynatrace, process_limit);
+    if (metrics.Active()) metrics_transform_ = NewMetricsTransform(metrics, clock_, registry_);
+    pipeline_ = std::make_unique<GatewayPipeline>(*engine_, *exporter_, *budget_, registry_, wal_.get(),
+                                                  metrics_transform_.get());
     // What an earlier run accepted and did not deliver goes first.
     GATEWAY_RETURN_IF_ERROR(pipeline_->ReplayPersistentQueue().status());
     if (memory_guard_) memory_guard_->Start();
@@ -220,6 +227,7 @@ class GatewayAppImpl final : public GatewayApp {
                           {"http_port", absl::StrCat(http_port())},
                           {"admin_port", absl::StrCat(admin_port())},
                           {"exporter", std::string(ExporterTypeName(type))},
+                          {"metrics_cumulative_to_delta", metrics.cumulative_to_delta ? "true" : "false"},
                           {"process_memory_limit_bytes", absl::StrCat(process_limit)}});
     return absl::OkStatus();
   }
@@ -267,6 +275,7 @@ class GatewayAppImpl final : public GatewayApp {
   std::unique_ptr<PersistentQueue> wal_;
   std::unique_ptr<Exporter> exporter_;
   std::unique_ptr<TraceEngine> engine_;
+  std::unique_ptr<MetricsTransform> metrics_transform_;
   std::unique_ptr<GatewayPipeline> pipeline_;
   std::unique_ptr<OtlpHttpHandler> otlp_http_handler_;
   std::unique_ptr<AdminHandler> admin_handler_;

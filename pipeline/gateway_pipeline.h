@@ -3,7 +3,9 @@
 // Traces are admitted against the memory budget, scanned on the receiver's
 // thread (a malformed request is refused before anything is accepted) and
 // handed to the reparenting engine; metrics and logs are admitted, validated
-// and handed to the exporter as they came. With a persistent queue, every
+// and handed to the exporter as they came, metrics after the MetricsTransform
+// when there is one (cumulative -> delta; pipeline/metrics). With a
+// persistent queue, every
 // accepted request is on disk before the client hears "accepted", and is
 // acknowledged there once all its items are delivered (or given up).
 //
@@ -21,6 +23,7 @@
 #include "pipeline/exporter.h"
 #include "pipeline/ingest.h"
 #include "pipeline/memory_budget.h"
+#include "pipeline/metrics/metrics_transform.h"
 #include "pipeline/metrics_registry.h"
 #include "pipeline/persistent_queue.h"
 #include "pipeline/trace_engine.h"
@@ -29,9 +32,11 @@ namespace gateway {
 
 class GatewayPipeline final : public Ingest {
  public:
-  // All references (and `wal`, which may be null) must outlive the pipeline.
+  // All references (and `wal` and `metrics_transform`, which may be null)
+  // must outlive the pipeline. The transform applies to metrics requests as
+  // they are accepted, before they are persisted (so not again on replay).
   GatewayPipeline(TraceEngine& engine, Exporter& exporter, MemoryBudget& budget, MetricsRegistry& metrics,
-                  PersistentQueue* wal = nullptr);
+                  PersistentQueue* wal = nullptr, MetricsTransform* metrics_transform = nullptr);
 
   IngestResult Accept(Signal signal, std::string request) override;
   bool Ready() const override;
@@ -64,6 +69,7 @@ class GatewayPipeline final : public Ingest {
   Exporter& exporter_;
   MemoryBudget& budget_;
   PersistentQueue* const wal_;
+  MetricsTransform* const metrics_transform_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> abandon_{false};
 
