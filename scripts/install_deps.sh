@@ -57,16 +57,6 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
-if ((with_tests)) && [[ -f tests/js/package.json ]]; then
-  # Node packages for the third-party client tests, pinned by package-lock.json.
-  stamp=tests/js/node_modules/.install-stamp
-  if [[ ! -f "$stamp" || tests/js/package-lock.json -nt "$stamp" || tests/js/package.json -nt "$stamp" ]]; then
-    echo "install_deps: npm install in tests/js" >&2
-    (cd tests/js && npm install --no-audit --no-fund --loglevel=error >&2)
-    touch "$stamp"
-  fi
-fi
-
 if ((with_tests)); then
   # The OpenTelemetry Collector for the tests that run the real thing
   # (//tests/pipeline/metrics:collector_differential_test): built from the
@@ -90,5 +80,15 @@ if ((with_tests)); then
         "$go_bin" build -trimpath -ldflags=-s -o "../../../$collector.tmp" .)
     mv "$collector.tmp" "$collector"
     echo "$want" > "$collector_stamp"
+  fi
+fi
+
+if ((with_tests)) && [[ -f tests/js/package.json ]]; then
+  # Node packages for the third-party client tests, pinned by package-lock.json.
+  stamp=tests/js/node_modules/.install-stamp
+  if [[ ! -f "$stamp" || tests/js/package-lock.json -nt "$stamp" || tests/js/package.json -nt "$stamp" ]]; then
+    echo "install_deps: npm install in tests/js" >&2
+    (cd tests/js && npm install --no-audit --no-fund --loglevel=error >&2)
+    touch "$stamp"
   fi
 fi
