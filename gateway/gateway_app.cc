@@ -23,6 +23,7 @@
 #include "pipeline/reparent/sharded_trace_engine.h"
 #include "pipeline/base/status_macros.h"
 #include "pipeline/reparent/trace_batcher.h"
+#include "pipeline/metrics/cumulative_to_delta.h"
 
 namespace gateway {
 namespace {
@@ -167,7 +168,13 @@ class GatewayAppImpl final : public GatewayApp {
       registry_.AddGauge("gateway_persistent_queue_torn_bytes", "Torn tail bytes cut off when the queue was opened",
                          {}, [wal = wal_.get()] { return static_cast<double>(wal->TornBytesTruncated()); });
     }
-    pipeline_ = std::make_unique<GatewayPipeline>(*engine_, *exporter_, *budget_, registry_, wal_.get());
+    // Metrics fitted to the backend (cumulative -> delta, Dynatrace's limits):
+    // by default only when exporting to Dynatrace. docs/metrics.md.
+    const MetricsOptions metrics =
+        ResolveMetricsOptions(config_.metrics, type == ExporterType::kDynatrace, process_limit);
+    if (metrics.Active()) metrics_transform_ = NewMetricsTransform(metrics, clock_, registry_);
+    pipeline_ = std::make_unique<GatewayPipeline>(*engine_, *exporter_, *budget_, registry_, wal_.get(),
+                                                  metrics_transform_.get());
     // What an earlier run accepted and did not deliver goes first.
     GATEWAY_RETURN_IF_ERROR(pipeline_->ReplayPersistentQueue().status());
     if (memory_guard_) memory_guard_->Start();
@@ -250,6 +257,7 @@ class GatewayAppImpl final : public GatewayApp {
                           {"http_port", absl::StrCat(http_port())},
                           {"admin_port", absl::StrCat(admin_port())},
                           {"exporter", std::string(ExporterTypeName(type))},
+                          {"metrics_cumulative_to_delta", metrics.cumulative_to_delta ? "true" : "false"},
                           {"process_memory_limit_bytes", absl::StrCat(process_limit)}});
     return absl::OkStatus();
   }
@@ -298,6 +306,7 @@ class GatewayAppImpl final : public GatewayApp {
   const ExportLoopGuard loop_guard_ = NewExportLoopGuard();
   std::unique_ptr<Exporter> exporter_;
   std::unique_ptr<TraceEngine> engine_;
+  std::unique_ptr<MetricsTransform> metrics_transform_;
   std::unique_ptr<GatewayPipeline> pipeline_;
   std::unique_ptr<OtlpHttpHandler> otlp_http_handler_;
   std::unique_ptr<AdminHandler> admin_handler_;

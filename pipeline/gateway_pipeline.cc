@@ -39,8 +39,8 @@ std::shared_ptr<void> OnLastRelease(F f) {
 }  // namespace
 
 GatewayPipeline::GatewayPipeline(TraceEngine& engine, Exporter& exporter, MemoryBudget& budget,
-                                 MetricsRegistry& metrics, PersistentQueue* wal)
-    : engine_(engine), exporter_(exporter), budget_(budget), wal_(wal) {
+                                 MetricsRegistry& metrics, PersistentQueue* wal, MetricsTransform* metrics_transform)
+    : engine_(engine), exporter_(exporter), budget_(budget), wal_(wal), metrics_transform_(metrics_transform) {
   for (Signal s : {Signal::kTraces, Signal::kMetrics, Signal::kLogs}) {
     const MetricLabels labels = {{"signal", std::string(SignalName(s))}};
     counters_[static_cast<int>(s)] = SignalCounters{
@@ -172,6 +172,27 @@ IngestResult GatewayPipeline::IngestPassThrough(Signal signal, std::string reque
     budget_.Release(size);
     return {IngestOutcome::kInvalid, 0, std::string(valid.message()), absl::ZeroDuration()};
   }
+  IngestResult result;
+  int64_t items = -1;     // data points to export, when the transform counted them
+  int64_t accepted = -1;  // items accepted from the client, likewise
+  // A replayed record was transformed before it was persisted.
+  if (signal == Signal::kMetrics && metrics_transform_ != nullptr && wal_id == 0) {
+    MetricsTransformResult t = metrics_transform_->Transform(std::move(request));
+    if (t.outcome != MetricsTransformOutcome::kOk) {
+      budget_.Release(size);
+      return {IngestOutcome::kInvalid, 0, std::move(t.message), absl::ZeroDuration()};
+    }
+    request = std::move(t.body);
+    items = t.points;
+    result.rejected_items = t.rejected;
+    result.message = std::move(t.message);
+    accepted = t.input_points - t.rejected;
+    if (items == 0) {  // all of it absorbed (first points) or refused
+      budget_.Release(size);
+      counters_[static_cast<int>(signal)].items_accepted->Add(accepted);
+      return result;
+    }
+  }
   if (wal_ != nullptr && wal_id == 0) {
     absl::StatusOr<uint64_t> id = Persist(signal, request);
     if (!id.ok()) {
@@ -182,16 +203,16 @@ IngestResult GatewayPipeline::IngestPassThrough(Signal signal, std::string reque
   }
   ExportRequest out;
   out.signal = signal;
-  out.items = CountItems(signal, request);
+  out.items = items >= 0 ? items : CountItems(signal, request);
   out.body = std::move(request);
   out.on_done = [budget = &budget_, size, ack = wal_ != nullptr ? AckOnRelease(wal_id) : nullptr](
                     ExportResult) mutable {
     budget->Release(size);
     ack.reset();
   };
-  counters_[static_cast<int>(signal)].items_accepted->Add(out.items);
+  counters_[static_cast<int>(signal)].items_accepted->Add(accepted >= 0 ? accepted : out.items);
   exporter_.Export(std::move(out));
-  return {};
+  return result;
 }
 
 }  // namespace gateway

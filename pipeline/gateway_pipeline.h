@@ -3,7 +3,9 @@
 // Traces are admitted against the memory budget, scanned on the receiver's
 // thread (a malformed request is refused before anything is accepted) and
 // handed to the reparenting engine; metrics and logs are admitted, validated
-// and handed to the exporter as they came. With a persistent queue, every
+// and handed to the exporter as they came, metrics after the MetricsTransform
+// when there is one (cumulative -> delta; pipeline/metrics). With a
+// persistent queue, every
 // accepted request is on disk before the client hears "accepted", and is
 // acknowledged there once all its items are delivered (or given up). The
 // pipeline is not Ready while the persistent queue cannot make requests
@@ -26,14 +28,17 @@
 #include "pipeline/base/metrics_registry.h"
 #include "pipeline/export/persistent_queue.h"
 #include "pipeline/reparent/trace_engine.h"
+#include "pipeline/metrics/metrics_transform.h"
 
 namespace gateway {
 
 class GatewayPipeline final : public Ingest {
  public:
-  // All references (and `wal`, which may be null) must outlive the pipeline.
+  // All references (and `wal` and `metrics_transform`, which may be null)
+  // must outlive the pipeline. The transform applies to metrics requests as
+  // they are accepted, before they are persisted (so not again on replay).
   GatewayPipeline(TraceEngine& engine, Exporter& exporter, MemoryBudget& budget, MetricsRegistry& metrics,
-                  PersistentQueue* wal = nullptr);
+                  PersistentQueue* wal = nullptr, MetricsTransform* metrics_transform = nullptr);
 
   IngestResult Accept(Signal signal, std::string request) override;
   bool Ready() const override;
@@ -67,6 +72,7 @@ class GatewayPipeline final : public Ingest {
   Exporter& exporter_;
   MemoryBudget& budget_;
   PersistentQueue* const wal_;
+  MetricsTransform* const metrics_transform_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> abandon_{false};
 

@@ -74,6 +74,14 @@ exporter:
     traces: {max_request_bytes: 8000000}
     metrics: {max_request_bytes: 4000000}
     logs: {max_request_bytes: 2000000}
+metrics:
+  cumulative_to_delta: auto  # auto: true when exporting to Dynatrace
+  initial_value: auto
+  max_series: 250000
+  max_series_mib: 64
+  series_ttl: 1h
+  drop_summaries: auto       # auto: true when exporting to Dynatrace
+  max_dimensions: auto       # auto: 50 when exporting to Dynatrace, else no limit
 queue:
   memory_limit_mib: 256
   process_memory_limit_mib: 0
@@ -273,10 +281,31 @@ absl::Status ParseExporter(const YamlSection& s, ExporterConfig* e) {
   return absl::OkStatus();
 }
 
+// Reads `key` with `parse` when it is present and not empty.
+template <typename T, typename Parse>
+absl::Status ParseWith(const YamlSection& s, std::string_view key, Parse parse, T* out) {
+  std::string text;
+  GATEWAY_RETURN_IF_ERROR(s.String(key, &text));
+  if (text.empty()) return absl::OkStatus();
+  return parse(text, s.Child(key), out);
+}
+
+absl::Status ParseMetrics(const YamlSection& s, MetricsConfig* m) {
+  GATEWAY_RETURN_IF_ERROR(s.CheckKeys({"cumulative_to_delta", "initial_value", "max_series", "max_series_mib",
+                                       "series_ttl", "drop_summaries", "max_dimensions"}));
+  GATEWAY_RETURN_IF_ERROR(ParseWith(s, "cumulative_to_delta", ParseAutoBool, &m->cumulative_to_delta));
+  GATEWAY_RETURN_IF_ERROR(ParseWith(s, "initial_value", ParseInitialValue, &m->initial_value));
+  GATEWAY_RETURN_IF_ERROR(ParseWith(s, "drop_summaries", ParseAutoBool, &m->drop_summaries));
+  GATEWAY_RETURN_IF_ERROR(ParseWith(s, "max_dimensions", ParseMaxDimensions, &m->max_dimensions));
+  GATEWAY_RETURN_IF_ERROR(s.Integer("max_series", &m->max_series, 1, int64_t{1} << 40));
+  GATEWAY_RETURN_IF_ERROR(s.Integer("max_series_mib", &m->max_series_mib, 1, 1 << 20));
+  return s.Duration("series_ttl", &m->series_ttl);
+}
+
 absl::Status ParseDocument(const YAML::Node& root, const EnvLookup& env, GatewayConfig* config) {
   YamlSection top(root, "", env);
   GATEWAY_RETURN_IF_ERROR(
-      top.CheckKeys({"receivers", "admin", "reparent", "batch", "exporter", "queue", "shutdown", "log"}));
+      top.CheckKeys({"receivers", "admin", "reparent", "batch", "exporter", "metrics", "queue", "shutdown", "log"}));
 
   GATEWAY_ASSIGN_OR_RETURN(YamlSection receivers, top.Sub("receivers"));
   GATEWAY_RETURN_IF_ERROR(ParseReceivers(receivers, config));
@@ -297,6 +326,9 @@ absl::Status ParseDocument(const YAML::Node& root, const EnvLookup& env, Gateway
 
   GATEWAY_ASSIGN_OR_RETURN(YamlSection exporter, top.Sub("exporter"));
   GATEWAY_RETURN_IF_ERROR(ParseExporter(exporter, &config->exporter));
+
+  GATEWAY_ASSIGN_OR_RETURN(YamlSection metrics, top.Sub("metrics"));
+  GATEWAY_RETURN_IF_ERROR(ParseMetrics(metrics, &config->metrics));
 
   GATEWAY_ASSIGN_OR_RETURN(YamlSection queue, top.Sub("queue"));
   GATEWAY_RETURN_IF_ERROR(queue.CheckKeys({"memory_limit_mib", "process_memory_limit_mib", "persistent"}));

@@ -64,6 +64,8 @@ std::string RenderEffectiveConfig(const GatewayConfig& c) {
                   "\n  limits:\n    traces: {max_request_bytes: ", e.limits.traces.max_request_bytes,
                   "}\n    metrics: {max_request_bytes: ", e.limits.metrics.max_request_bytes,
                   "}\n    logs: {max_request_bytes: ", e.limits.logs.max_request_bytes, "}\n");
+  absl::StrAppend(&out, "metrics:\n",
+                  RenderMetricsConfig(c.metrics, ResolveExporterType(c) == ExporterType::kDynatrace));
   absl::StrAppend(&out, "queue:\n  memory_limit_mib: ", c.queue.memory_limit_mib,
                   "\n  process_memory_limit_mib: ", c.queue.process_memory_limit_mib,
                   "\n  persistent:\n    enabled: ", B(c.queue.persistent.enabled),

@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "gateway/config/metrics_config.h"
 #include "pipeline/base/logging.h"
 #include "pipeline/reparent/reparent_options.h"
 
@@ -160,6 +161,7 @@ struct GatewayConfig {
   ReparentOptions reparent;
   BatchConfig batch;
   ExporterConfig exporter;
+  MetricsConfig metrics;
   QueueConfig queue;
   ShutdownConfig shutdown;
   LogConfig log;

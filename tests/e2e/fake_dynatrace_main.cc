@@ -10,14 +10,26 @@
 //                             the body parsed by libprotobuf and serialized
 //                             again (deterministic), so a test can compare
 //                             contents independent of encoder choices
+//   POST /decode/metrics      {"metric_points":[...]} of an
+//                             ExportMetricsServiceRequest body (below)
 //
 // /received:
 //   {"requests":[{"signal","path","status","content_type","content_encoding",
-//                 "wire_bytes","body_bytes"}],
+//                 "wire_bytes","body_bytes",
+//                 "items","rejected","rejection_message"}],  // 2xx: spans or
+//                 // data points, and what the partial success refused
 //    "spans":[{"trace_id","span_id","parent_span_id" (hex, "" for none),
 //              "name","kind","service","attributes":{key:value},
 //              "links":[{"trace_id","span_id","attributes"}]}],
 //    "metrics":[{"body":base64,"canonical":base64}],   // one per 2xx request
+//    "metric_points":[{"service","scope","metric","unit","type" (sum, gauge,
+//              histogram, exponential_histogram, summary),"temporality"
+//              (1 delta, 2 cumulative),"monotonic","attributes":{k:v},
+//              "start","time" (ns as strings),"flags",
+//              "value" (sums, gauges),
+//              "histogram":{"count","sum","bounds","counts","min","max"},
+//              "exponential":{"count","sum","scale","zero_count",
+//                             "positive":{"offset","counts"},"negative":{...}}}],
 //    "logs":[...same...]}
 // Both servers bind 127.0.0.1 only. Runs until SIGTERM/SIGINT.
 #include <arpa/inet.h>
@@ -119,6 +131,95 @@ bool Canonicalize(Signal signal, const std::string& body, std::string* out) {
   return msg->SerializeToCodedStream(&coded);
 }
 
+json::array Uint64s(const google::protobuf::RepeatedField<uint64_t>& values) {
+  json::array a;
+  for (uint64_t v : values) a.push_back(v);
+  return a;
+}
+
+// Every data point of a metrics request, flattened (see the file comment).
+json::array MetricPointsJson(const opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest& r) {
+  namespace otlp = opentelemetry::proto::metrics::v1;
+  json::array out;
+  for (const auto& rm : r.resource_metrics()) {
+    const std::string service = ServiceName(rm.resource());
+    for (const auto& sm : rm.scope_metrics()) {
+      for (const otlp::Metric& m : sm.metrics()) {
+        auto point = [&](const auto& p, const char* type, int temporality, bool monotonic) {
+          json::object o;
+          o["service"] = service;
+          o["scope"] = sm.scope().name();
+          o["metric"] = m.name();
+          o["unit"] = m.unit();
+          o["type"] = type;
+          o["temporality"] = temporality;
+          o["monotonic"] = monotonic;
+          o["attributes"] = AttributesToJson(p.attributes());
+          o["start"] = std::to_string(p.start_time_unix_nano());
+          o["time"] = std::to_string(p.time_unix_nano());
+          o["flags"] = p.flags();
+          return o;
+        };
+        switch (m.data_case()) {
+          case otlp::Metric::kSum:
+          case otlp::Metric::kGauge: {
+            const bool sum = m.has_sum();
+            const auto& points = sum ? m.sum().data_points() : m.gauge().data_points();
+            for (const auto& p : points) {
+              json::object o = point(p, sum ? "sum" : "gauge", sum ? m.sum().aggregation_temporality() : 0,
+                                     sum && m.sum().is_monotonic());
+              if (p.value_case() == otlp::NumberDataPoint::kAsDouble) {
+                o["value"] = p.as_double();
+              } else {
+                o["value"] = p.as_int();
+              }
+              out.push_back(std::move(o));
+            }
+            break;
+          }
+          case otlp::Metric::kHistogram:
+            for (const auto& p : m.histogram().data_points()) {
+              json::object o = point(p, "histogram", m.histogram().aggregation_temporality(), true);
+              json::object h;
+              h["count"] = p.count();
+              h["sum"] = p.has_sum() ? json::value(p.sum()) : json::value(nullptr);
+              json::array bounds;
+              for (double b : p.explicit_bounds()) bounds.push_back(b);
+              h["bounds"] = std::move(bounds);
+              h["counts"] = Uint64s(p.bucket_counts());
+              h["min"] = p.has_min() ? json::value(p.min()) : json::value(nullptr);
+              h["max"] = p.has_max() ? json::value(p.max()) : json::value(nullptr);
+              o["histogram"] = std::move(h);
+              out.push_back(std::move(o));
+            }
+            break;
+          case otlp::Metric::kExponentialHistogram:
+            for (const auto& p : m.exponential_histogram().data_points()) {
+              json::object o =
+                  point(p, "exponential_histogram", m.exponential_histogram().aggregation_temporality(), true);
+              json::object e;
+              e["count"] = p.count();
+              e["sum"] = p.has_sum() ? json::value(p.sum()) : json::value(nullptr);
+              e["scale"] = p.scale();
+              e["zero_count"] = p.zero_count();
+              e["positive"] = json::object{{"offset", p.positive().offset()}, {"counts", Uint64s(p.positive().bucket_counts())}};
+              e["negative"] = json::object{{"offset", p.negative().offset()}, {"counts", Uint64s(p.negative().bucket_counts())}};
+              o["exponential"] = std::move(e);
+              out.push_back(std::move(o));
+            }
+            break;
+          case otlp::Metric::kSummary:
+            for (const auto& p : m.summary().data_points()) out.push_back(point(p, "summary", 0, false));
+            break;
+          case otlp::Metric::DATA_NOT_SET:
+            break;
+        }
+      }
+    }
+  }
+  return out;
+}
+
 std::string HeaderOr(const FakeDynatrace::ReceivedRequest& r, const std::string& name) {
   auto it = r.headers.find(name);
   return it == r.headers.end() ? "" : it->second;
@@ -138,6 +239,9 @@ std::string ReceivedJson(const FakeDynatrace& dt) {
     o["content_encoding"] = HeaderOr(r, "content-encoding");
     o["wire_bytes"] = r.wire_bytes;
     o["body_bytes"] = r.body.size();
+    o["items"] = r.items;
+    o["rejected"] = r.rejected_items;
+    o["rejection_message"] = r.rejection_message;
     requests.push_back(std::move(o));
     if (r.status < 200 || r.status >= 300 || r.signal == Signal::kTraces) continue;
     json::object b;
@@ -174,8 +278,15 @@ std::string ReceivedJson(const FakeDynatrace& dt) {
     }
   }
   root["requests"] = std::move(requests);
+  json::array metric_points;
+  for (const auto& rm : dt.ReceivedMetrics()) {
+    opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest wrapped;
+    *wrapped.add_resource_metrics() = rm;
+    for (auto& p : MetricPointsJson(wrapped)) metric_points.push_back(std::move(p));
+  }
   root["spans"] = std::move(spans);
   root["metrics"] = std::move(metrics);
+  root["metric_points"] = std::move(metric_points);
   root["logs"] = std::move(logs);
   return json::serialize(root);
 }
@@ -190,6 +301,15 @@ http::response<http::string_body> Handle(const FakeDynatrace& dt,
   if (req.method() == http::verb::get && target == "/received") {
     res.result(http::status::ok);
     res.body() = ReceivedJson(dt);
+  } else if (req.method() == http::verb::post && target == "/decode/metrics") {
+    opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest request;
+    if (request.ParseFromString(req.body())) {
+      res.result(http::status::ok);
+      res.body() = json::serialize(json::object{{"metric_points", MetricPointsJson(request)}});
+    } else {
+      res.result(http::status::bad_request);
+      res.body() = R"({"error":"does not parse"})";
+    }
   } else if (req.method() == http::verb::post && target.rfind("/canonicalize/", 0) == 0) {
     const std::string name = target.substr(std::string("/canonicalize/").size());
     Signal signal = Signal::kTraces;

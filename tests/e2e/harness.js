@@ -227,6 +227,14 @@ async function startFakeDynatrace({ token = kApiToken } = {}) {
       if (res.status !== 200) throw new Error(`/received: HTTP ${res.status}`);
       return JSON.parse(res.body.toString('utf8'));
     },
+    // The data points of an ExportMetricsServiceRequest body, flattened
+    // (fake_dynatrace_main.cc).
+    async decodeMetrics(body) {
+      const res = await httpRequest('POST', `http://127.0.0.1:${controlPort}/decode/metrics`,
+                                    { body, headers: { 'content-type': 'application/x-protobuf' } });
+      if (res.status !== 200) throw new Error(`/decode/metrics: HTTP ${res.status}`);
+      return JSON.parse(res.body.toString('utf8')).metric_points;
+    },
     // libprotobuf's deterministic re-serialization of an export request.
     async canonicalize(signal, body) {
       const res = await httpRequest('POST', `http://127.0.0.1:${controlPort}/canonicalize/${signal}`,

@@ -22,6 +22,7 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "pipeline/base/absl_compat.h"
 #include "pipeline/otlp/gzip.h"
+#include "tests/fakes/dynatrace_metrics_contract.h"
 
 namespace gateway::testing {
 namespace {
@@ -49,7 +50,9 @@ bool HasSpanNamed(const std::string& body, const std::string& name) {
   return false;
 }
 
-bool ParseBody(Signal signal, const std::string& body, int64_t* spans) {
+// `*items` counts spans or metric data points; for metrics, `*refused` what
+// Dynatrace would refuse of them (tests/fakes/dynatrace_metrics_contract.h).
+bool ParseBody(Signal signal, const std::string& body, int64_t* spans, int64_t* items, MetricsVerdict* refused) {
   *spans = 0;
   switch (signal) {
     case Signal::kTraces: {
@@ -58,11 +61,15 @@ bool ParseBody(Signal signal, const std::string& body, int64_t* spans) {
       for (const auto& rs : request.resource_spans()) {
         for (const auto& ss : rs.scope_spans()) *spans += ss.spans_size();
       }
+      *items = *spans;
       return true;
     }
     case Signal::kMetrics: {
       colmetrics::ExportMetricsServiceRequest request;
-      return request.ParseFromString(body);
+      if (!request.ParseFromString(body)) return false;
+      *refused = CheckDynatraceMetrics(request);
+      *items = refused->points;
+      return true;
     }
     case Signal::kLogs: {
       collogs::ExportLogsServiceRequest request;
@@ -289,6 +296,8 @@ void FakeDynatrace::Serve(int fd) {
     const std::string encoding =
         record.headers.count("content-encoding") ? record.headers["content-encoding"] : "";
     int64_t spans = 0;
+    int64_t items = 0;
+    MetricsVerdict refused;
     if (!known_path) {
       status = 404;
       body = "not found";
@@ -323,7 +332,7 @@ void FakeDynatrace::Serve(int fd) {
         status = 413;
         body = "payload too large";
       }
-      if (ok && !ParseBody(record.signal, record.body, &spans)) {
+      if (ok && !ParseBody(record.signal, record.body, &spans, &items, &refused)) {
         ok = false;
         status = 400;
         body = "body does not parse";
@@ -359,6 +368,17 @@ void FakeDynatrace::Serve(int fd) {
         break;
       }
       status = scripted.status;
+      if (status >= 200 && status < 300 && scripted.body.empty() && scripted.partial_success_rejected == 0 &&
+          scripted.partial_success_message.empty() && refused.rejected > 0) {
+        // Unscripted: refuse what Dynatrace refuses, as it does.
+        scripted.partial_success_rejected = refused.rejected;
+        scripted.partial_success_message = refused.message;
+      }
+      if (status >= 200 && status < 300) {
+        record.items = items;
+        record.rejected_items = scripted.partial_success_rejected;
+        record.rejection_message = scripted.partial_success_message;
+      }
       if (status >= 200 && status < 300 && scripted.body.empty()) {
         body = SuccessBody(record.signal, scripted.partial_success_rejected, scripted.partial_success_message);
         content_type = "application/x-protobuf";
@@ -432,6 +452,30 @@ std::vector<opentelemetry::proto::logs::v1::ResourceLogs> FakeDynatrace::Receive
 int64_t FakeDynatrace::SpanCount() const {
   MutexLock lock(&mu_);
   return accepted_spans_;
+}
+
+int64_t FakeDynatrace::MetricPointCount() const {
+  MutexLock lock(&mu_);
+  int64_t n = 0;
+  for (const ReceivedRequest& r : requests_) n += r.signal == Signal::kMetrics ? r.items : 0;
+  return n;
+}
+
+int64_t FakeDynatrace::RejectedItems(Signal signal) const {
+  MutexLock lock(&mu_);
+  int64_t n = 0;
+  for (const ReceivedRequest& r : requests_) n += r.signal == signal ? r.rejected_items : 0;
+  return n;
+}
+
+bool FakeDynatrace::WaitForMetricPoints(int64_t n, absl::Time deadline) const {
+  MutexLock lock(&mu_);
+  auto enough = [this, n]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    int64_t points = 0;
+    for (const ReceivedRequest& r : requests_) points += r.signal == Signal::kMetrics ? r.items : 0;
+    return points >= n;
+  };
+  return mu_.AwaitWithDeadline(enough, deadline);
 }
 
 int64_t FakeDynatrace::LogRecordCount() const {

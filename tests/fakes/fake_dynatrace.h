@@ -4,7 +4,10 @@
 // `Authorization: Api-Token <token>` (401 otherwise) and
 // `Content-Type: application/x-protobuf` (415 otherwise), optional
 // `Content-Encoding: gzip`; bodies that do not parse as the signal's
-// Export*ServiceRequest get 400. Every request is recorded, and answers can be
+// Export*ServiceRequest get 400. Unless the script says otherwise, metric
+// data points Dynatrace refuses (monotonic cumulative sums, cumulative
+// histograms, summaries, too many dimensions) are answered as a partial
+// success naming them (tests/fakes/dynatrace_metrics_contract.h). Every request is recorded, and answers can be
 // scripted: errors with Retry-After, 413 above a size, slow answers, closed
 // connections, partial success, or the whole server "down" and back up on the
 // same port.
@@ -79,6 +82,11 @@ class FakeDynatrace final {
     std::string body;
     // What the fake answered (0: closed without answering).
     int status = 0;
+    // With a 2xx answer: spans or metric data points in the body (0 for
+    // logs), and how many the partial_success refused, and why.
+    int64_t items = 0;
+    int64_t rejected_items = 0;
+    std::string rejection_message;
   };
 
   static absl::StatusOr<std::unique_ptr<FakeDynatrace>> Start(Options options);
@@ -118,11 +126,16 @@ class FakeDynatrace final {
   // are not subtracted).
   int64_t SpanCount() const;
   int64_t LogRecordCount() const;
+  // Metric data points in requests answered 2xx (refused ones included), and
+  // items refused in partial successes of that signal.
+  int64_t MetricPointCount() const;
+  int64_t RejectedItems(Signal signal) const;
 
   // Wait (bounded by `deadline`, real time) until that many requests / spans
   // have arrived; false on timeout.
   bool WaitForRequests(int64_t n, absl::Time deadline) const;
   bool WaitForSpans(int64_t n, absl::Time deadline) const;
+  bool WaitForMetricPoints(int64_t n, absl::Time deadline) const;
 
  private:
   explicit FakeDynatrace(Options options);
