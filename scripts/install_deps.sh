@@ -17,6 +17,9 @@
 #                               flags, for one delay measurement)
 #   .deps/bin/aws-lambda-rie    AWS Lambda Runtime Interface Emulator, built
 #                               with Go from the pinned tests/go/rie/go.mod
+#   .deps/bin/otelcol-gateway-test
+#                               the OpenTelemetry Collector (core and contrib at
+#                               one release), from tests/go/collector
 # Each is rebuilt only when its pin file changes (a stamp beside it holds the
 # pin files' sha256). tests/js/node_modules holds the pinned npm packages.
 set -euo pipefail
@@ -71,32 +74,6 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
-if ((with_tests)); then
-  # The OpenTelemetry Collector for the tests that run the real thing
-  # (//tests/pipeline/metrics:collector_differential_test): built from the
-  # Go module proxy at the versions pinned in tests/go/collector/go.sum, into
-  # .deps/bin (gitignored). Rebuilt only when go.mod, go.sum or main.go
-  # change; about 4-5 CPU-minutes from a cold module cache.
-  go_bin="$(command -v go || true)"
-  if [[ -z "$go_bin" && -x /usr/local/go/bin/go ]]; then go_bin=/usr/local/go/bin/go; fi
-  if [[ -z "$go_bin" ]]; then
-    echo "install_deps: missing Go (>= 1.25, on PATH or in /usr/local/go/bin): needed to build the OpenTelemetry Collector for the tests" >&2
-    exit 1
-  fi
-  collector=.deps/bin/otelcol-gateway-test
-  collector_stamp=.deps/otelcol-gateway-test.stamp
-  want="$(cat tests/go/collector/go.mod tests/go/collector/go.sum tests/go/collector/main.go | sha256sum | cut -d' ' -f1)"
-  if [[ ! -x "$collector" || ! -f "$collector_stamp" || "$(cat "$collector_stamp")" != "$want" ]]; then
-    echo "install_deps: building $collector (OpenTelemetry Collector, tests/go/collector)" >&2
-    mkdir -p .deps/bin
-    (cd tests/go/collector &&
-      GOFLAGS=-mod=readonly GOPROXY="${GOPROXY:-https://proxy.golang.org}" \
-        "$go_bin" build -trimpath -ldflags=-s -o "../../../$collector.tmp" .)
-    mv "$collector.tmp" "$collector"
-    echo "$want" > "$collector_stamp"
-  fi
-fi
-
 if ((with_tests)) && [[ -f tests/js/package.json ]]; then
   # Node packages for the third-party client tests, pinned by package-lock.json.
   stamp=tests/js/node_modules/.install-stamp
@@ -121,9 +98,12 @@ stamp_of() {
 }
 
 if ((with_tests)); then
+  # The machine brings Go, Python and Node; say clearly which one is missing.
+  if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then export PATH="$PATH:/usr/local/go/bin"; fi
+  require_tool go "install Go 1.26 (Debian's is too old for the OpenTelemetry Collector)"
   require_tool node "install Node.js 20 (apt-get install nodejs npm)"
-  # Python test packages, pinned by tests/python/requirements.txt.
   require_tool python3 "install Python 3.11 (apt-get install python3 python3-venv)"
+
   # install_venv DIR REQUIREMENTS: (re)creates DIR when REQUIREMENTS changed.
   install_venv() {
     local venv=$1 requirements=$2 want
@@ -145,20 +125,25 @@ if ((with_tests)); then
   install_venv .deps/venv tests/python/requirements.txt
   install_venv .deps/venv-otel-1.24 tests/python/requirements-otel-1.24.txt
 
-  # AWS Lambda Runtime Interface Emulator, pinned by tests/go/rie/go.{mod,sum}.
-  go_bin=$(command -v go || true)
-  if [[ -z "$go_bin" && -x /usr/local/go/bin/go ]]; then go_bin=/usr/local/go/bin/go; fi
-  if [[ -z "$go_bin" ]]; then
-    echo "install_deps: 'go' not found (PATH or /usr/local/go/bin): install Go 1.26" >&2
-    exit 1
-  fi
-  rie=.deps/bin/aws-lambda-rie
-  want=$(stamp_of tests/go/rie/go.mod tests/go/rie/go.sum)
-  if [[ ! -x "$rie" || "$(cat "$rie.install-stamp" 2>/dev/null)" != "$want" ]]; then
-    echo "install_deps: building $rie from the Go module proxy" >&2
-    mkdir -p .deps/bin
-    (cd tests/go/rie && GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" "$go_bin" build -trimpath \
-      -o ../../../"$rie" github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie) >&2
-    echo "$want" > "$rie.install-stamp"
-  fi
+  # go_build MODULE_DIR OUT PACKAGE: builds PACKAGE of the pinned module in
+  # MODULE_DIR (go.mod, go.sum, *.go) into OUT when the pins changed.
+  go_build() {
+    local dir=$1 out=$2 package=$3 want
+    want=$(stamp_of "$dir"/go.mod "$dir"/go.sum "$dir"/*.go)
+    if [[ -x "$out" && "$(cat "$out.install-stamp" 2>/dev/null)" == "$want" ]]; then
+      return
+    fi
+    echo "install_deps: building $out from the Go module proxy ($dir)" >&2
+    mkdir -p "$(dirname "$out")"
+    (cd "$dir" && GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" \
+      go build -trimpath -ldflags=-s -o "$OLDPWD/$out.tmp" "$package") >&2
+    mv "$out.tmp" "$out"
+    echo "$want" > "$out.install-stamp"
+  }
+  # AWS Lambda Runtime Interface Emulator (Lambda tests).
+  go_build tests/go/rie .deps/bin/aws-lambda-rie \
+    github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
+  # The OpenTelemetry Collector (differential metrics test, load-balancing
+  # tier): about 4-5 CPU-minutes from a cold module cache.
+  go_build tests/go/collector .deps/bin/otelcol-gateway-test .
 fi
