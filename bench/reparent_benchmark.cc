@@ -32,7 +32,9 @@
 #include "pipeline/base/allocator.h"
 #include "pipeline/reparent/reparent_options.h"
 #include "pipeline/reparent/trace_resolver.h"
-#include "pipeline/otlp/trace_wire.h"
+#include "pipeline/otlp/output_span.h"
+#include "pipeline/otlp/trace_encoder.h"
+#include "pipeline/otlp/trace_scanner.h"
 
 namespace gateway {
 namespace {

@@ -9,7 +9,10 @@
 #include "bench/request_generator.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "pipeline/otlp/otlp_wire.h"
-#include "pipeline/otlp/trace_wire.h"
+#include "pipeline/otlp/output_span.h"
+#include "pipeline/otlp/trace_encoder.h"
+#include "pipeline/otlp/trace_rewriter.h"
+#include "pipeline/otlp/trace_scanner.h"
 
 namespace gateway {
 namespace {

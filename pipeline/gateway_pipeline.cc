@@ -8,7 +8,7 @@
 #include "pipeline/base/absl_compat.h"
 #include "pipeline/base/logging.h"
 #include "pipeline/otlp/otlp_wire.h"
-#include "pipeline/otlp/trace_wire.h"
+#include "pipeline/otlp/trace_scanner.h"
 
 namespace gateway {
 

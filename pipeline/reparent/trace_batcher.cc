@@ -5,6 +5,8 @@
 #include <memory>
 #include <vector>
 
+#include "pipeline/otlp/trace_encoder.h"
+
 namespace gateway {
 namespace {
 

@@ -21,7 +21,8 @@
 #include "absl/time/time.h"
 #include "pipeline/export/exporter.h"
 #include "pipeline/ingest/memory_budget.h"
-#include "pipeline/otlp/trace_wire.h"
+#include "pipeline/otlp/output_span.h"
+#include "pipeline/otlp/span_ref.h"
 
 namespace gateway {
 

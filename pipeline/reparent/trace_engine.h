@@ -13,7 +13,7 @@
 
 #include "absl/time/time.h"
 #include "pipeline/otlp/trace_ids.h"
-#include "pipeline/otlp/trace_wire.h"
+#include "pipeline/otlp/span_ref.h"
 
 namespace gateway {
 

@@ -46,22 +46,6 @@ void SetHexAttribute(std::vector<ExtraAttribute>* attributes, size_t index, cons
 
 }  // namespace
 
-uint64_t TraceResolver::Fingerprint(const Key& key) {
-  // splitmix64-style mixing of the three words; ids are mostly random
-  // already, the mixing guards against structured ones.
-  auto mix = [](uint64_t x) {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-  };
-  // The words are combined with distinct odd multipliers (injective on
-  // each word, so ids that differ in few bits do not cancel), then mixed.
-  return mix(key.span + key.trace_lo * 0x9e3779b97f4a7c15ULL + key.trace_hi * 0xc2b2ae3d27d4eb4fULL);
-}
-
 SpanId FanoutSpanId(const TraceId& original_trace, const SpanId& original, const TraceId& link_trace,
                     const SpanId& link_span) {
   uint64_t h = HashIds(original_trace.View(), original.View(), link_trace.View(), link_span.View());
@@ -96,115 +80,10 @@ int TraceResolver::ChooseLink(const SpanRef& span) const {
   return chosen;
 }
 
-void TraceResolver::FateTable::Insert(uint64_t fingerprint, bool moved) {
-  const uint64_t key = Stored(fingerprint);
-  for (size_t i = Home(fingerprint);; i = (i + 1) & mask_) {
-    uint64_t& slot = slots_[i];
-    if (slot == 0) {
-      slot = key | (moved ? 1 : 0);
-      ++size_;
-      return;
-    }
-    if ((slot & ~uint64_t{1}) == key) {
-      if (moved) slot |= 1;
-      return;
-    }
-  }
-}
-
-TraceResolver::FateTable::Found TraceResolver::FateTable::Find(uint64_t fingerprint) const {
-  if (size_ == 0) return kAbsent;
-  const uint64_t key = Stored(fingerprint);
-  // At most half full, so the probe ends at an empty slot.
-  for (size_t i = Home(fingerprint);; i = (i + 1) & mask_) {
-    const uint64_t slot = slots_[i];
-    if (slot == 0) return kAbsent;
-    if ((slot & ~uint64_t{1}) == key) return (slot & 1) != 0 ? kMoved : kUnchanged;
-  }
-}
-
-void TraceResolver::FateTable::Grow(size_t capacity) {
-  std::vector<uint64_t> old = std::move(slots_);
-  slots_.assign(capacity, 0);
-  mask_ = capacity - 1;
-  for (uint64_t slot : old) {
-    if (slot == 0) continue;
-    // Stored values keep the fingerprint's bits 1..63, which is all Home uses.
-    for (size_t i = Home(slot);; i = (i + 1) & mask_) {
-      if (slots_[i] == 0) {
-        slots_[i] = slot;
-        break;
-      }
-    }
-  }
-}
-
-void TraceResolver::FateTable::Clear() {
-  std::vector<uint64_t>().swap(slots_);
-  mask_ = 0;
-  size_ = 0;
-}
-
-void TraceResolver::FateTable::Empty() {
-  std::fill(slots_.begin(), slots_.end(), 0);
-  size_ = 0;
-}
-
-void TraceResolver::MovedTable::InsertOrAssign(const Key& key, uint64_t fingerprint, const TraceId& new_trace) {
-  for (size_t i = Home(fingerprint);; i = (i + 1) & mask_) {
-    Slot& slot = slots_[i];
-    if (slot.key.span == 0) {
-      slot.key = key;
-      slot.new_trace = new_trace;
-      ++size_;
-      return;
-    }
-    if (slot.key == key) {
-      slot.new_trace = new_trace;
-      return;
-    }
-  }
-}
-
-const TraceId* TraceResolver::MovedTable::Find(const Key& key, uint64_t fingerprint) const {
-  if (size_ == 0) return nullptr;
-  for (size_t i = Home(fingerprint);; i = (i + 1) & mask_) {
-    const Slot& slot = slots_[i];
-    if (slot.key.span == 0) return nullptr;
-    if (slot.key == key) return &slot.new_trace;
-  }
-}
-
-void TraceResolver::MovedTable::Grow(size_t capacity) {
-  std::vector<Slot> old = std::move(slots_);
-  slots_.assign(capacity, Slot());
-  mask_ = capacity - 1;
-  for (const Slot& slot : old) {
-    if (slot.key.span == 0) continue;
-    for (size_t i = Home(Fingerprint(slot.key));; i = (i + 1) & mask_) {
-      if (slots_[i].key.span == 0) {
-        slots_[i] = slot;
-        break;
-      }
-    }
-  }
-}
-
-void TraceResolver::MovedTable::Clear() {
-  std::vector<Slot>().swap(slots_);
-  mask_ = 0;
-  size_ = 0;
-}
-
-void TraceResolver::MovedTable::Empty() {
-  std::fill(slots_.begin(), slots_.end(), Slot());
-  size_ = 0;
-}
-
 void TraceResolver::Process(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, absl::Time now,
                             std::vector<OutputSpan>* out) {
-  const uint64_t self = Fingerprint(Key{span.trace_id, span.span_id});
-  const uint64_t parent = span.has_parent ? Fingerprint(Key{span.trace_id, span.parent_span_id}) : 0;
+  const uint64_t self = FateFingerprint(FateKey{span.trace_id, span.span_id});
+  const uint64_t parent = span.has_parent ? FateFingerprint(FateKey{span.trace_id, span.parent_span_id}) : 0;
   ProcessOne(span, buffer, self, parent, now, out);
 }
 
@@ -216,8 +95,8 @@ void TraceResolver::ProcessRequest(const std::shared_ptr<const RequestBuffer>& b
   fingerprints_.resize(spans.size());
   for (size_t i = 0; i < spans.size(); ++i) {
     const SpanRef& span = spans[i];
-    fingerprints_[i].self = Fingerprint(Key{span.trace_id, span.span_id});
-    fingerprints_[i].parent = span.has_parent ? Fingerprint(Key{span.trace_id, span.parent_span_id}) : 0;
+    fingerprints_[i].self = FateFingerprint(FateKey{span.trace_id, span.span_id});
+    fingerprints_[i].parent = span.has_parent ? FateFingerprint(FateKey{span.trace_id, span.parent_span_id}) : 0;
   }
   auto prefetch = [this, spans](size_t i) {
     fates_[current_].Prefetch(fingerprints_[i].self);
@@ -251,7 +130,7 @@ bool TraceResolver::PassUnchanged(const SpanRef& span, const std::shared_ptr<con
     const int older = 1 - current_;
     if (!moved_[older].empty() && fates_[older].Find(parent_fingerprint) == FateTable::kMoved) return false;
   }
-  if (!waiting_.empty() && waiting_.contains(Key{span.trace_id, span.span_id})) return false;
+  if (!waiting_.empty() && waiting_.contains(FateKey{span.trace_id, span.span_id})) return false;
   ++stats_.processed;
   AppendUnchanged(span, buffer, out);
   // RecordFate without children to wake.
@@ -270,7 +149,7 @@ void TraceResolver::ProcessOne(const SpanRef& span, const std::shared_ptr<const 
   const int chosen = ChooseLink(span);
   if (chosen < 0 && span.has_parent && !(span.parent_is_remote() && !options_.cross_process)) {
     Fate parent;
-    if (!FindFate(Key{span.trace_id, span.parent_span_id}, parent_fingerprint, &parent)) {
+    if (!FindFate(FateKey{span.trace_id, span.parent_span_id}, parent_fingerprint, &parent)) {
       Hold(span, buffer, now);
       while (static_cast<int64_t>(held_.size()) > limits_.max_held_spans && !held_order_.empty()) {
         uint64_t oldest = held_order_.front();
@@ -292,7 +171,7 @@ void TraceResolver::ProcessOne(const SpanRef& span, const std::shared_ptr<const 
 void TraceResolver::Decide(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, int chosen,
                            const Fate* parent, uint64_t fingerprint, absl::Time now, std::vector<OutputSpan>* out,
                            std::vector<Ready>* ready) {
-  const Key key{span.trace_id, span.span_id};
+  const FateKey key{span.trace_id, span.span_id};
   if (chosen >= 0) {
     const TraceId new_trace = span.links[chosen].trace_id;
     EmitTarget(span, buffer, chosen, now, out);
@@ -379,8 +258,8 @@ void TraceResolver::EmitTarget(const SpanRef& span, const std::shared_ptr<const 
   }
 }
 
-void TraceResolver::RecordFate(const Key& key, uint64_t fingerprint, bool moved, const TraceId& new_trace, absl::Time now,
-                               std::vector<Ready>* ready) {
+void TraceResolver::RecordFate(const FateKey& key, uint64_t fingerprint, bool moved, const TraceId& new_trace,
+                               absl::Time now, std::vector<Ready>* ready) {
   if (generation_start_ == absl::InfinitePast()) generation_start_ = now;
   if (limits_.max_resolved_spans > 0 && MakeRoom(moved, now)) {
     if (moved) moved_[current_].InsertOrAssign(key, fingerprint, new_trace);
@@ -409,20 +288,20 @@ void TraceResolver::ResolveReady(std::vector<Ready>* ready, absl::Time now, std:
     const std::shared_ptr<const RequestBuffer> buffer = std::move(it->second.buffer);
     held_.erase(it);
     // Held spans are never targets (a target is decided on arrival).
-    Decide(span, buffer, -1, &next.parent, Fingerprint(Key{span.trace_id, span.span_id}), now, out, ready);
+    Decide(span, buffer, -1, &next.parent, FateFingerprint(FateKey{span.trace_id, span.span_id}), now, out, ready);
   }
 }
 
 void TraceResolver::Hold(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, absl::Time now) {
   const uint64_t id = next_hold_id_++;
-  const Key parent{span.trace_id, span.parent_span_id};
+  const FateKey parent{span.trace_id, span.parent_span_id};
   held_.emplace(id, Held{span, buffer, now});
   held_order_.push_back(id);
   waiting_[parent].push_back(id);
 }
 
 void TraceResolver::UnlinkWaiting(const Held& held, uint64_t id) {
-  auto it = waiting_.find(Key{held.span.trace_id, held.span.parent_span_id});
+  auto it = waiting_.find(FateKey{held.span.trace_id, held.span.parent_span_id});
   if (it == waiting_.end()) return;
   auto& ids = it->second;
   ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
@@ -450,8 +329,8 @@ void TraceResolver::ReleaseHeld(uint64_t id, Release reason, absl::Time now, std
   // It goes out unchanged, so its held descendants stay with it.
   std::vector<Ready> ready;
   AppendUnchanged(span, buffer, out);
-  const Key key{span.trace_id, span.span_id};
-  RecordFate(key, Fingerprint(key), false, TraceId(), now, &ready);
+  const FateKey key{span.trace_id, span.span_id};
+  RecordFate(key, FateFingerprint(key), false, TraceId(), now, &ready);
   ResolveReady(&ready, now, out);
 }
 
@@ -482,7 +361,7 @@ void TraceResolver::Expire(absl::Time now, std::vector<OutputSpan>* out) {
   EvictFates(now);
 }
 
-bool TraceResolver::FindFate(const Key& key, uint64_t fingerprint, Fate* fate) const {
+bool TraceResolver::FindFate(const FateKey& key, uint64_t fingerprint, Fate* fate) const {
   const int older = 1 - current_;
   const FateTable::Found in_current = fates_[current_].Find(fingerprint);
   // A moved fate in either generation wins over an unchanged one; the older
@@ -559,7 +438,7 @@ int64_t TraceResolver::HeldBytes() const {
   // deque: 8 bytes per id (its block map is noise). Waiting lists of more
   // than two children, which spill to the heap, are left out.
   using HeldSlot = std::pair<const uint64_t, Held>;
-  using WaitingSlot = std::pair<const Key, absl::InlinedVector<uint64_t, 2>>;
+  using WaitingSlot = std::pair<const FateKey, absl::InlinedVector<uint64_t, 2>>;
   return static_cast<int64_t>(held_.capacity() * (sizeof(HeldSlot) + 1) +
                               waiting_.capacity() * (sizeof(WaitingSlot) + 1) +
                               held_order_.size() * sizeof(uint64_t));

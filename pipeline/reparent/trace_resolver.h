@@ -17,7 +17,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 #include <deque>
 #include <memory>
 #include <string>
@@ -27,10 +26,13 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "pipeline/otlp/output_span.h"
+#include "pipeline/otlp/span_ref.h"
+#include "pipeline/otlp/trace_ids.h"
+#include "pipeline/otlp/trace_rewriter.h"
+#include "pipeline/reparent/fate_table.h"
 #include "pipeline/reparent/reparent_options.h"
 #include "pipeline/reparent/trace_engine.h"
-#include "pipeline/otlp/trace_ids.h"
-#include "pipeline/otlp/trace_wire.h"
 
 namespace gateway {
 
@@ -123,107 +125,6 @@ class TraceResolver final {
   const std::deque<ReparentDecision>& RecentDecisions() const { return decisions_; }
 
  private:
-  // (trace id, span id) as three words: equality and hashing without
-  // memcmp calls on the hot path.
-  struct Key {
-    uint64_t trace_hi = 0;
-    uint64_t trace_lo = 0;
-    uint64_t span = 0;
-    Key(const TraceId& t, const SpanId& s) {
-      std::memcpy(&trace_hi, t.bytes.data(), 8);
-      std::memcpy(&trace_lo, t.bytes.data() + 8, 8);
-      std::memcpy(&span, s.bytes.data(), 8);
-    }
-    friend bool operator==(const Key& a, const Key& b) {
-      return a.span == b.span && a.trace_lo == b.trace_lo && a.trace_hi == b.trace_hi;
-    }
-    template <typename H>
-    friend H AbslHashValue(H h, const Key& k) {
-      return H::combine(std::move(h), k.span, k.trace_lo, k.trace_hi);
-    }
-  };
-
-  // An open-addressing set of 64-bit key fingerprints, each with a "moved"
-  // mark (bit 0): one 8-byte slot per fate, linear probing, at most half
-  // full, so an insert or lookup touches one cache line in the common case.
-  class FateTable {
-   public:
-    enum Found : int { kAbsent = 0, kUnchanged = 1, kMoved = 2 };
-
-    static constexpr size_t kSlotBytes = sizeof(uint64_t);
-    static constexpr size_t kInitialCapacity = 1024;
-
-    size_t size() const { return size_; }
-    size_t capacity() const { return slots_.size(); }
-    // One more entry would pass half full: Grow first.
-    bool Full() const { return 2 * (size_ + 1) > slots_.size(); }
-    // Marks `fingerprint` as seen; `moved` sticks once set. Not Full().
-    void Insert(uint64_t fingerprint, bool moved);
-    Found Find(uint64_t fingerprint) const;
-    void Prefetch(uint64_t fingerprint) const {
-      if (!slots_.empty()) __builtin_prefetch(&slots_[Home(fingerprint)]);
-    }
-    // Forgets every fate and gives the memory back.
-    void Clear();
-    // Forgets every fate and keeps the slots, zeroed, for the fates to come.
-    void Empty();
-
-   private:
-    static uint64_t Stored(uint64_t fingerprint) {
-      const uint64_t key = fingerprint & ~uint64_t{1};
-      return key == 0 ? 2 : key;
-    }
-    size_t Home(uint64_t fingerprint) const { return static_cast<size_t>(fingerprint >> 1) & mask_; }
-
-   public:
-    // Moves the entries to `capacity` slots (a power of two, more than
-    // twice size()).
-    void Grow(size_t capacity);
-
-   private:
-    // 0: empty; otherwise Stored(fingerprint) | moved.
-    std::vector<uint64_t> slots_;
-    size_t mask_ = 0;
-    size_t size_ = 0;
-  };
-
-  // Exact fates of moved spans: key -> new trace, open addressing on the
-  // key's fingerprint, linear probing, at most half full. A zero span id
-  // marks an empty slot (the scanner never lets one through).
-  class MovedTable {
-   public:
-    struct Slot {
-      Key key{TraceId(), SpanId()};
-      TraceId new_trace;
-    };
-    static constexpr size_t kSlotBytes = sizeof(Slot);
-    static constexpr size_t kInitialCapacity = 256;
-
-    size_t size() const { return size_; }
-    size_t capacity() const { return slots_.size(); }
-    bool empty() const { return size_ == 0; }
-    bool Full() const { return 2 * (size_ + 1) > slots_.size(); }
-    // Not Full().
-    void InsertOrAssign(const Key& key, uint64_t fingerprint, const TraceId& new_trace);
-    // nullptr when absent.
-    const TraceId* Find(const Key& key, uint64_t fingerprint) const;
-    void Prefetch(uint64_t fingerprint) const {
-      if (!slots_.empty()) __builtin_prefetch(&slots_[Home(fingerprint)]);
-    }
-    void Clear();
-    // As FateTable::Empty.
-    void Empty();
-    // As FateTable::Grow.
-    void Grow(size_t capacity);
-
-   private:
-    size_t Home(uint64_t fingerprint) const { return static_cast<size_t>(fingerprint >> 1) & mask_; }
-
-    std::vector<Slot> slots_;
-    size_t mask_ = 0;
-    size_t size_ = 0;
-  };
-
   // What happened to a span that went out: descendants follow it.
   struct Fate {
     TraceId new_trace;
@@ -269,11 +170,10 @@ class TraceResolver final {
   }
   void EmitTarget(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, int chosen,
                   absl::Time now, std::vector<OutputSpan>* out);
-  void RecordFate(const Key& key, uint64_t fingerprint, bool moved, const TraceId& new_trace, absl::Time now,
+  void RecordFate(const FateKey& key, uint64_t fingerprint, bool moved, const TraceId& new_trace, absl::Time now,
                   std::vector<Ready>* ready);
   // The remembered fate of `key`; false if none.
-  bool FindFate(const Key& key, uint64_t fingerprint, Fate* fate) const;
-  static uint64_t Fingerprint(const Key& key);
+  bool FindFate(const FateKey& key, uint64_t fingerprint, Fate* fate) const;
   void RotateFates(absl::Time now);
   // Makes room in the current generation for one more fate (and one more
   // moved entry when `moved`), growing its tables within max_table_bytes /
@@ -309,7 +209,7 @@ class TraceResolver final {
   // Hold ids in arrival order; ids of spans resolved since are skipped.
   std::deque<uint64_t> held_order_;
   // (original trace, parent span id) -> hold ids of children waiting for it.
-  absl::flat_hash_map<Key, absl::InlinedVector<uint64_t, 2>> waiting_;
+  absl::flat_hash_map<FateKey, absl::InlinedVector<uint64_t, 2>> waiting_;
   uint64_t next_hold_id_ = 1;
 
   // Fates of spans that went out, keyed by (original trace, span id), in two

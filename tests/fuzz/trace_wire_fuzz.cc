@@ -21,7 +21,10 @@
 #include "absl/status/statusor.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "pipeline/otlp/trace_ids.h"
-#include "pipeline/otlp/trace_wire.h"
+#include "pipeline/otlp/output_span.h"
+#include "pipeline/otlp/trace_encoder.h"
+#include "pipeline/otlp/trace_rewriter.h"
+#include "pipeline/otlp/trace_scanner.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/fuzz/proto_oracle.h"
 

@@ -17,7 +17,9 @@
 #include "absl/types/span.h"
 #include "opentelemetry/proto/trace/v1/trace.pb.h"
 #include "pipeline/reparent/reparent_options.h"
-#include "pipeline/otlp/trace_wire.h"
+#include "pipeline/otlp/output_span.h"
+#include "pipeline/otlp/trace_encoder.h"
+#include "pipeline/otlp/trace_scanner.h"
 
 namespace gateway::testing {
 

@@ -10,6 +10,8 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "pipeline/ingest/memory_budget.h"
 #include "pipeline/base/metrics_registry.h"
+#include "pipeline/otlp/output_span.h"
+#include "pipeline/otlp/trace_encoder.h"
 #include "pipeline/reparent/trace_resolver.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_exporter.h"
