@@ -1,0 +1,122 @@
+// One shard worker's side of the fate store: it holds back consumer spans
+// (targets) until the store says where their link targets went, feeds the
+// fates it learns into the worker's resolver, and publishes the fates the
+// resolver decides for spans of the published kinds (FateObserver).
+// docs/reparenting.md ("Across gateways") states the rules.
+//
+//   FateStoreGate gate(client, reparent_options, gate_options, [&] { WakeWorker(); });
+//   resolver.ObserveFates(&gate, gate_options.publish_kinds);
+//   // per request:
+//   if (gate.Admit(buffer, spans, now, &pass)) spans_to_process = pass;
+//   resolver.ProcessRequest(buffer, spans_to_process, now, &out);
+//   // per worker wake-up:
+//   gate.Poll(now, resolver, &out);
+//   gate.Flush();
+//   // at shutdown, before resolver.ReleaseAll:
+//   gate.ReleaseAll(now, resolver, &out);
+//
+// Worker thread only (the constructor and destructor too), except that
+// `wake` runs on the client's thread.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
+#include "pipeline/otlp/output_span.h"
+#include "pipeline/otlp/span_ref.h"
+#include "pipeline/reparent/fate_observer.h"
+#include "pipeline/reparent/fate_store_client.h"
+#include "pipeline/reparent/reparent_options.h"
+#include "pipeline/reparent/trace_resolver.h"
+
+namespace gateway {
+
+struct FateStoreGateOptions {
+  // Kinds whose fates are published (link targets: producers at least).
+  std::vector<SpanKind> publish_kinds = {SpanKind::kProducer};
+  // Longest a consumer span waits for the store's answer; below the hold
+  // window, so that its held children are still waiting when it is decided.
+  absl::Duration max_wait = absl::Seconds(5);
+  // Spans this gate holds back at most; more go on without asking.
+  int64_t max_waiting = 100'000;
+};
+
+class FateStoreGate final : public FateObserver {
+ public:
+  // `client` must outlive the gate. `wake` makes the worker call Poll soon
+  // (it is called on the client's thread, never after the gate is gone).
+  FateStoreGate(FateStoreClient& client, const ReparentOptions& reparent, const FateStoreGateOptions& options,
+                std::function<void()> wake);
+  ~FateStoreGate() override;
+
+  FateStoreGate(const FateStoreGate&) = delete;
+  FateStoreGate& operator=(const FateStoreGate&) = delete;
+
+  // Holds back the targets of `spans` (a span of a target kind with a valid
+  // cross-trace link) and queues a lookup of their links; appends the other
+  // spans to `pass` (cleared first), in order. False when nothing was held
+  // back (`pass` is then untouched: process `spans`). `buffer` owns the
+  // spans' bytes; held spans keep a reference.
+  bool Admit(const std::shared_ptr<const RequestBuffer>& buffer, absl::Span<const SpanRef> spans, absl::Time now,
+             std::vector<SpanRef>* pass);
+
+  // Takes the answers that arrived: their moved fates go into `resolver`
+  // (LearnFate); then every span whose answer is in, or whose wait is over,
+  // goes through resolver.Process into `out`.
+  void Poll(absl::Time now, TraceResolver& resolver, std::vector<OutputSpan>* out);
+
+  // Hands what Admit and OnFate collected to the client: one Submit.
+  void Flush();
+
+  // When the first span held back must go on without an answer;
+  // InfiniteFuture when none is.
+  absl::Time NextDeadline() const;
+
+  // Every span held back goes on without an answer (shutdown).
+  void ReleaseAll(absl::Time now, TraceResolver& resolver, std::vector<OutputSpan>* out);
+
+  int64_t Waiting() const { return static_cast<int64_t>(waiting_.size()); }
+
+  // FateObserver: publishes where `span` went.
+  void OnFate(const SpanRef& span, const TraceId& new_trace) override;
+
+ private:
+  struct HeldBack {
+    SpanRef span;
+    std::shared_ptr<const RequestBuffer> buffer;
+    absl::Time arrival;
+    absl::Time deadline;
+    // What was asked, in the order of the answer's fates.
+    std::vector<FateQuery> queries;
+  };
+
+  // Appends the queries for `span`'s links to lookups_; their count (0: not
+  // a target).
+  size_t AddQueries(const SpanRef& span);
+  void Release(uint64_t id, absl::Time now, Counter* degraded, TraceResolver& resolver,
+               std::vector<OutputSpan>* out);
+
+  FateStoreClient& client_;
+  const FateStoreGateCounters& counters_;
+  const ReparentOptions reparent_;
+  const FateStoreGateOptions options_;
+  uint64_t target_kinds_mask_ = 0;
+  std::shared_ptr<FateReplies> replies_;
+
+  // Held back, by lookup id (increasing with arrival), and the ids in
+  // arrival order (ids already released are skipped).
+  absl::flat_hash_map<uint64_t, HeldBack> waiting_;
+  std::deque<uint64_t> order_;
+  uint64_t next_id_ = 1;
+
+  // Collected for the next Flush.
+  std::vector<FateRecord> publish_;
+  std::vector<FateLookup> lookups_;
+};
+
+}  // namespace gateway
