@@ -44,6 +44,15 @@
 namespace gateway {
 
 struct FateStoreClientOptions {
+  // Kinds whose fates are published (link targets: producers at least).
+  std::vector<SpanKind> publish_kinds = {SpanKind::kProducer};
+  // Longest a consumer span waits for the store's answer (FateStoreGate);
+  // below the hold window, so that its held children are still waiting
+  // when it is decided.
+  absl::Duration max_wait = absl::Seconds(5);
+  // Consumer spans waiting for an answer, per shard; more go on without
+  // asking.
+  int64_t max_waiting = 100'000;
   // How long the store keeps a published fate.
   absl::Duration ttl = absl::Minutes(10);
   // Longest one round trip may take before the store counts as down.

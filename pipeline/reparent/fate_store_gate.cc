@@ -5,12 +5,11 @@
 
 namespace gateway {
 
-FateStoreGate::FateStoreGate(FateStoreClient& client, const ReparentOptions& reparent,
-                             const FateStoreGateOptions& options, std::function<void()> wake)
+FateStoreGate::FateStoreGate(FateStoreClient& client, const ReparentOptions& reparent, std::function<void()> wake)
     : client_(client),
       counters_(client.gate_counters()),
       reparent_(reparent),
-      options_(options),
+      options_(client.options()),
       replies_(std::make_shared<FateReplies>(std::move(wake))) {
   for (SpanKind kind : reparent_.target_kinds) {
     const auto k = static_cast<int32_t>(kind);

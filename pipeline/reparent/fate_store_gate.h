@@ -4,8 +4,8 @@
 // resolver decides for spans of the published kinds (FateObserver).
 // docs/reparenting.md ("Across gateways") states the rules.
 //
-//   FateStoreGate gate(client, reparent_options, gate_options, [&] { WakeWorker(); });
-//   resolver.ObserveFates(&gate, gate_options.publish_kinds);
+//   FateStoreGate gate(client, reparent_options, [&] { WakeWorker(); });
+//   resolver.ObserveFates(&gate, client.options().publish_kinds);
 //   // per request:
 //   if (gate.Admit(buffer, spans, now, &pass)) spans_to_process = pass;
 //   resolver.ProcessRequest(buffer, spans_to_process, now, &out);
@@ -36,22 +36,12 @@
 
 namespace gateway {
 
-struct FateStoreGateOptions {
-  // Kinds whose fates are published (link targets: producers at least).
-  std::vector<SpanKind> publish_kinds = {SpanKind::kProducer};
-  // Longest a consumer span waits for the store's answer; below the hold
-  // window, so that its held children are still waiting when it is decided.
-  absl::Duration max_wait = absl::Seconds(5);
-  // Spans this gate holds back at most; more go on without asking.
-  int64_t max_waiting = 100'000;
-};
-
 class FateStoreGate final : public FateObserver {
  public:
   // `client` must outlive the gate. `wake` makes the worker call Poll soon
   // (it is called on the client's thread, never after the gate is gone).
-  FateStoreGate(FateStoreClient& client, const ReparentOptions& reparent, const FateStoreGateOptions& options,
-                std::function<void()> wake);
+  // Options (max_wait, max_waiting) come from client.options().
+  FateStoreGate(FateStoreClient& client, const ReparentOptions& reparent, std::function<void()> wake);
   ~FateStoreGate() override;
 
   FateStoreGate(const FateStoreGate&) = delete;
@@ -104,7 +94,7 @@ class FateStoreGate final : public FateObserver {
   FateStoreClient& client_;
   const FateStoreGateCounters& counters_;
   const ReparentOptions reparent_;
-  const FateStoreGateOptions options_;
+  const FateStoreClientOptions& options_;
   uint64_t target_kinds_mask_ = 0;
   std::shared_ptr<FateReplies> replies_;
 
