@@ -73,6 +73,9 @@ FateStoreClient::FateStoreClient(const FateStoreClientOptions& options, std::uni
       "Time consumer spans waited for the fate store's answer (divide by gateway_fate_store_waits_total)");
   gate_counters_.learned = metrics.GetCounter("gateway_fate_store_fates_learned_total",
                                               "Moved link targets learned from the fate store");
+  gate_counters_.substituted = metrics.GetCounter(
+      "gateway_fate_store_links_followed_total",
+      "Consumer spans placed under a producer that another gateway had moved (its new trace from the store)");
   gate_counters_.waiting = &waiting_;
   metrics.AddGauge("gateway_fate_store_up", "1 while the last round trip to the fate store succeeded", {},
                    [this] { return up_published_.load(std::memory_order_relaxed) ? 1.0 : 0.0; });

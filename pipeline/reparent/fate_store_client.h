@@ -130,6 +130,8 @@ struct FateStoreGateCounters {
   Counter* wait_micros;
   // Moved fates fed into a resolver.
   Counter* learned;
+  // Consumers whose link was pointed at its target's new trace.
+  Counter* substituted;
   // Spans waiting for an answer now, all gates.
   std::atomic<int64_t>* waiting;
 };

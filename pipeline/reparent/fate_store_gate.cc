@@ -88,12 +88,52 @@ bool FateStoreGate::Admit(const std::shared_ptr<const RequestBuffer>& buffer, ab
   return held;
 }
 
+namespace {
+
+// The links of a span whose link targets moved, pointed at their new traces,
+// kept alive with the request they belong to.
+struct SubstitutedLinks {
+  std::shared_ptr<const RequestBuffer> buffer;
+  std::vector<LinkRef> links;
+};
+
+}  // namespace
+
+bool FateStoreGate::SubstituteLinks(const std::vector<FateQuery>& queries, const FateAnswer& answer, SpanRef* span,
+                                    std::shared_ptr<const RequestBuffer>* buffer) {
+  std::shared_ptr<SubstitutedLinks> substituted;
+  for (size_t i = 0; i < span->links.size(); ++i) {
+    const LinkRef& link = span->links[i];
+    if (!link.valid || link.trace_id == span->trace_id) continue;
+    for (size_t q = 0; q < queries.size() && q < answer.fates.size(); ++q) {
+      const std::optional<TraceId>& fate = answer.fates[q];
+      if (!fate.has_value() || *fate == queries[q].original_trace || *fate == span->trace_id) continue;
+      if (queries[q].original_trace != link.trace_id || queries[q].span != link.span_id) continue;
+      if (substituted == nullptr) {
+        substituted = std::make_shared<SubstitutedLinks>();
+        substituted->buffer = *buffer;
+        substituted->links.assign(span->links.begin(), span->links.end());
+      }
+      substituted->links[i].trace_id = *fate;
+    }
+  }
+  if (substituted == nullptr) return false;
+  span->links = absl::MakeConstSpan(substituted->links);
+  // Aliasing: whoever keeps the request (a held span, an output) keeps the
+  // substituted links too.
+  *buffer = std::shared_ptr<const RequestBuffer>(substituted, substituted->buffer.get());
+  return true;
+}
+
 void FateStoreGate::Release(uint64_t id, absl::Time now, Counter* degraded, TraceResolver& resolver,
-                            std::vector<OutputSpan>* out) {
+                            std::vector<OutputSpan>* out, const FateAnswer* answer) {
   auto it = waiting_.find(id);
   if (it == waiting_.end()) return;
-  const SpanRef span = it->second.span;
-  const std::shared_ptr<const RequestBuffer> buffer = std::move(it->second.buffer);
+  SpanRef span = it->second.span;
+  std::shared_ptr<const RequestBuffer> buffer = std::move(it->second.buffer);
+  if (answer != nullptr && SubstituteLinks(it->second.queries, *answer, &span, &buffer)) {
+    counters_.substituted->Add();
+  }
   const absl::Time arrival = it->second.arrival;
   waiting_.erase(it);
   counters_.waiting->fetch_sub(1, std::memory_order_relaxed);
@@ -121,7 +161,7 @@ void FateStoreGate::Poll(absl::Time now, TraceResolver& resolver, std::vector<Ou
       counters_.learned->Add();
     }
     const bool degraded = answer.outcome == FateAnswer::Outcome::kUnavailable && !complete;
-    Release(answer.id, now, degraded ? counters_.degraded_unavailable : nullptr, resolver, out);
+    Release(answer.id, now, degraded ? counters_.degraded_unavailable : nullptr, resolver, out, &answer);
   }
   while (!order_.empty()) {
     auto it = waiting_.find(order_.front());

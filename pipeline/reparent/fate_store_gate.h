@@ -88,8 +88,26 @@ class FateStoreGate final : public FateObserver {
   // Appends the queries for `span`'s links to lookups_; their count (0: not
   // a target).
   size_t AddQueries(const SpanRef& span);
+  // Hands span `id` to the resolver; `answer` (null: none came) may
+  // redirect its links.
   void Release(uint64_t id, absl::Time now, Counter* degraded, TraceResolver& resolver,
-               std::vector<OutputSpan>* out);
+               std::vector<OutputSpan>* out, const FateAnswer* answer = nullptr);
+
+  // ---- Link substitution: the single hop across gateways ----
+  // The resolver places a consumer in its link's trace as received. When the
+  // store says that link target moved (another gateway put it under its own
+  // consumer's producer), the link is pointed at the target's new trace
+  // before the resolver sees the span, so the consumer goes under the
+  // producer where the producer now is; fan-out spans likewise. True when a
+  // link was changed: `span` then views links owned through `buffer`.
+  //
+  // The engine branch's transitive rule (issue #19 part 1) makes the
+  // resolver follow remembered fates of link targets itself, LearnFate's
+  // included; once it is merged this substitution is redundant and should
+  // go (see docs/reparenting.md, "Across gateways").
+  static bool SubstituteLinks(const std::vector<FateQuery>& queries, const FateAnswer& answer, SpanRef* span,
+                              std::shared_ptr<const RequestBuffer>* buffer);
+  // ---- end of link substitution ----
 
   FateStoreClient& client_;
   const FateStoreGateCounters& counters_;

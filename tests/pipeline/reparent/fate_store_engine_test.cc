@@ -30,13 +30,6 @@ using testing::ProtoSpan;
 using testing::SpanIdBytes;
 using testing::TraceIdBytes;
 
-// Whether the resolver places a consumer under its link target's NEW trace
-// when that target moved (the transitive rule of issue #19 part 1, branch
-// `engine`). Until that is merged a consumer goes to its link's trace as
-// received, and the assertions that need the rule are skipped; flip this
-// when it is.
-constexpr bool kTransitiveRuleMerged = false;
-
 ProtoSpan MakeSpan(uint64_t trace, uint64_t span, std::optional<uint64_t> parent,
                    ProtoSpan::SpanKind kind = ProtoSpan::SPAN_KIND_INTERNAL,
                    std::vector<std::pair<uint64_t, uint64_t>> links = {}) {
@@ -168,13 +161,12 @@ TEST_F(FateStoreEngineTest, ConsumerWaitsForTheStoreAndItsFateIsLearned) {
   ASSERT_TRUE(WaitExported(3));
   const auto spans = Exported();
   EXPECT_EQ(spans.at(SpanIdBytes(6)).at(0).trace_id(), TraceIdBytes(1));  // learned: moved with its parent
+  // The consumer goes under the producer in the producer's NEW trace, its
+  // child with it.
   EXPECT_EQ(spans.at(SpanIdBytes(4)).at(0).parent_span_id(), SpanIdBytes(3));
-  if (kTransitiveRuleMerged) {
-    // NEEDS the engine branch's transitive rule: the consumer goes under the
-    // producer in the producer's NEW trace, its child with it.
-    EXPECT_EQ(spans.at(SpanIdBytes(4)).at(0).trace_id(), TraceIdBytes(1));
-    EXPECT_EQ(spans.at(SpanIdBytes(5)).at(0).trace_id(), TraceIdBytes(1));
-  }
+  EXPECT_EQ(spans.at(SpanIdBytes(4)).at(0).trace_id(), TraceIdBytes(1));
+  EXPECT_EQ(spans.at(SpanIdBytes(5)).at(0).trace_id(), TraceIdBytes(1));
+  EXPECT_EQ(Counter("gateway_fate_store_links_followed_total"), 1);
   EXPECT_EQ(Counter("gateway_fate_store_lookups_total", {{"result", "found"}}), 1);
   EXPECT_EQ(Counter("gateway_fate_store_fates_learned_total"), 1);
   EXPECT_EQ(Degraded("unavailable") + Degraded("timeout"), 0);
