@@ -1,5 +1,7 @@
 #include "pipeline/reparent/fate_store_client.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -20,8 +22,9 @@ void FateReplies::Deliver(FateAnswer answer) {
   MutexLock lock(&mu_);
   if (closed_) return;
   answers_.push_back(std::move(answer));
+  // Only on the first answer waiting: the consumer takes them all at once.
   // Under the lock, so that Close waits for it.
-  if (wake_) wake_();
+  if (answers_.size() == 1 && wake_) wake_();
 }
 
 bool FateReplies::TryTake(FateAnswer* answer) {
@@ -129,6 +132,7 @@ void FateStoreClient::Remember(const FateQuery& query, const TraceId& new_trace)
 }
 
 void FateStoreClient::Take(Item& item, absl::Time now) {
+  if (publishes_.empty()) publishes_since_ = now;
   for (FateRecord& record : item.publish) {
     Remember(record.query, record.new_trace);
     publishes_.push_back(record);
@@ -138,7 +142,7 @@ void FateStoreClient::Take(Item& item, absl::Time now) {
     publish_dropped_->Add();
   }
   for (FateLookup& lookup : item.lookups) {
-    Pending pending{std::move(lookup), {}, now};
+    Pending pending{std::move(lookup), {}, now + options_.lookup_linger};
     pending.fates.resize(pending.lookup.queries.size());
     if (FillFromCache(&pending)) {
       Answer(pending, FateAnswer::Outcome::kAnswered);
@@ -199,7 +203,9 @@ bool FateStoreClient::Exchange(absl::Time now) {
   const size_t publish_share = std::min(publishes_.size(), std::max<size_t>(1, options_.max_batch / 2));
   const size_t lookup_budget = options_.max_batch > publish_share ? options_.max_batch - publish_share : 0;
   for (Pending& pending : pending_) {
-    if (pending.next_ask > now) continue;
+    // Lookups never asked ride along with any round trip; the others wait
+    // for their retry time.
+    if (pending.asked_once && pending.next_ask > now) continue;
     for (size_t i = 0; i < pending.fates.size() && asked_.size() < lookup_budget; ++i) {
       if (pending.fates[i].has_value()) continue;
       if (index.emplace(pending.lookup.queries[i], asked_.size()).second) asked_.push_back(pending.lookup.queries[i]);
@@ -224,6 +230,7 @@ bool FateStoreClient::Exchange(absl::Time now) {
     up_published_.store(true, std::memory_order_relaxed);
   }
   publishes_.erase(publishes_.begin(), publishes_.begin() + static_cast<ptrdiff_t>(publish_count));
+  publishes_since_ = now;
   published_->Add(static_cast<int64_t>(publish_count));
   for (size_t i = 0; i < asked_.size(); ++i) {
     if (!found_[i].has_value()) continue;
@@ -250,7 +257,10 @@ bool FateStoreClient::Exchange(absl::Time now) {
     }
     // Asked and still missing some: again after the retry interval. Not
     // (wholly) asked for want of room in the batch: at the next round trip.
-    if (asked) pending.next_ask = now + options_.retry_interval;
+    if (asked) {
+      pending.next_ask = now + options_.retry_interval;
+      pending.asked_once = true;
+    }
     if (all || pending.next_ask >= pending.lookup.deadline) {
       Answer(pending, FateAnswer::Outcome::kAnswered);
     } else {
@@ -262,7 +272,19 @@ bool FateStoreClient::Exchange(absl::Time now) {
   return true;
 }
 
+absl::Time FateStoreClient::NextRoundTrip() const {
+  absl::Time next = absl::InfiniteFuture();
+  if (!publishes_.empty()) {
+    next = publishes_.size() >= options_.max_batch / 2 ? absl::InfinitePast()
+                                                         : publishes_since_ + options_.publish_linger;
+  }
+  for (const Pending& pending : pending_) next = std::min(next, pending.next_ask);
+  return next;
+}
+
 void FateStoreClient::Run() {
+  // Named for top -H and perf.
+  pthread_setname_np(pthread_self(), "fate-store");
   Item item;
   bool stop = false;
   while (!stop) {
@@ -271,13 +293,20 @@ void FateStoreClient::Run() {
     // send, a reconnect to try; at most a tick.
     absl::Time next = now + options_.tick;
     if (up_) {
-      if (!publishes_.empty()) next = now;
-      for (const Pending& pending : pending_) next = std::min(next, pending.next_ask);
+      next = std::min(next, NextRoundTrip());
     } else if (!publishes_.empty()) {
       next = std::min(next, next_attempt_);
     }
     const absl::Duration wait = std::clamp(next - now, absl::ZeroDuration(), options_.tick);
-    bool got = queue_.wait_dequeue_timed(item, absl::ToInt64Microseconds(wait));
+    bool got;
+    if (up_ && wait > absl::ZeroDuration() && wait <= std::max(options_.lookup_linger, options_.publish_linger)) {
+      // Lingering for lookups to share a round trip: asleep, not woken by
+      // each arrival; what arrived is taken after.
+      absl::SleepFor(wait);
+      got = queue_.try_dequeue(item);
+    } else {
+      got = queue_.wait_dequeue_timed(item, absl::ToInt64Microseconds(wait));
+    }
     now = clock_.Now();
     for (int taken = 0; got; ++taken) {
       if (item.stop) stop = true;
@@ -291,6 +320,8 @@ void FateStoreClient::Run() {
       // publishes (or alone) once the backoff has passed.
       AnswerAllUnavailable();
       if (now < next_attempt_) continue;
+    } else if (NextRoundTrip() > now) {
+      continue;  // lingering for more to share the round trip
     }
     Exchange(now);
   }

@@ -62,6 +62,15 @@ struct FateStoreClientOptions {
   absl::Duration retry_interval = absl::Milliseconds(250);
   // Commands in one round trip (publishes first, then lookups).
   size_t max_batch = 512;
+  // A new lookup waits this long for others to share its round trip (it
+  // takes every lookup and publish pending along). The client sleeps
+  // through it rather than wake for every arrival.
+  absl::Duration lookup_linger = absl::Milliseconds(5);
+  // Fates to publish wait this long for more: in each gate before it hands
+  // them to the client (unless it has a lookup to hand over, or 256
+  // fates), then in the client before a round trip (unless a lookup goes
+  // first and takes them along, or max_batch / 2 are waiting).
+  absl::Duration publish_linger = absl::Milliseconds(10);
   // Publishes kept while the store is down; past it the oldest are dropped.
   size_t max_pending_publishes = 100'000;
   // Fates this gateway published or read, answered without a round trip;
@@ -185,14 +194,18 @@ class FateStoreClient final {
   struct Pending {
     FateLookup lookup;
     std::vector<std::optional<TraceId>> fates;
-    // Queries not known yet ask again at this time.
+    // Asked at the first round trip from this time on (the linger), then
+    // again (queries still unknown) from this time on.
     absl::Time next_ask;
+    bool asked_once = false;
   };
 
   void Run();
   void Take(Item& item, absl::Time now);
   // Answers from the cache what it can; true when every query is known.
   bool FillFromCache(Pending* pending);
+  // When the next round trip is due (InfiniteFuture: nothing to send).
+  absl::Time NextRoundTrip() const;
   // One round trip with what is due; false when there was nothing to do.
   bool Exchange(absl::Time now);
   void Answer(Pending& pending, FateAnswer::Outcome outcome);
@@ -200,14 +213,23 @@ class FateStoreClient final {
   void Remember(const FateQuery& query, const TraceId& new_trace);
   void SetDown(const absl::Status& error, absl::Time now);
 
+  // The queue's semaphore spins this much before it sleeps (moodycamel's
+  // default, 10000, costs CPU at every wait of a thread that waits often
+  // and is in no hurry at the microsecond scale).
+  struct QueueTraits : moodycamel::ConcurrentQueueDefaultTraits {
+    static const int MAX_SEMA_SPINS = 100;
+  };
+
   const FateStoreClientOptions options_;
   const std::unique_ptr<FateStore> store_;
   const Clock& clock_;
   const std::string description_;
-  moodycamel::BlockingConcurrentQueue<Item> queue_;
+  moodycamel::BlockingConcurrentQueue<Item, QueueTraits> queue_;
 
   // Client thread only.
   std::deque<FateRecord> publishes_;
+  // When the oldest of publishes_ arrived.
+  absl::Time publishes_since_;
   std::vector<Pending> pending_;
   absl::flat_hash_map<FateQuery, TraceId> cache_;
   bool up_ = true;

@@ -60,6 +60,7 @@ size_t FateStoreGate::AddQueries(const SpanRef& span) {
 
 bool FateStoreGate::Admit(const std::shared_ptr<const RequestBuffer>& buffer, absl::Span<const SpanRef> spans,
                           absl::Time now, std::vector<SpanRef>* pass) {
+  last_now_ = now;
   bool held = false;
   for (size_t i = 0; i < spans.size(); ++i) {
     const SpanRef& span = spans[i];
@@ -144,6 +145,7 @@ void FateStoreGate::Release(uint64_t id, absl::Time now, Counter* degraded, Trac
 }
 
 void FateStoreGate::Poll(absl::Time now, TraceResolver& resolver, std::vector<OutputSpan>* out) {
+  last_now_ = now;
   FateAnswer answer;
   while (replies_->TryTake(&answer)) {
     auto it = waiting_.find(answer.id);
@@ -176,19 +178,25 @@ void FateStoreGate::Poll(absl::Time now, TraceResolver& resolver, std::vector<Ou
   }
 }
 
-void FateStoreGate::Flush() {
+void FateStoreGate::Flush(absl::Time now, bool force) {
+  constexpr size_t kPublishBatch = 256;
   if (publish_.empty() && lookups_.empty()) return;
+  if (lookups_.empty() && !force && publish_.size() < kPublishBatch &&
+      now - publish_since_ < options_.publish_linger) {
+    return;
+  }
   client_.Submit(std::move(publish_), std::move(lookups_));
   publish_.clear();
   lookups_.clear();
 }
 
 absl::Time FateStoreGate::NextDeadline() const {
+  absl::Time next = publish_.empty() ? absl::InfiniteFuture() : publish_since_ + options_.publish_linger;
   for (uint64_t id : order_) {
     auto it = waiting_.find(id);
-    if (it != waiting_.end()) return it->second.deadline;
+    if (it != waiting_.end()) return std::min(next, it->second.deadline);
   }
-  return absl::InfiniteFuture();
+  return next;
 }
 
 void FateStoreGate::ReleaseAll(absl::Time now, TraceResolver& resolver, std::vector<OutputSpan>* out) {
@@ -200,6 +208,7 @@ void FateStoreGate::ReleaseAll(absl::Time now, TraceResolver& resolver, std::vec
 }
 
 void FateStoreGate::OnFate(const SpanRef& span, const TraceId& new_trace) {
+  if (publish_.empty()) publish_since_ = last_now_;
   publish_.push_back(FateRecord{FateQuery{span.trace_id, span.span_id}, new_trace});
 }
 

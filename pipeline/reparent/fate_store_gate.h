@@ -60,11 +60,13 @@ class FateStoreGate final : public FateObserver {
   // goes through resolver.Process into `out`.
   void Poll(absl::Time now, TraceResolver& resolver, std::vector<OutputSpan>* out);
 
-  // Hands what Admit and OnFate collected to the client: one Submit.
-  void Flush();
+  // Hands what Admit and OnFate collected to the client, in one Submit:
+  // lookups at once, with any fates to publish; fates alone once the
+  // oldest has waited publish_linger, 256 are waiting, or `force`.
+  void Flush(absl::Time now, bool force = false);
 
-  // When the first span held back must go on without an answer;
-  // InfiniteFuture when none is.
+  // When the first span held back must go on without an answer, or fates
+  // waiting to be published must be handed on; InfiniteFuture when neither.
   absl::Time NextDeadline() const;
 
   // Every span held back goes on without an answer (shutdown).
@@ -122,8 +124,11 @@ class FateStoreGate final : public FateObserver {
   std::deque<uint64_t> order_;
   uint64_t next_id_ = 1;
 
-  // Collected for the next Flush.
+  // Collected for the next Flush; publish_since_: when the first of
+  // publish_ was decided (the time of the last Admit or Poll).
   std::vector<FateRecord> publish_;
+  absl::Time publish_since_;
+  absl::Time last_now_ = absl::InfinitePast();
   std::vector<FateLookup> lookups_;
 };
 

@@ -60,34 +60,36 @@ absl::Status WaitFd(int fd, short events, absl::Time deadline) {
   }
 }
 
-RedisReply Convert(const redisReply* r) {
-  RedisReply out;
+// Into `out`, reusing its string's capacity.
+void Convert(const redisReply* r, RedisReply* out) {
+  out->integer = 0;
   switch (r->type) {
     case REDIS_REPLY_STRING:
-      out.type = RedisReply::Type::kString;
-      out.text.assign(r->str, r->len);
+      out->type = RedisReply::Type::kString;
+      out->text.assign(r->str, r->len);
       break;
     case REDIS_REPLY_STATUS:
-      out.type = RedisReply::Type::kStatus;
-      out.text.assign(r->str, r->len);
+      out->type = RedisReply::Type::kStatus;
+      out->text.assign(r->str, r->len);
       break;
     case REDIS_REPLY_INTEGER:
-      out.type = RedisReply::Type::kInteger;
-      out.integer = r->integer;
+      out->type = RedisReply::Type::kInteger;
+      out->integer = r->integer;
+      out->text.clear();
       break;
     case REDIS_REPLY_NIL:
-      out.type = RedisReply::Type::kNil;
+      out->type = RedisReply::Type::kNil;
+      out->text.clear();
       break;
     case REDIS_REPLY_ERROR:
-      out.type = RedisReply::Type::kError;
-      out.text.assign(r->str, r->len);
+      out->type = RedisReply::Type::kError;
+      out->text.assign(r->str, r->len);
       break;
     default:
-      out.type = RedisReply::Type::kError;
-      out.text = "unexpected reply type";
+      out->type = RedisReply::Type::kError;
+      out->text = "unexpected reply type";
       break;
   }
-  return out;
 }
 
 }  // namespace
@@ -123,19 +125,27 @@ absl::StatusOr<std::shared_ptr<RedisTlsContext>> NewRedisTlsContext(const RedisT
 }
 
 void AppendRedisCommand(std::initializer_list<std::string_view> args, std::string* out) {
-  const char* argv[8];
-  size_t lengths[8];
-  int argc = 0;
+  // RESP: *<argc>\r\n then $<length>\r\n<bytes>\r\n per argument, written in
+  // place (hiredis's redisFormatCommandArgv mallocs a copy per command).
+  char number[24];
+  auto append_header = [&](char kind, size_t n) {
+    char* end = number + sizeof(number);
+    char* p = end;
+    *--p = '\n';
+    *--p = '\r';
+    do {
+      *--p = static_cast<char>('0' + n % 10);
+      n /= 10;
+    } while (n != 0);
+    *--p = kind;
+    out->append(p, static_cast<size_t>(end - p));
+  };
+  append_header('*', args.size());
   for (std::string_view arg : args) {
-    if (argc == 8) break;
-    argv[argc] = arg.data();
-    lengths[argc] = arg.size();
-    ++argc;
+    append_header('$', arg.size());
+    out->append(arg.data(), arg.size());
+    out->append("\r\n", 2);
   }
-  char* command = nullptr;
-  const int length = redisFormatCommandArgv(&command, argc, argv, lengths);
-  if (length > 0 && command != nullptr) out->append(command, static_cast<size_t>(length));
-  redisFreeCommand(command);
 }
 
 struct RedisConnection::Impl {
@@ -305,17 +315,18 @@ absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Connect(const 
 
 absl::Status RedisConnection::Exchange(std::string_view request, size_t replies, absl::Time deadline,
                                        std::vector<RedisReply>* out) {
-  out->clear();
-  out->reserve(replies);
+  // Resized, not cleared: the elements' strings keep their capacity.
+  out->resize(replies);
   if (absl::Status written = impl_->WriteAll(request, deadline); !written.ok()) return written;
   char buf[16 << 10];
-  while (out->size() < replies) {
+  size_t read = 0;
+  while (read < replies) {
     void* reply = nullptr;
     if (redisReaderGetReply(impl_->reader, &reply) != REDIS_OK) {
       return absl::InternalError("redis: malformed reply");
     }
     if (reply != nullptr) {
-      out->push_back(Convert(static_cast<const redisReply*>(reply)));
+      Convert(static_cast<const redisReply*>(reply), &(*out)[read++]);
       freeReplyObject(reply);
       continue;
     }

@@ -1,8 +1,8 @@
 // One connection to a Redis server (plain TCP or TLS through OpenSSL) that
 // sends pipelined commands and reads their replies, every step bounded by a
-// deadline. hiredis (Debian's 0.14, which has no TLS) encodes the commands
-// and parses the replies; the socket and TLS are ours, so both transports
-// share one code path and one timeout rule.
+// deadline. hiredis (Debian's 0.14, which has no TLS) parses the replies;
+// the socket, TLS and the command encoding (RESP arrays of bulk strings) are
+// ours, so both transports share one code path and one timeout rule.
 //
 //   absl::StatusOr<std::shared_ptr<RedisTlsContext>> tls = NewRedisTlsContext(tls_options);
 //   absl::StatusOr<std::unique_ptr<RedisConnection>> conn =
@@ -60,7 +60,8 @@ struct RedisReply {
   int64_t integer = 0;
 };
 
-// Appends one command in RESP (hiredis's redisFormatCommandArgv).
+// Appends one command in RESP (an array of bulk strings), allocation-free
+// once `out` has grown.
 void AppendRedisCommand(std::initializer_list<std::string_view> args, std::string* out);
 
 class RedisConnection final {
@@ -76,7 +77,8 @@ class RedisConnection final {
   RedisConnection& operator=(const RedisConnection&) = delete;
 
   // Writes `request` (commands from AppendRedisCommand) and reads `replies`
-  // replies into `out` (cleared first), before `deadline`. kUnavailable
+  // replies into `out` (resized to `replies`; on an error its contents are
+  // unspecified), before `deadline`. kUnavailable
   // when the connection fails, kDeadlineExceeded when time runs out,
   // kInternal for a reply hiredis cannot parse.
   absl::Status Exchange(std::string_view request, size_t replies, absl::Time deadline,

@@ -47,11 +47,15 @@ class RedisFateStore final : public FateStore {
     request_.clear();
     const std::string ttl_ms = absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(ttl)));
     for (const FateRecord& record : publish) {
-      const std::string key = Key(record.query);
-      const std::string value = record.new_trace.Hex();
-      AppendRedisCommand({"SET", key, value, "PX", ttl_ms}, &request_);
+      SetKey(record.query);
+      value_.clear();
+      AppendHex(record.new_trace, &value_);
+      AppendRedisCommand({"SET", key_, value_, "PX", ttl_ms}, &request_);
     }
-    for (const FateQuery& query : lookup) AppendRedisCommand({"GET", Key(query)}, &request_);
+    for (const FateQuery& query : lookup) {
+      SetKey(query);
+      AppendRedisCommand({"GET", key_}, &request_);
+    }
     const absl::Status exchanged =
         connection_->Exchange(request_, publish.size() + lookup.size(), absl::Now() + timeout, &replies_);
     if (!exchanged.ok()) {
@@ -87,8 +91,20 @@ class RedisFateStore final : public FateStore {
   }
 
  private:
-  std::string Key(const FateQuery& query) const {
-    return absl::StrCat(options_.key_prefix, query.original_trace.Hex(), ":", query.span.Hex());
+  // key_ = <prefix><trace hex>:<span hex>, in place.
+  void SetKey(const FateQuery& query) {
+    key_.assign(options_.key_prefix);
+    AppendHex(query.original_trace, &key_);
+    key_.push_back(':');
+    AppendHex(query.span, &key_);
+  }
+  template <size_t N>
+  static void AppendHex(const OtelId<N>& id, std::string* out) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    for (uint8_t b : id.bytes) {
+      out->push_back(kDigits[b >> 4]);
+      out->push_back(kDigits[b & 0xf]);
+    }
   }
 
   // An error reply (READONLY after a failover, OOM, MOVED from a second
@@ -130,6 +146,8 @@ class RedisFateStore final : public FateStore {
   std::unique_ptr<RedisConnection> connection_;
   // Scratch space reused across round trips.
   std::string request_;
+  std::string key_;
+  std::string value_;
   std::vector<RedisReply> replies_;
 };
 

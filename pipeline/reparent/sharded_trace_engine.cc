@@ -255,7 +255,7 @@ void ShardedTraceEngine::Run(size_t index) {
       emit(now);
       batcher.FlushIfDue(now);
     }
-    if (gate != nullptr) gate->Flush();
+    if (gate != nullptr) gate->Flush(clock_.Now(), /*force=*/stop);
     Publish(index);
   }
 }

@@ -66,6 +66,12 @@ class Answers {
 
 class FateStoreClientTest : public ::testing::Test {
  protected:
+  FateStoreClientTest() {
+    // The fake clock stands still unless a test moves it: no lingering.
+    options_.lookup_linger = absl::ZeroDuration();
+    options_.publish_linger = absl::ZeroDuration();
+  }
+
   void Start() {
     auto store = std::make_unique<FakeFateStore>();
     store_ = store.get();
@@ -122,6 +128,31 @@ TEST_F(FateStoreClientTest, LookupsArrivingDuringARoundTripShareTheNextOne) {
     EXPECT_EQ(a.fates[0], Trace(1));
     EXPECT_FALSE(a.fates[1].has_value());
   }
+}
+
+TEST_F(FateStoreClientTest, LookupsLingerToShareARoundTrip) {
+  options_.lookup_linger = absl::Milliseconds(1);
+  Start();
+  Answers answers;
+  for (uint64_t i = 0; i < 3; ++i) {
+    client_->Submit({}, {answers.Lookup(i, {Query(10 + i)}, clock_.Now() + absl::Milliseconds(2))});
+  }
+  absl::SleepFor(absl::Milliseconds(100));  // real time passes; the fake clock does not
+  EXPECT_TRUE(store_->Trips().empty());
+  // A publish arriving meanwhile goes at once, and takes the lookups along.
+  client_->Submit({FateRecord{Query(1), Trace(1)}}, {});
+  ASSERT_TRUE(answers.WaitFor(3));
+  const std::vector<FakeFateStore::Trip> trips = store_->Trips();
+  ASSERT_EQ(trips.size(), 1u);
+  EXPECT_EQ(trips[0].published, 1u);
+  EXPECT_EQ(trips[0].looked_up, 3u);
+  // Alone, a lookup goes once its linger has passed.
+  client_->Submit({}, {answers.Lookup(9, {Query(9)}, clock_.Now() + absl::Milliseconds(2))});
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(store_->Trips().size(), 1u);
+  clock_.Advance(absl::Milliseconds(1));
+  ASSERT_TRUE(answers.WaitFor(4));
+  EXPECT_EQ(store_->Trips().size(), 2u);
 }
 
 TEST_F(FateStoreClientTest, AbsentFatesAreAskedAgainUntilTheDeadline) {

@@ -63,6 +63,9 @@ TraceId Trace(uint64_t trace) {
 class FateStoreEngineTest : public ::testing::Test {
  protected:
   void Start() {
+    // The fake clock stands still unless a test moves it: no lingering.
+    client_options_.lookup_linger = absl::ZeroDuration();
+    if (!keep_publish_linger_) client_options_.publish_linger = absl::ZeroDuration();
     auto store = std::make_unique<FakeFateStore>();
     store_ = store.get();
     client_ = std::make_unique<FateStoreClient>(client_options_, std::move(store), metrics_, clock_);
@@ -112,6 +115,7 @@ class FateStoreEngineTest : public ::testing::Test {
   ReparentOptions options_;
   TraceBatcherOptions batcher_options_;
   FateStoreClientOptions client_options_;
+  bool keep_publish_linger_ = false;
   testing::FakeClock clock_;
   testing::FakeExporter exporter_;
   MemoryBudget budget_{1 << 30};
@@ -145,6 +149,25 @@ TEST_F(FateStoreEngineTest, PublishesWhereProducersWentMovedOrNot) {
   // (published by this gateway).
   EXPECT_EQ(Counter("gateway_fate_store_lookups_total", {{"result", "cached"}}), 1);
   EXPECT_EQ(Counter("gateway_fate_store_waits_total"), 1);
+}
+
+TEST_F(FateStoreEngineTest, ProducersArePublishedInBatchesAfterTheLinger) {
+  options_.shards = 1;
+  keep_publish_linger_ = true;
+  client_options_.publish_linger = absl::Milliseconds(10);
+  Start();
+  for (uint64_t i = 1; i <= 5; ++i) Submit({MakeSpan(i, i, std::nullopt, ProtoSpan::SPAN_KIND_PRODUCER)});
+  ASSERT_TRUE(WaitExported(5));
+  absl::SleepFor(absl::Milliseconds(100));  // the fake clock stands still: nothing handed on yet
+  EXPECT_TRUE(store_->Trips().empty());
+  // Once in the gate, once more in the client.
+  clock_.Advance(absl::Milliseconds(10));
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_TRUE(store_->Trips().empty());
+  clock_.Advance(absl::Milliseconds(10));
+  ASSERT_TRUE(WaitFor([&] { return store_->Size() == 5; }));
+  ASSERT_EQ(store_->Trips().size(), 1u);
+  EXPECT_EQ(store_->Trips()[0].published, 5u);
 }
 
 TEST_F(FateStoreEngineTest, ConsumerWaitsForTheStoreAndItsFateIsLearned) {
