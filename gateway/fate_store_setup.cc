@@ -29,6 +29,7 @@ absl::StatusOr<std::unique_ptr<FateStoreClient>> StartFateStore(const FateStoreC
   options.max_wait = config.max_wait;
   options.ttl = config.ttl;
   options.timeout = config.timeout;
+  options.publish_linger = config.publish_linger;
   LogInfo("fate_store", {{"store", (*store)->Describe()}, {"ttl", absl::FormatDuration(config.ttl)},
                          {"max_wait", absl::FormatDuration(config.max_wait)}});
   return std::make_unique<FateStoreClient>(options, *std::move(store), metrics, clock);

@@ -62,6 +62,7 @@ reparent:
     timeout: 200ms
     connect_timeout: 1s
     max_wait: 5s
+    publish_linger: 10ms
     publish_kinds: [producer]
 batch:
   max_spans: 2000
@@ -244,7 +245,7 @@ absl::Status ParseReparent(const YamlSection& s, ReparentOptions* r) {
 
 absl::Status ParseFateStore(const YamlSection& s, FateStoreConfig* f) {
   GATEWAY_RETURN_IF_ERROR(s.CheckKeys(
-      {"type", "redis", "ttl", "timeout", "connect_timeout", "max_wait", "publish_kinds"}));
+      {"type", "redis", "ttl", "timeout", "connect_timeout", "max_wait", "publish_linger", "publish_kinds"}));
   std::string type;
   GATEWAY_RETURN_IF_ERROR(s.String("type", &type));
   if (type == "none") {
@@ -271,6 +272,7 @@ absl::Status ParseFateStore(const YamlSection& s, FateStoreConfig* f) {
   GATEWAY_RETURN_IF_ERROR(s.Duration("timeout", &f->timeout));
   GATEWAY_RETURN_IF_ERROR(s.Duration("connect_timeout", &f->connect_timeout));
   GATEWAY_RETURN_IF_ERROR(s.Duration("max_wait", &f->max_wait));
+  GATEWAY_RETURN_IF_ERROR(s.Duration("publish_linger", &f->publish_linger));
   if (s.Has("publish_kinds")) {
     std::vector<std::string> kinds;
     GATEWAY_RETURN_IF_ERROR(s.StringList("publish_kinds", &kinds));

@@ -60,6 +60,7 @@ std::string RenderEffectiveConfig(const GatewayConfig& c) {
                   ", server_name: ", Q(f.redis.tls.server_name), ", cert_file: ", Q(f.redis.tls.cert_file),
                   ", key_file: ", Q(f.redis.tls.key_file), "}\n    ttl: ", D(f.ttl), "\n    timeout: ", D(f.timeout),
                   "\n    connect_timeout: ", D(f.connect_timeout), "\n    max_wait: ", D(f.max_wait),
+                  "\n    publish_linger: ", D(f.publish_linger),
                   "\n    publish_kinds: [", absl::StrJoin(publish_kinds, ", "), "]\n");
   absl::StrAppend(&out, "batch:\n  max_spans: ", c.batch.max_spans, "\n  max_bytes: ", c.batch.max_bytes,
                   "\n  timeout: ", D(c.batch.timeout), "\n");

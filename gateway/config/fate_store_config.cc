@@ -30,6 +30,9 @@ absl::Status ValidateFateStoreConfig(const FateStoreConfig& c, absl::Duration ho
       return absl::InvalidArgumentError(absl::StrCat("reparent.fate_store.", key, ": must be greater than 0"));
     }
   }
+  if (c.publish_linger > absl::Seconds(1)) {
+    return absl::InvalidArgumentError("reparent.fate_store.publish_linger: must be at most 1s");
+  }
   if (c.max_wait >= hold_window) {
     return absl::InvalidArgumentError(
         "reparent.fate_store.max_wait: must be below reparent.hold_window (a consumer's held children wait for it "

@@ -54,6 +54,10 @@ struct FateStoreConfig {
   // Longest a consumer waits for the store's answer; below
   // reparent.hold_window.
   absl::Duration max_wait = absl::Seconds(5);
+  // Fates to publish wait this long for more to share a round trip (in the
+  // shard's gate, then in the client); 0 in a Lambda extension, whose
+  // environment may be frozen right after an invocation.
+  absl::Duration publish_linger = absl::Milliseconds(10);
   // Kinds of the spans whose fates are published (the link targets).
   std::vector<SpanKind> publish_kinds = {SpanKind::kProducer};
 };

@@ -40,6 +40,7 @@ reparent:
     timeout: 50ms
     connect_timeout: 2s
     max_wait: 3s
+    publish_linger: 0s
     publish_kinds: [producer, client]
 )yaml");
   ASSERT_TRUE(config.ok()) << config.status();
@@ -58,6 +59,7 @@ reparent:
   EXPECT_EQ(f.timeout, absl::Milliseconds(50));
   EXPECT_EQ(f.connect_timeout, absl::Seconds(2));
   EXPECT_EQ(f.max_wait, absl::Seconds(3));
+  EXPECT_EQ(f.publish_linger, absl::ZeroDuration());
   EXPECT_EQ(f.publish_kinds, (std::vector<SpanKind>{SpanKind::kProducer, SpanKind::kClient}));
 
   const std::string rendered = RenderEffectiveConfig(*config);
