@@ -108,7 +108,9 @@ bool FateStoreGate::SubstituteLinks(const std::vector<FateQuery>& queries, const
     if (!link.valid || link.trace_id == span->trace_id) continue;
     for (size_t q = 0; q < queries.size() && q < answer.fates.size(); ++q) {
       const std::optional<TraceId>& fate = answer.fates[q];
-      if (!fate.has_value() || *fate == queries[q].original_trace || *fate == span->trace_id) continue;
+      // A target already in its producer's new trace gets an own-trace
+      // link, which the resolver ignores: it stays where it is.
+      if (!fate.has_value() || *fate == queries[q].original_trace) continue;
       if (queries[q].original_trace != link.trace_id || queries[q].span != link.span_id) continue;
       if (substituted == nullptr) {
         substituted = std::make_shared<SubstitutedLinks>();

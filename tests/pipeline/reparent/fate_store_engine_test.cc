@@ -196,6 +196,33 @@ TEST_F(FateStoreEngineTest, ConsumerWaitsForTheStoreAndItsFateIsLearned) {
   EXPECT_EQ(Counter("gateway_spans_released_unchanged_total", {{"reason", "hold_window"}}), 0);
 }
 
+TEST_F(FateStoreEngineTest, FanOutSpansGoToTheirProducersNewTraces) {
+  options_.shards = 1;
+  Start();
+  // A batch consumer linking two producers that other gateways moved, and
+  // a third that nobody published.
+  store_->Put(Query(20, 21), Trace(2));
+  store_->Put(Query(30, 31), Trace(3));
+  Submit({MakeSpan(9, 9, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {{20, 21}, {30, 31}, {40, 41}})});
+  ASSERT_TRUE(WaitFor([&] { return store_->Trips().size() == 1; }));
+  // The unknown one is asked again until max_wait (5 s): the last ask, then
+  // the answer, before the gate would give up.
+  clock_.Advance(absl::Milliseconds(4800));
+  ASSERT_TRUE(WaitExported(3));
+  EXPECT_EQ(Degraded("timeout"), 0);
+  EXPECT_EQ(Counter("gateway_fate_store_lookups_total", {{"result", "absent"}}), 1);
+  std::map<std::string, std::string> parent_by_trace;
+  for (const auto& [id, spans] : Exported()) {
+    for (const ProtoSpan& s : spans) parent_by_trace[s.trace_id()] = s.parent_span_id();
+  }
+  EXPECT_EQ(parent_by_trace.size(), 3u);
+  EXPECT_EQ(parent_by_trace[TraceIdBytes(2)], SpanIdBytes(21));   // the consumer itself
+  EXPECT_EQ(parent_by_trace[TraceIdBytes(3)], SpanIdBytes(31));   // a fan-out span, in the new trace
+  EXPECT_EQ(parent_by_trace[TraceIdBytes(40)], SpanIdBytes(41));  // unknown: the link's trace as received
+  EXPECT_EQ(Counter("gateway_fate_store_links_followed_total"), 1);
+  EXPECT_EQ(Counter("gateway_fate_store_fates_learned_total"), 2);
+}
+
 TEST_F(FateStoreEngineTest, StoreDownDecidesAsWithoutAStoreAtOnce) {
   options_.shards = 2;
   Start();
