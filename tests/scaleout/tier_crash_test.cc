@@ -98,7 +98,8 @@ TEST_F(TierCrashTest, KilledReplicaLosesOnlyWhatItHadNotExportedAndOnlyMovedTrac
       " wrong=", verdict.counts.count(Outcome::kWrong) ? verdict.counts.at(Outcome::kWrong) : 0,
       " in_traces_whose_owner_changed=", moved_traces_spans, " duplicated_spans=", verdict.duplicated_spans,
       " extra_copies=", verdict.extra_copies, " requests=", sender.requests(),
-      " spans_received=", SpansReceived() - before_run, " cloud_map_calls=", cloud_map_->Requests());
+      " spans_received=", SpansReceived() - before_run, " cloud_map_calls=", cloud_map_->Requests(), " | ",
+      OutcomesByChange(verdict, rings, {"kill", "join"}));
   std::cout << summary << "\n";
   RecordProperty("summary", summary);
 }

@@ -113,7 +113,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::vec
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   auto process = std::unique_ptr<ChildProcess>(new ChildProcess());
@@ -156,7 +156,7 @@ std::string ChildProcess::Log() const { return ReadFile(log_path_); }
 std::string GatewayReplica::endpoint() const { return absl::StrCat("127.0.0.1:", grpc_port_); }
 
 absl::StatusOr<std::unique_ptr<GatewayReplica>> GatewayReplica::Start(const GatewayReplicaOptions& options) {
-  const std::string config_path = absl::StrCat(TestDir(), "/", options.name, ".yaml");
+  const std::string config_path = absl::StrCat(options.dir, "/", options.name, ".yaml");
   std::ofstream(config_path) << "receivers:\n"
                                 "  grpc: {endpoint: 127.0.0.1:0}\n"
                                 "  http: {endpoint: 127.0.0.1:0}\n"
@@ -180,7 +180,7 @@ absl::StatusOr<std::unique_ptr<GatewayReplica>> GatewayReplica::Start(const Gate
   if (options.drain_delay > absl::ZeroDuration()) argv.push_back("--drain-delay=" + Duration(options.drain_delay));
   auto replica = std::make_unique<GatewayReplica>();
   absl::StatusOr<std::unique_ptr<ChildProcess>> process =
-      ChildProcess::Start(argv, {}, absl::StrCat(TestDir(), "/", options.name, ".log"));
+      ChildProcess::Start(argv, {}, absl::StrCat(options.dir, "/", options.name, ".log"));
   if (!process.ok()) return process.status();
   replica->process_ = *std::move(process);
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
@@ -252,11 +252,11 @@ absl::StatusOr<std::unique_ptr<CollectorReplica>> CollectorReplica::Start(const 
     replica->grpc_port_ = FreePort();
     replica->http_port_ = FreePort();
     if (replica->grpc_port_ == 0 || replica->http_port_ == 0 || replica->grpc_port_ == replica->http_port_) continue;
-    const std::string config_path = absl::StrCat(TestDir(), "/", options.name, ".yaml");
+    const std::string config_path = absl::StrCat(options.dir, "/", options.name, ".yaml");
     std::ofstream(config_path) << TierCollectorConfig(replica->grpc_port_, replica->http_port_,
                                                       options.resolver_yaml);
     absl::StatusOr<std::unique_ptr<ChildProcess>> process = ChildProcess::Start(
-        {options.binary, "--config=" + config_path}, options.env, absl::StrCat(TestDir(), "/", options.name, ".log"));
+        {options.binary, "--config=" + config_path}, options.env, absl::StrCat(options.dir, "/", options.name, ".log"));
     if (!process.ok()) return process.status();
     replica->process_ = *std::move(process);
     const absl::Time deadline = absl::Now() + absl::Seconds(60);

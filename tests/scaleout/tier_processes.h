@@ -43,7 +43,7 @@ std::string TestDir();
 // naming scripts/install_deps.sh --test, when it is not there.
 absl::StatusOr<std::string> FindCollectorBinary();
 
-// A child process whose stdout and stderr go to a file.
+// A child process whose stdout and stderr go to a file (truncated first).
 class ChildProcess {
  public:
   // `extra_env` entries ("NAME=value") are added to (and override) this
@@ -77,7 +77,8 @@ class ChildProcess {
 
 struct GatewayReplicaOptions {
   std::string binary;  // otlp_gateway
-  std::string name;    // file names under TestDir()
+  std::string dir;     // where its config and log go
+  std::string name;    // their file names
   std::string dynatrace_url;
   absl::Duration hold_window = absl::Seconds(1);
   // --drain-delay; zero leaves the flag out.
@@ -106,7 +107,8 @@ class GatewayReplica {
 
 struct CollectorReplicaOptions {
   std::string binary;  // otelcol-gateway-test
-  std::string name;
+  std::string dir;     // where its config and log go
+  std::string name;    // their file names
   // The `resolver:` block of the loadbalancing exporter, indented for it
   // (CloudMapResolverYaml, StaticResolverYaml).
   std::string resolver_yaml;

@@ -1,15 +1,23 @@
 #include "tests/scaleout/tier_test_env.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 
 namespace gateway::scaleout {
 
 void TierTest::SetUp() {
+  const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = absl::StrCat(test->test_suite_name(), ".", test->name());
+  std::replace(name.begin(), name.end(), '/', '_');
+  dir_ = absl::StrCat(TestDir(), "/", name);
+  std::filesystem::create_directories(dir_);
   const char* gateway = std::getenv("GATEWAY_BINARY");
   gateway_binary_ = gateway != nullptr && *gateway != '\0' ? gateway : "gateway/otlp_gateway";
   absl::StatusOr<std::string> collector = FindCollectorBinary();
@@ -36,13 +44,14 @@ void TierTest::TearDown() {
     if (gateway) gateway->process().WaitExit(absl::Now() + absl::Seconds(15));
   }
   if (HasFailure()) {
-    std::cerr << "files (configs, logs) under " << TestDir() << "\n";
+    std::cerr << "files (configs, logs) under " << dir_ << "\n";
   }
 }
 
 void TierTest::StartGateway(int i, absl::Duration drain_delay) {
   GatewayReplicaOptions options;
   options.binary = gateway_binary_;
+  options.dir = dir_;
   options.name = absl::StrCat("gateway", i);
   options.dynatrace_url = dynatrace_[i]->url();
   options.hold_window = kHoldWindow;
@@ -62,6 +71,7 @@ void TierTest::StartCollectors() {
   for (int i = 0; i < 2; ++i) {
     CollectorReplicaOptions options;
     options.binary = collector_binary_;
+    options.dir = dir_;
     options.name = absl::StrCat("collector", i);
     options.resolver_yaml = CloudMapResolverYaml(kResolverInterval);
     options.env = cloud_map_->CollectorEnv();
@@ -119,6 +129,24 @@ std::set<std::string> TierTest::CheckRingAgainstProbes(const StoryPlan& plan, co
   EXPECT_EQ(misrouted, 0) << "probes not at the replica the ring computes: CollectorRing no longer matches the "
                              "Collector's loadbalancing exporter";
   return ids;
+}
+
+std::string TierTest::OutcomesByChange(const TierVerdict& verdict, const std::vector<std::vector<int>>& rings,
+                                       const std::vector<std::string>& names) const {
+  std::vector<std::string> parts;
+  for (size_t k = 0; k + 1 < rings.size() && k < names.size(); ++k) {
+    int64_t unmoved = 0;
+    int64_t missing = 0;
+    std::set<std::string> traces;
+    for (const SpanVerdict& v : verdict.spans) {
+      if (Owner(rings[k], v.origin_trace) == Owner(rings[k + 1], v.origin_trace)) continue;
+      traces.insert(v.origin_trace);
+      unmoved += v.outcome == Outcome::kUnmoved;
+      missing += v.outcome == Outcome::kMissing;
+    }
+    parts.push_back(absl::StrCat(names[k], ": unmoved=", unmoved, " missing=", missing, " traces_moved=", traces.size()));
+  }
+  return absl::StrJoin(parts, "; ");
 }
 
 std::map<std::string, std::vector<ReceivedCopy>> TierTest::Received() const {

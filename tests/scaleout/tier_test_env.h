@@ -56,6 +56,12 @@ class TierTest : public ::testing::Test {
   // Index of the replica owning `trace` among `replicas`.
   int Owner(const std::vector<int>& replicas, const std::string& trace) const;
 
+  // For each membership change (rings[k] -> rings[k + 1], named names[k]):
+  // the unmoved and missing spans of the traces whose owner changed then,
+  // e.g. "kill: unmoved=12 missing=24 traces_moved=310; join: ...".
+  std::string OutcomesByChange(const TierVerdict& verdict, const std::vector<std::vector<int>>& rings,
+                               const std::vector<std::string>& names) const;
+
   // Waits until no fake has received a span for `quiet` (at most `max`).
   void WaitQuiet(absl::Duration quiet, absl::Duration max);
   std::map<std::string, std::vector<ReceivedCopy>> Received() const;
@@ -65,6 +71,7 @@ class TierTest : public ::testing::Test {
   static ReparentOptions OracleOptions();
   static void SleepUntil(absl::Time t);
 
+  std::string dir_;  // this test's configs and logs
   std::string gateway_binary_;
   std::string collector_binary_;
   std::array<std::unique_ptr<testing::FakeDynatrace>, kReplicas> dynatrace_;
