@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -61,6 +62,7 @@ TEST_F(TierCrashTest, KilledReplicaLosesOnlyWhatItHadNotExportedAndOnlyMovedTrac
   const absl::Time lost_from = killed_at - kHoldWindow - absl::Seconds(2);
   int64_t moved_traces_spans = 0;
   int64_t early_losses = 0;
+  absl::Duration oldest_loss = absl::ZeroDuration();  // how long before the kill the oldest lost span was sent
   for (const SpanVerdict& v : verdict.spans) {
     const int first_owner = Owner(rings[0], v.origin_trace);
     const bool stable =
@@ -80,6 +82,7 @@ TEST_F(TierCrashTest, KilledReplicaLosesOnlyWhatItHadNotExportedAndOnlyMovedTrac
         EXPECT_EQ(first_owner, 1) << where << ": lost, but its trace was not the killed replica's";
         EXPECT_LE(sent_at, killed_at) << where << ": lost, but sent after the kill";
         if (sent_at < lost_from) ++early_losses;
+        oldest_loss = std::max(oldest_loss, killed_at - sent_at);
         break;
       case Outcome::kUnmoved:
         EXPECT_FALSE(stable) << where << ": left in its trace although its owner never changed";
@@ -98,7 +101,8 @@ TEST_F(TierCrashTest, KilledReplicaLosesOnlyWhatItHadNotExportedAndOnlyMovedTrac
       " wrong=", verdict.counts.count(Outcome::kWrong) ? verdict.counts.at(Outcome::kWrong) : 0,
       " in_traces_whose_owner_changed=", moved_traces_spans, " duplicated_spans=", verdict.duplicated_spans,
       " extra_copies=", verdict.extra_copies, " requests=", sender.requests(),
-      " spans_received=", SpansReceived() - before_run, " cloud_map_calls=", cloud_map_->Requests(), " | ",
+      " spans_received=", SpansReceived() - before_run, " cloud_map_calls=", cloud_map_->Requests(),
+      " oldest_lost_span_sent_before_kill=", absl::FormatDuration(oldest_loss), " | ",
       OutcomesByChange(verdict, rings, {"kill", "join"}));
   std::cout << summary << "\n";
   RecordProperty("summary", summary);
