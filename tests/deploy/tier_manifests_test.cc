@@ -91,8 +91,16 @@ void ExpectTierCollector(const YAML::Node& collector, absl::Duration hold_window
   const absl::Duration one_export = Duration(otlp["timeout"]) + Duration(otlp["retry_on_failure"]["max_elapsed_time"]);
   // Half the hold window covers the SDKs' own batch delay (5 s of 10 s).
   EXPECT_LT(one_export, hold_window / 2) << "a failing replica would delay the others' spans past the hold window";
-  const YAML::Node pipeline = collector["service"]["pipelines"]["traces"];
-  EXPECT_EQ(pipeline["exporters"][0].as<std::string>(), "load_balancing");
+  const YAML::Node pipelines = collector["service"]["pipelines"];
+  EXPECT_EQ(pipelines["traces"]["exporters"][0].as<std::string>(), "load_balancing");
+  // Metrics and logs reach the gateways too, a service's streams on one replica.
+  for (const char* signal : {"metrics", "logs"}) {
+    const std::string exporter = pipelines[signal]["exporters"][0].as<std::string>();
+    EXPECT_EQ(collector["exporters"][exporter]["routing_key"].as<std::string>(), "service") << signal;
+    EXPECT_EQ(YAML::Dump(collector["exporters"][exporter]["resolver"]),
+              YAML::Dump(collector["exporters"]["load_balancing"]["resolver"]))
+        << signal << " go to the same gateways";
+  }
 }
 
 TEST(TierManifestsTest, KubernetesHeadlessServiceFeedsTheCollectorsDnsResolver) {
