@@ -22,8 +22,8 @@
 #   BENCH_DURATION=3s scripts/bench_tier.sh
 #
 # Environment (all optional):
-#   BENCH_DURATION=5s  BENCH_CONCURRENCY=4  BENCH_RATE=300 (requests/s of the
-#   fixed-load run)  BENCH_SPANS_PER_REQUEST=100  BENCH_SPAN_BYTES=300
+#   BENCH_DURATION=5s  BENCH_CONCURRENCY=4  BENCH_RATE=100 (requests/s of the
+#   fixed-load run: 10 000 spans/s, within every setup's capacity here)  BENCH_SPANS_PER_REQUEST=100  BENCH_SPAN_BYTES=300
 #   BENCH_CONSUMER_SHARE=0.2  BENCH_TIER_GATEWAYS=2  BENCH_SETUPS="sink gateway collector collector-gzip1 collector-nogzip tier"
 #   BENCH_DOC=docs/scale-out.md  BENCH_PNG=docs/tier_bench.png  BENCH_KEEP=1 (keep the work directory)
 #   BENCH_OUTPUT_BASE=/path (bazel --output_base)  GATEWAY_OTELCOL=/path (Collector binary)
@@ -32,7 +32,7 @@ cd "$(dirname "$0")/.."
 
 DURATION=${BENCH_DURATION:-5s}
 CONCURRENCY=${BENCH_CONCURRENCY:-4}
-RATE=${BENCH_RATE:-300}
+RATE=${BENCH_RATE:-100}
 SPANS=${BENCH_SPANS_PER_REQUEST:-100}
 SPAN_BYTES=${BENCH_SPAN_BYTES:-300}
 CONSUMER_SHARE=${BENCH_CONSUMER_SHARE:-0.2}
@@ -305,7 +305,7 @@ out = ["<!-- tier-bench:begin -->", "## The Collector side by side", "",
        f"±10–20 % between runs); {platform.system()} {platform.release()}; "
        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
        f"- Command: `{command.strip()}` with BENCH_DURATION={env('BENCH_DURATION', '5s')}, "
-       f"BENCH_CONCURRENCY={env('BENCH_CONCURRENCY', '4')}, BENCH_RATE={env('BENCH_RATE', '300')}, "
+       f"BENCH_CONCURRENCY={env('BENCH_CONCURRENCY', '4')}, BENCH_RATE={env('BENCH_RATE', '100')}, "
        f"BENCH_SPANS_PER_REQUEST={env('BENCH_SPANS_PER_REQUEST', '100')}, "
        f"BENCH_SPAN_BYTES={env('BENCH_SPAN_BYTES', '300')}, BENCH_CONSUMER_SHARE={env('BENCH_CONSUMER_SHARE', '0.2')}, "
        f"BENCH_TIER_GATEWAYS={env('BENCH_TIER_GATEWAYS', '2')}",
@@ -380,6 +380,7 @@ set title 'Spans per CPU-second of the setup''s own processes ($(nproc) shared c
 set style fill solid 0.8
 set boxwidth 0.6
 set yrange [0:*]
+set offsets 0, 0, graph 0.12, 0
 set format y '%.1s%c'
 set grid ytics
 unset key
