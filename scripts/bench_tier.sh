@@ -60,6 +60,7 @@ LOADGEN=$BIN/bench/load_generator
 GATEWAY=$BIN/gateway/otlp_gateway
 
 WORK=$(mktemp -d /tmp/bench_tier.XXXXXX)
+LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 PIDS=()
@@ -288,10 +289,11 @@ for setup in $SETUPS; do
   stop_all
 done
 
-"$PY" - "$RESULTS" "$DOC" "$WORK/plot.dat" "$0 $*" <<'EOF'
+LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
+"$PY" - "$RESULTS" "$DOC" "$WORK/plot.dat" "$0 $*" "$LOAD_BEFORE" "$LOAD_AFTER" <<'EOF'
 import datetime, json, os, platform, re, sys
 
-results, doc, plot, command = sys.argv[1:5]
+results, doc, plot, command, load_before, load_after = sys.argv[1:7]
 rows = [json.loads(l) for l in open(results) if l.strip()]
 by = {r["setup"]: r for r in rows}
 env = lambda k, d: os.environ.get(k, d)
@@ -302,7 +304,8 @@ def per_million(cpu, spans):
 out = ["<!-- tier-bench:begin -->", "## The Collector side by side", "",
        "Written by `scripts/bench_tier.sh`; do not edit by hand.", "",
        f"- Machine: {os.cpu_count()} cores, **shared with other engineers' builds and tests** (figures move "
-       f"±10–20 % between runs); {platform.system()} {platform.release()}; "
+       f"±10–20 % between runs; load average {load_before} before, {load_after} after); "
+       f"{platform.system()} {platform.release()}; "
        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
        f"- Command: `{command.strip()}` with BENCH_DURATION={env('BENCH_DURATION', '5s')}, "
        f"BENCH_CONCURRENCY={env('BENCH_CONCURRENCY', '4')}, BENCH_RATE={env('BENCH_RATE', '100')}, "

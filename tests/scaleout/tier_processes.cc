@@ -220,6 +220,7 @@ std::string TierCollectorConfig(int grpc_port, int http_port, const std::string&
       "    protocol:\n"
       "      otlp:\n"
       "        tls: {insecure: true}\n"
+      "        compression: none\n"
       "        timeout: 2s\n"
       "        sending_queue: {enabled: false}\n"
       "        retry_on_failure: {enabled: true, initial_interval: 100ms, max_interval: 200ms, max_elapsed_time: 1s}\n"
