@@ -216,6 +216,9 @@ class GatewayAppImpl final : public GatewayApp {
       if (shut_down_.load()) {
         r.ready = false;
         r.reason = "shutting down";
+      } else if (draining_.load()) {
+        r.ready = false;
+        r.reason = "draining";
       } else if (!exporter_->Healthy()) {
         r.ready = false;
         r.reason = exporter_->HealthDetail();
@@ -267,6 +270,11 @@ class GatewayAppImpl final : public GatewayApp {
   int admin_port() const override { return admin_ ? admin_->port() : 0; }
   MetricsRegistry& metrics() override { return registry_; }
 
+  void BeginDrain() override {
+    if (draining_.exchange(true)) return;
+    LogInfo("drain_started", {});
+  }
+
   void Shutdown() override {
     if (shut_down_.exchange(true)) return;
     const absl::Time deadline = absl::Now() + config_.shutdown.drain_timeout;
@@ -295,6 +303,7 @@ class GatewayAppImpl final : public GatewayApp {
  private:
   const GatewayConfig config_;
   const Clock& clock_;
+  std::atomic<bool> draining_{false};
   std::atomic<bool> shut_down_{false};
   // Destroyed in reverse: servers first, then handlers, pipeline, engine, exporter.
   MetricsRegistry registry_;

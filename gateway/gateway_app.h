@@ -6,6 +6,7 @@
 //   absl::StatusOr<std::unique_ptr<GatewayApp>> app = StartGateway(config, deps);
 //   int port = (*app)->http_port();
 //   ...
+//   (*app)->BeginDrain();                     // optional: /readyz 503, still accepting
 //   (*app)->Shutdown();                       // drains within config.shutdown.drain_timeout
 #pragma once
 
@@ -43,6 +44,12 @@ class GatewayApp {
   virtual int admin_port() const = 0;
 
   virtual MetricsRegistry& metrics() = 0;
+
+  // Turns /readyz to 503 ("draining") so that a load balancer or a
+  // trace-affine resolver stops sending here, while the receivers keep
+  // accepting and the engine keeps resolving as before. Shutdown() ends it.
+  // Idempotent; any thread.
+  virtual void BeginDrain() = 0;
 
   // Stop accepting (clients get UNAVAILABLE / 503), release every held span,
   // deliver what is queued until the drain timeout, then stop. Idempotent;

@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 #include "gateway/config/config.h"
 #include "gateway/gateway_app.h"
@@ -43,6 +44,11 @@ Usage: otlp_gateway [flags]
                            bound on the gateway's resident memory (default 0: 80%
                            of the container's memory limit; -1: none)
   --log-level=LEVEL        debug | info | warn | error
+  --drain-delay=DURATION   on SIGTERM, answer /readyz 503 and keep receiving for
+                           this long before the drain (default 0s; a second
+                           signal ends it early). For a tier that routes by
+                           trace id: long enough for its resolver to drop
+                           this replica (docs/scale-out.md)
   --help                   this text
 
 Environment: DT_ENDPOINT, DT_API_TOKEN, OTEL_EXPORTER_OTLP_ENDPOINT,
@@ -89,6 +95,7 @@ int main(int argc, char** argv) {
   }
   std::string config_path;
   bool validate_only = false;
+  absl::Duration drain_delay = absl::ZeroDuration();
   for (const std::string& arg : rest) {
     if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;
@@ -102,6 +109,12 @@ int main(int argc, char** argv) {
       config_path = arg.substr(std::string("--config=").size());
     } else if (arg == "--validate") {
       validate_only = true;
+    } else if (arg.rfind("--drain-delay=", 0) == 0) {
+      const std::string value = arg.substr(std::string("--drain-delay=").size());
+      if (!absl::ParseDuration(value, &drain_delay) || drain_delay < absl::ZeroDuration()) {
+        std::cerr << "otlp_gateway: --drain-delay: not a duration: " << value << "\n" << kUsage;
+        return 2;
+      }
     } else {
       std::cerr << "otlp_gateway: unknown flag " << arg << "\n" << kUsage;
       return 2;
@@ -144,6 +157,13 @@ int main(int argc, char** argv) {
   int received = 0;
   sigwait(&signals, &received);
   gateway::LogInfo("signal", {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  if (drain_delay > absl::ZeroDuration()) {
+    // Readiness off, still receiving, until the delay is over or another
+    // signal comes.
+    (*app)->BeginDrain();
+    const timespec wait = absl::ToTimespec(drain_delay);
+    sigtimedwait(&signals, nullptr, &wait);
+  }
   (*app)->Shutdown();
   app->reset();
   curl_global_cleanup();
