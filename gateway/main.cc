@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -95,7 +96,7 @@ int main(int argc, char** argv) {
   }
   std::string config_path;
   bool validate_only = false;
-  absl::Duration drain_delay = absl::ZeroDuration();
+  std::optional<absl::Duration> drain_delay_flag;
   for (const std::string& arg : rest) {
     if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;
@@ -111,10 +112,12 @@ int main(int argc, char** argv) {
       validate_only = true;
     } else if (arg.rfind("--drain-delay=", 0) == 0) {
       const std::string value = arg.substr(std::string("--drain-delay=").size());
+      absl::Duration drain_delay;
       if (!absl::ParseDuration(value, &drain_delay) || drain_delay < absl::ZeroDuration()) {
         std::cerr << "otlp_gateway: --drain-delay: not a duration: " << value << "\n" << kUsage;
         return 2;
       }
+      drain_delay_flag = drain_delay;
     } else {
       std::cerr << "otlp_gateway: unknown flag " << arg << "\n" << kUsage;
       return 2;
@@ -157,6 +160,7 @@ int main(int argc, char** argv) {
   int received = 0;
   sigwait(&signals, &received);
   gateway::LogInfo("signal", {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  const absl::Duration drain_delay = drain_delay_flag.value_or(config->shutdown.drain_delay);
   if (drain_delay > absl::ZeroDuration()) {
     // Readiness off, still receiving, until the delay is over or another
     // signal comes.

@@ -91,6 +91,7 @@ queue:
     max_size_mib: 1024
 shutdown:
   drain_timeout: 25s
+  drain_delay: 0s     # readiness off, still receiving, before the drain (a trace-affine tier)
 log:
   level: info
 )yaml";
@@ -343,8 +344,9 @@ absl::Status ParseDocument(const YAML::Node& root, const EnvLookup& env, Gateway
       persistent.Integer("max_size_mib", &config->queue.persistent.max_size_mib, 1, int64_t{1} << 30));
 
   GATEWAY_ASSIGN_OR_RETURN(YamlSection shutdown, top.Sub("shutdown"));
-  GATEWAY_RETURN_IF_ERROR(shutdown.CheckKeys({"drain_timeout"}));
+  GATEWAY_RETURN_IF_ERROR(shutdown.CheckKeys({"drain_timeout", "drain_delay"}));
   GATEWAY_RETURN_IF_ERROR(shutdown.Duration("drain_timeout", &config->shutdown.drain_timeout));
+  GATEWAY_RETURN_IF_ERROR(shutdown.Duration("drain_delay", &config->shutdown.drain_delay));
 
   GATEWAY_ASSIGN_OR_RETURN(YamlSection log, top.Sub("log"));
   GATEWAY_RETURN_IF_ERROR(log.CheckKeys({"level"}));

@@ -148,6 +148,10 @@ struct QueueConfig {
 struct ShutdownConfig {
   // On SIGTERM: stop accepting, flush held spans and queues for this long.
   absl::Duration drain_timeout = absl::Seconds(25);
+  // On SIGTERM, before that: /readyz answers 503 while the receivers keep
+  // accepting, so a load balancer or the Collector's resolver drops this
+  // replica first (docs/scale-out.md). Zero: no delay.
+  absl::Duration drain_delay = absl::ZeroDuration();
 };
 
 struct LogConfig {
