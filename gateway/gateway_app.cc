@@ -229,6 +229,13 @@ class GatewayAppImpl final : public GatewayApp {
   int admin_port() const override { return admin_ ? admin_->port() : 0; }
   MetricsRegistry& metrics() override { return registry_; }
 
+  FlushResult Flush(absl::Time deadline) override {
+    FlushResult result;
+    result.engine_flushed = engine_->Flush(deadline);
+    result.undelivered_bytes = exporter_->Flush(deadline);
+    return result;
+  }
+
   void Shutdown() override {
     if (shut_down_.exchange(true)) return;
     const absl::Time deadline = absl::Now() + config_.shutdown.drain_timeout;

@@ -8,9 +8,11 @@
 //   exporter->Shutdown(absl::Now() + absl::Seconds(25));
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "pipeline/export_request.h"
 
@@ -32,6 +34,21 @@ class Exporter {
   // False when the exporter has failed to deliver for long enough that the
   // gateway should report not ready.
   virtual bool Healthy() const = 0;
+
+  // Sends what it holds now, retries included (their backoff is cut short),
+  // and waits until nothing is queued or `deadline` (wall clock) passes.
+  // Returns the bytes still queued, which stay queued (bounded by admission)
+  // and go out later or at the next Flush. Thread-safe. For the Lambda
+  // extension: the end of an invoke. The default waits for QueuedBytes() to
+  // reach 0, looking every millisecond.
+  virtual int64_t Flush(absl::Time deadline) {
+    int64_t queued = QueuedBytes();
+    while (queued > 0 && absl::Now() < deadline) {
+      absl::SleepFor(std::min(absl::Milliseconds(1), deadline - absl::Now()));
+      queued = QueuedBytes();
+    }
+    return queued;
+  }
 
   // Stops taking new requests, tries to deliver what it holds until
   // `deadline`, gives up the rest (calling on_done with kGivenUp). Idempotent.

@@ -83,6 +83,10 @@ struct OtlpHttpExporterOptions {
   // Seed for the jitter; tests fix it.
   uint64_t random_seed = 0x9e3779b97f4a7c15ULL;
 
+  // While a Flush waits, failed attempts are retried after at most this
+  // (or the target's Retry-After), not after their backoff.
+  absl::Duration flush_retry_interval = absl::Milliseconds(100);
+
   // Healthy() turns false once every attempt has failed for this long.
   absl::Duration unhealthy_after = absl::Seconds(60);
 
