@@ -144,7 +144,8 @@ TEST_F(EngineFlushTest, FatesOutliveTheFlushSoALateChildStillFollows) {
   ASSERT_TRUE(engine_->Flush(absl::Now() + kWait));
   Submit({MakeSpan(2, 3, 2)});
   ASSERT_TRUE(engine_->Flush(absl::Now() + kWait));
-  const ProtoSpan* late = FindSpan(ExportedSpans(exporter_), 3);
+  const std::vector<ProtoSpan> exported = ExportedSpans(exporter_);
+  const ProtoSpan* late = FindSpan(exported, 3);
   ASSERT_NE(late, nullptr);
   EXPECT_EQ(late->trace_id(), TraceIdBytes(1));
 }
