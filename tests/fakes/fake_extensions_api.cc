@@ -33,9 +33,16 @@ absl::StatusOr<lambda::LifecycleEvent> FakeExtensionsApi::NextEvent() {
   int call = 0;
   {
     MutexLock lock(&mu_);
-    call = ++next_calls_;
+    call = ++next_started_;
   }
   if (on_next_) on_next_(call);
+  {
+    // Counted once on_next has run, so a test that waits for this call sees
+    // what on_next recorded. In its own critical section: waiters are woken
+    // by Unlock, not by the Await below.
+    MutexLock lock(&mu_);
+    ++next_calls_;
+  }
   MutexLock lock(&mu_);
   if (!mu_.AwaitWithTimeout([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty(); },
                             next_timeout_)) {

@@ -56,7 +56,8 @@ class FakeExtensionsApi final : public lambda::ExtensionsApiClient {
 
   // Waits until SubscribeTelemetry was called (whatever its answer).
   bool WaitForSubscription(absl::Time deadline) const;
-  // Waits until NextEvent has been entered `calls` times.
+  // Waits until NextEvent has been entered `calls` times (and on_next has
+  // run for each).
   bool WaitForNextCalls(int calls, absl::Time deadline) const;
 
   std::string registered_name() const;
@@ -82,6 +83,7 @@ class FakeExtensionsApi final : public lambda::ExtensionsApiClient {
   std::string registered_name_ ABSL_GUARDED_BY(mu_);
   bool subscribed_ ABSL_GUARDED_BY(mu_) = false;
   lambda::TelemetrySubscription subscription_ ABSL_GUARDED_BY(mu_);
+  int next_started_ ABSL_GUARDED_BY(mu_) = 0;
   int next_calls_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<ReportedError> errors_ ABSL_GUARDED_BY(mu_);
 };
