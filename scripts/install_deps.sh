@@ -5,6 +5,20 @@
 #
 #   scripts/install_deps.sh            build dependencies only
 #   scripts/install_deps.sh --test     plus what the test suite uses
+#
+# Test tools from registries other than apt live under the gitignored .deps/
+# at the root of the tree (stable paths; other tests may rely on them):
+#   .deps/venv/                 Python virtual environment from the pinned
+#                               tests/python/requirements.txt (OpenTelemetry
+#                               Python SDK and instrumentations, boto3, moto,
+#                               awslambdaric, pytest); .deps/venv/bin/python
+#   .deps/venv-otel-1.24/       the same for tests/python/requirements-otel-1.24.txt
+#                               (an OpenTelemetry Python SDK that sends no span
+#                               flags, for one delay measurement)
+#   .deps/bin/aws-lambda-rie    AWS Lambda Runtime Interface Emulator, built
+#                               with Go from the pinned tests/go/rie/go.mod
+# Each is rebuilt only when its pin file changes (a stamp beside it holds the
+# pin files' sha256). tests/js/node_modules holds the pinned npm packages.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -64,5 +78,61 @@ if ((with_tests)) && [[ -f tests/js/package.json ]]; then
     echo "install_deps: npm install in tests/js" >&2
     (cd tests/js && npm install --no-audit --no-fund --loglevel=error >&2)
     touch "$stamp"
+  fi
+fi
+
+# require_tool NAME HINT: fails with a clear message when NAME is not on PATH.
+require_tool() {
+  if ! command -v "$1" >/dev/null; then
+    echo "install_deps: '$1' not found on PATH: $2" >&2
+    exit 1
+  fi
+}
+
+# stamp_of FILE...: one line naming the content of the pin files.
+stamp_of() {
+  sha256sum "$@" | sha256sum | cut -d' ' -f1
+}
+
+if ((with_tests)); then
+  require_tool node "install Node.js 20 (apt-get install nodejs npm)"
+  # Python test packages, pinned by tests/python/requirements.txt.
+  require_tool python3 "install Python 3.11 (apt-get install python3 python3-venv)"
+  # install_venv DIR REQUIREMENTS: (re)creates DIR when REQUIREMENTS changed.
+  install_venv() {
+    local venv=$1 requirements=$2 want
+    want=$(stamp_of "$requirements")
+    if [[ -x "$venv/bin/python" && "$(cat "$venv/.install-stamp" 2>/dev/null)" == "$want" ]]; then
+      return
+    fi
+    echo "install_deps: Python virtual environment in $venv" >&2
+    rm -rf "$venv"
+    mkdir -p .deps
+    python3 -m venv "$venv" || {
+      echo "install_deps: 'python3 -m venv' failed (Debian: apt-get install python3-venv)" >&2
+      exit 1
+    }
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+      --no-input -r "$requirements" >&2
+    echo "$want" > "$venv/.install-stamp"
+  }
+  install_venv .deps/venv tests/python/requirements.txt
+  install_venv .deps/venv-otel-1.24 tests/python/requirements-otel-1.24.txt
+
+  # AWS Lambda Runtime Interface Emulator, pinned by tests/go/rie/go.{mod,sum}.
+  go_bin=$(command -v go || true)
+  if [[ -z "$go_bin" && -x /usr/local/go/bin/go ]]; then go_bin=/usr/local/go/bin/go; fi
+  if [[ -z "$go_bin" ]]; then
+    echo "install_deps: 'go' not found (PATH or /usr/local/go/bin): install Go 1.26" >&2
+    exit 1
+  fi
+  rie=.deps/bin/aws-lambda-rie
+  want=$(stamp_of tests/go/rie/go.mod tests/go/rie/go.sum)
+  if [[ ! -x "$rie" || "$(cat "$rie.install-stamp" 2>/dev/null)" != "$want" ]]; then
+    echo "install_deps: building $rie from the Go module proxy" >&2
+    mkdir -p .deps/bin
+    (cd tests/go/rie && GOTOOLCHAIN=local GOFLAGS=-mod=readonly "$go_bin" build -trimpath \
+      -o ../../../"$rie" github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie) >&2
+    echo "$want" > "$rie.install-stamp"
   fi
 fi
