@@ -79,7 +79,15 @@ class CurlExtensionsApiClient final : public ExtensionsApiClient {
     absl::StatusOr<Response> r =
         Call("PUT", "/2022-07-01/telemetry", RenderTelemetrySubscription(subscription), {}, /*blocking=*/false);
     if (!r.ok()) return r.status();
-    if (r->status != 200 && r->status != 202) return Failure("telemetry subscribe", *r);
+    if (r->status == 202) {
+      // AWS documents 202 as the answer of local test environments; AWS's
+      // emulator sends it with errorType Telemetry.NotSupported and then no
+      // events, so waiting for runtimeDone would hold every invoke.
+      return absl::UnimplementedError(absl::StrCat("telemetry subscribe: HTTP 202 (accepted but not served, as by a "
+                                                   "local emulator): ",
+                                                   r->body.substr(0, kMaxErrorBodyInMessage)));
+    }
+    if (r->status != 200) return Failure("telemetry subscribe", *r);
     return absl::OkStatus();
   }
 

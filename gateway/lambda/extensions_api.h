@@ -42,8 +42,10 @@ class ExtensionsApiClient {
   // between) until the next one.
   virtual absl::StatusOr<LifecycleEvent> NextEvent() = 0;
 
-  // PUT /2022-07-01/telemetry. 200 and 202 count as subscribed (AWS
-  // documents 202 for local test environments).
+  // PUT /2022-07-01/telemetry. Only 200 counts as subscribed: 202 is what
+  // AWS documents for local test environments, and AWS's emulator answers
+  // it ("Telemetry.NotSupported") without ever sending events; that is
+  // Unimplemented.
   virtual absl::Status SubscribeTelemetry(const TelemetrySubscription& subscription) = 0;
 
   // POST /extension/init/error or /extension/exit/error with

@@ -102,6 +102,17 @@ TEST_F(CurlExtensionsApiTest, ARefusedSubscriptionIsAnError) {
   EXPECT_NE(std::string(status.message()).find("Telemetry.NotSupported"), std::string::npos) << status;
 }
 
+TEST_F(CurlExtensionsApiTest, AnEmulatorsAcceptedButUnservedSubscriptionIsNotASubscription) {
+  FakeLambdaApi::Options options;
+  options.subscribe_status = 202;
+  Start(options);
+  ASSERT_TRUE(client_->Register("x").ok());
+  TelemetrySubscription s;
+  s.destination_uri = "http://sandbox.localdomain:4243/telemetry";
+  absl::Status status = client_->SubscribeTelemetry(s);
+  EXPECT_TRUE(absl::IsUnimplemented(status)) << status;
+}
+
 TEST_F(CurlExtensionsApiTest, ReportsInitAndExitErrorsWithTheirType) {
   Start();
   ASSERT_TRUE(client_->Register("x").ok());
