@@ -92,6 +92,7 @@ OtlpHttpExporterOptions ExporterOptionsFrom(const GatewayConfig& config, Exporte
     for (const auto& [name, value] : ec.otlphttp.headers) options.headers.emplace_back(name, value);
   }
   options.gzip = ec.compression == Compression::kGzip;
+  options.ca_file = ec.ca_file;
   options.request_timeout = ec.timeout;
   options.max_concurrent_requests = ec.max_in_flight;
   options.initial_backoff = ec.retry.initial_interval;

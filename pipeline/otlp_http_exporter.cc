@@ -475,6 +475,11 @@ class OtlpHttpExporter final : public Exporter {
       curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &HeaderCallback);
       curl_easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get());
       curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error);
+      if (!options_.ca_file.empty()) {
+        // Exactly this bundle: not the build distribution's CA directory.
+        curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_file.c_str());
+        curl_easy_setopt(easy, CURLOPT_CAPATH, nullptr);
+      }
       curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                        static_cast<long>(absl::ToInt64Milliseconds(options_.connect_timeout)));
       curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,

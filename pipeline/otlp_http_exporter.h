@@ -57,6 +57,10 @@ struct OtlpHttpExporterOptions {
   // Sends bodies with Content-Encoding: gzip (GzipCompressFast).
   bool gzip = true;
 
+  // PEM bundle of the CAs to trust for HTTPS; empty: libcurl's built-in
+  // default (Debian's: /etc/ssl/certs/ca-certificates.crt).
+  std::string ca_file;
+
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration request_timeout = absl::Seconds(30);
 

@@ -1,5 +1,7 @@
 #include "gateway/lambda/extension_config.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <fstream>
 #include <sstream>
@@ -69,8 +71,20 @@ absl::StatusOr<ExtensionSettings> ExtensionSettingsFromEnv(const EnvLookup& env,
   return settings;
 }
 
+std::string FindCaBundle(const EnvLookup& env, const std::function<bool(const std::string&)>& exists) {
+  if (std::optional<std::string> file = env ? env("SSL_CERT_FILE") : std::nullopt; file.has_value() && !file->empty()) {
+    return *file;
+  }
+  for (const char* candidate :
+       {"/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/cert.pem"}) {
+    if (exists(candidate)) return candidate;
+  }
+  return "";
+}
+
 GatewayConfig ExtensionDefaults(const EnvLookup& env) {
   GatewayConfig c;
+  c.exporter.ca_file = FindCaBundle(env, [](const std::string& path) { return access(path.c_str(), R_OK) == 0; });
   c.grpc.endpoint = "127.0.0.1:4317";
   c.http.endpoint = "127.0.0.1:4318";
   c.http.threads = 1;

@@ -11,6 +11,11 @@
 // OTEL_EXPORTER_OTLP_* variables (which point its SDK at this extension)
 // are not read as the exporter's target.
 //
+// The CA bundle for HTTPS to Dynatrace: SSL_CERT_FILE when set, else the
+// first of /etc/pki/tls/certs/ca-bundle.crt (Amazon Linux, the Lambda
+// runtimes), /etc/ssl/certs/ca-certificates.crt (Debian, Ubuntu),
+// /etc/ssl/cert.pem that exists; libcurl's default when none does.
+//
 // Extension defaults: receivers on 127.0.0.1:4317 / 127.0.0.1:4318 (one
 // HTTP thread), one reparenting shard, at most 100,000 held and 200,000
 // remembered spans, 4 export requests in flight, the telemetry budget
@@ -53,6 +58,9 @@ absl::StatusOr<ExtensionSettings> ExtensionSettingsFromEnv(const EnvLookup& env,
 
 // The extension defaults (above) over the built-in ones.
 GatewayConfig ExtensionDefaults(const EnvLookup& env);
+
+// The CA bundle as described above; `exists` tells whether a file exists.
+std::string FindCaBundle(const EnvLookup& env, const std::function<bool(const std::string&)>& exists);
 
 // Resolves a value that names a secret (an AWS Secrets Manager or SSM
 // Parameter Store ARN) to the secret; other values are returned unchanged.

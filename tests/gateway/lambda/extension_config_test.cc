@@ -125,6 +125,19 @@ TEST(ExtensionConfigTest, TheFileAndFlagsGoOverTheDefaults) {
   EXPECT_NE(std::string(missing.status().message()).find("/nonexistent.yaml"), std::string::npos);
 }
 
+TEST(ExtensionConfigTest, TheCaBundleIsTheSandboxes) {
+  auto only = [](std::string present) {
+    return [present](const std::string& path) { return path == present; };
+  };
+  // Amazon Linux 2023 (the Lambda runtimes) first, then Debian's.
+  EXPECT_EQ(FindCaBundle(MapEnv({}), only("/etc/pki/tls/certs/ca-bundle.crt")), "/etc/pki/tls/certs/ca-bundle.crt");
+  EXPECT_EQ(FindCaBundle(MapEnv({}), only("/etc/ssl/certs/ca-certificates.crt")),
+            "/etc/ssl/certs/ca-certificates.crt");
+  EXPECT_EQ(FindCaBundle(MapEnv({{"SSL_CERT_FILE", "/var/task/ca.pem"}}), only("/etc/ssl/cert.pem")),
+            "/var/task/ca.pem");
+  EXPECT_EQ(FindCaBundle(MapEnv({}), only("/nowhere")), "");
+}
+
 TEST(ExtensionConfigTest, AnExplicitDebugExporterNeedsNoEndpoint) {
   std::map<std::string, std::string> env = LambdaEnv();
   env.erase("DT_ENDPOINT");
