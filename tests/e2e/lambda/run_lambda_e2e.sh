@@ -77,7 +77,7 @@ export PYTHONDONTWRITEBYTECODE=1
 # Not exec: the trap removes $work afterwards. The run is bounded.
 timeout --kill-after=10 600 unshare --user --map-root-user --mount --net bash -c '
   set -euo pipefail
-  ip link set lo up
+  PATH="$PATH:/usr/sbin:/sbin" ip link set lo up
   mount --bind "$E2E_WORK/opt" /opt
   mount --bind "$E2E_WORK/hosts" /etc/hosts
   exec "$E2E_PYTHON" -m pytest "$@"
