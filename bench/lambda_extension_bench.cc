@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -166,6 +167,19 @@ int64_t StatusKib(pid_t pid, const std::string& field) {
 }
 
 // Nearest-rank percentile.
+// CPU time the process has used so far, all threads (schedstat: ns on CPU).
+double CpuMs(pid_t pid) {
+  std::vector<std::string> tasks;
+  double ns = 0;
+  const std::string dir = absl::StrCat("/proc/", pid, "/task/");
+  for (int tid = pid; tid < pid + 4096; ++tid) {
+    std::ifstream in(absl::StrCat(dir, tid, "/schedstat"));
+    double on_cpu = 0;
+    if (in >> on_cpu) ns += on_cpu;
+  }
+  return ns / 1e6;
+}
+
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -175,6 +189,8 @@ double Percentile(std::vector<double> v, double p) {
 
 struct Run {
   std::vector<double> registered_ms, otlp_ready_ms, first_next_ms, invoke_ms, shutdown_ms;
+  // CPU the extension used until it registered, and until its first next.
+  std::vector<double> registered_cpu_ms, first_next_cpu_ms;
   std::vector<int64_t> rss_after_init_kib, rss_after_invokes_kib, anon_after_invokes_kib, file_after_invokes_kib;
   int failures = 0;
   std::vector<std::string> errors;
@@ -194,6 +210,9 @@ void OneStart(int start, Run* run) {
   gateway::Mutex mu;
   std::map<int, absl::Time> next_at;
   std::map<int, std::set<std::string>> delivered_at_next;
+  std::atomic<pid_t> child{0};
+  std::atomic<double> cpu_at_register{-1};
+  std::map<int, double> cpu_at_next;
   const bool check = absl::GetFlag(FLAGS_check);
   (*api)->set_on_next([&](int call, absl::Time at) {
     std::set<std::string> ids;
@@ -204,12 +223,17 @@ void OneStart(int start, Run* run) {
         }
       }
     }
+    const double cpu = call == 1 && child.load() > 0 ? CpuMs(child.load()) : -1;
     gateway::MutexLock lock(&mu);
+    cpu_at_next[call] = cpu;
     next_at[call] = at;
     delivered_at_next[call] = std::move(ids);
   });
 
   const int http_port = FreePort();
+  (*api)->set_on_register([&] {
+    if (child.load() > 0) cpu_at_register.store(CpuMs(child.load()));
+  });
   const std::string root = absl::GetFlag(FLAGS_root);
   const std::string config_path = root.empty() ? absl::StrCat("/tmp/lambda_bench_", getpid(), ".yaml")
                                                : "/tmp/lambda_extension_bench.yaml";
@@ -237,6 +261,7 @@ void OneStart(int start, Run* run) {
 
   const absl::Time spawned = absl::Now();
   const pid_t pid = fork();
+  child.store(pid);
   if (pid == 0) {
     if (!root.empty() && (chroot(root.c_str()) != 0 || chdir("/") != 0)) _exit(126);
     execve(extension.c_str(), argv, envp.data());
@@ -274,7 +299,9 @@ void OneStart(int start, Run* run) {
   {
     gateway::MutexLock lock(&mu);
     run->first_next_ms.push_back(absl::ToDoubleMilliseconds(next_at[1] - spawned));
+    run->first_next_cpu_ms.push_back(cpu_at_next[1]);
   }
+  run->registered_cpu_ms.push_back(cpu_at_register.load());
   absl::SleepFor(absl::Milliseconds(200));  // settle: idle
   run->rss_after_init_kib.push_back(StatusKib(pid, "VmRSS:"));
 
@@ -343,6 +370,8 @@ int main(int argc, char** argv) {
             << ",\n \"init_registered_ms\":" << Stats(run.registered_ms)
             << ",\n \"init_otlp_ready_ms\":" << Stats(run.otlp_ready_ms)
             << ",\n \"init_first_next_ms\":" << Stats(run.first_next_ms)
+            << ",\n \"init_cpu_to_registered_ms\":" << Stats(run.registered_cpu_ms)
+            << ",\n \"init_cpu_to_first_next_ms\":" << Stats(run.first_next_cpu_ms)
             << ",\n \"runtime_done_to_next_ms\":" << Stats(run.invoke_ms)
             << ",\n \"shutdown_to_exit_ms\":" << Stats(run.shutdown_ms)
             << ",\n \"idle_rss_after_init_kib\":" << Kib(run.rss_after_init_kib)

@@ -98,6 +98,8 @@ long FakeLambdaApi::SendRuntimeDone(const std::string& request_id) {
   return SendTelemetry(json::serialize(batch));
 }
 
+void FakeLambdaApi::set_on_register(std::function<void()> on_register) { on_register_ = std::move(on_register); }
+
 void FakeLambdaApi::set_on_next(std::function<void(int call, absl::Time at)> on_next) {
   on_next_ = std::move(on_next);
 }
@@ -184,6 +186,7 @@ HttpResponse FakeLambdaApi::Register(const HttpRequest& request) {
     identifier_ = "a1b2c3d4-5678-90ab-cdef-000000000001";
     id = identifier_;
   }
+  if (on_register_) on_register_();
   HttpResponse response = Answer(
       200, R"({"functionName":"fake-function","functionVersion":"$LATEST","handler":"handler.main"})");
   response.headers.emplace_back("Lambda-Extension-Identifier", id);

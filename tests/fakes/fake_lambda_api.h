@@ -67,6 +67,9 @@ class FakeLambdaApi final : public HttpHandler {
   // with the call's number (1 for the first) and the time it arrived. Set it
   // before the extension starts.
   void set_on_next(std::function<void(int call, absl::Time at)> on_next);
+  // Called on the handler thread when a registration is accepted, before
+  // the answer. Set it before the extension starts.
+  void set_on_register(std::function<void()> on_register);
 
   bool WaitForNextCalls(int calls, absl::Time deadline) const;
   bool WaitForSubscription(absl::Time deadline) const;
@@ -92,6 +95,7 @@ class FakeLambdaApi final : public HttpHandler {
   const Options options_;
   std::unique_ptr<HttpServer> server_;
   std::function<void(int, absl::Time)> on_next_;
+  std::function<void()> on_register_;
 
   mutable Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
