@@ -54,6 +54,7 @@ ABSL_FLAG(std::string, root, "", "chroot into this directory before starting the
 ABSL_FLAG(int, starts, 1, "cold starts (process lifecycles)");
 ABSL_FLAG(int, invokes, 20, "invokes per start");
 ABSL_FLAG(int, spans, 100, "spans each invoke sends (one OTLP/HTTP request)");
+ABSL_FLAG(bool, grpc, true, "keep the OTLP/gRPC receiver (false: receivers.grpc.enabled: false)");
 ABSL_FLAG(bool, check, false, "verify delivery before next and exit code 0; exit 1 otherwise");
 
 namespace {
@@ -239,7 +240,8 @@ void OneStart(int start, Run* run) {
                                                : "/tmp/lambda_extension_bench.yaml";
   {
     std::ofstream config(root + config_path);
-    config << "receivers:\n  grpc:\n    endpoint: 127.0.0.1:" << FreePort() << "\n  http:\n    endpoint: 127.0.0.1:"
+    config << "receivers:\n  grpc:\n    enabled: " << (absl::GetFlag(FLAGS_grpc) ? "true" : "false")
+           << "\n    endpoint: 127.0.0.1:" << FreePort() << "\n  http:\n    endpoint: 127.0.0.1:"
            << http_port << "\nadmin:\n  endpoint: 127.0.0.1:" << FreePort() << "\n";
   }
   std::vector<std::string> env = {
