@@ -94,6 +94,7 @@ OtlpHttpExporterOptions ExporterOptionsFrom(const GatewayConfig& config, Exporte
     for (const auto& [name, value] : ec.otlphttp.headers) options.headers.emplace_back(name, value);
   }
   options.gzip = ec.compression == Compression::kGzip;
+  options.ca_file = ec.ca_file;
   options.request_timeout = ec.timeout;
   options.max_concurrent_requests = ec.max_in_flight;
   options.retry.initial_backoff = ec.retry.initial_interval;
@@ -269,6 +270,13 @@ class GatewayAppImpl final : public GatewayApp {
   int http_port() const override { return http_ ? http_->port() : 0; }
   int admin_port() const override { return admin_ ? admin_->port() : 0; }
   MetricsRegistry& metrics() override { return registry_; }
+
+  FlushResult Flush(absl::Time deadline) override {
+    FlushResult result;
+    result.engine_flushed = engine_->Flush(deadline);
+    result.undelivered_bytes = exporter_->Flush(deadline);
+    return result;
+  }
 
   void BeginDrain() override {
     if (draining_.exchange(true)) return;

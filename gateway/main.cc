@@ -18,6 +18,7 @@
 
 #include "gateway/config/config.h"
 #include "gateway/gateway_app.h"
+#include "gateway/lambda/extension_main.h"
 #include "pipeline/base/allocator.h"
 #include "pipeline/base/logging.h"
 
@@ -53,7 +54,8 @@ Usage: otlp_gateway [flags]
   --help                   this text
 
 Environment: DT_ENDPOINT, DT_API_TOKEN, OTEL_EXPORTER_OTLP_ENDPOINT,
-OTEL_EXPORTER_OTLP_HEADERS. With no Dynatrace endpoint the gateway prints one
+OTEL_EXPORTER_OTLP_HEADERS. With AWS_LAMBDA_RUNTIME_API set the binary runs as
+an AWS Lambda extension (docs/lambda.md). With no Dynatrace endpoint the gateway prints one
 line per span (debug exporter). docs/configuration.md lists every key.
 )";
 
@@ -74,9 +76,16 @@ int HealthCheck(const std::string& url) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Lambda extension mode (docs/lambda.md) when AWS_LAMBDA_RUNTIME_API is set.
+  const bool lambda_extension = gateway::lambda::InExtensionMode(gateway::ProcessEnv());
   // Large request and export buffers from the heaps, not a fresh mmap each
-  // (pipeline/base/allocator.h); before any thread starts.
-  gateway::TuneAllocatorForThroughput();
+  // (pipeline/base/allocator.h); before any thread starts. A Lambda sandbox is
+  // small: few arenas, freed heap handed back.
+  if (lambda_extension) {
+    gateway::lambda::TuneAllocatorForSandbox();
+  } else {
+    gateway::TuneAllocatorForThroughput();
+  }
   // Debian builds Abseil without NDEBUG, which turns on absl::Mutex's
   // deadlock detector: a global graph updated on every lock gRPC takes
   // (~2% of the gateway's CPU under load). Lock order is a test-time
@@ -122,6 +131,14 @@ int main(int argc, char** argv) {
       std::cerr << "otlp_gateway: unknown flag " << arg << "\n" << kUsage;
       return 2;
     }
+  }
+
+  if (lambda_extension && !validate_only) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    signal(SIGPIPE, SIG_IGN);
+    const int code = gateway::lambda::RunExtensionMain(argv[0], *overrides, config_path);
+    curl_global_cleanup();
+    return code;
   }
 
   absl::StatusOr<gateway::GatewayConfig> config =

@@ -37,6 +37,7 @@ TEST_PACKAGES=(
   clang libclang-rt-14-dev
   rabbitmq-server
   chromium  # tests/e2e/status_page_test.sh renders /status headless
+  patchelf zip unzip  # deploy/lambda/build_layer.sh and the Lambda layer tests
 )
 
 packages=("${BUILD_PACKAGES[@]}")

@@ -204,7 +204,7 @@ absl::Status ParseReparent(const YamlSection& s, ReparentOptions* r) {
     GATEWAY_RETURN_IF_ERROR(s.StringList("target_kinds", &kinds));
     r->target_kinds.clear();
     for (size_t i = 0; i < kinds.size(); ++i) {
-      SpanKind kind;
+      SpanKind kind{};  // GCC 12 -O2 sees it as maybe-uninitialized once inlined into LoadConfigOver
       GATEWAY_RETURN_IF_ERROR(ParseSpanKind(kinds[i], absl::StrCat(s.Child("target_kinds"), "[", i, "]"), &kind));
       r->target_kinds.push_back(kind);
     }
@@ -361,7 +361,10 @@ absl::Status ParseDocument(const YAML::Node& root, const EnvLookup& env, Gateway
 std::string_view DefaultConfigYaml() { return kDefaultConfigYaml; }
 
 absl::StatusOr<GatewayConfig> LoadConfig(std::string_view yaml_text, const EnvLookup& env) {
-  GatewayConfig config;
+  return LoadConfigOver(GatewayConfig{}, yaml_text, env);
+}
+
+absl::StatusOr<GatewayConfig> LoadConfigOver(GatewayConfig config, std::string_view yaml_text, const EnvLookup& env) {
   GATEWAY_RETURN_IF_ERROR(ApplyEnvDefaults(env, &config));
   // yaml-cpp reports errors by throwing; this is the boundary.
   try {

@@ -122,6 +122,9 @@ struct ExporterConfig {
   DynatraceExporterConfig dynatrace;
   OtlpHttpExporterConfig otlphttp;
   Compression compression = Compression::kGzip;
+  // PEM CA bundle for HTTPS targets; empty: libcurl's default. No YAML key:
+  // the Lambda extension sets it to the sandbox's bundle (gateway/lambda).
+  std::string ca_file;
   absl::Duration timeout = absl::Seconds(10);
   RetryConfig retry;
   // Concurrent requests to the backend.
