@@ -17,9 +17,6 @@ namespace gateway {
 namespace {
 
 using ::google::protobuf::util::MessageDifferencer;
-using ::opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
-using ::opentelemetry::proto::trace::v1::ResourceSpans;
-using ::opentelemetry::proto::trace::v1::ScopeSpans;
 using ::opentelemetry::proto::trace::v1::Span;
 using testing::Id;
 using testing::MakeSpan;
