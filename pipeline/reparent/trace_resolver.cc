@@ -4,6 +4,8 @@
 #include <utility>
 #include <variant>
 
+#include "pipeline/otlp/trace_encoder.h"
+
 namespace gateway {
 namespace {
 

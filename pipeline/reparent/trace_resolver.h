@@ -26,6 +26,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "pipeline/otlp/extra_attribute.h"
 #include "pipeline/otlp/output_span.h"
 #include "pipeline/otlp/span_ref.h"
 #include "pipeline/otlp/trace_ids.h"
