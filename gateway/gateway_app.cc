@@ -95,6 +95,7 @@ OtlpHttpExporterOptions ExporterOptionsFrom(const GatewayConfig& config, Exporte
     for (const auto& [name, value] : ec.otlphttp.headers) options.headers.emplace_back(name, value);
   }
   options.gzip = ec.compression == Compression::kGzip;
+  options.ca_file = ec.ca_file;
   options.request_timeout = ec.timeout;
   options.max_concurrent_requests = ec.max_in_flight;
   options.retry.initial_backoff = ec.retry.initial_interval;
@@ -218,6 +219,9 @@ class GatewayAppImpl final : public GatewayApp {
       if (shut_down_.load()) {
         r.ready = false;
         r.reason = "shutting down";
+      } else if (draining_.load()) {
+        r.ready = false;
+        r.reason = "draining";
       } else if (!exporter_->Healthy()) {
         r.ready = false;
         r.reason = exporter_->HealthDetail();
@@ -272,6 +276,20 @@ class GatewayAppImpl final : public GatewayApp {
   int admin_port() const override { return admin_ ? admin_->port() : 0; }
   MetricsRegistry& metrics() override { return registry_; }
 
+  FlushResult Flush(absl::Time deadline) override {
+    FlushResult result;
+    result.engine_flushed = engine_->Flush(deadline);
+    // The fates the engine decided, for the next function's extension.
+    if (fate_store_) fate_store_->Flush(deadline);
+    result.undelivered_bytes = exporter_->Flush(deadline);
+    return result;
+  }
+
+  void BeginDrain() override {
+    if (draining_.exchange(true)) return;
+    LogInfo("drain_started", {});
+  }
+
   void Shutdown() override {
     if (shut_down_.exchange(true)) return;
     const absl::Time deadline = absl::Now() + config_.shutdown.drain_timeout;
@@ -302,6 +320,7 @@ class GatewayAppImpl final : public GatewayApp {
  private:
   const GatewayConfig config_;
   const Clock& clock_;
+  std::atomic<bool> draining_{false};
   std::atomic<bool> shut_down_{false};
   // Destroyed in reverse: servers first, then handlers, pipeline, engine, exporter.
   MetricsRegistry registry_;

@@ -6,9 +6,11 @@
 //   absl::StatusOr<std::unique_ptr<GatewayApp>> app = StartGateway(config, deps);
 //   int port = (*app)->http_port();
 //   ...
+//   (*app)->BeginDrain();                     // optional: /readyz 503, still accepting
 //   (*app)->Shutdown();                       // drains within config.shutdown.drain_timeout
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 
@@ -33,6 +35,15 @@ struct GatewayAppDeps {
   ResidentMemory* resident_memory = nullptr;
 };
 
+// What GatewayApp::Flush achieved by its deadline.
+struct FlushResult {
+  // Every span received before the flush was handed to the exporter.
+  bool engine_flushed = false;
+  // Bytes the exporter still holds (0: everything was delivered, rejected
+  // or given up).
+  int64_t undelivered_bytes = 0;
+};
+
 class GatewayApp {
  public:
   virtual ~GatewayApp() = default;
@@ -43,6 +54,19 @@ class GatewayApp {
   virtual int admin_port() const = 0;
 
   virtual MetricsRegistry& metrics() = 0;
+
+  // Turns /readyz to 503 ("draining") so that a load balancer or a
+  // trace-affine resolver stops sending here, while the receivers keep
+  // accepting and the engine keeps resolving as before. Shutdown() ends it.
+  // Idempotent; any thread.
+  virtual void BeginDrain() = 0;
+
+  // Reparents and delivers everything received so far: spans waiting for
+  // their parent go out unchanged, partly filled batches and retries are
+  // sent now; waits for delivery until `deadline` (wall clock). What is not
+  // delivered by then stays queued for later and the next Flush. Receivers
+  // keep accepting. Thread-safe. For the Lambda extension (gateway/lambda).
+  virtual FlushResult Flush(absl::Time deadline) = 0;
 
   // Stop accepting (clients get UNAVAILABLE / 503), release every held span,
   // deliver what is queued until the drain timeout, then stop. Idempotent;

@@ -7,15 +7,18 @@
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <curl/curl.h>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 #include "gateway/config/config.h"
 #include "gateway/gateway_app.h"
+#include "gateway/lambda/extension_main.h"
 #include "pipeline/base/allocator.h"
 #include "pipeline/base/logging.h"
 
@@ -43,10 +46,16 @@ Usage: otlp_gateway [flags]
                            bound on the gateway's resident memory (default 0: 80%
                            of the container's memory limit; -1: none)
   --log-level=LEVEL        debug | info | warn | error
+  --drain-delay=DURATION   on SIGTERM, answer /readyz 503 and keep receiving for
+                           this long before the drain (default 0s; a second
+                           signal ends it early). For a tier that routes by
+                           trace id: long enough for its resolver to drop
+                           this replica (docs/scale-out.md)
   --help                   this text
 
 Environment: DT_ENDPOINT, DT_API_TOKEN, OTEL_EXPORTER_OTLP_ENDPOINT,
-OTEL_EXPORTER_OTLP_HEADERS. With no Dynatrace endpoint the gateway prints one
+OTEL_EXPORTER_OTLP_HEADERS. With AWS_LAMBDA_RUNTIME_API set the binary runs as
+an AWS Lambda extension (docs/lambda.md). With no Dynatrace endpoint the gateway prints one
 line per span (debug exporter). docs/configuration.md lists every key.
 )";
 
@@ -67,9 +76,16 @@ int HealthCheck(const std::string& url) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Lambda extension mode (docs/lambda.md) when AWS_LAMBDA_RUNTIME_API is set.
+  const bool lambda_extension = gateway::lambda::InExtensionMode(gateway::ProcessEnv());
   // Large request and export buffers from the heaps, not a fresh mmap each
-  // (pipeline/base/allocator.h); before any thread starts.
-  gateway::TuneAllocatorForThroughput();
+  // (pipeline/base/allocator.h); before any thread starts. A Lambda sandbox is
+  // small: few arenas, freed heap handed back.
+  if (lambda_extension) {
+    gateway::lambda::TuneAllocatorForSandbox();
+  } else {
+    gateway::TuneAllocatorForThroughput();
+  }
   // Debian builds Abseil without NDEBUG, which turns on absl::Mutex's
   // deadlock detector: a global graph updated on every lock gRPC takes
   // (~2% of the gateway's CPU under load). Lock order is a test-time
@@ -89,6 +105,7 @@ int main(int argc, char** argv) {
   }
   std::string config_path;
   bool validate_only = false;
+  std::optional<absl::Duration> drain_delay_flag;
   for (const std::string& arg : rest) {
     if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;
@@ -102,10 +119,26 @@ int main(int argc, char** argv) {
       config_path = arg.substr(std::string("--config=").size());
     } else if (arg == "--validate") {
       validate_only = true;
+    } else if (arg.rfind("--drain-delay=", 0) == 0) {
+      const std::string value = arg.substr(std::string("--drain-delay=").size());
+      absl::Duration drain_delay;
+      if (!absl::ParseDuration(value, &drain_delay) || drain_delay < absl::ZeroDuration()) {
+        std::cerr << "otlp_gateway: --drain-delay: not a duration: " << value << "\n" << kUsage;
+        return 2;
+      }
+      drain_delay_flag = drain_delay;
     } else {
       std::cerr << "otlp_gateway: unknown flag " << arg << "\n" << kUsage;
       return 2;
     }
+  }
+
+  if (lambda_extension && !validate_only) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    signal(SIGPIPE, SIG_IGN);
+    const int code = gateway::lambda::RunExtensionMain(argv[0], *overrides, config_path);
+    curl_global_cleanup();
+    return code;
   }
 
   absl::StatusOr<gateway::GatewayConfig> config =
@@ -144,6 +177,14 @@ int main(int argc, char** argv) {
   int received = 0;
   sigwait(&signals, &received);
   gateway::LogInfo("signal", {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  const absl::Duration drain_delay = drain_delay_flag.value_or(config->shutdown.drain_delay);
+  if (drain_delay > absl::ZeroDuration()) {
+    // Readiness off, still receiving, until the delay is over or another
+    // signal comes.
+    (*app)->BeginDrain();
+    const timespec wait = absl::ToTimespec(drain_delay);
+    sigtimedwait(&signals, nullptr, &wait);
+  }
   (*app)->Shutdown();
   app->reset();
   curl_global_cleanup();

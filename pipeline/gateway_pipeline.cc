@@ -2,8 +2,10 @@
 
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 #include "pipeline/base/absl_compat.h"
 #include "pipeline/base/logging.h"
@@ -34,6 +36,19 @@ class RunOnDestroy final {
 template <typename F>
 std::shared_ptr<void> OnLastRelease(F f) {
   return std::make_shared<RunOnDestroy<F>>(std::move(f));
+}
+
+// Dynatrace does not ingest spans that ended longer ago than this.
+constexpr absl::Duration kMaxSpanAge = absl::Minutes(60);
+
+// Removes the spans with a known end time before `cutoff_unix_nano`;
+// returns how many.
+int64_t DropSpansEndedBefore(uint64_t cutoff_unix_nano, std::vector<SpanRef>* spans) {
+  const size_t before = spans->size();
+  std::erase_if(*spans, [cutoff_unix_nano](const SpanRef& span) {
+    return span.end_time_unix_nano != 0 && span.end_time_unix_nano < cutoff_unix_nano;
+  });
+  return static_cast<int64_t>(before - spans->size());
 }
 
 }  // namespace
@@ -140,6 +155,19 @@ IngestResult GatewayPipeline::IngestTraces(std::string request, uint64_t wal_id)
     budget_.Release(size);
     return {IngestOutcome::kInvalid, 0, std::string(scanned.status().message()), absl::ZeroDuration()};
   }
+  IngestResult result;
+  result.rejected_items = scanned->rejected_spans;
+  result.message = scanned->rejection_message;
+  // Dynatrace drops spans that ended more than an hour ago: refused here,
+  // one by one, so that they never decide a batch's age for the spans they
+  // would share it with.
+  const int64_t too_old = DropSpansEndedBefore(
+      static_cast<uint64_t>(absl::ToUnixNanos(absl::Now() - kMaxSpanAge)), &scanned->spans);
+  if (too_old > 0) {
+    result.rejected_items += too_old;
+    absl::StrAppend(&result.message, result.message.empty() ? "" : "; ", too_old,
+                    " span(s) ended more than 60 minutes ago, which Dynatrace does not ingest");
+  }
   if (wal_ != nullptr && !scanned->spans.empty()) {
     if (wal_id == 0) {
       absl::StatusOr<uint64_t> id = Persist(Signal::kTraces, scanned->buffer->bytes);
@@ -158,9 +186,6 @@ IngestResult GatewayPipeline::IngestTraces(std::string request, uint64_t wal_id)
   // batcher admits each export body separately.
   scanned->buffer->admission = OnLastRelease([budget = &budget_, size] { budget->Release(size); });
 
-  IngestResult result;
-  result.rejected_items = scanned->rejected_spans;
-  result.message = scanned->rejection_message;
   counters_[static_cast<int>(Signal::kTraces)].items_accepted->Add(static_cast<int64_t>(scanned->spans.size()));
   if (!scanned->spans.empty()) engine_.Submit(*std::move(scanned));
   return result;

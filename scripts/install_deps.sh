@@ -39,6 +39,7 @@ TEST_PACKAGES=(
   rabbitmq-server
   redis-server  # tests/reliability/fate_store_chain_test starts its own on a free port
   chromium  # tests/e2e/status_page_test.sh renders /status headless
+  patchelf zip unzip  # deploy/lambda/build_layer.sh and the Lambda layer tests
 )
 
 packages=("${BUILD_PACKAGES[@]}")

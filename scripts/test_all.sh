@@ -89,6 +89,8 @@ if [[ "${GATEWAY_SANITIZE:-1}" != "0" ]]; then
     -- //tests/pipeline/base:sync_test //tests/pipeline/reparent:sharded_trace_engine_test \
     //tests/pipeline/export:otlp_http_exporter_test //tests/pipeline/export:persistent_queue_test \
     //tests/pipeline/export:debug_exporter_test //tests/pipeline/ingest:memory_guard_test \
+    //tests/pipeline/export:persistent_queue_faults_test //tests/pipeline/reparent:engine_flush_test \
+    //tests/pipeline/metrics:series_table_test \
     //tests/pipeline/ingest:heap_trimmer_test //tests/gateway/receivers:http_server_test \
     //tests/gateway/receivers:grpc_receiver_test //tests/gateway:gateway_app_test
 fi

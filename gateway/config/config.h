@@ -40,6 +40,11 @@ std::string_view DefaultConfigYaml();
 // Does not validate cross-field constraints: call ValidateConfig.
 absl::StatusOr<GatewayConfig> LoadConfig(std::string_view yaml_text, const EnvLookup& env);
 
+// LoadConfig over `base` instead of the built-in defaults: environment
+// defaults, then `yaml_text`, are applied on top of it (Lambda extension
+// mode, whose defaults suit a small sandbox).
+absl::StatusOr<GatewayConfig> LoadConfigOver(GatewayConfig base, std::string_view yaml_text, const EnvLookup& env);
+
 // Reads and parses a file; errors name the path.
 absl::StatusOr<GatewayConfig> LoadConfigFile(const std::string& path, const EnvLookup& env);
 

@@ -105,6 +105,7 @@ queue:
     max_size_mib: 1024
 shutdown:
   drain_timeout: 25s
+  drain_delay: 0s     # readiness off, still receiving, before the drain (a trace-affine tier)
 log:
   level: info
 )yaml";
@@ -217,7 +218,7 @@ absl::Status ParseReparent(const YamlSection& s, ReparentOptions* r) {
     GATEWAY_RETURN_IF_ERROR(s.StringList("target_kinds", &kinds));
     r->target_kinds.clear();
     for (size_t i = 0; i < kinds.size(); ++i) {
-      SpanKind kind;
+      SpanKind kind{};  // GCC 12 -O2 sees it as maybe-uninitialized once inlined into LoadConfigOver
       GATEWAY_RETURN_IF_ERROR(ParseSpanKind(kinds[i], absl::StrCat(s.Child("target_kinds"), "[", i, "]"), &kind));
       r->target_kinds.push_back(kind);
     }
@@ -402,8 +403,9 @@ absl::Status ParseDocument(const YAML::Node& root, const EnvLookup& env, Gateway
       persistent.Integer("max_size_mib", &config->queue.persistent.max_size_mib, 1, int64_t{1} << 30));
 
   GATEWAY_ASSIGN_OR_RETURN(YamlSection shutdown, top.Sub("shutdown"));
-  GATEWAY_RETURN_IF_ERROR(shutdown.CheckKeys({"drain_timeout"}));
+  GATEWAY_RETURN_IF_ERROR(shutdown.CheckKeys({"drain_timeout", "drain_delay"}));
   GATEWAY_RETURN_IF_ERROR(shutdown.Duration("drain_timeout", &config->shutdown.drain_timeout));
+  GATEWAY_RETURN_IF_ERROR(shutdown.Duration("drain_delay", &config->shutdown.drain_delay));
 
   GATEWAY_ASSIGN_OR_RETURN(YamlSection log, top.Sub("log"));
   GATEWAY_RETURN_IF_ERROR(log.CheckKeys({"level"}));
@@ -418,7 +420,10 @@ absl::Status ParseDocument(const YAML::Node& root, const EnvLookup& env, Gateway
 std::string_view DefaultConfigYaml() { return kDefaultConfigYaml; }
 
 absl::StatusOr<GatewayConfig> LoadConfig(std::string_view yaml_text, const EnvLookup& env) {
-  GatewayConfig config;
+  return LoadConfigOver(GatewayConfig{}, yaml_text, env);
+}
+
+absl::StatusOr<GatewayConfig> LoadConfigOver(GatewayConfig config, std::string_view yaml_text, const EnvLookup& env) {
   GATEWAY_RETURN_IF_ERROR(ApplyEnvDefaults(env, &config));
   // yaml-cpp reports errors by throwing; this is the boundary.
   try {

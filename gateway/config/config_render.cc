@@ -83,7 +83,8 @@ std::string RenderEffectiveConfig(const GatewayConfig& c) {
                   "\n  persistent:\n    enabled: ", B(c.queue.persistent.enabled),
                   "\n    directory: ", Q(c.queue.persistent.directory),
                   "\n    max_size_mib: ", c.queue.persistent.max_size_mib, "\n");
-  absl::StrAppend(&out, "shutdown:\n  drain_timeout: ", D(c.shutdown.drain_timeout), "\n");
+  absl::StrAppend(&out, "shutdown:\n  drain_timeout: ", D(c.shutdown.drain_timeout),
+                  "\n  drain_delay: ", D(c.shutdown.drain_delay), "\n");
   absl::StrAppend(&out, "log:\n  level: ", ToAbsl(LogLevelName(c.log.level)), "\n");
   return out;
 }

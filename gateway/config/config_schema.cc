@@ -102,6 +102,9 @@ absl::Status ValidateConfig(const GatewayConfig& c) {
         "exporter.retry.max_interval: must be at least exporter.retry.initial_interval");
   }
   GATEWAY_RETURN_IF_ERROR(Positive("shutdown.drain_timeout", c.shutdown.drain_timeout));
+  if (c.shutdown.drain_delay < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("shutdown.drain_delay: must not be negative");
+  }
   GATEWAY_RETURN_IF_ERROR(Positive("metrics.series_ttl", c.metrics.series_ttl));
   if (c.batch.max_bytes > c.exporter.limits.traces.max_request_bytes) {
     return absl::InvalidArgumentError(

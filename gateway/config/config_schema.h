@@ -123,6 +123,9 @@ struct ExporterConfig {
   DynatraceExporterConfig dynatrace;
   OtlpHttpExporterConfig otlphttp;
   Compression compression = Compression::kGzip;
+  // PEM CA bundle for HTTPS targets; empty: libcurl's default. No YAML key:
+  // the Lambda extension sets it to the sandbox's bundle (gateway/lambda).
+  std::string ca_file;
   absl::Duration timeout = absl::Seconds(10);
   RetryConfig retry;
   // Concurrent requests to the backend.
@@ -149,6 +152,10 @@ struct QueueConfig {
 struct ShutdownConfig {
   // On SIGTERM: stop accepting, flush held spans and queues for this long.
   absl::Duration drain_timeout = absl::Seconds(25);
+  // On SIGTERM, before that: /readyz answers 503 while the receivers keep
+  // accepting, so a load balancer or the Collector's resolver drops this
+  // replica first (docs/scale-out.md). Zero: no delay.
+  absl::Duration drain_delay = absl::ZeroDuration();
 };
 
 struct LogConfig {

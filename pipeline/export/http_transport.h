@@ -43,6 +43,9 @@ struct HttpTransportOptions {
   int max_connections = 4;
   // Longer response bodies are truncated to this.
   size_t max_response_body_bytes = 64 * 1024;
+  // PEM bundle of the CAs to trust for HTTPS, exactly (not the build
+  // distribution's CA directory too); empty: libcurl's built-in default.
+  std::string ca_file;
 };
 
 // The end of one transfer started with HttpTransport::Start.

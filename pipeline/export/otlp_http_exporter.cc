@@ -65,6 +65,8 @@ struct Part {
   std::string wire;  // as sent; empty until the first attempt
   int64_t items = 0;
   int attempts = 0;
+  // Retry-After of the last answer: no attempt before this.
+  absl::Time not_before = absl::InfinitePast();
 };
 
 class OtlpHttpExporter final : public Exporter {
@@ -130,6 +132,29 @@ class OtlpHttpExporter final : public Exporter {
 
   int64_t QueuedBytes() const override { return gauges_->queued_bytes.load(); }
 
+  int64_t Flush(absl::Time deadline) override {
+    // Raised first: a retry the exporter thread schedules after it has seen
+    // this flush uses the flush's short interval; one scheduled before is
+    // pulled forward when it sees the flush. Finish() takes mu_ while a flush
+    // waits, so that this wakes up when the queue empties (Mutex::Unlock
+    // wakes waiters); a Finish that empties it either sees the waiter or
+    // happened before the first look at the queue.
+    flush_waiters_.fetch_add(1);
+    {
+      MutexLock lock(&mu_);
+      ++flush_requests_;
+    }
+    transport_->Wakeup();
+    {
+      MutexLock lock(&mu_);
+      mu_.AwaitWithDeadline(
+          [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return gauges_->queued_bytes.load() == 0 || stopped_; },
+          deadline);
+    }
+    flush_waiters_.fetch_sub(1);
+    return gauges_->queued_bytes.load();
+  }
+
   bool Healthy() const override {
     if (gauges_->auth_refused_status.load() != 0) return false;
     const int64_t since = failing_since_ns_.load();
@@ -172,10 +197,25 @@ class OtlpHttpExporter final : public Exporter {
       const absl::Time now = clock_.Now();
       bool shutting_down;
       absl::Time deadline;
+      bool flush;
       {
         MutexLock lock(&mu_);
         shutting_down = shutdown_requested_;
         deadline = deadline_;
+        flush = flush_requests_ != flush_requests_seen_;
+        flush_requests_seen_ = flush_requests_;
+      }
+      if (flush) {
+        // A flush sends waiting retries now rather than after their backoff,
+        // except those the target asked to wait (Retry-After).
+        for (auto it = retry_.begin(); it != retry_.end();) {
+          if (it->second->not_before > now) {
+            ++it;
+            continue;
+          }
+          ready_.push_back(std::move(it->second));
+          it = retry_.erase(it);
+        }
       }
       if (shutting_down && (now >= deadline || (ready_.empty() && retry_.empty() && transfers_.empty()))) {
         break;
@@ -336,7 +376,15 @@ class OtlpHttpExporter final : public Exporter {
       if (decision.action == RetryAction::kGiveUp) {
         GiveUp(std::move(part), decision.final_reason);
       } else {
-        retry_.emplace(decision.retry_at, std::move(part));
+        const absl::Time not_before = now + RetryAfterDelay(done.retry_after, now, policy_.options().max_retry_after);
+        part->not_before = not_before;
+        absl::Time retry_at = decision.retry_at;
+        // While a Flush waits (the end of a Lambda invoke), retry soon, but
+        // never before the target's Retry-After.
+        if (flush_waiters_.load() > 0) {
+          retry_at = std::min(retry_at, std::max(not_before, now + options_.flush_retry_interval));
+        }
+        retry_.emplace(retry_at, std::move(part));
       }
       return;
     }
@@ -433,6 +481,9 @@ class OtlpHttpExporter final : public Exporter {
     gauges_->queued_bytes.fetch_sub(batch->bytes);
     gauges_->queued_requests.fetch_sub(1);
     if (batch->request.on_done) batch->request.on_done(result);
+    if (flush_waiters_.load() > 0) {
+      MutexLock wake_flush(&mu_);
+    }
   }
 
   void NoteSuccess() {
@@ -488,6 +539,10 @@ class OtlpHttpExporter final : public Exporter {
   bool shutdown_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  // Flush calls so far, and how many of them the exporter thread has seen.
+  uint64_t flush_requests_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t flush_requests_seen_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<int> flush_waiters_{0};
 
   // Exporter thread only.
   std::deque<std::unique_ptr<Part>> ready_;
@@ -526,6 +581,7 @@ HttpTransportOptions ExportTransportOptions(const OtlpHttpExporterOptions& optio
   transport.connect_timeout = options.connect_timeout;
   transport.request_timeout = options.request_timeout;
   transport.max_connections = std::max(1, options.max_concurrent_requests);
+  transport.ca_file = options.ca_file;
   return transport;
 }
 

@@ -61,6 +61,10 @@ struct OtlpHttpExporterOptions {
   // Sends bodies with Content-Encoding: gzip (GzipCompressFast).
   bool gzip = true;
 
+  // PEM bundle of the CAs to trust for HTTPS; empty: libcurl's built-in
+  // default (Debian's: /etc/ssl/certs/ca-certificates.crt).
+  std::string ca_file;
+
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration request_timeout = absl::Seconds(30);
 
@@ -76,6 +80,10 @@ struct OtlpHttpExporterOptions {
   // which a request is given up (the age counts from ExportRequest's
   // oldest_item_time, or from its arrival when that is unknown).
   RetryPolicyOptions retry;
+
+  // While a Flush waits, failed attempts are retried after at most this
+  // (or the target's Retry-After), not after their backoff.
+  absl::Duration flush_retry_interval = absl::Milliseconds(100);
 
   // Healthy() turns false once every attempt has failed for this long.
   absl::Duration unhealthy_after = absl::Seconds(60);

@@ -11,11 +11,17 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "pipeline/base/absl_compat.h"
+#include "pipeline/otlp/extra_attribute.h"
 #include "pipeline/otlp/trace_fields.h"
 #include "pipeline/otlp/wire_format.h"
 
 namespace gateway {
 namespace {
+
+void AppendFixed32Field(std::string* out, uint32_t number, uint32_t value) {
+  AppendTag(out, number, WireType::kFixed32);
+  AppendFixed32(out, value);
+}
 
 const std::string& EmptyFrame() {
   static const std::string* const kEmpty = new std::string();
@@ -35,6 +41,71 @@ const std::string& ResourceFrameOf(const OutputSpan& span) {
 }
 
 }  // namespace
+
+void EncodeLink(const TraceId& trace_id, const SpanId& span_id, std::string_view trace_state, uint32_t flags,
+                const std::vector<ExtraAttribute>& attributes, std::string* out) {
+  const size_t size = kTraceIdFieldSize + kSpanIdFieldSize +
+                      (trace_state.empty() ? 0 : LengthDelimitedSize(kLinkTraceState, trace_state.size())) +
+                      AttributesSize(attributes, kLinkAttributes) + (flags != 0 ? 1 + 4 : 0);
+  out->resize(size);
+  char* w = out->data();
+  w = WriteLengthDelimited(w, kLinkTraceId, trace_id.View());
+  w = WriteLengthDelimited(w, kLinkSpanId, span_id.View());
+  if (!trace_state.empty()) w = WriteLengthDelimited(w, kLinkTraceState, trace_state);
+  for (const ExtraAttribute& attribute : attributes) w = WriteKeyValueField(w, kLinkAttributes, attribute);
+  if (flags != 0) w = WriteFixed32Field(w, kLinkFlags, flags);
+  if (w != out->data() + out->size()) std::abort();
+}
+
+std::string EncodeLink(const TraceId& trace_id, const SpanId& span_id, std::string_view trace_state,
+                       uint32_t flags, const std::vector<ExtraAttribute>& attributes) {
+  std::string out;
+  EncodeLink(trace_id, span_id, trace_state, flags, attributes, &out);
+  return out;
+}
+
+std::string BuildFanoutSpan(const SpanRef& original, const LinkRef& link, const SpanId& span_id,
+                            const std::vector<ExtraAttribute>& extra) {
+  std::string out;
+  out.reserve(original.message.size() + link.message.size() + AttributesSize(extra, kSpanAttributes) + 64);
+  AppendLengthDelimited(&out, kSpanTraceId, link.trace_id.View());
+  AppendLengthDelimited(&out, kSpanSpanId, span_id.View());
+  if (!link.trace_state.empty()) AppendLengthDelimited(&out, kSpanTraceState, link.trace_state);
+  AppendLengthDelimited(&out, kSpanParentSpanId, link.span_id.View());
+  AppendTag(&out, kSpanKind, WireType::kVarint);
+  AppendVarint(&out, static_cast<uint64_t>(SpanKind::kConsumer));
+  AppendFixed32Field(&out, kSpanFlags,
+                     (link.flags & kSpanFlagsTraceFlagsMask) | kSpanFlagsHasIsRemote | kSpanFlagsIsRemote);
+
+  // Name, times, attributes and status, every occurrence in order so that
+  // "last one wins" and message merging resolve as they did in the original.
+  WireReader reader(original.message);
+  WireField f;
+  while (!reader.done()) {
+    if (!reader.ReadField(&f)) break;
+    switch (f.number) {
+      case kSpanName:
+      case kSpanStartTime:
+      case kSpanEndTime:
+      case kSpanAttributes:
+      case kSpanStatus:
+        out.append(original.message.data() + f.begin, f.end - f.begin);
+        break;
+      default:
+        break;
+    }
+  }
+  // Link.attributes and Span.attributes are both KeyValue: re-tag.
+  WireReader link_reader(link.message);
+  while (!link_reader.done()) {
+    if (!link_reader.ReadField(&f)) break;
+    if (f.number == kLinkAttributes && f.type == WireType::kLengthDelimited) {
+      AppendLengthDelimited(&out, kSpanAttributes, f.bytes);
+    }
+  }
+  for (const ExtraAttribute& attribute : extra) AppendKeyValueField(&out, kSpanAttributes, attribute);
+  return out;
+}
 
 size_t EncodedSpanSize(const OutputSpan& span) {
   return span.run ? span.original.size() : LengthDelimitedSize(kScopeSpansSpans, span.size());

@@ -1,6 +1,6 @@
 // Field numbers of the OTLP trace messages the trace wire code reads and
 // writes (ExportTraceServiceRequest down to Span.Link and KeyValue), and the
-// encoded sizes of its fixed-size fields. Internal to pipeline/otlp: shared
+// encoded sizes and writer of its fixed-size fields. Internal to pipeline/otlp: shared
 // by the scanner, the rewriter and the encoder.
 #pragma once
 
@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "pipeline/otlp/trace_ids.h"
+#include "pipeline/otlp/wire_format.h"
 
 namespace gateway {
 
@@ -56,5 +57,13 @@ inline constexpr uint32_t kAnyValueInt = 3;
 inline constexpr size_t kTraceIdFieldSize = 2 + TraceId::kSize;  // tag, length, value
 inline constexpr size_t kSpanIdFieldSize = 2 + SpanId::kSize;
 inline constexpr size_t kFixed32FieldSize = 2 + 4;  // field 16 takes a two-byte tag
+
+// Tag and little-endian value of fixed32 field `number` (flags), written at
+// `p`; returns the byte after it.
+inline char* WriteFixed32Field(char* p, uint32_t number, uint32_t value) {
+  p = WriteTag(p, number, WireType::kFixed32);
+  for (int i = 0; i < 4; ++i) *p++ = static_cast<char>(value >> (8 * i));
+  return p;
+}
 
 }  // namespace gateway

@@ -13,73 +13,6 @@
 namespace gateway {
 namespace {
 
-// AnyValue holding `value`, as value bytes.
-size_t AnyValueSize(const ExtraAttribute& attribute) {
-  switch (attribute.value.index()) {
-    case 0:
-      return LengthDelimitedSize(kAnyValueString, std::get<0>(attribute.value).size());
-    case 1:
-      return 2;
-    default:
-      return 1 + VarintSize(static_cast<uint64_t>(std::get<2>(attribute.value)));
-  }
-}
-
-size_t KeyValueSize(const ExtraAttribute& attribute) {
-  return LengthDelimitedSize(kKeyValueKey, attribute.key.size()) +
-         LengthDelimitedSize(kKeyValueValue, AnyValueSize(attribute));
-}
-
-// Appends `attribute` as a KeyValue field `number` (tag, length, message).
-void AppendKeyValueField(std::string* out, uint32_t number, const ExtraAttribute& attribute) {
-  AppendTag(out, number, WireType::kLengthDelimited);
-  AppendVarint(out, KeyValueSize(attribute));
-  AppendLengthDelimited(out, kKeyValueKey, attribute.key);
-  AppendTag(out, kKeyValueValue, WireType::kLengthDelimited);
-  AppendVarint(out, AnyValueSize(attribute));
-  // Oneof members are written even when they hold their default value: the
-  // choice itself is information.
-  switch (attribute.value.index()) {
-    case 0:
-      AppendLengthDelimited(out, kAnyValueString, std::get<0>(attribute.value));
-      break;
-    case 1:
-      AppendTag(out, kAnyValueBool, WireType::kVarint);
-      AppendVarint(out, std::get<1>(attribute.value) ? 1 : 0);
-      break;
-    default:
-      AppendTag(out, kAnyValueInt, WireType::kVarint);
-      AppendVarint(out, static_cast<uint64_t>(std::get<2>(attribute.value)));
-      break;
-  }
-}
-
-// The same as AppendKeyValueField, written at `p` (KeyValueSize bytes plus
-// the tag and length reserved); returns the byte after it.
-char* WriteKeyValueField(char* p, uint32_t number, const ExtraAttribute& attribute) {
-  p = WriteTag(p, number, WireType::kLengthDelimited);
-  p = WriteVarint(p, KeyValueSize(attribute));
-  p = WriteLengthDelimited(p, kKeyValueKey, attribute.key);
-  p = WriteTag(p, kKeyValueValue, WireType::kLengthDelimited);
-  p = WriteVarint(p, AnyValueSize(attribute));
-  switch (attribute.value.index()) {
-    case 0:
-      return WriteLengthDelimited(p, kAnyValueString, std::get<0>(attribute.value));
-    case 1:
-      p = WriteTag(p, kAnyValueBool, WireType::kVarint);
-      return WriteVarint(p, std::get<1>(attribute.value) ? 1 : 0);
-    default:
-      p = WriteTag(p, kAnyValueInt, WireType::kVarint);
-      return WriteVarint(p, static_cast<uint64_t>(std::get<2>(attribute.value)));
-  }
-}
-
-char* WriteFixed32Field(char* p, uint32_t number, uint32_t value) {
-  p = WriteTag(p, number, WireType::kFixed32);
-  for (int i = 0; i < 4; ++i) *p++ = static_cast<char>(value >> (8 * i));
-  return p;
-}
-
 // Steps over one field at `p` (before `end`) exactly as
 // WireReader::ReadField would read it: sets its number and returns the byte
 // after it, or nullptr when ReadField would fail.
@@ -118,17 +51,6 @@ const uint8_t* SkipField(const uint8_t* p, const uint8_t* end, uint32_t* number)
     default:
       return nullptr;
   }
-}
-
-size_t AttributesSize(const std::vector<ExtraAttribute>& attributes, uint32_t number) {
-  size_t size = 0;
-  for (const ExtraAttribute& attribute : attributes) size += LengthDelimitedSize(number, KeyValueSize(attribute));
-  return size;
-}
-
-void AppendFixed32Field(std::string* out, uint32_t number, uint32_t value) {
-  AppendTag(out, number, WireType::kFixed32);
-  AppendFixed32(out, value);
 }
 
 // What RewriteSpan changes in a span's bytes: the fields to drop, as byte
@@ -255,71 +177,6 @@ std::string PatchTraceId(const SpanRef& span, const TraceId& trace_id) {
   if (static_cast<size_t>(span.trace_id_offset) + TraceId::kSize <= out.size()) {
     std::memcpy(out.data() + span.trace_id_offset, trace_id.bytes.data(), TraceId::kSize);
   }
-  return out;
-}
-
-void EncodeLink(const TraceId& trace_id, const SpanId& span_id, std::string_view trace_state, uint32_t flags,
-                const std::vector<ExtraAttribute>& attributes, std::string* out) {
-  const size_t size = kTraceIdFieldSize + kSpanIdFieldSize +
-                      (trace_state.empty() ? 0 : LengthDelimitedSize(kLinkTraceState, trace_state.size())) +
-                      AttributesSize(attributes, kLinkAttributes) + (flags != 0 ? 1 + 4 : 0);
-  out->resize(size);
-  char* w = out->data();
-  w = WriteLengthDelimited(w, kLinkTraceId, trace_id.View());
-  w = WriteLengthDelimited(w, kLinkSpanId, span_id.View());
-  if (!trace_state.empty()) w = WriteLengthDelimited(w, kLinkTraceState, trace_state);
-  for (const ExtraAttribute& attribute : attributes) w = WriteKeyValueField(w, kLinkAttributes, attribute);
-  if (flags != 0) w = WriteFixed32Field(w, kLinkFlags, flags);
-  if (w != out->data() + out->size()) std::abort();
-}
-
-std::string EncodeLink(const TraceId& trace_id, const SpanId& span_id, std::string_view trace_state,
-                       uint32_t flags, const std::vector<ExtraAttribute>& attributes) {
-  std::string out;
-  EncodeLink(trace_id, span_id, trace_state, flags, attributes, &out);
-  return out;
-}
-
-std::string BuildFanoutSpan(const SpanRef& original, const LinkRef& link, const SpanId& span_id,
-                            const std::vector<ExtraAttribute>& extra) {
-  std::string out;
-  out.reserve(original.message.size() + link.message.size() + AttributesSize(extra, kSpanAttributes) + 64);
-  AppendLengthDelimited(&out, kSpanTraceId, link.trace_id.View());
-  AppendLengthDelimited(&out, kSpanSpanId, span_id.View());
-  if (!link.trace_state.empty()) AppendLengthDelimited(&out, kSpanTraceState, link.trace_state);
-  AppendLengthDelimited(&out, kSpanParentSpanId, link.span_id.View());
-  AppendTag(&out, kSpanKind, WireType::kVarint);
-  AppendVarint(&out, static_cast<uint64_t>(SpanKind::kConsumer));
-  AppendFixed32Field(&out, kSpanFlags,
-                     (link.flags & kSpanFlagsTraceFlagsMask) | kSpanFlagsHasIsRemote | kSpanFlagsIsRemote);
-
-  // Name, times, attributes and status, every occurrence in order so that
-  // "last one wins" and message merging resolve as they did in the original.
-  WireReader reader(original.message);
-  WireField f;
-  while (!reader.done()) {
-    if (!reader.ReadField(&f)) break;
-    switch (f.number) {
-      case kSpanName:
-      case kSpanStartTime:
-      case kSpanEndTime:
-      case kSpanAttributes:
-      case kSpanStatus:
-        out.append(original.message.data() + f.begin, f.end - f.begin);
-        break;
-      default:
-        break;
-    }
-  }
-  // Link.attributes and Span.attributes are both KeyValue: re-tag.
-  WireReader link_reader(link.message);
-  while (!link_reader.done()) {
-    if (!link_reader.ReadField(&f)) break;
-    if (f.number == kLinkAttributes && f.type == WireType::kLengthDelimited) {
-      AppendLengthDelimited(&out, kSpanAttributes, f.bytes);
-    }
-  }
-  for (const ExtraAttribute& attribute : extra) AppendKeyValueField(&out, kSpanAttributes, attribute);
   return out;
 }
 

@@ -1,7 +1,8 @@
-// The writers that change a scanned span without a protobuf decode: field
+// The writers that change a received span without a protobuf decode: field
 // replacement (RewriteSpan, or SpliceRewrite for the encoder to apply while
-// copying), the trace-id patch, Link messages and synthetic fan-out spans.
-// Everything not replaced is copied byte for byte, unknown fields included.
+// copying) and the trace-id patch. Everything not replaced is copied byte for
+// byte, unknown fields included. New messages (links, fan-out spans) are
+// trace_encoder.h's.
 //
 //   SpanRewrite rewrite;
 //   rewrite.trace_id = link.trace_id;
@@ -14,21 +15,14 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <string_view>
-#include <variant>
 #include <vector>
 
+#include "pipeline/otlp/extra_attribute.h"
 #include "pipeline/otlp/output_span.h"
 #include "pipeline/otlp/span_ref.h"
 #include "pipeline/otlp/trace_ids.h"
 
 namespace gateway {
-
-// An attribute the gateway adds to a span or link.
-struct ExtraAttribute {
-  std::string key;
-  std::variant<std::string, bool, int64_t> value;
-};
 
 // What to change in a span. Unset fields keep the original bytes.
 struct SpanRewrite {
@@ -59,20 +53,5 @@ void SpliceRewrite(const SpanRef& span, const SpanRewrite& rewrite, OutputSpan* 
 // The span's message bytes with only trace_id replaced (same length, so a
 // copy and a 16-byte patch).
 std::string PatchTraceId(const SpanRef& span, const TraceId& trace_id);
-
-// A Link message (value bytes).
-std::string EncodeLink(const TraceId& trace_id, const SpanId& span_id, std::string_view trace_state,
-                       uint32_t flags, const std::vector<ExtraAttribute>& attributes);
-// The same into `*out` (replacing its contents, reusing its capacity).
-void EncodeLink(const TraceId& trace_id, const SpanId& span_id, std::string_view trace_state, uint32_t flags,
-                const std::vector<ExtraAttribute>& attributes, std::string* out);
-
-// A synthetic CONSUMER span standing for `original` in `link`'s trace:
-// trace_id and parent from the link, span id `span_id`, trace_state from the
-// link, flags = the link's trace flags plus the parent-is-remote bits; name,
-// start and end time, attributes and status copied from the original; the
-// link's attributes and `extra` appended to the attributes.
-std::string BuildFanoutSpan(const SpanRef& original, const LinkRef& link, const SpanId& span_id,
-                            const std::vector<ExtraAttribute>& extra);
 
 }  // namespace gateway

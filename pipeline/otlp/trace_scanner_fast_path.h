@@ -13,6 +13,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "absl/base/attributes.h"
 #include "pipeline/otlp/trace_fields.h"
 #include "pipeline/otlp/trace_ids.h"
 #include "pipeline/otlp/wire_format.h"
@@ -48,10 +49,12 @@ struct FastSpanFields {
   } links[kMaxFastLinks];
 };
 
-// The field walk of the scanner's fast path: reads [p, end) into `out` and nothing
-// else (no calls, no writes outside `out`, so the walk's state stays in
-// registers). False when the span is not in the common encoding.
-inline bool ReadSpanFieldsFast(const uint8_t* p, const uint8_t* const end, FastSpanFields* out) {
+// The field walk of the scanner's fast path: reads [p, end) into `out` and
+// nothing else (no calls, no writes outside `out`, so the walk's state stays
+// in registers). False when the span is not in the common encoding. Always
+// inlined into its one caller, the scanner's per-span loop.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool ReadSpanFieldsFast(const uint8_t* p, const uint8_t* const end,
+                                                            FastSpanFields* out) {
   const uint8_t* trace_id = nullptr;
   const uint8_t* span_id = nullptr;
   const uint8_t* parent_span_id = nullptr;

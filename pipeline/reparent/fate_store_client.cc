@@ -27,6 +27,12 @@ void FateReplies::Deliver(FateAnswer answer) {
   if (answers_.size() == 1 && wake_) wake_();
 }
 
+void FateReplies::WaitForAnswer(absl::Time deadline) {
+  MutexLock lock(&mu_);
+  mu_.AwaitWithDeadline([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !answers_.empty() || closed_; },
+                        deadline);
+}
+
 bool FateReplies::TryTake(FateAnswer* answer) {
   MutexLock lock(&mu_);
   if (answers_.empty()) return false;
@@ -69,6 +75,7 @@ FateStoreClient::FateStoreClient(const FateStoreClientOptions& options, std::uni
   gate_counters_.degraded_timeout = metrics.GetCounter(degraded, degraded_help, {{"reason", "timeout"}});
   gate_counters_.degraded_overflow = metrics.GetCounter(degraded, degraded_help, {{"reason", "overflow"}});
   gate_counters_.degraded_shutdown = metrics.GetCounter(degraded, degraded_help, {{"reason", "shutdown"}});
+  gate_counters_.degraded_flush = metrics.GetCounter(degraded, degraded_help, {{"reason", "flush"}});
   gate_counters_.waits = metrics.GetCounter("gateway_fate_store_waits_total",
                                             "Consumer spans that waited for the fate store's answer");
   gate_counters_.wait_micros = metrics.GetCounter(
@@ -97,12 +104,19 @@ void FateStoreClient::Submit(std::vector<FateRecord> publish, std::vector<FateLo
     }
     return;
   }
-  queue_.enqueue(Item{std::move(publish), std::move(lookups), false});
+  queue_.enqueue(Item{std::move(publish), std::move(lookups), false, nullptr});
+}
+
+bool FateStoreClient::Flush(absl::Time deadline) {
+  if (stopped_.load()) return false;
+  auto waiter = std::make_shared<FlushWaiter>();
+  queue_.enqueue(Item{{}, {}, false, waiter});
+  return waiter->done.WaitForNotificationWithTimeout(deadline - absl::Now()) && waiter->sent.load();
 }
 
 void FateStoreClient::Shutdown() {
   if (stopped_.exchange(true)) return;
-  queue_.enqueue(Item{{}, {}, true});
+  queue_.enqueue(Item{{}, {}, true, nullptr});
   if (thread_.joinable()) thread_.join();
 }
 
@@ -150,6 +164,7 @@ void FateStoreClient::Take(Item& item, absl::Time now) {
       pending_.push_back(std::move(pending));
     }
   }
+  if (item.flush != nullptr) flushes_.push_back(std::move(item.flush));
   item.publish.clear();
   item.lookups.clear();
 }
@@ -315,6 +330,27 @@ void FateStoreClient::Run() {
       got = queue_.try_dequeue(item);
     }
     if (stop) break;
+    if (!flushes_.empty()) {
+      // Items other threads queued before the flush may sit behind its
+      // marker (the queue orders each producer's items only): take them
+      // too, then send everything now, lingering or not.
+      for (int taken = 0; taken < kMaxItemsPerWake && queue_.try_dequeue(item); ++taken) {
+        if (item.stop) stop = true;
+        Take(item, clock_.Now());
+      }
+      bool sent = up_ || clock_.Now() >= next_attempt_;
+      for (int i = 0; i < 64 && sent && (!publishes_.empty() || !pending_.empty()); ++i) {
+        Exchange(clock_.Now());
+        sent = up_;
+        if (publishes_.empty()) break;
+      }
+      for (const auto& waiter : flushes_) {
+        waiter->sent.store(sent && publishes_.empty());
+        waiter->done.Notify();
+      }
+      flushes_.clear();
+      if (stop) break;
+    }
     if (!up_) {
       // Down: nobody waits for the store; a reconnect is tried with the
       // publishes (or alone) once the backoff has passed.
@@ -331,6 +367,8 @@ void FateStoreClient::Run() {
   AnswerAllUnavailable();
   if (!publishes_.empty()) Exchange(clock_.Now());
   AnswerAllUnavailable();
+  for (const auto& waiter : flushes_) waiter->done.Notify();
+  flushes_.clear();
 }
 
 }  // namespace gateway

@@ -106,6 +106,9 @@ class FateReplies {
   void Deliver(FateAnswer answer);
   // The gate's worker. False when none is waiting.
   bool TryTake(FateAnswer* answer);
+  // The gate's worker: blocks until an answer is waiting or `deadline`
+  // (wall clock).
+  void WaitForAnswer(absl::Time deadline);
   // The gate's worker, before what `wake` touches is destroyed: later
   // answers are dropped and `wake` is never called again (a Deliver in
   // progress finishes first).
@@ -134,6 +137,7 @@ struct FateStoreGateCounters {
   Counter* degraded_timeout;
   Counter* degraded_overflow;
   Counter* degraded_shutdown;
+  Counter* degraded_flush;
   // Target spans that waited for an answer, and their waits in microseconds.
   Counter* waits;
   Counter* wait_micros;
@@ -175,6 +179,13 @@ class FateStoreClient final {
   // dropped.
   void Submit(std::vector<FateRecord> publish, std::vector<FateLookup> lookups);
 
+  // Sends what is pending now (the publishes handed over before the call,
+  // lingering or not) and waits for that round trip until `deadline` (wall
+  // clock): true when it succeeded, false when the store is down or time
+  // ran out (what was not sent stays queued). Any thread; for the Lambda
+  // extension's flush at the end of an invocation, after the engine's.
+  bool Flush(absl::Time deadline);
+
   // Stops the thread after one last round trip (bounded by the timeout) for
   // the publishes still pending. Idempotent; call after the engine's
   // Shutdown.
@@ -186,10 +197,16 @@ class FateStoreClient final {
   FateStoreSnapshot Snapshot() const;
 
  private:
+  // A flush's outcome, set by the client thread.
+  struct FlushWaiter {
+    Notification done;
+    std::atomic<bool> sent{false};
+  };
   struct Item {
     std::vector<FateRecord> publish;
     std::vector<FateLookup> lookups;
     bool stop = false;
+    std::shared_ptr<FlushWaiter> flush;
   };
   struct Pending {
     FateLookup lookup;
@@ -231,6 +248,7 @@ class FateStoreClient final {
   // When the oldest of publishes_ arrived.
   absl::Time publishes_since_;
   std::vector<Pending> pending_;
+  std::vector<std::shared_ptr<FlushWaiter>> flushes_;
   absl::flat_hash_map<FateQuery, TraceId> cache_;
   bool up_ = true;
   absl::Time next_attempt_ = absl::InfinitePast();

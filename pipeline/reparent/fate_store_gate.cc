@@ -209,6 +209,24 @@ void FateStoreGate::ReleaseAll(absl::Time now, TraceResolver& resolver, std::vec
   }
 }
 
+void FateStoreGate::Settle(absl::Time until, const Clock& clock, TraceResolver& resolver,
+                           std::vector<OutputSpan>* out) {
+  Flush(clock.Now(), /*force=*/true);
+  // The client sends what it has at once, lingering or not.
+  client_.Flush(until);
+  // Bounded: each round waits for an answer or `until`.
+  for (int round = 0; round < 1000 && !waiting_.empty() && absl::Now() < until; ++round) {
+    replies_->WaitForAnswer(until);
+    Poll(clock.Now(), resolver, out);
+  }
+  const absl::Time now = clock.Now();
+  while (!order_.empty()) {
+    const uint64_t id = order_.front();
+    order_.pop_front();
+    Release(id, now, counters_.degraded_flush, resolver, out);
+  }
+}
+
 void FateStoreGate::OnFate(const SpanRef& span, const TraceId& new_trace) {
   if (publish_.empty()) publish_since_ = last_now_;
   publish_.push_back(FateRecord{FateQuery{span.trace_id, span.span_id}, new_trace});

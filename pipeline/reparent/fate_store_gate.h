@@ -27,6 +27,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
+#include "pipeline/base/clock.h"
 #include "pipeline/otlp/output_span.h"
 #include "pipeline/otlp/span_ref.h"
 #include "pipeline/reparent/fate_observer.h"
@@ -71,6 +72,13 @@ class FateStoreGate final : public FateObserver {
 
   // Every span held back goes on without an answer (shutdown).
   void ReleaseAll(absl::Time now, TraceResolver& resolver, std::vector<OutputSpan>* out);
+
+  // A flush: hands everything collected to the client, waits (blocking the
+  // worker) for the answers of the spans held back until `until` (wall
+  // clock) and lets them go on; those still without an answer then go on
+  // without one (counted as degraded, reason "flush"). `clock` gives the
+  // engine's time.
+  void Settle(absl::Time until, const Clock& clock, TraceResolver& resolver, std::vector<OutputSpan>* out);
 
   int64_t Waiting() const { return static_cast<int64_t>(waiting_.size()); }
 

@@ -19,12 +19,31 @@ namespace {
 constexpr size_t kRecentDecisions = 50;
 // Work items a worker takes before it looks at the clock again.
 constexpr int kMaxItemsPerWake = 64;
+// Queued items a worker takes at a flush, at most, after the flush marker
+// (those submitted before the flush but dequeued after its marker, plus any
+// submitted meanwhile).
+constexpr int kMaxItemsPerFlush = 1 << 20;
+// At a flush, the longest consumers wait for the fate store's answers (the
+// store answers within a round trip or says it is down; a fate still absent
+// would be asked again only after 250 ms).
+constexpr absl::Duration kFlushFateStoreWait = absl::Milliseconds(250);
+
+// Counts down the shards that have not finished a Flush yet.
+struct FlushBarrier {
+  FlushBarrier(int shards, absl::Time deadline) : deadline(deadline), pending(shards) {}
+  // The caller's (wall clock).
+  const absl::Time deadline;
+  Mutex mu;
+  int pending ABSL_GUARDED_BY(mu);
+};
 
 struct Work {
   std::vector<SpanRef> spans;
   bool stop = false;
   // Owns the spans' buffer (one reference per shard's part of a request).
   std::shared_ptr<const RequestBuffer> buffer;
+  // Non-null: a flush marker (no spans).
+  std::shared_ptr<FlushBarrier> flush;
 };
 
 struct Counters {
@@ -35,6 +54,7 @@ struct Counters {
   Counter* released_hold_window;
   Counter* released_memory_bound;
   Counter* released_shutdown;
+  Counter* released_flush;
 };
 
 // A per-shard value summed by a gauge; each shard's worker stores its own
@@ -72,6 +92,7 @@ class ShardedTraceEngine final : public TraceEngine {
   ~ShardedTraceEngine() override { Shutdown(); }
 
   void Submit(ScannedTraceRequest request) override;
+  bool Flush(absl::Time deadline) override;
   int64_t HeldSpans() const override { return held_->Sum(); }
   std::vector<ReparentDecision> RecentDecisions() const override;
   void Shutdown() override;
@@ -129,6 +150,7 @@ ShardedTraceEngine::ShardedTraceEngine(const ReparentOptions& options, const Tra
   counters_.released_hold_window = metrics.GetCounter(released, released_help, {{"reason", "hold_window"}});
   counters_.released_memory_bound = metrics.GetCounter(released, released_help, {{"reason", "memory_bound"}});
   counters_.released_shutdown = metrics.GetCounter(released, released_help, {{"reason", "shutdown"}});
+  counters_.released_flush = metrics.GetCounter(released, released_help, {{"reason", "flush"}});
   held_ = std::make_shared<ShardGauge>(n);
   metrics.AddGauge("gateway_held_spans", "Spans waiting for their parent's fate", {},
                    [gauge = held_] { return static_cast<double>(gauge->Sum()); });
@@ -223,6 +245,14 @@ void ShardedTraceEngine::Run(size_t index) {
     emit(now);
   };
 
+  // Flush markers taken and not yet answered.
+  std::vector<std::shared_ptr<FlushBarrier>> flushes;
+  auto take = [&](Work& work, bool* stop) {
+    if (work.stop) *stop = true;
+    if (work.flush != nullptr) flushes.push_back(std::move(work.flush));
+    process(work);
+  };
+
   Work work;
   bool stop = false;
   while (!stop) {
@@ -232,15 +262,29 @@ void ShardedTraceEngine::Run(size_t index) {
     const absl::Duration wait = std::clamp(next - now, absl::ZeroDuration(), options_.worker_tick);
     bool got = shard.queue.wait_dequeue_timed(work, absl::ToInt64Microseconds(wait));
     for (int taken = 0; got; ++taken) {
-      if (work.stop) stop = true;
-      process(work);
+      take(work, &stop);
       if (taken + 1 >= kMaxItemsPerWake) break;
       got = shard.queue.try_dequeue(work);
+    }
+    if (!flushes.empty() && !stop) {
+      // The queue is multi-producer: a request submitted before the flush
+      // may sit behind its marker, so everything queued now goes first.
+      for (int taken = 0; taken < kMaxItemsPerFlush && shard.queue.try_dequeue(work); ++taken) take(work, &stop);
+      if (gate != nullptr) {
+        // Consumers waiting for the fate store get their answers first
+        // (briefly: a Lambda invocation's flush is billed time).
+        absl::Time until = absl::Now() + kFlushFateStoreWait;
+        for (const auto& barrier : flushes) until = std::min(until, barrier->deadline);
+        gate->Settle(until, clock_, resolver, &out);
+      }
+      resolver.ReleaseAllForFlush(&out);
+      emit(clock_.Now());
+      batcher.Flush();
     }
     if (stop) {
       // Every Submit finished before the stop marker was enqueued, so what
       // is left is visible now; a bounded number of items.
-      while (shard.queue.try_dequeue(work)) process(work);
+      while (shard.queue.try_dequeue(work)) take(work, &stop);
       if (gate != nullptr) {
         gate->Poll(clock_.Now(), resolver, &out);
         gate->ReleaseAll(clock_.Now(), resolver, &out);
@@ -257,6 +301,12 @@ void ShardedTraceEngine::Run(size_t index) {
     }
     if (gate != nullptr) gate->Flush(clock_.Now(), /*force=*/stop);
     Publish(index);
+    // After the batches went to the exporter (the stop path flushes too).
+    for (const std::shared_ptr<FlushBarrier>& barrier : flushes) {
+      MutexLock lock(&barrier->mu);
+      --barrier->pending;
+    }
+    flushes.clear();
   }
 }
 
@@ -279,6 +329,7 @@ void ShardedTraceEngine::Publish(size_t index) {
   if (s.released_shutdown != p.released_shutdown) {
     counters_.released_shutdown->Add(s.released_shutdown - p.released_shutdown);
   }
+  if (s.released_flush != p.released_flush) counters_.released_flush->Add(s.released_flush - p.released_flush);
   p = s;
   held_->values[index].store(shard.resolver->HeldSpans(), std::memory_order_relaxed);
   table_bytes_->values[index].store(shard.resolver->TableBytes(), std::memory_order_relaxed);
@@ -300,6 +351,16 @@ std::vector<ReparentDecision> ShardedTraceEngine::RecentDecisions() const {
                    [](const ReparentDecision& a, const ReparentDecision& b) { return a.time < b.time; });
   if (all.size() > kRecentDecisions) all.erase(all.begin(), all.end() - kRecentDecisions);
   return all;
+}
+
+bool ShardedTraceEngine::Flush(absl::Time deadline) {
+  // After Shutdown every span has gone out (or goes out at once in Submit).
+  if (stopping_.load()) return true;
+  auto barrier = std::make_shared<FlushBarrier>(static_cast<int>(shards_.size()), deadline);
+  for (auto& shard : shards_) shard->queue.enqueue(Work{{}, false, nullptr, barrier});
+  MutexLock lock(&barrier->mu);
+  return barrier->mu.AwaitWithDeadline([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(barrier->mu) { return barrier->pending == 0; },
+                                       deadline);
 }
 
 void ShardedTraceEngine::Shutdown() {

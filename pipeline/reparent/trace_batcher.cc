@@ -92,6 +92,11 @@ void TraceBatcher::Flush() {
   // consecutive spans mostly share a buffer, so a last-seen check dedupes.
   std::vector<std::shared_ptr<void>> completions;
   const void* last_completion = nullptr;
+  // End times in the future (a skewed client clock) never keep a batch
+  // young: its age counts at the latest from its first span's arrival.
+  if (first_added_ != absl::InfiniteFuture()) {
+    oldest = static_cast<uint64_t>(std::max<int64_t>(0, absl::ToUnixNanos(first_added_)));
+  }
   for (const OutputSpan& span : spans_) {
     if (span.end_time_unix_nano != 0) oldest = std::min(oldest, span.end_time_unix_nano);
     if (span.buffer != nullptr && span.buffer->completion != nullptr &&

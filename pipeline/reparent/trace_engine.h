@@ -42,6 +42,14 @@ class TraceEngine {
   // Thread-safe; for the status page.
   virtual std::vector<ReparentDecision> RecentDecisions() const { return {}; }
 
+  // Hands every span submitted before the call to the exporter: spans still
+  // waiting for their parent are released unchanged (counted with reason
+  // "flush"), partly filled batches are exported; remembered fates stay, so
+  // a late child still follows its parent. Blocks until every shard has done
+  // so or `deadline` (wall clock) passes; true if all did. Submits may go on
+  // meanwhile. Thread-safe. For the Lambda extension: the end of an invoke.
+  virtual bool Flush(absl::Time deadline) = 0;
+
   // Stops taking spans, releases everything held (unchanged where the fate
   // is unknown), hands the last batches to the exporter and joins the
   // workers. Idempotent.

@@ -4,6 +4,8 @@
 #include <utility>
 #include <variant>
 
+#include "pipeline/otlp/trace_encoder.h"
+
 namespace gateway {
 namespace {
 
@@ -329,6 +331,9 @@ void TraceResolver::ReleaseHeld(uint64_t id, Release reason, absl::Time now, std
     case Release::kShutdown:
       ++stats_.released_shutdown;
       break;
+    case Release::kFlush:
+      ++stats_.released_flush;
+      break;
   }
   // It goes out unchanged, so its held descendants stay with it.
   std::vector<Ready> ready;
@@ -486,14 +491,18 @@ void TraceResolver::EvictFates(absl::Time now) {
   }
 }
 
-void TraceResolver::ReleaseAll(std::vector<OutputSpan>* out) {
+void TraceResolver::ReleaseAll(std::vector<OutputSpan>* out) { ReleaseAllHeld(Release::kShutdown, out); }
+
+void TraceResolver::ReleaseAllForFlush(std::vector<OutputSpan>* out) { ReleaseAllHeld(Release::kFlush, out); }
+
+void TraceResolver::ReleaseAllHeld(Release reason, std::vector<OutputSpan>* out) {
   // Oldest first; a release may resolve (and so remove) later ones.
   while (!held_order_.empty()) {
     const uint64_t id = held_order_.front();
     held_order_.pop_front();
     auto it = held_.find(id);
     if (it == held_.end()) continue;
-    ReleaseHeld(id, Release::kShutdown, it->second.arrival, out);
+    ReleaseHeld(id, reason, it->second.arrival, out);
   }
   held_.clear();
   waiting_.clear();

@@ -26,6 +26,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "pipeline/otlp/extra_attribute.h"
 #include "pipeline/otlp/output_span.h"
 #include "pipeline/otlp/span_ref.h"
 #include "pipeline/otlp/trace_ids.h"
@@ -53,6 +54,7 @@ struct TraceResolverStats {
   int64_t released_hold_window = 0;
   int64_t released_memory_bound = 0;
   int64_t released_shutdown = 0;
+  int64_t released_flush = 0;
   // Reparent decisions recorded so far (RecentDecisions keeps the last few).
   int64_t decisions = 0;
 };
@@ -102,6 +104,10 @@ class TraceResolver final {
 
   // Releases every held span unchanged (shutdown).
   void ReleaseAll(std::vector<OutputSpan>* out);
+
+  // The same, counted as released at a flush (the end of a Lambda invoke)
+  // rather than at shutdown.
+  void ReleaseAllForFlush(std::vector<OutputSpan>* out);
 
   // The earliest time at which Expire would release something;
   // InfiniteFuture when nothing is held.
@@ -158,7 +164,8 @@ class TraceResolver final {
     absl::Time arrival;
   };
 
-  enum class Release : uint8_t { kHoldWindow, kMemoryBound, kShutdown };
+  enum class Release : uint8_t { kHoldWindow, kMemoryBound, kShutdown, kFlush };
+  void ReleaseAllHeld(Release reason, std::vector<OutputSpan>* out);
 
   // Decides a span (`chosen`: its parent link from ChooseLink, or -1) whose
   // parent's fate is `parent` (nullptr: no parent to follow); records its

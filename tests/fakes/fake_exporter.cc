@@ -38,6 +38,20 @@ absl::Status FakeExporter::Shutdown(absl::Time deadline) {
   return absl::OkStatus();
 }
 
+int64_t FakeExporter::Flush(absl::Time deadline) {
+  {
+    MutexLock lock(&mu_);
+    ++flushes_;
+    mu_.AwaitWithDeadline([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pending_.empty(); }, deadline);
+  }
+  return QueuedBytes();
+}
+
+int64_t FakeExporter::Flushes() const {
+  MutexLock lock(&mu_);
+  return flushes_;
+}
+
 bool FakeExporter::WaitForItems(int64_t items, absl::Time deadline) const {
   MutexLock lock(&mu_);
   auto reached = [this, items]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return items_ >= items; };

@@ -29,6 +29,8 @@ class FakeExporter final : public Exporter {
   int64_t QueuedBytes() const override;
   bool Healthy() const override;
   absl::Status Shutdown(absl::Time deadline) override;
+  // Waits until no request is pending (CompleteAll) or `deadline` passes.
+  int64_t Flush(absl::Time deadline) override;
 
   // Waits until at least `items` items (spans, points, records) in total have
   // been exported, or `deadline` passes. True if they were.
@@ -42,6 +44,8 @@ class FakeExporter final : public Exporter {
   std::vector<absl::Time> OldestItemTimes() const;
   int64_t Items() const;
   int64_t Requests() const;
+  // Flush calls so far.
+  int64_t Flushes() const;
   bool shut_down() const;
 
   // When false, on_done callbacks run only in CompleteAll.
@@ -65,6 +69,7 @@ class FakeExporter final : public Exporter {
   bool complete_immediately_ ABSL_GUARDED_BY(mu_) = true;
   bool healthy_ ABSL_GUARDED_BY(mu_) = true;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t flushes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace gateway::testing

@@ -32,6 +32,13 @@ class FakeTraceEngine final : public TraceEngine {
     return spans_;
   }
 
+  // Hands nothing on (the fake holds until ReleaseAll); counts the calls.
+  bool Flush(absl::Time deadline) override {
+    MutexLock lock(&mu_);
+    ++flushes_;
+    return true;
+  }
+
   void Shutdown() override { ReleaseAll(); }
 
   // Requests submitted and not released.
@@ -54,6 +61,7 @@ class FakeTraceEngine final : public TraceEngine {
   mutable Mutex mu_;
   std::vector<ScannedTraceRequest> held_ ABSL_GUARDED_BY(mu_);
   int64_t spans_ ABSL_GUARDED_BY(mu_) = 0;
+  int flushes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace gateway::testing

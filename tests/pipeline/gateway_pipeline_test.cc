@@ -25,14 +25,15 @@ namespace {
 using opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 using testing::ProtoSpan;
 
-std::string TraceRequest(uint64_t trace, int spans) {
+std::string TraceRequest(uint64_t trace, int spans,
+                         uint64_t end_time_unix_nano = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()))) {
   std::vector<ProtoSpan> out;
   for (int i = 1; i <= spans; ++i) {
     ProtoSpan s;
     s.set_trace_id(testing::TraceIdBytes(trace));
     s.set_span_id(testing::SpanIdBytes(static_cast<uint64_t>(i)));
     s.set_name("op");
-    s.set_end_time_unix_nano(1'700'000'000'000'000'000ULL);
+    s.set_end_time_unix_nano(end_time_unix_nano);
     out.push_back(s);
   }
   return testing::BuildRequest(out);
@@ -232,6 +233,28 @@ TEST_F(GatewayPipelineTest, BodiesInTransitAreHeldAgainstTheBudget) {
   EXPECT_NE(pipeline_->HoldForReceive(600 << 10), nullptr);
   pipeline_->BeginShutdown();
   EXPECT_EQ(pipeline_->HoldForReceive(1), nullptr);
+}
+
+// Dynatrace drops spans that ended more than an hour ago; they are refused
+// at ingest, one by one, as partial success.
+TEST_F(GatewayPipelineTest, SpansEndedOverAnHourAgoAreRefusedOneByOne) {
+  Start();
+  std::vector<ProtoSpan> spans;
+  const uint64_t now = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  const uint64_t minute = 60'000'000'000ULL;
+  for (uint64_t end : std::vector<uint64_t>{now, 1, now - 61 * minute, now - 59 * minute, 0}) {
+    ProtoSpan s;
+    s.set_trace_id(testing::TraceIdBytes(1));
+    s.set_span_id(testing::SpanIdBytes(spans.size() + 1));
+    s.set_name("op");
+    s.set_end_time_unix_nano(end);
+    spans.push_back(s);
+  }
+  IngestResult result = pipeline_->Accept(Signal::kTraces, testing::BuildRequest(spans));
+  ASSERT_EQ(result.outcome, IngestOutcome::kAccepted);
+  EXPECT_EQ(result.rejected_items, 2);  // the epoch span and the one from 61 minutes ago
+  EXPECT_NE(result.message.find("60 minutes"), std::string::npos) << result.message;
+  EXPECT_EQ(engine_.HeldSpans(), 3);
 }
 
 TEST_F(GatewayPipelineTest, ShuttingDownRefusesEverything) {

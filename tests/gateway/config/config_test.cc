@@ -403,6 +403,11 @@ exporter:
   EXPECT_TRUE(ValidateConfig(loopback).ok());
 }
 
+TEST_F(ConfigTest, DrainDelayIsReadAndDefaultsToNone) {
+  EXPECT_EQ(LoadOk("").shutdown.drain_delay, absl::ZeroDuration());
+  EXPECT_EQ(LoadOk("shutdown: {drain_delay: 5s}\n").shutdown.drain_delay, absl::Seconds(5));
+}
+
 TEST_F(ConfigTest, StatusTokenIsReadAndTreatedAsASecret) {
   GatewayConfig c = LoadOk("admin: {endpoint: \"0.0.0.0:13133\", status_token: \"s3cret-status\"}\n");
   EXPECT_EQ(c.admin.status_token, "s3cret-status");

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "google/protobuf/util/message_differencer.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "pipeline/otlp/span_ref.h"
 #include "pipeline/otlp/trace_encoder.h"
@@ -17,16 +16,12 @@
 namespace gateway {
 namespace {
 
-using ::google::protobuf::util::MessageDifferencer;
 using ::opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
-using ::opentelemetry::proto::trace::v1::ResourceSpans;
 using ::opentelemetry::proto::trace::v1::ScopeSpans;
 using ::opentelemetry::proto::trace::v1::Span;
 using testing::Id;
 using testing::MakeSpan;
-using testing::MakeSpanId;
 using testing::MakeTraceId;
-using testing::ParseSpan;
 using testing::Request;
 using testing::Scan;
 

@@ -1,4 +1,4 @@
-// Unit tests of EncodeTraceRequest and EncodedSpanSize.
+// Unit tests of the encoder: BuildFanoutSpan, EncodeTraceRequest and EncodedSpanSize.
 #include "pipeline/otlp/trace_encoder.h"
 
 #include <string>
@@ -30,6 +30,45 @@ using testing::Request;
 using testing::Scan;
 
 class TraceEncoderTest : public ::testing::Test {};
+
+TEST_F(TraceEncoderTest, FanoutSpanTakesContextFromTheLink) {
+  Span s = MakeSpan(1, 2, 0);
+  s.set_kind(Span::SPAN_KIND_CONSUMER);
+  s.set_dropped_attributes_count(4);
+  auto* link = s.add_links();
+  link->set_trace_id(Id(16, 7));
+  link->set_span_id(Id(8, 8));
+  link->set_trace_state("ts=1");
+  link->set_flags(0x101);
+  auto* link_attr = link->add_attributes();
+  link_attr->set_key("msg.id");
+  link_attr->mutable_value()->set_int_value(12);
+  s.add_events()->set_name("ignored");
+  ScannedTraceRequest scanned = Scan(Request({s}));
+  const SpanRef& ref = scanned.spans[0];
+  Span out = ParseSpan(BuildFanoutSpan(ref, ref.links[0], MakeSpanId(0x55), {{"fanout", true}}));
+
+  Span expected;
+  expected.set_trace_id(Id(16, 7));
+  expected.set_span_id(Id(8, 0x55));
+  expected.set_parent_span_id(Id(8, 8));
+  expected.set_trace_state("ts=1");
+  expected.set_flags(0x01 | kSpanFlagsHasIsRemote | kSpanFlagsIsRemote);
+  expected.set_kind(Span::SPAN_KIND_CONSUMER);
+  expected.set_name(s.name());
+  expected.set_start_time_unix_nano(s.start_time_unix_nano());
+  expected.set_end_time_unix_nano(s.end_time_unix_nano());
+  *expected.mutable_status() = s.status();
+  *expected.mutable_attributes() = s.attributes();
+  *expected.add_attributes() = *link_attr;
+  auto* extra = expected.add_attributes();
+  extra->set_key("fanout");
+  extra->mutable_value()->set_bool_value(true);
+  std::string diff;
+  MessageDifferencer differencer;
+  differencer.ReportDifferencesToString(&diff);
+  EXPECT_TRUE(differencer.Compare(out, expected)) << diff;
+}
 
 TEST_F(TraceEncoderTest, EncodeRegroupsByFrameContentInFirstSeenOrder) {
   ExportTraceServiceRequest a;

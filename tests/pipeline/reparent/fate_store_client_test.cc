@@ -155,6 +155,26 @@ TEST_F(FateStoreClientTest, LookupsLingerToShareARoundTrip) {
   EXPECT_EQ(store_->Trips().size(), 2u);
 }
 
+TEST_F(FateStoreClientTest, FlushSendsWhatLingersAndWaitsForIt) {
+  options_.publish_linger = absl::Seconds(10);
+  options_.lookup_linger = absl::Seconds(10);
+  Start();
+  Answers answers;
+  client_->Submit({FateRecord{Query(1), Trace(2)}}, {answers.Lookup(1, {Query(1)}, clock_.Now() + absl::Minutes(1))});
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_TRUE(store_->Trips().empty());
+  EXPECT_TRUE(client_->Flush(absl::Now() + absl::Seconds(10)));
+  EXPECT_EQ(store_->Get(Query(1)), Trace(2));
+  ASSERT_TRUE(answers.WaitFor(1));
+  EXPECT_EQ(store_->Trips().size(), 1u);
+  // Down: the flush says so at once; the publish stays queued.
+  store_->SetDown(true);
+  client_->Submit({FateRecord{Query(3), Trace(4)}}, {});
+  EXPECT_FALSE(client_->Flush(absl::Now() + absl::Seconds(10)));
+  EXPECT_FALSE(client_->Flush(absl::Now() + absl::Seconds(10)));
+  EXPECT_FALSE(store_->Get(Query(3)).has_value());
+}
+
 TEST_F(FateStoreClientTest, AbsentFatesAreAskedAgainUntilTheDeadline) {
   options_.retry_interval = absl::Milliseconds(250);
   Start();

@@ -263,6 +263,7 @@ TEST_F(ShardedTraceEngineTest, SpansSubmittedAfterShutdownGoOutUnchanged) {
 
 TEST_F(ShardedTraceEngineTest, ExportRequestCarriesTheOldestEndTime) {
   options_.shards = 1;
+  clock_.Set(absl::FromUnixSeconds(1'700'000'001));  // the spans ended a moment before they arrive
   Start();
   Submit({MakeSpan(1, 12, std::nullopt), MakeSpan(1, 11, std::nullopt)});
   engine_->Shutdown();

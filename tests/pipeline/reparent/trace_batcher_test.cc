@@ -16,7 +16,8 @@ namespace {
 using opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
 using testing::ProtoSpan;
 
-const absl::Time kStart = absl::FromUnixSeconds(1'700'000'000);
+// The spans below end just after 1'700'000'000 s; they arrive a second later.
+const absl::Time kStart = absl::FromUnixSeconds(1'700'000'001);
 
 // One scanned request of `count` spans (span ids first .. first+count-1),
 // each padded with `pad` bytes of attribute value.
@@ -132,6 +133,17 @@ TEST_F(TraceBatcherTest, OldestItemTimeIsTheOldestSpansEndTime) {
   batcher.Flush();
   ASSERT_EQ(exporter_.Requests(), 1);
   EXPECT_EQ(exporter_.OldestItemTimes()[0], absl::FromUnixNanos(1'700'000'000'000'000'002LL));
+}
+
+// A client whose clock runs ahead must not keep its batch young forever: the
+// batch's age counts from its first span's arrival at the latest.
+TEST_F(TraceBatcherTest, FutureEndTimesAgeFromArrival) {
+  TraceBatcher batcher(TraceBatcherOptions{}, exporter_, &budget_);
+  const absl::Time arrival = absl::FromUnixSeconds(1'600'000'000);  // before the spans' end times
+  AddAll(batcher, Scan(1, 3), arrival);
+  batcher.Flush();
+  ASSERT_EQ(exporter_.Requests(), 1);
+  EXPECT_EQ(exporter_.OldestItemTimes()[0], arrival);
 }
 
 }  // namespace

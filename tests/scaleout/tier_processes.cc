@@ -1,0 +1,333 @@
+#include "tests/scaleout/tier_processes.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "tests/reliability/reliability_env.h"
+
+extern char** environ;
+
+namespace gateway::scaleout {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// A port free on 127.0.0.1 right now (bound, then released).
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+// The value of "key":"digits" in the first log line with "msg":"listening".
+int ListeningPort(const std::string& log, const std::string& key) {
+  const size_t line = log.find("\"msg\":\"listening\"");
+  if (line == std::string::npos) return 0;
+  const size_t end = log.find('\n', line);
+  if (end == std::string::npos) return 0;
+  const std::string needle = "\"" + key + "\":\"";
+  const size_t at = log.find(needle, line);
+  if (at == std::string::npos || at > end) return 0;
+  const size_t start = at + needle.size();
+  int port = 0;
+  if (!absl::SimpleAtoi(log.substr(start, log.find('"', start) - start), &port)) return 0;
+  return port;
+}
+
+std::string Duration(absl::Duration d) { return absl::StrCat(absl::ToInt64Milliseconds(d), "ms"); }
+
+}  // namespace
+
+std::string TestDir() {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return dir != nullptr && *dir != '\0' ? dir : "/tmp";
+}
+
+absl::StatusOr<std::string> FindCollectorBinary() {
+  if (const char* env = std::getenv("GATEWAY_OTELCOL"); env != nullptr && *env != '\0') return std::string(env);
+  std::error_code ec;
+  const std::filesystem::path go_sum = std::filesystem::canonical("tests/go/collector/go.sum", ec);
+  if (!ec) {
+    const std::filesystem::path binary = go_sum.parent_path() / "../../../.deps/bin/otelcol-gateway-test";
+    if (::access(binary.c_str(), X_OK) == 0) return binary.lexically_normal().string();
+  }
+  return absl::NotFoundError(
+      "the OpenTelemetry Collector for the tests is not built: run scripts/install_deps.sh --test "
+      "(or set GATEWAY_OTELCOL)");
+}
+
+// ---- ChildProcess ---------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::vector<std::string>& argv,
+                                                                  const std::vector<std::string>& extra_env,
+                                                                  const std::string& log_path) {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry(*e);
+    const size_t eq = entry.find('=');
+    if (eq != std::string::npos) env[entry.substr(0, eq)] = entry;
+  }
+  for (const std::string& entry : extra_env) env[entry.substr(0, entry.find('='))] = entry;
+  std::vector<std::string> env_entries;
+  for (auto& [name, entry] : env) env_entries.push_back(entry);
+  std::vector<char*> envp;
+  for (std::string& entry : env_entries) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = argv;
+  std::vector<char*> argp;
+  for (std::string& arg : args) argp.push_back(arg.data());
+  argp.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  auto process = std::unique_ptr<ChildProcess>(new ChildProcess());
+  process->log_path_ = log_path;
+  const int rc = ::posix_spawn(&process->pid_, args[0].c_str(), &actions, nullptr, argp.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return absl::InternalError(absl::StrCat("posix_spawn ", args[0], ": ", std::strerror(rc)));
+  return process;
+}
+
+ChildProcess::~ChildProcess() {
+  if (!Exited()) {
+    Signal(SIGKILL);
+    WaitExit(absl::Now() + absl::Seconds(10));
+  }
+}
+
+void ChildProcess::Signal(int sig) {
+  if (!status_.has_value() && pid_ > 0) ::kill(pid_, sig);
+}
+
+bool ChildProcess::Exited() {
+  if (status_.has_value()) return true;
+  int status = 0;
+  const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) status_ = status;
+  return status_.has_value();
+}
+
+std::optional<int> ChildProcess::WaitExit(absl::Time deadline) {
+  for (int i = 0; i < 100000 && !Exited() && absl::Now() < deadline; ++i) absl::SleepFor(absl::Milliseconds(10));
+  if (Exited()) return status_;
+  return std::nullopt;
+}
+
+std::string ChildProcess::Log() const { return ReadFile(log_path_); }
+
+// ---- GatewayReplica -------------------------------------------------------
+
+std::string GatewayReplica::endpoint() const { return absl::StrCat("127.0.0.1:", grpc_port_); }
+
+absl::StatusOr<std::unique_ptr<GatewayReplica>> GatewayReplica::Start(const GatewayReplicaOptions& options) {
+  const std::string config_path = absl::StrCat(options.dir, "/", options.name, ".yaml");
+  std::ofstream(config_path) << "receivers:\n"
+                                "  grpc: {endpoint: 127.0.0.1:0}\n"
+                                "  http: {endpoint: 127.0.0.1:0}\n"
+                                "admin: {endpoint: 127.0.0.1:0}\n"
+                                "reparent: {hold_window: "
+                             << Duration(options.hold_window)
+                             << ", cross_process: true, shards: 1}\n"
+                                "batch: {timeout: 50ms}\n"
+                                "exporter:\n"
+                                "  type: dynatrace\n"
+                                "  dynatrace: {endpoint: \""
+                             << options.dynatrace_url
+                             << "\", api_token: test-token}\n"
+                                "  timeout: 2s\n"
+                                "  retry: {initial_interval: 20ms, max_interval: 200ms}\n"
+                                "shutdown: {drain_timeout: "
+                             << Duration(options.drain_timeout)
+                             << "}\n"
+                                "log: {level: info}\n";
+  std::vector<std::string> argv = {options.binary, "--config=" + config_path};
+  if (options.drain_delay > absl::ZeroDuration()) argv.push_back("--drain-delay=" + Duration(options.drain_delay));
+  auto replica = std::make_unique<GatewayReplica>();
+  absl::StatusOr<std::unique_ptr<ChildProcess>> process =
+      ChildProcess::Start(argv, {}, absl::StrCat(options.dir, "/", options.name, ".log"));
+  if (!process.ok()) return process.status();
+  replica->process_ = *std::move(process);
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  for (int i = 0; i < 3000 && absl::Now() < deadline; ++i) {
+    const std::string log = replica->process_->Log();
+    replica->grpc_port_ = ListeningPort(log, "grpc_port");
+    replica->http_port_ = ListeningPort(log, "http_port");
+    replica->admin_port_ = ListeningPort(log, "admin_port");
+    if (replica->grpc_port_ > 0 && replica->http_port_ > 0 && replica->admin_port_ > 0) return replica;
+    if (replica->process_->Exited()) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return absl::UnavailableError(
+      absl::StrCat("gateway ", options.name, " did not start; its log:\n", replica->process_->Log()));
+}
+
+// ---- CollectorReplica -----------------------------------------------------
+
+std::string TierCollectorConfig(int grpc_port, int http_port, const std::string& resolver_yaml) {
+  return absl::StrCat(
+      "receivers:\n"
+      "  otlp:\n"
+      "    protocols:\n"
+      "      grpc: {endpoint: \"127.0.0.1:", grpc_port,
+      "\"}\n"
+      "      http: {endpoint: \"127.0.0.1:", http_port,
+      "\"}\n"
+      "processors:\n"
+      "  batch: {timeout: 50ms, send_batch_size: 1000}\n"
+      "exporters:\n"
+      "  load_balancing:\n"
+      "    routing_key: traceID\n"
+      // What a gateway refused or could not take comes back here and is
+      // routed again with the resolver's current list.
+      "    retry_on_failure: {enabled: true, initial_interval: 100ms, max_interval: 500ms, max_elapsed_time: 60s}\n"
+      "    sending_queue: {enabled: true, num_consumers: 4, queue_size: 1000}\n"
+      "    protocol:\n"
+      "      otlp:\n"
+      "        tls: {insecure: true}\n"
+      "        compression: none\n"
+      "        timeout: 2s\n"
+      "        sending_queue: {enabled: false}\n"
+      "        retry_on_failure: {enabled: true, initial_interval: 100ms, max_interval: 200ms, max_elapsed_time: 1s}\n"
+      "    resolver:\n",
+      resolver_yaml,
+      "service:\n"
+      "  telemetry:\n"
+      "    metrics: {level: none}\n"
+      "  pipelines:\n"
+      "    traces: {receivers: [otlp], processors: [batch], exporters: [load_balancing]}\n");
+}
+
+std::string CloudMapResolverYaml(absl::Duration interval) {
+  return absl::StrCat(
+      "      aws_cloud_map:\n"
+      "        namespace: tier\n"
+      "        service_name: gateway\n"
+      "        interval: ",
+      Duration(interval), "\n        timeout: 1s\n");
+}
+
+std::string StaticResolverYaml(const std::vector<std::string>& endpoints) {
+  return absl::StrCat("      static:\n        hostnames: [", absl::StrJoin(endpoints, ", "), "]\n");
+}
+
+absl::StatusOr<std::unique_ptr<CollectorReplica>> CollectorReplica::Start(const CollectorReplicaOptions& options) {
+  absl::Status last = absl::UnavailableError("not started");
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto replica = std::make_unique<CollectorReplica>();
+    replica->grpc_port_ = FreePort();
+    replica->http_port_ = FreePort();
+    if (replica->grpc_port_ == 0 || replica->http_port_ == 0 || replica->grpc_port_ == replica->http_port_) continue;
+    const std::string config_path = absl::StrCat(options.dir, "/", options.name, ".yaml");
+    std::ofstream(config_path) << TierCollectorConfig(replica->grpc_port_, replica->http_port_,
+                                                      options.resolver_yaml);
+    absl::StatusOr<std::unique_ptr<ChildProcess>> process = ChildProcess::Start(
+        {options.binary, "--config=" + config_path}, options.env, absl::StrCat(options.dir, "/", options.name, ".log"));
+    if (!process.ok()) return process.status();
+    replica->process_ = *std::move(process);
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    for (int i = 0; i < 600 && absl::Now() < deadline && !replica->process_->Exited(); ++i) {
+      const auto r = reliability::HttpPost(replica->http_port_, "/v1/traces", "application/x-protobuf", "",
+                                                      "", absl::Seconds(2));
+      if (r.status == 200) return replica;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    last = absl::UnavailableError(
+        absl::StrCat("collector ", options.name, " did not start; its log:\n", replica->process_->Log()));
+    if (!replica->process_->Exited()) return last;  // still running, just not answering
+  }
+  return last;
+}
+
+// ---- FakeCloudMap ---------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<FakeCloudMap>> FakeCloudMap::Start() {
+  auto fake = std::unique_ptr<FakeCloudMap>(new FakeCloudMap());
+  HttpServerOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.threads = 1;
+  absl::StatusOr<std::unique_ptr<HttpServer>> server = StartHttpServer(options, *fake);
+  if (!server.ok()) return server.status();
+  fake->server_ = *std::move(server);
+  return fake;
+}
+
+FakeCloudMap::~FakeCloudMap() {
+  if (server_) server_->Shutdown();
+}
+
+void FakeCloudMap::SetInstances(std::vector<std::string> endpoints) {
+  MutexLock lock(&mu_);
+  endpoints_ = std::move(endpoints);
+}
+
+std::vector<std::string> FakeCloudMap::CollectorEnv() const {
+  return {absl::StrCat("HTTP_PROXY=http://127.0.0.1:", server_->port()),
+          absl::StrCat("http_proxy=http://127.0.0.1:", server_->port()),
+          "NO_PROXY=",
+          "no_proxy=",
+          "AWS_ENDPOINT_URL_SERVICEDISCOVERY=http://cloudmap.invalid",
+          "AWS_REGION=us-east-1",
+          "AWS_ACCESS_KEY_ID=test-not-a-key",
+          "AWS_SECRET_ACCESS_KEY=test-not-a-secret",
+          "AWS_EC2_METADATA_DISABLED=true",
+          "AWS_CONFIG_FILE=/dev/null",
+          "AWS_SHARED_CREDENTIALS_FILE=/dev/null"};
+}
+
+HttpResponse FakeCloudMap::Handle(HttpRequest request) {
+  requests_.fetch_add(1);
+  if (request.Header("x-amz-target") != "Route53AutoNaming_v20170314.DiscoverInstances") {
+    return {400, "application/x-amz-json-1.1", "{\"__type\":\"UnknownOperationException\"}"};
+  }
+  std::vector<std::string> instances;
+  {
+    MutexLock lock(&mu_);
+    for (size_t i = 0; i < endpoints_.size(); ++i) {
+      const std::string& endpoint = endpoints_[i];
+      const size_t colon = endpoint.rfind(':');
+      instances.push_back(absl::StrCat(
+          "{\"InstanceId\":\"gateway-", i, "\",\"NamespaceName\":\"tier\",\"ServiceName\":\"gateway\","
+          "\"HealthStatus\":\"HEALTHY\",\"Attributes\":{\"AWS_INSTANCE_IPV4\":\"",
+          endpoint.substr(0, colon), "\",\"AWS_INSTANCE_PORT\":\"", endpoint.substr(colon + 1), "\"}}"));
+    }
+  }
+  return {200, "application/x-amz-json-1.1", absl::StrCat("{\"Instances\":[", absl::StrJoin(instances, ","), "]}")};
+}
+
+}  // namespace gateway::scaleout

@@ -1,0 +1,173 @@
+// The processes of a two-tier deployment on 127.0.0.1, for the scale-out
+// tests: OpenTelemetry Collector replicas with the loadbalancing exporter
+// (tests/go/collector, built by scripts/install_deps.sh --test) in front of
+// gateway replicas (the real otlp_gateway binary), and a fake AWS Cloud Map
+// that the Collectors' aws_cloud_map resolver asks which gateways exist.
+//
+//   FakeCloudMap cloud_map = *FakeCloudMap::Start();
+//   auto gw = *GatewayReplica::Start({.binary = ..., .name = "gw0", .dynatrace_url = dt->url()});
+//   cloud_map->SetInstances({gw->endpoint()});
+//   auto collector = *CollectorReplica::Start({.binary = *FindCollectorBinary(), .name = "col0",
+//                                               .resolver_yaml = CloudMapResolverYaml(absl::Seconds(1)),
+//                                               .env = cloud_map->CollectorEnv()});
+//   ... send OTLP to collector->grpc_port() / http_port() ...
+//   gw->process().Signal(SIGKILL);
+//
+// Every listener is on 127.0.0.1: gateways on port 0 (their "listening" log
+// line gives the ports); Collectors on free ports picked just before they
+// start (their config must name them), retried on another port if the
+// Collector exits while starting.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "gateway/receivers/http_handler.h"
+#include "gateway/receivers/http_server.h"
+#include "pipeline/base/sync.h"
+
+namespace gateway::scaleout {
+
+// $TEST_TMPDIR, or /tmp outside Bazel.
+std::string TestDir();
+
+// $GATEWAY_OTELCOL, else .deps/bin/otelcol-gateway-test in the source tree
+// that tests/go/collector/go.sum (in the test's runfiles) links to. NotFound,
+// naming scripts/install_deps.sh --test, when it is not there.
+absl::StatusOr<std::string> FindCollectorBinary();
+
+// A child process whose stdout and stderr go to a file (truncated first).
+class ChildProcess {
+ public:
+  // `extra_env` entries ("NAME=value") are added to (and override) this
+  // process's environment.
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(const std::vector<std::string>& argv,
+                                                             const std::vector<std::string>& extra_env,
+                                                             const std::string& log_path);
+  // SIGKILL and reap when still running.
+  ~ChildProcess();
+
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  void Signal(int sig);
+  // Reaps the process if it has exited; true once it has.
+  bool Exited();
+  // The wait status once the process exits, nullopt if it is still running
+  // at `deadline`.
+  std::optional<int> WaitExit(absl::Time deadline);
+  std::string Log() const;
+  const std::string& log_path() const { return log_path_; }
+
+ private:
+  ChildProcess() = default;
+
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  std::string log_path_;
+};
+
+struct GatewayReplicaOptions {
+  std::string binary;  // otlp_gateway
+  std::string dir;     // where its config and log go
+  std::string name;    // their file names
+  std::string dynatrace_url;
+  absl::Duration hold_window = absl::Seconds(1);
+  // --drain-delay; zero leaves the flag out.
+  absl::Duration drain_delay = absl::ZeroDuration();
+  absl::Duration drain_timeout = absl::Seconds(5);
+};
+
+class GatewayReplica {
+ public:
+  // Starts the binary and waits (up to 30 s) for its "listening" line.
+  static absl::StatusOr<std::unique_ptr<GatewayReplica>> Start(const GatewayReplicaOptions& options);
+
+  int grpc_port() const { return grpc_port_; }
+  int http_port() const { return http_port_; }
+  int admin_port() const { return admin_port_; }
+  // "127.0.0.1:<grpc port>": what the Collectors' resolver hands out.
+  std::string endpoint() const;
+  ChildProcess& process() { return *process_; }
+
+ private:
+  std::unique_ptr<ChildProcess> process_;
+  int grpc_port_ = 0;
+  int http_port_ = 0;
+  int admin_port_ = 0;
+};
+
+struct CollectorReplicaOptions {
+  std::string binary;  // otelcol-gateway-test
+  std::string dir;     // where its config and log go
+  std::string name;    // their file names
+  // The `resolver:` block of the loadbalancing exporter, indented for it
+  // (CloudMapResolverYaml, StaticResolverYaml).
+  std::string resolver_yaml;
+  std::vector<std::string> env;
+};
+
+// The Collector configuration of the tier: OTLP in (gRPC and HTTP), batch,
+// the loadbalancing exporter routing by trace id with its own queue and
+// retry (so that what a replica refuses is routed again once the resolver
+// has dropped it), the per-gateway OTLP exporters with a short retry and no
+// queue of their own (docs/scale-out.md explains the choice).
+std::string TierCollectorConfig(int grpc_port, int http_port, const std::string& resolver_yaml);
+
+// resolver: aws_cloud_map, namespace "tier", service "gateway".
+std::string CloudMapResolverYaml(absl::Duration interval);
+// resolver: static, these host:port endpoints.
+std::string StaticResolverYaml(const std::vector<std::string>& endpoints);
+
+class CollectorReplica {
+ public:
+  // Writes the config, starts the Collector and waits (up to 60 s) until its
+  // OTLP/HTTP receiver answers an empty traces request.
+  static absl::StatusOr<std::unique_ptr<CollectorReplica>> Start(const CollectorReplicaOptions& options);
+
+  int grpc_port() const { return grpc_port_; }
+  int http_port() const { return http_port_; }
+  ChildProcess& process() { return *process_; }
+
+ private:
+  std::unique_ptr<ChildProcess> process_;
+  int grpc_port_ = 0;
+  int http_port_ = 0;
+};
+
+// AWS Cloud Map's DiscoverInstances, as the Collector's aws_cloud_map
+// resolver calls it. The AWS SDK prefixes the service host with "data-", so
+// the Collector reaches the fake as its HTTP proxy (CollectorEnv): the SDK
+// asks for http://data-cloudmap.invalid/ through it, while the OTLP
+// connections to 127.0.0.1 bypass proxies.
+class FakeCloudMap final : public HttpHandler {
+ public:
+  static absl::StatusOr<std::unique_ptr<FakeCloudMap>> Start();
+  ~FakeCloudMap() override;
+
+  // The instances the next DiscoverInstances returns ("127.0.0.1:port").
+  void SetInstances(std::vector<std::string> endpoints);
+  int64_t Requests() const { return requests_.load(); }
+  // Environment for a Collector: proxy, endpoint override, dummy credentials.
+  std::vector<std::string> CollectorEnv() const;
+
+  HttpResponse Handle(HttpRequest request) override;
+
+ private:
+  FakeCloudMap() = default;
+
+  std::unique_ptr<HttpServer> server_;
+  std::atomic<int64_t> requests_{0};
+  mutable Mutex mu_;
+  std::vector<std::string> endpoints_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace gateway::scaleout

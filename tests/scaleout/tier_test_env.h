@@ -1,0 +1,83 @@
+// A gtest fixture for the two-tier tests: up to four gateway replicas (the
+// real binary, $GATEWAY_BINARY), each exporting to its own FakeDynatrace so
+// that every span's exporter is known; two Collector replicas whose
+// loadbalancing exporter finds the gateways through a FakeCloudMap (the ECS
+// service-discovery variant), re-resolving every second.
+//
+//   class MyTest : public TierTest {};
+//   TEST_F(MyTest, ...) {
+//     StartGateway(0); StartGateway(1);
+//     PublishGateways({0, 1});
+//     StartCollectors();
+//     StoryPlan plan = MakeStoryPlan(...);
+//     std::set<std::string> probes = CheckRingAgainstProbes(plan, {0, 1});
+//     ...
+//     WaitQuiet(absl::Seconds(3), absl::Seconds(40));
+//     TierVerdict verdict = Classify(plan, OracleOptions(), Received(), probes);
+//   }
+#pragma once
+
+#include <array>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "absl/time/time.h"
+#include "pipeline/reparent/reparent_options.h"
+#include "tests/fakes/fake_dynatrace.h"
+#include "tests/scaleout/tier_processes.h"
+#include "tests/scaleout/tier_stories.h"
+
+namespace gateway::scaleout {
+
+class TierTest : public ::testing::Test {
+ protected:
+  static constexpr int kReplicas = 4;
+  static constexpr absl::Duration kHoldWindow = absl::Seconds(3);
+  static constexpr absl::Duration kResolverInterval = absl::Seconds(1);
+
+  void SetUp() override;
+  void TearDown() override;
+
+  // Starts replica `i` exporting to fake `i`; fails the test if it does not
+  // come up.
+  void StartGateway(int i, absl::Duration drain_delay = absl::ZeroDuration());
+  // What the fake Cloud Map answers from now on.
+  void PublishGateways(const std::vector<int>& replicas);
+  void StartCollectors();
+  std::vector<std::pair<int, int>> CollectorPorts() const;
+
+  // Sends one probe span per trace id of the plan through Collector 0 and
+  // checks that each arrived at the replica CollectorRing says owns its
+  // trace among `replicas`. Returns the probe span ids.
+  std::set<std::string> CheckRingAgainstProbes(const StoryPlan& plan, const std::vector<int>& replicas);
+  // Index of the replica owning `trace` among `replicas`.
+  int Owner(const std::vector<int>& replicas, const std::string& trace) const;
+
+  // For each membership change (rings[k] -> rings[k + 1], named names[k]):
+  // the unmoved and missing spans of the traces whose owner changed then,
+  // e.g. "kill: unmoved=12 missing=24 traces_moved=310; join: ...".
+  std::string OutcomesByChange(const TierVerdict& verdict, const std::vector<std::vector<int>>& rings,
+                               const std::vector<std::string>& names) const;
+
+  // Waits until no fake has received a span for `quiet` (at most `max`).
+  void WaitQuiet(absl::Duration quiet, absl::Duration max);
+  std::map<std::string, std::vector<ReceivedCopy>> Received() const;
+  int64_t SpansReceived() const;
+
+  // The gateways' reparenting rules (cross-process, defaults otherwise).
+  static ReparentOptions OracleOptions();
+  static void SleepUntil(absl::Time t);
+
+  std::string dir_;  // this test's configs and logs
+  std::string gateway_binary_;
+  std::string collector_binary_;
+  std::array<std::unique_ptr<testing::FakeDynatrace>, kReplicas> dynatrace_;
+  std::array<std::unique_ptr<GatewayReplica>, kReplicas> gateways_;
+  std::unique_ptr<FakeCloudMap> cloud_map_;
+  std::vector<std::unique_ptr<CollectorReplica>> collectors_;
+};
+
+}  // namespace gateway::scaleout
