@@ -20,6 +20,8 @@ _LIBS = {
     "system_zlib": ("/usr/include", "zlib.BUILD"),
     "system_libdeflate": ("/usr/include", "libdeflate.BUILD"),
     "system_isal": ("/usr/include", "isal.BUILD"),
+    "system_hiredis": ("/usr/include/hiredis", "hiredis.BUILD"),
+    "system_openssl": ("/usr/include/openssl", "openssl.BUILD"),
 }
 
 def system_libraries():

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "gateway/admin/admin_handler.h"
 #include "gateway/export_loop_guard.h"
+#include "gateway/fate_store_setup.h"
 #include "gateway/receivers/grpc_receiver.h"
 #include "gateway/receivers/http_server.h"
 #include "gateway/receivers/otlp_http_handler.h"
@@ -144,8 +145,9 @@ class GatewayAppImpl final : public GatewayApp {
     batch.max_spans = config_.batch.max_spans;
     batch.max_bytes = static_cast<size_t>(config_.batch.max_bytes);
     batch.max_delay = config_.batch.timeout;
+    GATEWAY_ASSIGN_OR_RETURN(fate_store_, StartFateStore(config_.fate_store, registry_, clock_));
     engine_ = NewShardedTraceEngine(FitReparentTables(config_.reparent, process_limit), batch, *exporter_,
-                                    budget_.get(), registry_, clock_);
+                                    budget_.get(), registry_, clock_, fate_store_.get());
     if (config_.queue.persistent.enabled) {
       GATEWAY_ASSIGN_OR_RETURN(wal_, OpenPersistentQueue(config_.queue.persistent.directory,
                                                          config_.queue.persistent.max_size_mib << 20));
@@ -248,6 +250,9 @@ class GatewayAppImpl final : public GatewayApp {
       t.spans_exported = registry_.CounterValue("gateway_exported_items_total", {{"signal", "traces"}});
       return t;
     };
+    if (fate_store_ != nullptr) {
+      probes.fate_store = [client = fate_store_.get()] { return FateStoreStatusRows(*client); };
+    }
     admin_handler_ = std::make_unique<AdminHandler>(registry_, clock_, RenderEffectiveConfig(config_),
                                                     std::move(probes), ConfigSecrets(config_),
                                                     config_.admin.status_token);
@@ -293,6 +298,8 @@ class GatewayAppImpl final : public GatewayApp {
     if (grpc_) grpc_->Shutdown(absl::Now() + absl::Seconds(5));
     if (http_) http_->Shutdown();
     if (engine_) engine_->Shutdown();
+    // After the engine: the fates it decided last are published.
+    if (fate_store_) fate_store_->Shutdown();
     if (exporter_) {
       // Deliver until the deadline; what is still undelivered then stays in
       // the persistent queue (if any) for the next run, and is given up.
@@ -322,6 +329,7 @@ class GatewayAppImpl final : public GatewayApp {
   std::unique_ptr<PersistentQueue> wal_;
   const ExportLoopGuard loop_guard_ = NewExportLoopGuard();
   std::unique_ptr<Exporter> exporter_;
+  std::unique_ptr<FateStoreClient> fate_store_;
   std::unique_ptr<TraceEngine> engine_;
   std::unique_ptr<MetricsTransform> metrics_transform_;
   std::unique_ptr<GatewayPipeline> pipeline_;

@@ -31,11 +31,13 @@ BUILD_PACKAGES=(
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   libabsl-dev libconcurrentqueue-dev libbenchmark-dev libgtest-dev libgmock-dev
   libboost1.81-dev libcurl4-openssl-dev libyaml-cpp-dev zlib1g-dev libisal-dev libdeflate-dev
+  libhiredis-dev libssl-dev  # the fate store's Redis client (reparent.fate_store)
 )
 TEST_PACKAGES=(
   python3 curl ca-certificates
   clang libclang-rt-14-dev
   rabbitmq-server
+  redis-server  # tests/reliability/fate_store_chain_test starts its own on a free port
   chromium  # tests/e2e/status_page_test.sh renders /status headless
   patchelf zip unzip  # deploy/lambda/build_layer.sh and the Lambda layer tests
 )
@@ -65,8 +67,9 @@ if ((${#missing[@]})); then
   SUDO=""
   if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; fi
   $SUDO apt-get update -qq
-  # rabbitmq-server's package starts the service; tests start their own
-  # broker on a private port, so keep the packaged one from auto-starting.
+  # rabbitmq-server's and redis-server's packages start the service; tests
+  # start their own on a private port, so keep the packaged ones from
+  # auto-starting.
   if [[ ! -e /usr/sbin/policy-rc.d ]]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
     $SUDO chmod +x /usr/sbin/policy-rc.d

@@ -279,6 +279,14 @@ HttpResponse AdminHandler::StatusHtml() {
     }
     absl::StrAppend(&html, "</table>\n");
   }
+  if (probes_.fate_store) {
+    absl::StrAppend(&html, "<h2>Fate store</h2>\n<table id=\"fate-store\">\n");
+    for (const auto& [label, value] : probes_.fate_store()) {
+      absl::StrAppend(&html, "<tr><th>", HtmlEscape(label), "</th><td>", HtmlEscape(Scrub(ValidUtf8(value))),
+                      "</td></tr>\n");
+    }
+    absl::StrAppend(&html, "</table>\n");
+  }
   absl::StrAppend(&html, "<h2>Configuration in effect</h2>\n<pre id=\"config\">",
                   HtmlEscape(Scrub(ValidUtf8(effective_config_))),
                   "</pre>\n<p><a href=\"/status.json\">status.json</a> &middot; <a href=\"/metrics\">metrics</a> "
@@ -315,7 +323,17 @@ HttpResponse AdminHandler::StatusJson() {
                     ",\"original_trace_id\":", JsonString(d.original_trace_id),
                     ",\"new_trace_id\":", JsonString(d.new_trace_id), "}");
   }
-  absl::StrAppend(&json, "],\"config\":", JsonString(Scrub(effective_config_)), "}\n");
+  absl::StrAppend(&json, "]");
+  if (probes_.fate_store) {
+    absl::StrAppend(&json, ",\"fate_store\":{");
+    bool first = true;
+    for (const auto& [label, value] : probes_.fate_store()) {
+      absl::StrAppend(&json, first ? "" : ",", JsonString(label), ":", JsonString(Scrub(ValidUtf8(value))));
+      first = false;
+    }
+    absl::StrAppend(&json, "}");
+  }
+  absl::StrAppend(&json, ",\"config\":", JsonString(Scrub(effective_config_)), "}\n");
   return NoStore({200, kJson, std::move(json), {}});
 }
 

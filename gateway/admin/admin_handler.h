@@ -31,6 +31,7 @@
 #include <deque>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -71,6 +72,9 @@ struct AdminProbes {
   // Most recent first; the page shows at most kMaxDecisionsShown.
   std::function<std::vector<DecisionRow>()> recent_decisions;
   std::function<ThroughputTotals()> throughput;
+  // The shared fate store's state as label / value rows; unset: no store
+  // (the page leaves the section out).
+  std::function<std::vector<std::pair<std::string, std::string>>()> fate_store;
 };
 
 // Spans/s over the sampling window, or -1 while there is no earlier sample.

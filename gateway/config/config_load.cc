@@ -50,6 +50,20 @@ reparent:
   max_resolved_spans: 4000000
   cross_process: false
   shards: 0
+  fate_store:                # shared with other gateways; docs/reparenting.md "Across gateways"
+    type: none               # none | redis
+    redis:
+      address: 127.0.0.1:6379
+      username: ""
+      password: ""
+      key_prefix: "otlpgw:fate:"
+      tls: {enabled: false, ca_file: "", server_name: "", cert_file: "", key_file: ""}
+    ttl: 10m
+    timeout: 200ms
+    connect_timeout: 1s
+    max_wait: 5s
+    publish_linger: 10ms
+    publish_kinds: [producer]
 batch:
   max_spans: 2000
   max_bytes: 4000000
@@ -198,7 +212,7 @@ absl::Status ParseReceivers(const YamlSection& s, GatewayConfig* config) {
 absl::Status ParseReparent(const YamlSection& s, ReparentOptions* r) {
   GATEWAY_RETURN_IF_ERROR(s.CheckKeys({"target_kinds", "link_choice", "record_original", "fanout",
                                        "max_fanout_links", "hold_window", "resolved_ttl", "max_held_spans",
-                                       "max_resolved_spans", "cross_process", "shards"}));
+                                       "max_resolved_spans", "cross_process", "shards", "fate_store"}));
   if (s.Has("target_kinds")) {
     std::vector<std::string> kinds;
     GATEWAY_RETURN_IF_ERROR(s.StringList("target_kinds", &kinds));
@@ -228,6 +242,49 @@ absl::Status ParseReparent(const YamlSection& s, ReparentOptions* r) {
   GATEWAY_RETURN_IF_ERROR(s.Integer("max_resolved_spans", &r->max_resolved_spans, 0, int64_t{1} << 40));
   GATEWAY_RETURN_IF_ERROR(s.Bool("cross_process", &r->cross_process));
   return s.Integer("shards", &r->shards, 0, 1024);
+}
+
+absl::Status ParseFateStore(const YamlSection& s, FateStoreConfig* f) {
+  GATEWAY_RETURN_IF_ERROR(s.CheckKeys(
+      {"type", "redis", "ttl", "timeout", "connect_timeout", "max_wait", "publish_linger", "publish_kinds"}));
+  std::string type;
+  GATEWAY_RETURN_IF_ERROR(s.String("type", &type));
+  if (type == "none") {
+    f->type = FateStoreType::kNone;
+  } else if (type == "redis") {
+    f->type = FateStoreType::kRedis;
+  } else if (!type.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(s.Child("type"), ": must be none or redis, got \"", type, "\""));
+  }
+  GATEWAY_ASSIGN_OR_RETURN(YamlSection redis, s.Sub("redis"));
+  GATEWAY_RETURN_IF_ERROR(redis.CheckKeys({"address", "username", "password", "key_prefix", "tls"}));
+  GATEWAY_RETURN_IF_ERROR(redis.String("address", &f->redis.address));
+  GATEWAY_RETURN_IF_ERROR(redis.String("username", &f->redis.username));
+  GATEWAY_RETURN_IF_ERROR(redis.String("password", &f->redis.password));
+  GATEWAY_RETURN_IF_ERROR(redis.String("key_prefix", &f->redis.key_prefix));
+  GATEWAY_ASSIGN_OR_RETURN(YamlSection tls, redis.Sub("tls"));
+  GATEWAY_RETURN_IF_ERROR(tls.CheckKeys({"enabled", "ca_file", "server_name", "cert_file", "key_file"}));
+  GATEWAY_RETURN_IF_ERROR(tls.Bool("enabled", &f->redis.tls.enabled));
+  GATEWAY_RETURN_IF_ERROR(tls.String("ca_file", &f->redis.tls.ca_file));
+  GATEWAY_RETURN_IF_ERROR(tls.String("server_name", &f->redis.tls.server_name));
+  GATEWAY_RETURN_IF_ERROR(tls.String("cert_file", &f->redis.tls.cert_file));
+  GATEWAY_RETURN_IF_ERROR(tls.String("key_file", &f->redis.tls.key_file));
+  GATEWAY_RETURN_IF_ERROR(s.Duration("ttl", &f->ttl));
+  GATEWAY_RETURN_IF_ERROR(s.Duration("timeout", &f->timeout));
+  GATEWAY_RETURN_IF_ERROR(s.Duration("connect_timeout", &f->connect_timeout));
+  GATEWAY_RETURN_IF_ERROR(s.Duration("max_wait", &f->max_wait));
+  GATEWAY_RETURN_IF_ERROR(s.Duration("publish_linger", &f->publish_linger));
+  if (s.Has("publish_kinds")) {
+    std::vector<std::string> kinds;
+    GATEWAY_RETURN_IF_ERROR(s.StringList("publish_kinds", &kinds));
+    f->publish_kinds.clear();
+    for (size_t i = 0; i < kinds.size(); ++i) {
+      SpanKind kind;
+      GATEWAY_RETURN_IF_ERROR(ParseSpanKind(kinds[i], absl::StrCat(s.Child("publish_kinds"), "[", i, "]"), &kind));
+      f->publish_kinds.push_back(kind);
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ParseExporter(const YamlSection& s, ExporterConfig* e) {
@@ -318,6 +375,8 @@ absl::Status ParseDocument(const YAML::Node& root, const EnvLookup& env, Gateway
 
   GATEWAY_ASSIGN_OR_RETURN(YamlSection reparent, top.Sub("reparent"));
   GATEWAY_RETURN_IF_ERROR(ParseReparent(reparent, &config->reparent));
+  GATEWAY_ASSIGN_OR_RETURN(YamlSection fate_store, reparent.Sub("fate_store"));
+  GATEWAY_RETURN_IF_ERROR(ParseFateStore(fate_store, &config->fate_store));
 
   GATEWAY_ASSIGN_OR_RETURN(YamlSection batch, top.Sub("batch"));
   GATEWAY_RETURN_IF_ERROR(batch.CheckKeys({"max_spans", "max_bytes", "timeout"}));

@@ -50,6 +50,18 @@ std::string RenderEffectiveConfig(const GatewayConfig& c) {
                   "\n  hold_window: ", D(r.hold_window), "\n  resolved_ttl: ", D(r.resolved_ttl),
                   "\n  max_held_spans: ", r.max_held_spans, "\n  max_resolved_spans: ", r.max_resolved_spans,
                   "\n  cross_process: ", B(r.cross_process), "\n  shards: ", r.shards, "\n");
+  const FateStoreConfig& f = c.fate_store;
+  std::vector<std::string> publish_kinds;
+  for (SpanKind k : f.publish_kinds) publish_kinds.emplace_back(SpanKindName(k));
+  absl::StrAppend(&out, "  fate_store:\n    type: ", ToAbsl(FateStoreTypeName(f.type)), "\n    redis:\n      address: ",
+                  Q(f.redis.address), "\n      username: ", Q(f.redis.username), "\n      password: ",
+                  Secret(f.redis.password), "\n      key_prefix: ", Q(f.redis.key_prefix),
+                  "\n      tls: {enabled: ", B(f.redis.tls.enabled), ", ca_file: ", Q(f.redis.tls.ca_file),
+                  ", server_name: ", Q(f.redis.tls.server_name), ", cert_file: ", Q(f.redis.tls.cert_file),
+                  ", key_file: ", Q(f.redis.tls.key_file), "}\n    ttl: ", D(f.ttl), "\n    timeout: ", D(f.timeout),
+                  "\n    connect_timeout: ", D(f.connect_timeout), "\n    max_wait: ", D(f.max_wait),
+                  "\n    publish_linger: ", D(f.publish_linger),
+                  "\n    publish_kinds: [", absl::StrJoin(publish_kinds, ", "), "]\n");
   absl::StrAppend(&out, "batch:\n  max_spans: ", c.batch.max_spans, "\n  max_bytes: ", c.batch.max_bytes,
                   "\n  timeout: ", D(c.batch.timeout), "\n");
   absl::StrAppend(&out, "exporter:\n  type: ", ToAbsl(ExporterTypeName(e.type)), "  # in effect: ",

@@ -92,6 +92,7 @@ absl::Status ValidateConfig(const GatewayConfig& c) {
   if (c.reparent.resolved_ttl < c.reparent.hold_window) {
     return absl::InvalidArgumentError("reparent.resolved_ttl: must be at least reparent.hold_window");
   }
+  GATEWAY_RETURN_IF_ERROR(ValidateFateStoreConfig(c.fate_store, c.reparent.hold_window));
   GATEWAY_RETURN_IF_ERROR(Positive("batch.timeout", c.batch.timeout));
   GATEWAY_RETURN_IF_ERROR(Positive("exporter.timeout", c.exporter.timeout));
   GATEWAY_RETURN_IF_ERROR(Positive("exporter.retry.initial_interval", c.exporter.retry.initial_interval));
@@ -169,7 +170,7 @@ std::string_view ExporterTypeName(ExporterType type) {
 std::vector<std::string> ConfigSecrets(const GatewayConfig& c) {
   std::vector<std::string> secrets;
   for (const std::string* s : {&c.exporter.dynatrace.api_token, &c.admin.status_token, &c.grpc.auth.bearer_token,
-                               &c.http.auth.bearer_token}) {
+                               &c.http.auth.bearer_token, &c.fate_store.redis.password}) {
     secrets.push_back(*s);
   }
   for (const auto& [name, value] : c.exporter.otlphttp.headers) {

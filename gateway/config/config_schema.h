@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "gateway/config/fate_store_config.h"
 #include "gateway/config/metrics_config.h"
 #include "pipeline/base/logging.h"
 #include "pipeline/reparent/reparent_options.h"
@@ -166,6 +167,7 @@ struct GatewayConfig {
   HttpReceiverConfig http;  // receivers.http
   AdminConfig admin;
   ReparentOptions reparent;
+  FateStoreConfig fate_store;  // reparent.fate_store
   BatchConfig batch;
   ExporterConfig exporter;
   MetricsConfig metrics;

@@ -10,6 +10,7 @@
 
 #include "concurrentqueue/blockingconcurrentqueue.h"
 #include "pipeline/base/sync.h"
+#include "pipeline/reparent/fate_store_gate.h"
 #include "pipeline/reparent/trace_resolver.h"
 
 namespace gateway {
@@ -80,7 +81,8 @@ size_t ShardOf(const TraceId& trace, size_t shards) {
 class ShardedTraceEngine final : public TraceEngine {
  public:
   ShardedTraceEngine(const ReparentOptions& options, const TraceBatcherOptions& batcher_options,
-                     Exporter& exporter, MemoryBudget* budget, MetricsRegistry& metrics, const Clock& clock);
+                     Exporter& exporter, MemoryBudget* budget, MetricsRegistry& metrics, const Clock& clock,
+                     FateStoreClient* fate_store);
   ~ShardedTraceEngine() override { Shutdown(); }
 
   void Submit(ScannedTraceRequest request) override;
@@ -94,6 +96,9 @@ class ShardedTraceEngine final : public TraceEngine {
     moodycamel::BlockingConcurrentQueue<Work> queue;
     std::unique_ptr<TraceResolver> resolver;
     std::unique_ptr<TraceBatcher> batcher;
+    // With a fate store: in front of the resolver. After `queue`, so that it
+    // is destroyed first (its wake-ups enqueue there).
+    std::unique_ptr<FateStoreGate> gate;
     TraceResolverStats published;
     int64_t decisions_published = 0;
     mutable Mutex mu;
@@ -122,7 +127,7 @@ class ShardedTraceEngine final : public TraceEngine {
 
 ShardedTraceEngine::ShardedTraceEngine(const ReparentOptions& options, const TraceBatcherOptions& batcher_options,
                                        Exporter& exporter, MemoryBudget* budget, MetricsRegistry& metrics,
-                                       const Clock& clock)
+                                       const Clock& clock, FateStoreClient* fate_store)
     : options_(options), batcher_options_(batcher_options), exporter_(exporter), budget_(budget), clock_(clock) {
   size_t n = options.shards > 0 ? static_cast<size_t>(options.shards) : std::thread::hardware_concurrency();
   if (n == 0) n = 1;
@@ -158,6 +163,13 @@ ShardedTraceEngine::ShardedTraceEngine(const ReparentOptions& options, const Tra
     auto shard = std::make_unique<Shard>();
     shard->resolver = std::make_unique<TraceResolver>(options, limits);
     shard->batcher = std::make_unique<TraceBatcher>(batcher_options, exporter, budget);
+    if (fate_store != nullptr) {
+      // An empty work item only wakes the worker (the queue takes any number
+      // of producers; the client's thread is one more).
+      shard->gate = std::make_unique<FateStoreGate>(*fate_store, options,
+                                                    [queue = &shard->queue] { queue->enqueue(Work{}); });
+      shard->resolver->ObserveFates(shard->gate.get(), fate_store->options().publish_kinds);
+    }
     shards_.push_back(std::move(shard));
   }
   for (size_t i = 0; i < n; ++i) {
@@ -206,6 +218,8 @@ void ShardedTraceEngine::Run(size_t index) {
   Shard& shard = *shards_[index];
   TraceResolver& resolver = *shard.resolver;
   TraceBatcher& batcher = *shard.batcher;
+  FateStoreGate* const gate = shard.gate.get();
+  std::vector<SpanRef> pass;
   std::vector<OutputSpan> out;
   auto emit = [&](absl::Time now) {
     for (OutputSpan& span : out) batcher.Add(std::move(span), now);
@@ -213,7 +227,13 @@ void ShardedTraceEngine::Run(size_t index) {
   };
   auto process = [&](Work& work) {
     const absl::Time now = clock_.Now();
-    resolver.ProcessRequest(work.buffer, work.spans, now, &out);
+    if (gate != nullptr && gate->Admit(work.buffer, work.spans, now, &pass)) {
+      // Consumers wait in the gate for the fate store's answer.
+      resolver.ProcessRequest(work.buffer, pass, now, &out);
+      pass.clear();
+    } else {
+      resolver.ProcessRequest(work.buffer, work.spans, now, &out);
+    }
     work.spans.clear();
     work.buffer.reset();  // outputs and held spans keep their own references
     emit(now);
@@ -231,7 +251,8 @@ void ShardedTraceEngine::Run(size_t index) {
   bool stop = false;
   while (!stop) {
     absl::Time now = clock_.Now();
-    const absl::Time next = std::min(resolver.NextExpiry(), batcher.Deadline());
+    absl::Time next = std::min(resolver.NextExpiry(), batcher.Deadline());
+    if (gate != nullptr) next = std::min(next, gate->NextDeadline());
     const absl::Duration wait = std::clamp(next - now, absl::ZeroDuration(), options_.worker_tick);
     bool got = shard.queue.wait_dequeue_timed(work, absl::ToInt64Microseconds(wait));
     for (int taken = 0; got; ++taken) {
@@ -243,6 +264,8 @@ void ShardedTraceEngine::Run(size_t index) {
       // The queue is multi-producer: a request submitted before the flush
       // may sit behind its marker, so everything queued now goes first.
       for (int taken = 0; taken < kMaxItemsPerFlush && shard.queue.try_dequeue(work); ++taken) take(work, &stop);
+      // Nothing waits past the end of an invoke, for the fate store either.
+      if (gate != nullptr) gate->ReleaseAll(clock_.Now(), resolver, &out);
       resolver.ReleaseAllForFlush(&out);
       emit(clock_.Now());
       batcher.Flush();
@@ -251,15 +274,21 @@ void ShardedTraceEngine::Run(size_t index) {
       // Every Submit finished before the stop marker was enqueued, so what
       // is left is visible now; a bounded number of items.
       while (shard.queue.try_dequeue(work)) take(work, &stop);
+      if (gate != nullptr) {
+        gate->Poll(clock_.Now(), resolver, &out);
+        gate->ReleaseAll(clock_.Now(), resolver, &out);
+      }
       resolver.ReleaseAll(&out);
       emit(clock_.Now());
       batcher.Flush();
     } else {
       now = clock_.Now();
+      if (gate != nullptr) gate->Poll(now, resolver, &out);
       resolver.Expire(now, &out);
       emit(now);
       batcher.FlushIfDue(now);
     }
+    if (gate != nullptr) gate->Flush(clock_.Now(), /*force=*/stop);
     Publish(index);
     // After the batches went to the exporter (the stop path flushes too).
     for (const std::shared_ptr<FlushBarrier>& barrier : flushes) {
@@ -341,8 +370,9 @@ void ShardedTraceEngine::Shutdown() {
 std::unique_ptr<TraceEngine> NewShardedTraceEngine(const ReparentOptions& options,
                                                    const TraceBatcherOptions& batcher_options, Exporter& exporter,
                                                    MemoryBudget* budget, MetricsRegistry& metrics,
-                                                   const Clock& clock) {
-  return std::make_unique<ShardedTraceEngine>(options, batcher_options, exporter, budget, metrics, clock);
+                                                   const Clock& clock, FateStoreClient* fate_store) {
+  return std::make_unique<ShardedTraceEngine>(options, batcher_options, exporter, budget, metrics, clock,
+                                              fate_store);
 }
 
 }  // namespace gateway

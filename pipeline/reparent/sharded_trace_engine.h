@@ -20,6 +20,7 @@
 #include "pipeline/export/exporter.h"
 #include "pipeline/ingest/memory_budget.h"
 #include "pipeline/base/metrics_registry.h"
+#include "pipeline/reparent/fate_store_client.h"
 #include "pipeline/reparent/reparent_options.h"
 #include "pipeline/reparent/trace_batcher.h"
 #include "pipeline/reparent/trace_engine.h"
@@ -30,9 +31,11 @@ namespace gateway {
 // `exporter`, `budget` (may be null), `metrics` and `clock` must outlive the
 // engine. Spans submitted after Shutdown go out unchanged at once, on the
 // caller's thread, counted as released with reason "shutdown".
+// `fate_store` (null: none) must outlive the engine; with it each shard
+// worker has a FateStoreGate (fate_store_gate.h) in front of its resolver.
 std::unique_ptr<TraceEngine> NewShardedTraceEngine(const ReparentOptions& options,
                                                    const TraceBatcherOptions& batcher_options, Exporter& exporter,
                                                    MemoryBudget* budget, MetricsRegistry& metrics,
-                                                   const Clock& clock);
+                                                   const Clock& clock, FateStoreClient* fate_store = nullptr);
 
 }  // namespace gateway

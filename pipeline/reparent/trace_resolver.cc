@@ -135,6 +135,7 @@ bool TraceResolver::PassUnchanged(const SpanRef& span, const std::shared_ptr<con
   if (!waiting_.empty() && waiting_.contains(FateKey{span.trace_id, span.span_id})) return false;
   ++stats_.processed;
   AppendUnchanged(span, buffer, out);
+  NoteFate(span, span.trace_id);
   // RecordFate without children to wake.
   if (MakeRoom(false, now)) fates_[current_].Insert(fingerprint, false);
   if (static_cast<int64_t>(fates_[current_].size()) >= std::max<int64_t>(1, limits_.max_resolved_spans / 2)) {
@@ -177,6 +178,7 @@ void TraceResolver::Decide(const SpanRef& span, const std::shared_ptr<const Requ
   if (chosen >= 0) {
     const TraceId new_trace = span.links[chosen].trace_id;
     EmitTarget(span, buffer, chosen, now, out);
+    NoteFate(span, new_trace);
     RecordFate(key, fingerprint, true, new_trace, now, ready);
     return;
   }
@@ -186,10 +188,12 @@ void TraceResolver::Decide(const SpanRef& span, const std::shared_ptr<const Requ
     moved.patched_trace_id = parent->new_trace;
     moved.trace_id_offset = span.trace_id_offset;
     ++stats_.descendants_moved;
+    NoteFate(span, parent->new_trace);
     RecordFate(key, fingerprint, true, parent->new_trace, now, ready);
     return;
   }
   AppendUnchanged(span, buffer, out);
+  NoteFate(span, span.trace_id);
   RecordFate(key, fingerprint, false, TraceId(), now, ready);
 }
 
@@ -334,6 +338,7 @@ void TraceResolver::ReleaseHeld(uint64_t id, Release reason, absl::Time now, std
   // It goes out unchanged, so its held descendants stay with it.
   std::vector<Ready> ready;
   AppendUnchanged(span, buffer, out);
+  NoteFate(span, span.trace_id);
   const FateKey key{span.trace_id, span.span_id};
   RecordFate(key, FateFingerprint(key), false, TraceId(), now, &ready);
   ResolveReady(&ready, now, out);
@@ -502,6 +507,31 @@ void TraceResolver::ReleaseAllHeld(Release reason, std::vector<OutputSpan>* out)
   held_.clear();
   waiting_.clear();
 }
+
+// ---- Fate store hooks (issue #19 part 2) ----
+
+void TraceResolver::LearnFate(const TraceId& original_trace, const SpanId& span, const TraceId& new_trace,
+                              absl::Time now, std::vector<OutputSpan>* out) {
+  const FateKey key{original_trace, span};
+  std::vector<Ready> ready;
+  const bool moved = new_trace != original_trace;
+  RecordFate(key, FateFingerprint(key), moved, moved ? new_trace : TraceId(), now, &ready);
+  if (ready.empty()) return;
+  ResolveReady(&ready, now, out);
+  CompactOrder();
+}
+
+void TraceResolver::ObserveFates(FateObserver* observer, absl::Span<const SpanKind> kinds) {
+  observer_ = observer;
+  observed_kinds_mask_ = 0;
+  if (observer == nullptr) return;
+  for (SpanKind kind : kinds) {
+    const auto k = static_cast<int32_t>(kind);
+    if (k >= 0 && k < 64) observed_kinds_mask_ |= uint64_t{1} << k;
+  }
+}
+
+// ---- end of fate store hooks ----
 
 absl::Time TraceResolver::NextExpiry() const {
   for (uint64_t id : held_order_) {

@@ -31,6 +31,7 @@
 #include "pipeline/otlp/span_ref.h"
 #include "pipeline/otlp/trace_ids.h"
 #include "pipeline/otlp/trace_rewriter.h"
+#include "pipeline/reparent/fate_observer.h"
 #include "pipeline/reparent/fate_table.h"
 #include "pipeline/reparent/reparent_options.h"
 #include "pipeline/reparent/trace_engine.h"
@@ -111,6 +112,19 @@ class TraceResolver final {
   // The earliest time at which Expire would release something;
   // InfiniteFuture when nothing is held.
   absl::Time NextExpiry() const;
+
+  // ---- Fate store hooks (issue #19 part 2; fate_store_gate.h uses them) ----
+  // A fate learned from another gateway: span `span` of trace
+  // `original_trace` went out in `new_trace`. Remembered as if this resolver
+  // had moved it (when new_trace differs), and spans held for it are
+  // decided into `out`.
+  void LearnFate(const TraceId& original_trace, const SpanId& span, const TraceId& new_trace, absl::Time now,
+                 std::vector<OutputSpan>* out);
+  // From now on tells `observer` (null: nobody) the fate of every span of a
+  // kind in `kinds` when it is decided (not of fates learned). `observer`
+  // must outlive the resolver or be replaced.
+  void ObserveFates(FateObserver* observer, absl::Span<const SpanKind> kinds);
+  // ---- end of fate store hooks ----
 
   int64_t HeldSpans() const { return static_cast<int64_t>(held_.size()); }
   // Bytes the held spans' bookkeeping (held_, held_order_, waiting_) has
@@ -206,6 +220,16 @@ class TraceResolver final {
 
   // Index of the chosen link, or -1 when the span is not a target.
   int ChooseLink(const SpanRef& span) const;
+
+  // Fate store hook: tells observer_ where `span` went, if it observes its kind.
+  void NoteFate(const SpanRef& span, const TraceId& new_trace) {
+    const auto kind = static_cast<int32_t>(span.kind);
+    if (observed_kinds_mask_ != 0 && kind >= 0 && kind < 64 && (observed_kinds_mask_ & (uint64_t{1} << kind)) != 0) {
+      observer_->OnFate(span, new_trace);
+    }
+  }
+  FateObserver* observer_ = nullptr;
+  uint64_t observed_kinds_mask_ = 0;
 
   const ReparentOptions options_;
   const TraceResolverLimits limits_;

@@ -1,0 +1,120 @@
+#include "tests/reliability/gateway_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+
+extern char** environ;
+
+namespace gateway::reliability {
+
+std::string GatewayProcess::Binary() {
+  const char* env = std::getenv("GATEWAY_BINARY");
+  return env != nullptr && *env != '\0' ? env : "gateway/otlp_gateway";
+}
+
+std::unique_ptr<GatewayProcess> GatewayProcess::Start(const std::string& binary, const std::string& config_path) {
+  auto process = std::unique_ptr<GatewayProcess>(new GatewayProcess());
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return nullptr;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
+  const std::string config_flag = "--config=" + config_path;
+  std::vector<char*> argv = {const_cast<char*>(binary.c_str()), const_cast<char*>(config_flag.c_str()), nullptr};
+  const int rc = ::posix_spawn(&process->pid_, binary.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    return nullptr;
+  }
+  process->reader_ = std::thread([p = process.get(), fd = fds[0]] { p->ReadLog(fd); });
+  return process;
+}
+
+GatewayProcess::~GatewayProcess() {
+  if (!exited_) {
+    Signal(SIGKILL);
+    WaitExit(absl::Now() + absl::Seconds(10));
+  }
+  if (reader_.joinable()) reader_.join();
+}
+
+bool GatewayProcess::WaitListening(absl::Time deadline, int* grpc_port, int* http_port) {
+  MutexLock lock(&mu_);
+  mu_.AwaitWithDeadline([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return grpc_port_ > 0 || eof_; }, deadline);
+  *grpc_port = grpc_port_;
+  *http_port = http_port_;
+  return grpc_port_ > 0 && http_port_ > 0;
+}
+
+int GatewayProcess::admin_port() const {
+  MutexLock lock(&mu_);
+  return admin_port_;
+}
+
+void GatewayProcess::Signal(int sig) { ::kill(pid_, sig); }
+
+int GatewayProcess::WaitExit(absl::Time deadline) {
+  {
+    MutexLock lock(&mu_);
+    mu_.AwaitWithDeadline([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return eof_; }, deadline);
+    if (!eof_) return -1;
+  }
+  int status = 0;
+  if (::waitpid(pid_, &status, 0) != pid_) return -1;
+  exited_ = true;
+  return status;
+}
+
+std::string GatewayProcess::Log() const {
+  MutexLock lock(&mu_);
+  return log_;
+}
+
+void GatewayProcess::ReadLog(int fd) {
+  char buf[4096];
+  while (true) {
+    const ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    MutexLock lock(&mu_);
+    if (n <= 0) {
+      eof_ = true;
+      break;
+    }
+    log_.append(buf, static_cast<size_t>(n));
+    if (grpc_port_ == 0) ParsePorts();
+  }
+  ::close(fd);
+}
+
+void GatewayProcess::ParsePorts() {
+  const size_t line = log_.find("\"msg\":\"listening\"");
+  if (line == std::string::npos) return;
+  const size_t end = log_.find('\n', line);
+  if (end == std::string::npos) return;
+  auto field = [&](const std::string& key) {
+    const std::string needle = "\"" + key + "\":\"";
+    const size_t at = log_.find(needle, line);
+    int port = 0;
+    if (at == std::string::npos || at > end) return 0;
+    const size_t start = at + needle.size();
+    const size_t stop = log_.find('"', start);
+    if (!absl::SimpleAtoi(log_.substr(start, stop - start), &port)) return 0;
+    return port;
+  };
+  http_port_ = field("http_port");
+  admin_port_ = field("admin_port");
+  grpc_port_ = field("grpc_port");
+}
+
+}  // namespace gateway::reliability
