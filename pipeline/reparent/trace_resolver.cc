@@ -184,7 +184,7 @@ void TraceResolver::Arrive(const SpanRef& span, const std::shared_ptr<const Requ
   if (chosen >= 0) {
     // A target whose parent is in this process (the flags say so) and not
     // seen yet waits for the end of the request: an invocation may follow.
-    if (span.has_parent && (span.flags & kRemoteBits) == kSpanFlagsHasIsRemote && !releasing_all_) {
+    if (span.has_parent && (span.flags & kRemoteBits) == kSpanFlagsHasIsRemote) {
       const FateKey parent{span.trace_id, span.parent_span_id};
       Fate fate;
       if (!memory_.Find(parent, parent_fingerprint, &fate) && !held_by_key_.contains(parent)) {
@@ -261,7 +261,7 @@ void TraceResolver::StartTarget(const SpanRef& span, const std::shared_ptr<const
   // Not known: a gateway in front of one service uses what it knows; a
   // central one (cross_process) waits for the link target within the hold
   // window. Another shard's trace is always asked about.
-  if (releasing_all_ || (!options_.cross_process && Owns(link.trace_id))) {
+  if (!options_.cross_process && Owns(link.trace_id)) {
     DecideTarget(span, buffer, chosen, link.trace_id, anchored, now, out);
     return;
   }
@@ -353,7 +353,7 @@ void TraceResolver::MakeMessageSpans(const SpanRef& batch, const std::shared_ptr
     Fate fate;
     if (memory_.Find(target, FateFingerprint(target), &fate)) {
       EmitMessageSpan(batch, buffer, m.link, m.id, fate.moved ? fate.new_trace : link.trace_id, batch_trace, now, out);
-    } else if (releasing_all_ || (!options_.cross_process && Owns(link.trace_id))) {
+    } else if (!options_.cross_process && Owns(link.trace_id)) {
       EmitMessageSpan(batch, buffer, m.link, m.id, link.trace_id, batch_trace, now, out);
     } else {
       const uint64_t id = Hold(batch, buffer, Wait::kLink, m.link, m.id, /*message_span=*/true, false, now);

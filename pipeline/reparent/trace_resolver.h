@@ -373,8 +373,6 @@ class TraceResolver final {
   // Targets held back to the end of the current request.
   std::vector<Deferred> deferred_;
   std::shared_ptr<const RequestBuffer> deferred_buffer_;
-  // Decide without waiting (ReleaseAll).
-  bool releasing_all_ = false;
 
   // Owner side: shards waiting for the fate of a key, and when they asked.
   absl::flat_hash_map<FateKey, absl::InlinedVector<uint32_t, 1>> subscribers_;

@@ -296,9 +296,9 @@ void TraceResolver::Expire(absl::Time now, std::vector<OutputSpan>* out) {
 }
 
 void TraceResolver::ReleaseAll(std::vector<OutputSpan>* out) {
-  // Oldest first; a release may resolve (and so remove) later ones. Nothing
-  // decided now waits (releasing_all_).
-  releasing_all_ = true;
+  // Oldest first; a release may resolve (and so remove) later ones, or hold
+  // new ones (per-message spans of a target decided now), which come later
+  // in the order.
   while (!held_order_.empty()) {
     const uint64_t id = held_order_.front();
     held_order_.pop_front();
@@ -306,7 +306,6 @@ void TraceResolver::ReleaseAll(std::vector<OutputSpan>* out) {
     if (it == held_.end()) continue;
     Force(id, Release::kShutdown, it->second.arrival, out);
   }
-  releasing_all_ = false;
   held_.clear();
   waiting_.clear();
   held_by_key_.clear();
