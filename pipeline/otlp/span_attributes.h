@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "absl/types/span.h"
 #include "pipeline/otlp/span_ref.h"
 
 namespace gateway {
@@ -23,6 +24,12 @@ bool LinkStringAttribute(const LinkRef& link, std::string_view key, std::string_
 
 // Whether `link` has an attribute `key`, whatever its value.
 bool LinkHasAttribute(const LinkRef& link, std::string_view key);
+
+// One walk over `link`'s attributes for several keys: bit i of the result
+// is set when the link has an attribute keys[i] (the first one counts), and
+// values[i] is then its string value (empty when it is not a string).
+// At most 32 keys; `values` has room for keys.size().
+uint32_t FindLinkAttributes(const LinkRef& link, absl::Span<const std::string_view> keys, std::string_view* values);
 
 // Span.start_time_unix_nano (the last occurrence); 0 when absent.
 uint64_t SpanStartTime(const SpanRef& span);

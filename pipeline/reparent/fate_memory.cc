@@ -22,21 +22,6 @@ uint64_t MessageIdHash(std::string_view message_id) {
 FateMemory::FateMemory(absl::Duration resolved_ttl, int64_t max_resolved_spans, int64_t max_table_bytes)
     : resolved_ttl_(resolved_ttl), max_resolved_spans_(max_resolved_spans), max_table_bytes_(max_table_bytes) {}
 
-void FateMemory::Record(const FateKey& key, uint64_t fingerprint, bool moved, const TraceId& new_trace,
-                        absl::Time now) {
-  if (generation_start_ == absl::InfinitePast()) generation_start_ = now;
-  if (max_resolved_spans_ <= 0 || !MakeRoom(moved, now)) return;
-  if (moved) moved_[current_].InsertOrAssign(key, fingerprint, new_trace);
-  fates_[current_].Insert(fingerprint, moved);
-  AfterInsert(now);
-}
-
-void FateMemory::RecordUnchanged(uint64_t fingerprint, absl::Time now) {
-  if (!MakeRoom(false, now)) return;
-  fates_[current_].Insert(fingerprint, false);
-  AfterInsert(now);
-}
-
 bool FateMemory::Find(const FateKey& key, uint64_t fingerprint, Fate* fate) const {
   const int older = 1 - current_;
   const FateTable::Found in_current = fates_[current_].Find(fingerprint);

@@ -55,10 +55,20 @@ class FateMemory {
 
   // Remembers `key`'s fate (`fingerprint` = FateFingerprint(key)); a moved
   // fate wins over an unchanged one.
-  void Record(const FateKey& key, uint64_t fingerprint, bool moved, const TraceId& new_trace, absl::Time now);
+  void Record(const FateKey& key, uint64_t fingerprint, bool moved, const TraceId& new_trace, absl::Time now) {
+    if (generation_start_ == absl::InfinitePast()) generation_start_ = now;
+    if (max_resolved_spans_ <= 0 || !MakeRoom(moved, now)) return;
+    if (moved) moved_[current_].InsertOrAssign(key, fingerprint, new_trace);
+    fates_[current_].Insert(fingerprint, moved);
+    AfterInsert(now);
+  }
   // Record of an unchanged fate, when the caller knows there is nothing else
   // to do (the resolver's inline common case). Requires Started().
-  void RecordUnchanged(uint64_t fingerprint, absl::Time now);
+  void RecordUnchanged(uint64_t fingerprint, absl::Time now) {
+    if (!MakeRoom(false, now)) return;
+    fates_[current_].Insert(fingerprint, false);
+    AfterInsert(now);
+  }
   // The remembered fate of `key`; false if none.
   bool Find(const FateKey& key, uint64_t fingerprint, Fate* fate) const;
   // True only when the fate is surely "unchanged" (a fingerprint test, no

@@ -16,6 +16,8 @@ namespace {
 
 constexpr uint32_t kRemoteBits = kSpanFlagsHasIsRemote | kSpanFlagsIsRemote;
 constexpr uint32_t kSampled = 0x01;
+// A Link with trace id, span id and flags only: 18 + 10 + 5 bytes.
+constexpr size_t kBareLinkBytes = 33;
 
 // FNV-1a over the bytes, then the splitmix64 finalizer for avalanche.
 uint64_t HashIds(std::string_view a, std::string_view b, std::string_view c, std::string_view d) {
@@ -93,12 +95,13 @@ bool TraceResolver::EligibleLink(const SpanRef& span, const LinkRef& link) const
   if ((link.flags & kSpanFlagsHasIsRemote) != 0 && (span.flags & kSampled) != 0 && (link.flags & kSampled) == 0) {
     return false;
   }
-  if (link.message.empty()) return true;
   // Marked as not a producer: the gateway's own links (old parent, batch
   // span) and the Lambda instrumentations' X-Ray environment link.
-  if (LinkHasAttribute(link, kAttrOriginalParent) || LinkHasAttribute(link, kAttrBatchSpan)) return false;
-  std::string_view source;
-  return !(LinkStringAttribute(link, kAttrLinkSource, &source) && source == kLinkSourceXrayEnv);
+  if (link.message.size() <= kBareLinkBytes) return true;  // no room for attributes
+  static constexpr std::string_view kMarks[] = {kAttrOriginalParent, kAttrBatchSpan, kAttrLinkSource};
+  std::string_view values[3];
+  const uint32_t found = FindLinkAttributes(link, kMarks, values);
+  return (found & 3) == 0 && !((found & 4) != 0 && values[2] == kLinkSourceXrayEnv);
 }
 
 int TraceResolver::ChooseLink(const SpanRef& span, int* eligible) const {
@@ -135,8 +138,11 @@ void TraceResolver::ProcessRequest(const std::shared_ptr<const RequestBuffer>& b
     fingerprints_[i].parent = span.has_parent ? FateFingerprint(FateKey{span.trace_id, span.parent_span_id}) : 0;
   }
   auto prefetch = [this, spans](size_t i) {
+    const SpanRef& span = spans[i];
     memory_.Prefetch(fingerprints_[i].self);
-    if (spans[i].has_parent) memory_.Prefetch(fingerprints_[i].parent);
+    if (span.has_parent) memory_.Prefetch(fingerprints_[i].parent);
+    // A target looks up the fate of the span its first link names.
+    if (MaybeTarget(span)) memory_.Prefetch(FateFingerprint(FateKey{span.links[0].trace_id, span.links[0].span_id}));
   };
   for (size_t i = 0; i < spans.size() && i < kAhead; ++i) prefetch(i);
   for (size_t i = 0; i < spans.size(); ++i) {
@@ -316,7 +322,7 @@ void TraceResolver::DecideTarget(const SpanRef& span, const std::shared_ptr<cons
     ++stats_.reparented;
     Decided(span, new_trace, now);
   }
-  MakeMessageSpans(span, buffer, new_trace, now, out);
+  if (options_.fanout && span.links.size() >= 2) MakeMessageSpans(span, buffer, new_trace, now, out);
   const FateKey key{span.trace_id, span.span_id};
   RecordFate(key, FateFingerprint(key), true, new_trace, now);
 }
