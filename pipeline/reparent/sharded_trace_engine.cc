@@ -271,7 +271,8 @@ void ShardedTraceEngine::Run(size_t index) {
       // may sit behind its marker, so everything queued now goes first.
       for (int taken = 0; taken < kMaxItemsPerFlush && shard.queue.try_dequeue(work); ++taken) take(work, &stop);
       if (gate != nullptr) {
-        // Consumers waiting for the fate store get their answers first
+        // Nothing waits past the end of an invoke, for the fate store
+        // either; but consumers waiting for its answers get them first
         // (briefly: a Lambda invocation's flush is billed time).
         absl::Time until = absl::Now() + kFlushFateStoreWait;
         for (const auto& barrier : flushes) until = std::min(until, barrier->deadline);
