@@ -18,7 +18,7 @@ constexpr int kMaxItemsPerWake = 256;
 
 }  // namespace
 
-void FateReplies::Deliver(FateAnswer answer) {
+void FateStoreReplies::Deliver(FateStoreAnswer answer) {
   MutexLock lock(&mu_);
   if (closed_) return;
   answers_.push_back(std::move(answer));
@@ -27,13 +27,13 @@ void FateReplies::Deliver(FateAnswer answer) {
   if (answers_.size() == 1 && wake_) wake_();
 }
 
-void FateReplies::WaitForAnswer(absl::Time deadline) {
+void FateStoreReplies::WaitForAnswer(absl::Time deadline) {
   MutexLock lock(&mu_);
   mu_.AwaitWithDeadline([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !answers_.empty() || closed_; },
                         deadline);
 }
 
-bool FateReplies::TryTake(FateAnswer* answer) {
+bool FateStoreReplies::TryTake(FateStoreAnswer* answer) {
   MutexLock lock(&mu_);
   if (answers_.empty()) return false;
   *answer = std::move(answers_.front());
@@ -41,7 +41,7 @@ bool FateReplies::TryTake(FateAnswer* answer) {
   return true;
 }
 
-void FateReplies::Close() {
+void FateStoreReplies::Close() {
   MutexLock lock(&mu_);
   closed_ = true;
   answers_.clear();
@@ -94,11 +94,11 @@ FateStoreClient::FateStoreClient(const FateStoreClientOptions& options, std::uni
   thread_ = std::thread([this] { Run(); });
 }
 
-void FateStoreClient::Submit(std::vector<FateRecord> publish, std::vector<FateLookup> lookups) {
+void FateStoreClient::Submit(std::vector<StoredFate> publish, std::vector<FateStoreLookup> lookups) {
   if (publish.empty() && lookups.empty()) return;
   if (stopped_.load()) {
-    for (FateLookup& lookup : lookups) {
-      FateAnswer answer{lookup.id, FateAnswer::Outcome::kUnavailable, {}};
+    for (FateStoreLookup& lookup : lookups) {
+      FateStoreAnswer answer{lookup.id, FateStoreAnswer::Outcome::kUnavailable, {}};
       answer.fates.resize(lookup.queries.size());
       lookup.reply_to->Deliver(std::move(answer));
     }
@@ -139,7 +139,7 @@ FateStoreSnapshot FateStoreClient::Snapshot() const {
   return s;
 }
 
-void FateStoreClient::Remember(const FateQuery& query, const TraceId& new_trace) {
+void FateStoreClient::Remember(const StoredFateKey& query, const TraceId& new_trace) {
   if (options_.cache_entries == 0) return;
   if (cache_.size() >= options_.cache_entries) cache_.clear();
   cache_.insert_or_assign(query, new_trace);
@@ -147,7 +147,7 @@ void FateStoreClient::Remember(const FateQuery& query, const TraceId& new_trace)
 
 void FateStoreClient::Take(Item& item, absl::Time now) {
   if (publishes_.empty()) publishes_since_ = now;
-  for (FateRecord& record : item.publish) {
+  for (StoredFate& record : item.publish) {
     Remember(record.query, record.new_trace);
     publishes_.push_back(record);
   }
@@ -155,11 +155,11 @@ void FateStoreClient::Take(Item& item, absl::Time now) {
     publishes_.pop_front();
     publish_dropped_->Add();
   }
-  for (FateLookup& lookup : item.lookups) {
+  for (FateStoreLookup& lookup : item.lookups) {
     Pending pending{std::move(lookup), {}, now + options_.lookup_linger};
     pending.fates.resize(pending.lookup.queries.size());
     if (FillFromCache(&pending)) {
-      Answer(pending, FateAnswer::Outcome::kAnswered);
+      Answer(pending, FateStoreAnswer::Outcome::kAnswered);
     } else {
       pending_.push_back(std::move(pending));
     }
@@ -184,16 +184,16 @@ bool FateStoreClient::FillFromCache(Pending* pending) {
   return all;
 }
 
-void FateStoreClient::Answer(Pending& pending, FateAnswer::Outcome outcome) {
+void FateStoreClient::Answer(Pending& pending, FateStoreAnswer::Outcome outcome) {
   for (const std::optional<TraceId>& fate : pending.fates) {
     if (fate.has_value()) continue;
-    (outcome == FateAnswer::Outcome::kAnswered ? lookups_absent_ : lookups_unavailable_)->Add();
+    (outcome == FateStoreAnswer::Outcome::kAnswered ? lookups_absent_ : lookups_unavailable_)->Add();
   }
-  pending.lookup.reply_to->Deliver(FateAnswer{pending.lookup.id, outcome, std::move(pending.fates)});
+  pending.lookup.reply_to->Deliver(FateStoreAnswer{pending.lookup.id, outcome, std::move(pending.fates)});
 }
 
 void FateStoreClient::AnswerAllUnavailable() {
-  for (Pending& pending : pending_) Answer(pending, FateAnswer::Outcome::kUnavailable);
+  for (Pending& pending : pending_) Answer(pending, FateStoreAnswer::Outcome::kUnavailable);
   pending_.clear();
 }
 
@@ -214,7 +214,7 @@ void FateStoreClient::SetDown(const absl::Status& error, absl::Time now) {
 bool FateStoreClient::Exchange(absl::Time now) {
   // The queries due, each once (several lookups may ask the same one).
   asked_.clear();
-  absl::flat_hash_map<FateQuery, size_t> index;
+  absl::flat_hash_map<StoredFateKey, size_t> index;
   const size_t publish_share = std::min(publishes_.size(), std::max<size_t>(1, options_.max_batch / 2));
   const size_t lookup_budget = options_.max_batch > publish_share ? options_.max_batch - publish_share : 0;
   for (Pending& pending : pending_) {
@@ -228,7 +228,7 @@ bool FateStoreClient::Exchange(absl::Time now) {
   }
   const size_t publish_count = std::min(publishes_.size(), options_.max_batch - asked_.size());
   if (asked_.empty() && publish_count == 0 && up_) return false;
-  std::vector<FateRecord> publish(publishes_.begin(), publishes_.begin() + static_cast<ptrdiff_t>(publish_count));
+  std::vector<StoredFate> publish(publishes_.begin(), publishes_.begin() + static_cast<ptrdiff_t>(publish_count));
 
   const absl::Status status = store_->RoundTrip(publish, options_.ttl, asked_, options_.timeout, &found_);
   now = clock_.Now();
@@ -277,7 +277,7 @@ bool FateStoreClient::Exchange(absl::Time now) {
       pending.asked_once = true;
     }
     if (all || pending.next_ask >= pending.lookup.deadline) {
-      Answer(pending, FateAnswer::Outcome::kAnswered);
+      Answer(pending, FateStoreAnswer::Outcome::kAnswered);
     } else {
       if (kept != p) pending_[kept] = std::move(pending);
       ++kept;

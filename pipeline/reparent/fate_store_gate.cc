@@ -10,7 +10,7 @@ FateStoreGate::FateStoreGate(FateStoreClient& client, const ReparentOptions& rep
       counters_(client.gate_counters()),
       reparent_(reparent),
       options_(client.options()),
-      replies_(std::make_shared<FateReplies>(std::move(wake))) {
+      replies_(std::make_shared<FateStoreReplies>(std::move(wake))) {
   for (SpanKind kind : reparent_.target_kinds) {
     const auto k = static_cast<int32_t>(kind);
     if (k >= 0 && k < 64) target_kinds_mask_ |= uint64_t{1} << k;
@@ -29,14 +29,14 @@ size_t FateStoreGate::AddQueries(const SpanRef& span) {
   // The links the resolver may follow: the chosen one (first or last valid
   // cross-trace link) and, with fan-out, up to max_fanout_links others.
   const size_t cap = reparent_.fanout ? 1 + static_cast<size_t>(std::max(0, reparent_.max_fanout_links)) : 1;
-  std::vector<FateQuery>* queries = nullptr;
+  std::vector<StoredFateKey>* queries = nullptr;
   int last = -1;
   auto add = [&](const LinkRef& link) {
     if (queries == nullptr) {
-      FateLookup& lookup = lookups_.emplace_back();
+      FateStoreLookup& lookup = lookups_.emplace_back();
       queries = &lookup.queries;
     }
-    queries->push_back(FateQuery{link.trace_id, link.span_id});
+    queries->push_back(StoredFateKey{link.trace_id, link.span_id});
   };
   for (size_t i = 0; i < span.links.size(); ++i) {
     const LinkRef& link = span.links[i];
@@ -48,10 +48,10 @@ size_t FateStoreGate::AddQueries(const SpanRef& span) {
   }
   if (last >= 0 && reparent_.link_choice == LinkChoice::kLast) {
     const LinkRef& chosen = span.links[static_cast<size_t>(last)];
-    const FateQuery q{chosen.trace_id, chosen.span_id};
+    const StoredFateKey q{chosen.trace_id, chosen.span_id};
     bool present = false;
     if (queries != nullptr) {
-      for (const FateQuery& have : *queries) present = present || have == q;
+      for (const StoredFateKey& have : *queries) present = present || have == q;
     }
     if (!present) add(chosen);
   }
@@ -75,7 +75,7 @@ bool FateStoreGate::Admit(const std::shared_ptr<const RequestBuffer>& buffer, ab
         held = true;
       }
       const uint64_t id = next_id_++;
-      FateLookup& lookup = lookups_.back();
+      FateStoreLookup& lookup = lookups_.back();
       lookup.id = id;
       lookup.deadline = now + options_.max_wait;
       lookup.reply_to = replies_;
@@ -100,8 +100,8 @@ struct SubstitutedLinks {
 
 }  // namespace
 
-bool FateStoreGate::SubstituteLinks(const std::vector<FateQuery>& queries, const FateAnswer& answer, SpanRef* span,
-                                    std::shared_ptr<const RequestBuffer>* buffer) {
+bool FateStoreGate::SubstituteLinks(const std::vector<StoredFateKey>& queries, const FateStoreAnswer& answer,
+                                    SpanRef* span, std::shared_ptr<const RequestBuffer>* buffer) {
   std::shared_ptr<SubstitutedLinks> substituted;
   for (size_t i = 0; i < span->links.size(); ++i) {
     const LinkRef& link = span->links[i];
@@ -129,7 +129,7 @@ bool FateStoreGate::SubstituteLinks(const std::vector<FateQuery>& queries, const
 }
 
 void FateStoreGate::Release(uint64_t id, absl::Time now, Counter* degraded, TraceResolver& resolver,
-                            std::vector<OutputSpan>* out, const FateAnswer* answer) {
+                            std::vector<OutputSpan>* out, const FateStoreAnswer* answer) {
   auto it = waiting_.find(id);
   if (it == waiting_.end()) return;
   SpanRef span = it->second.span;
@@ -148,11 +148,11 @@ void FateStoreGate::Release(uint64_t id, absl::Time now, Counter* degraded, Trac
 
 void FateStoreGate::Poll(absl::Time now, TraceResolver& resolver, std::vector<OutputSpan>* out) {
   last_now_ = now;
-  FateAnswer answer;
+  FateStoreAnswer answer;
   while (replies_->TryTake(&answer)) {
     auto it = waiting_.find(answer.id);
     if (it == waiting_.end()) continue;  // it went on at its deadline
-    const std::vector<FateQuery>& queries = it->second.queries;
+    const std::vector<StoredFateKey>& queries = it->second.queries;
     bool complete = true;
     for (size_t i = 0; i < queries.size() && i < answer.fates.size(); ++i) {
       const std::optional<TraceId>& fate = answer.fates[i];
@@ -164,7 +164,7 @@ void FateStoreGate::Poll(absl::Time now, TraceResolver& resolver, std::vector<Ou
       resolver.LearnFate(queries[i].original_trace, queries[i].span, *fate, now, out);
       counters_.learned->Add();
     }
-    const bool degraded = answer.outcome == FateAnswer::Outcome::kUnavailable && !complete;
+    const bool degraded = answer.outcome == FateStoreAnswer::Outcome::kUnavailable && !complete;
     Release(answer.id, now, degraded ? counters_.degraded_unavailable : nullptr, resolver, out, &answer);
   }
   while (!order_.empty()) {
@@ -229,7 +229,7 @@ void FateStoreGate::Settle(absl::Time until, const Clock& clock, TraceResolver& 
 
 void FateStoreGate::OnFate(const SpanRef& span, const TraceId& new_trace) {
   if (publish_.empty()) publish_since_ = last_now_;
-  publish_.push_back(FateRecord{FateQuery{span.trace_id, span.span_id}, new_trace});
+  publish_.push_back(StoredFate{StoredFateKey{span.trace_id, span.span_id}, new_trace});
 }
 
 }  // namespace gateway

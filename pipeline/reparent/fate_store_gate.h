@@ -92,7 +92,7 @@ class FateStoreGate final : public FateObserver {
     absl::Time arrival;
     absl::Time deadline;
     // What was asked, in the order of the answer's fates.
-    std::vector<FateQuery> queries;
+    std::vector<StoredFateKey> queries;
   };
 
   // Appends the queries for `span`'s links to lookups_; their count (0: not
@@ -101,7 +101,7 @@ class FateStoreGate final : public FateObserver {
   // Hands span `id` to the resolver; `answer` (null: none came) may
   // redirect its links.
   void Release(uint64_t id, absl::Time now, Counter* degraded, TraceResolver& resolver,
-               std::vector<OutputSpan>* out, const FateAnswer* answer = nullptr);
+               std::vector<OutputSpan>* out, const FateStoreAnswer* answer = nullptr);
 
   // ---- Link substitution: the single hop across gateways ----
   // The resolver places a consumer in its link's trace as received. When the
@@ -115,7 +115,8 @@ class FateStoreGate final : public FateObserver {
   // resolver follow remembered fates of link targets itself, LearnFate's
   // included; once it is merged this substitution is redundant and should
   // go (see docs/reparenting.md, "Across gateways").
-  static bool SubstituteLinks(const std::vector<FateQuery>& queries, const FateAnswer& answer, SpanRef* span,
+  static bool SubstituteLinks(const std::vector<StoredFateKey>& queries, const FateStoreAnswer& answer,
+                              SpanRef* span,
                               std::shared_ptr<const RequestBuffer>* buffer);
   // ---- end of link substitution ----
 
@@ -124,7 +125,7 @@ class FateStoreGate final : public FateObserver {
   const ReparentOptions reparent_;
   const FateStoreClientOptions& options_;
   uint64_t target_kinds_mask_ = 0;
-  std::shared_ptr<FateReplies> replies_;
+  std::shared_ptr<FateStoreReplies> replies_;
 
   // Held back, by lookup id (increasing with arrival), and the ids in
   // arrival order (ids already released are skipped).
@@ -134,10 +135,10 @@ class FateStoreGate final : public FateObserver {
 
   // Collected for the next Flush; publish_since_: when the first of
   // publish_ was decided (the time of the last Admit or Poll).
-  std::vector<FateRecord> publish_;
+  std::vector<StoredFate> publish_;
   absl::Time publish_since_;
   absl::Time last_now_ = absl::InfinitePast();
-  std::vector<FateLookup> lookups_;
+  std::vector<FateStoreLookup> lookups_;
 };
 
 }  // namespace gateway

@@ -48,8 +48,8 @@ ProtoSpan MakeSpan(uint64_t trace, uint64_t span, std::optional<uint64_t> parent
   return s;
 }
 
-FateQuery Query(uint64_t trace, uint64_t span) {
-  FateQuery q;
+StoredFateKey Query(uint64_t trace, uint64_t span) {
+  StoredFateKey q;
   TraceId::FromBytes(TraceIdBytes(trace), &q.original_trace);
   SpanId::FromBytes(SpanIdBytes(span), &q.span);
   return q;
