@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <set>
 #include <optional>
 #include <string>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "pipeline/base/metrics_registry.h"
 #include "pipeline/otlp/output_span.h"
 #include "pipeline/otlp/trace_encoder.h"
+#include "pipeline/reparent/shard_of.h"
 #include "pipeline/reparent/trace_resolver.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_exporter.h"
@@ -165,20 +167,24 @@ TEST_F(ShardedTraceEngineTest, EverySpanComesOutExactlyOnceFromManyProducers) {
 // child and a producer of its own. Every span must end in the first
 // producer's trace, each consumer under the producer it links to, each span
 // delivered once.
+// A trace number whose id varies in the bytes ShardOf reads, so that the
+// hops of a chain spread over the shards.
+uint64_t Spread(uint64_t n) { return n << 40 | n; }
+
 std::vector<ProtoSpan> ChainSpans(uint64_t chain, int hops) {
   std::vector<ProtoSpan> spans;
   const uint64_t base = chain * 1000;
-  spans.push_back(MakeSpan(base, base + 1, std::nullopt, ProtoSpan::SPAN_KIND_SERVER));
-  spans.push_back(MakeSpan(base, base + 2, base + 1, ProtoSpan::SPAN_KIND_PRODUCER));
+  spans.push_back(MakeSpan(Spread(base), base + 1, std::nullopt, ProtoSpan::SPAN_KIND_SERVER));
+  spans.push_back(MakeSpan(Spread(base), base + 2, base + 1, ProtoSpan::SPAN_KIND_PRODUCER));
   for (int h = 1; h <= hops; ++h) {
     const uint64_t trace = base + static_cast<uint64_t>(h);
     const uint64_t consumer = base + 10 * static_cast<uint64_t>(h);
     const uint64_t previous_trace = h == 1 ? base : trace - 1;
     const uint64_t previous_producer = h == 1 ? base + 2 : consumer - 10 + 2;
-    spans.push_back(MakeSpan(trace, consumer, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER,
-                             {{previous_trace, previous_producer}}));
-    spans.push_back(MakeSpan(trace, consumer + 1, consumer));
-    spans.push_back(MakeSpan(trace, consumer + 2, consumer + 1, ProtoSpan::SPAN_KIND_PRODUCER));
+    spans.push_back(MakeSpan(Spread(trace), consumer, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER,
+                             {{Spread(previous_trace), previous_producer}}));
+    spans.push_back(MakeSpan(Spread(trace), consumer + 1, consumer));
+    spans.push_back(MakeSpan(Spread(trace), consumer + 2, consumer + 1, ProtoSpan::SPAN_KIND_PRODUCER));
   }
   return spans;
 }
@@ -195,6 +201,14 @@ class ShardedChainTest : public ShardedTraceEngineTest {
       chains.push_back(ChainSpans(c, 2 + static_cast<int>(c % 5)));
       all.insert(all.end(), chains.back().begin(), chains.back().end());
     }
+    // The hops do cross shards.
+    std::set<size_t> shards_used;
+    for (const ProtoSpan& s : all) {
+      TraceId t;
+      TraceId::FromBytes(s.trace_id(), &t);
+      shards_used.insert(ShardOf(t, 4));
+    }
+    ASSERT_EQ(shards_used.size(), 4u);
     std::mt19937_64 rng(19);
     if (cross_process) {
       std::vector<ProtoSpan> arrival = all;

@@ -141,7 +141,7 @@ TEST_F(TraceResolverTest, ShardsAskEachOtherAboutLinkTargets) {
   uint64_t a = 1;
   uint64_t b = 2;
   TraceId ta, tb;
-  for (b = 2; b < 100; ++b) {
+  for (b = uint64_t{1} << 40; b < (uint64_t{100} << 40); b += uint64_t{1} << 40) {
     TraceId::FromBytes(TraceIdBytes(a), &ta);
     TraceId::FromBytes(TraceIdBytes(b), &tb);
     if (ShardOf(ta, 2) != ShardOf(tb, 2)) break;
@@ -223,10 +223,10 @@ TEST_F(TraceResolverTest, ShardsAskEachOtherAboutLinkTargets) {
 TEST_F(TraceResolverTest, WithoutCrossProcessAnUnknownAnswerLetsTheConsumerGoAsLinked) {
   TraceResolverLimits limits = limits_;
   limits.shards = 64;
-  uint64_t other = 2;
+  uint64_t other = uint64_t{1} << 40;
   TraceId t1, to;
   TraceId::FromBytes(TraceIdBytes(1), &t1);
-  for (;; ++other) {
+  for (;; other += uint64_t{1} << 40) {
     TraceId::FromBytes(TraceIdBytes(other), &to);
     if (ShardOf(to, 64) != ShardOf(t1, 64)) break;
   }
