@@ -190,11 +190,11 @@ absl::Status Seed(const std::string& address, int requests) {
   options.address = address;
   auto store = NewRedisFateStore(options);
   if (!store.ok()) return store.status();
-  std::vector<FateRecord> batch;
+  std::vector<StoredFate> batch;
   std::vector<std::optional<TraceId>> found;
   for (int r = 0; r < requests; ++r) {
     for (uint64_t t = 0; t < kTracesPerRequest; ++t) {
-      FateRecord record;
+      StoredFate record;
       TraceId::FromBytes(LinkedTrace(r, t), &record.query.original_trace);
       SpanId::FromBytes(kLinkedSpan, &record.query.span);
       TraceId::FromBytes(MovedTo(r, t), &record.new_trace);

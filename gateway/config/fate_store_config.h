@@ -55,8 +55,7 @@ struct FateStoreConfig {
   // reparent.hold_window.
   absl::Duration max_wait = absl::Seconds(5);
   // Fates to publish wait this long for more to share a round trip (in the
-  // shard's gate, then in the client); 0 in a Lambda extension, whose
-  // environment may be frozen right after an invocation.
+  // shard's gate, then in the client); a flush sends them at once.
   absl::Duration publish_linger = absl::Milliseconds(10);
   // Kinds of the spans whose fates are published (the link targets).
   std::vector<SpanKind> publish_kinds = {SpanKind::kProducer};

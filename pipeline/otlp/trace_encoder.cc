@@ -64,35 +64,54 @@ std::string EncodeLink(const TraceId& trace_id, const SpanId& span_id, std::stri
   return out;
 }
 
-std::string BuildFanoutSpan(const SpanRef& original, const LinkRef& link, const SpanId& span_id,
-                            const std::vector<ExtraAttribute>& extra) {
+namespace {
+
+// The key of a KeyValue (value bytes); empty when it has none or is malformed.
+std::string_view KeyValueKey(std::string_view key_value) {
+  WireReader reader(key_value);
+  WireField f;
+  std::string_view key;
+  while (!reader.done()) {
+    if (!reader.ReadField(&f)) return {};
+    if (f.number == kKeyValueKey && f.type == WireType::kLengthDelimited) key = f.bytes;
+  }
+  return key;
+}
+
+bool IsMessageAttribute(std::string_view key) {
+  constexpr std::string_view kMessaging = "messaging.";
+  constexpr std::string_view kBatch = "messaging.batch.";
+  return key.substr(0, kMessaging.size()) == kMessaging && key.substr(0, kBatch.size()) != kBatch;
+}
+
+}  // namespace
+
+std::string BuildMessageSpan(const SpanRef& batch, const LinkRef& link, const MessageSpanFields& fields) {
   std::string out;
-  out.reserve(original.message.size() + link.message.size() + AttributesSize(extra, kSpanAttributes) + 64);
-  AppendLengthDelimited(&out, kSpanTraceId, link.trace_id.View());
-  AppendLengthDelimited(&out, kSpanSpanId, span_id.View());
+  out.reserve(batch.name.size() + link.message.size() + fields.batch_link.size() +
+              AttributesSize(fields.extra, kSpanAttributes) + 256);
+  AppendLengthDelimited(&out, kSpanTraceId, fields.trace_id.View());
+  AppendLengthDelimited(&out, kSpanSpanId, fields.span_id.View());
   if (!link.trace_state.empty()) AppendLengthDelimited(&out, kSpanTraceState, link.trace_state);
   AppendLengthDelimited(&out, kSpanParentSpanId, link.span_id.View());
   AppendTag(&out, kSpanKind, WireType::kVarint);
   AppendVarint(&out, static_cast<uint64_t>(SpanKind::kConsumer));
-  AppendFixed32Field(&out, kSpanFlags,
-                     (link.flags & kSpanFlagsTraceFlagsMask) | kSpanFlagsHasIsRemote | kSpanFlagsIsRemote);
+  AppendTag(&out, kSpanStartTime, WireType::kFixed64);
+  AppendFixed64(&out, fields.time_unix_nano);
+  AppendTag(&out, kSpanEndTime, WireType::kFixed64);
+  AppendFixed64(&out, fields.time_unix_nano);
 
-  // Name, times, attributes and status, every occurrence in order so that
-  // "last one wins" and message merging resolve as they did in the original.
-  WireReader reader(original.message);
+  // The name (every occurrence, so that the last one wins as in the batch
+  // span) and the batch's messaging attributes that hold for each message.
+  WireReader reader(batch.message);
   WireField f;
   while (!reader.done()) {
     if (!reader.ReadField(&f)) break;
-    switch (f.number) {
-      case kSpanName:
-      case kSpanStartTime:
-      case kSpanEndTime:
-      case kSpanAttributes:
-      case kSpanStatus:
-        out.append(original.message.data() + f.begin, f.end - f.begin);
-        break;
-      default:
-        break;
+    if (f.number == kSpanName) {
+      out.append(batch.message.data() + f.begin, f.end - f.begin);
+    } else if (f.number == kSpanAttributes && f.type == WireType::kLengthDelimited &&
+               IsMessageAttribute(KeyValueKey(f.bytes))) {
+      out.append(batch.message.data() + f.begin, f.end - f.begin);
     }
   }
   // Link.attributes and Span.attributes are both KeyValue: re-tag.
@@ -103,7 +122,9 @@ std::string BuildFanoutSpan(const SpanRef& original, const LinkRef& link, const 
       AppendLengthDelimited(&out, kSpanAttributes, f.bytes);
     }
   }
-  for (const ExtraAttribute& attribute : extra) AppendKeyValueField(&out, kSpanAttributes, attribute);
+  for (const ExtraAttribute& attribute : fields.extra) AppendKeyValueField(&out, kSpanAttributes, attribute);
+  if (!fields.batch_link.empty()) AppendLengthDelimited(&out, kSpanLinks, fields.batch_link);
+  AppendFixed32Field(&out, kSpanFlags, fields.flags);
   return out;
 }
 

@@ -28,23 +28,23 @@
 namespace gateway {
 
 // Which span: its trace id as received, and its span id.
-struct FateQuery {
+struct StoredFateKey {
   TraceId original_trace;
   SpanId span;
 
-  friend bool operator==(const FateQuery& a, const FateQuery& b) {
+  friend bool operator==(const StoredFateKey& a, const StoredFateKey& b) {
     return a.original_trace == b.original_trace && a.span == b.span;
   }
   template <typename H>
-  friend H AbslHashValue(H h, const FateQuery& q) {
+  friend H AbslHashValue(H h, const StoredFateKey& q) {
     return H::combine(std::move(h), q.original_trace, q.span);
   }
 };
 
 // Where it went: new_trace == query.original_trace when it went out
 // unchanged.
-struct FateRecord {
-  FateQuery query;
+struct StoredFate {
+  StoredFateKey query;
   TraceId new_trace;
 };
 
@@ -61,8 +61,8 @@ class FateStore {
   // been stored. Blocks for at most about `timeout`, plus the
   // implementation's own connect timeout when it has to (re)connect first.
   // Not thread-safe: one caller at a time.
-  virtual absl::Status RoundTrip(absl::Span<const FateRecord> publish, absl::Duration ttl,
-                                 absl::Span<const FateQuery> lookup, absl::Duration timeout,
+  virtual absl::Status RoundTrip(absl::Span<const StoredFate> publish, absl::Duration ttl,
+                                 absl::Span<const StoredFateKey> lookup, absl::Duration timeout,
                                  std::vector<std::optional<TraceId>>* found) = 0;
 
   // For logs and /status, without secrets, e.g. "redis 10.0.3.7:6379 tls".

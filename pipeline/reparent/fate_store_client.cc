@@ -18,7 +18,7 @@ constexpr int kMaxItemsPerWake = 256;
 
 }  // namespace
 
-void FateReplies::Deliver(FateAnswer answer) {
+void FateStoreReplies::Deliver(FateStoreAnswer answer) {
   MutexLock lock(&mu_);
   if (closed_) return;
   answers_.push_back(std::move(answer));
@@ -27,7 +27,13 @@ void FateReplies::Deliver(FateAnswer answer) {
   if (answers_.size() == 1 && wake_) wake_();
 }
 
-bool FateReplies::TryTake(FateAnswer* answer) {
+void FateStoreReplies::WaitForAnswer(absl::Time deadline) {
+  MutexLock lock(&mu_);
+  mu_.AwaitWithDeadline([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !answers_.empty() || closed_; },
+                        deadline);
+}
+
+bool FateStoreReplies::TryTake(FateStoreAnswer* answer) {
   MutexLock lock(&mu_);
   if (answers_.empty()) return false;
   *answer = std::move(answers_.front());
@@ -35,7 +41,7 @@ bool FateReplies::TryTake(FateAnswer* answer) {
   return true;
 }
 
-void FateReplies::Close() {
+void FateStoreReplies::Close() {
   MutexLock lock(&mu_);
   closed_ = true;
   answers_.clear();
@@ -69,6 +75,7 @@ FateStoreClient::FateStoreClient(const FateStoreClientOptions& options, std::uni
   gate_counters_.degraded_timeout = metrics.GetCounter(degraded, degraded_help, {{"reason", "timeout"}});
   gate_counters_.degraded_overflow = metrics.GetCounter(degraded, degraded_help, {{"reason", "overflow"}});
   gate_counters_.degraded_shutdown = metrics.GetCounter(degraded, degraded_help, {{"reason", "shutdown"}});
+  gate_counters_.degraded_flush = metrics.GetCounter(degraded, degraded_help, {{"reason", "flush"}});
   gate_counters_.waits = metrics.GetCounter("gateway_fate_store_waits_total",
                                             "Consumer spans that waited for the fate store's answer");
   gate_counters_.wait_micros = metrics.GetCounter(
@@ -76,7 +83,7 @@ FateStoreClient::FateStoreClient(const FateStoreClientOptions& options, std::uni
       "Time consumer spans waited for the fate store's answer (divide by gateway_fate_store_waits_total)");
   gate_counters_.learned = metrics.GetCounter("gateway_fate_store_fates_learned_total",
                                               "Moved link targets learned from the fate store");
-  gate_counters_.substituted = metrics.GetCounter(
+  gate_counters_.followed = metrics.GetCounter(
       "gateway_fate_store_links_followed_total",
       "Consumer spans placed under a producer that another gateway had moved (its new trace from the store)");
   gate_counters_.waiting = &waiting_;
@@ -87,22 +94,29 @@ FateStoreClient::FateStoreClient(const FateStoreClientOptions& options, std::uni
   thread_ = std::thread([this] { Run(); });
 }
 
-void FateStoreClient::Submit(std::vector<FateRecord> publish, std::vector<FateLookup> lookups) {
+void FateStoreClient::Submit(std::vector<StoredFate> publish, std::vector<FateStoreLookup> lookups) {
   if (publish.empty() && lookups.empty()) return;
   if (stopped_.load()) {
-    for (FateLookup& lookup : lookups) {
-      FateAnswer answer{lookup.id, FateAnswer::Outcome::kUnavailable, {}};
+    for (FateStoreLookup& lookup : lookups) {
+      FateStoreAnswer answer{lookup.id, FateStoreAnswer::Outcome::kUnavailable, {}};
       answer.fates.resize(lookup.queries.size());
       lookup.reply_to->Deliver(std::move(answer));
     }
     return;
   }
-  queue_.enqueue(Item{std::move(publish), std::move(lookups), false});
+  queue_.enqueue(Item{std::move(publish), std::move(lookups), false, nullptr});
+}
+
+bool FateStoreClient::Flush(absl::Time deadline) {
+  if (stopped_.load()) return false;
+  auto waiter = std::make_shared<FlushWaiter>();
+  queue_.enqueue(Item{{}, {}, false, waiter});
+  return waiter->done.WaitForNotificationWithTimeout(deadline - absl::Now()) && waiter->sent.load();
 }
 
 void FateStoreClient::Shutdown() {
   if (stopped_.exchange(true)) return;
-  queue_.enqueue(Item{{}, {}, true});
+  queue_.enqueue(Item{{}, {}, true, nullptr});
   if (thread_.joinable()) thread_.join();
 }
 
@@ -125,7 +139,7 @@ FateStoreSnapshot FateStoreClient::Snapshot() const {
   return s;
 }
 
-void FateStoreClient::Remember(const FateQuery& query, const TraceId& new_trace) {
+void FateStoreClient::Remember(const StoredFateKey& query, const TraceId& new_trace) {
   if (options_.cache_entries == 0) return;
   if (cache_.size() >= options_.cache_entries) cache_.clear();
   cache_.insert_or_assign(query, new_trace);
@@ -133,7 +147,7 @@ void FateStoreClient::Remember(const FateQuery& query, const TraceId& new_trace)
 
 void FateStoreClient::Take(Item& item, absl::Time now) {
   if (publishes_.empty()) publishes_since_ = now;
-  for (FateRecord& record : item.publish) {
+  for (StoredFate& record : item.publish) {
     Remember(record.query, record.new_trace);
     publishes_.push_back(record);
   }
@@ -141,15 +155,16 @@ void FateStoreClient::Take(Item& item, absl::Time now) {
     publishes_.pop_front();
     publish_dropped_->Add();
   }
-  for (FateLookup& lookup : item.lookups) {
+  for (FateStoreLookup& lookup : item.lookups) {
     Pending pending{std::move(lookup), {}, now + options_.lookup_linger};
     pending.fates.resize(pending.lookup.queries.size());
     if (FillFromCache(&pending)) {
-      Answer(pending, FateAnswer::Outcome::kAnswered);
+      Answer(pending, FateStoreAnswer::Outcome::kAnswered);
     } else {
       pending_.push_back(std::move(pending));
     }
   }
+  if (item.flush != nullptr) flushes_.push_back(std::move(item.flush));
   item.publish.clear();
   item.lookups.clear();
 }
@@ -169,16 +184,16 @@ bool FateStoreClient::FillFromCache(Pending* pending) {
   return all;
 }
 
-void FateStoreClient::Answer(Pending& pending, FateAnswer::Outcome outcome) {
+void FateStoreClient::Answer(Pending& pending, FateStoreAnswer::Outcome outcome) {
   for (const std::optional<TraceId>& fate : pending.fates) {
     if (fate.has_value()) continue;
-    (outcome == FateAnswer::Outcome::kAnswered ? lookups_absent_ : lookups_unavailable_)->Add();
+    (outcome == FateStoreAnswer::Outcome::kAnswered ? lookups_absent_ : lookups_unavailable_)->Add();
   }
-  pending.lookup.reply_to->Deliver(FateAnswer{pending.lookup.id, outcome, std::move(pending.fates)});
+  pending.lookup.reply_to->Deliver(FateStoreAnswer{pending.lookup.id, outcome, std::move(pending.fates)});
 }
 
 void FateStoreClient::AnswerAllUnavailable() {
-  for (Pending& pending : pending_) Answer(pending, FateAnswer::Outcome::kUnavailable);
+  for (Pending& pending : pending_) Answer(pending, FateStoreAnswer::Outcome::kUnavailable);
   pending_.clear();
 }
 
@@ -199,7 +214,7 @@ void FateStoreClient::SetDown(const absl::Status& error, absl::Time now) {
 bool FateStoreClient::Exchange(absl::Time now) {
   // The queries due, each once (several lookups may ask the same one).
   asked_.clear();
-  absl::flat_hash_map<FateQuery, size_t> index;
+  absl::flat_hash_map<StoredFateKey, size_t> index;
   const size_t publish_share = std::min(publishes_.size(), std::max<size_t>(1, options_.max_batch / 2));
   const size_t lookup_budget = options_.max_batch > publish_share ? options_.max_batch - publish_share : 0;
   for (Pending& pending : pending_) {
@@ -213,7 +228,7 @@ bool FateStoreClient::Exchange(absl::Time now) {
   }
   const size_t publish_count = std::min(publishes_.size(), options_.max_batch - asked_.size());
   if (asked_.empty() && publish_count == 0 && up_) return false;
-  std::vector<FateRecord> publish(publishes_.begin(), publishes_.begin() + static_cast<ptrdiff_t>(publish_count));
+  std::vector<StoredFate> publish(publishes_.begin(), publishes_.begin() + static_cast<ptrdiff_t>(publish_count));
 
   const absl::Status status = store_->RoundTrip(publish, options_.ttl, asked_, options_.timeout, &found_);
   now = clock_.Now();
@@ -262,7 +277,7 @@ bool FateStoreClient::Exchange(absl::Time now) {
       pending.asked_once = true;
     }
     if (all || pending.next_ask >= pending.lookup.deadline) {
-      Answer(pending, FateAnswer::Outcome::kAnswered);
+      Answer(pending, FateStoreAnswer::Outcome::kAnswered);
     } else {
       if (kept != p) pending_[kept] = std::move(pending);
       ++kept;
@@ -315,6 +330,27 @@ void FateStoreClient::Run() {
       got = queue_.try_dequeue(item);
     }
     if (stop) break;
+    if (!flushes_.empty()) {
+      // Items other threads queued before the flush may sit behind its
+      // marker (the queue orders each producer's items only): take them
+      // too, then send everything now, lingering or not.
+      for (int taken = 0; taken < kMaxItemsPerWake && queue_.try_dequeue(item); ++taken) {
+        if (item.stop) stop = true;
+        Take(item, clock_.Now());
+      }
+      bool sent = up_ || clock_.Now() >= next_attempt_;
+      for (int i = 0; i < 64 && sent && (!publishes_.empty() || !pending_.empty()); ++i) {
+        Exchange(clock_.Now());
+        sent = up_;
+        if (publishes_.empty()) break;
+      }
+      for (const auto& waiter : flushes_) {
+        waiter->sent.store(sent && publishes_.empty());
+        waiter->done.Notify();
+      }
+      flushes_.clear();
+      if (stop) break;
+    }
     if (!up_) {
       // Down: nobody waits for the store; a reconnect is tried with the
       // publishes (or alone) once the backoff has passed.
@@ -331,6 +367,8 @@ void FateStoreClient::Run() {
   AnswerAllUnavailable();
   if (!publishes_.empty()) Exchange(clock_.Now());
   AnswerAllUnavailable();
+  for (const auto& waiter : flushes_) waiter->done.Notify();
+  flushes_.clear();
 }
 
 }  // namespace gateway

@@ -4,16 +4,16 @@
 // on the network. docs/reparenting.md ("Across gateways") states the rules.
 //
 //   FateStoreClient client(options, std::move(store), registry, clock);
-//   auto replies = std::make_shared<FateReplies>([&] { WakeWorker(); });
-//   client.Submit({FateRecord{...}}, {FateLookup{id, {query}, deadline, replies}});   // any thread
-//   FateAnswer answer;
+//   auto replies = std::make_shared<FateStoreReplies>([&] { WakeWorker(); });
+//   client.Submit({StoredFate{...}}, {FateStoreLookup{id, {query}, deadline, replies}});   // any thread
+//   FateStoreAnswer answer;
 //   while (replies->TryTake(&answer)) { ... }                                          // the worker
 //   ...
 //   client.Shutdown();   // after the engine: one last round trip for what is unpublished
 //
 // Hand-offs: Submit enqueues on a moodycamel::BlockingConcurrentQueue with
 // many producers (the shard workers) and one consumer (the client thread);
-// answers go back through each gate's FateReplies, one producer (the client
+// answers go back through each gate's FateStoreReplies, one producer (the client
 // thread) and one consumer (that gate's worker).
 //
 // The store down (a round trip failed) means every lookup is answered
@@ -80,8 +80,8 @@ struct FateStoreClientOptions {
   absl::Duration tick = absl::Milliseconds(50);
 };
 
-// The answer to one FateLookup.
-struct FateAnswer {
+// The answer to one FateStoreLookup.
+struct FateStoreAnswer {
   enum class Outcome : uint8_t {
     // Every query asked: each fate known or absent (no gateway published it
     // before the deadline).
@@ -97,15 +97,18 @@ struct FateAnswer {
 
 // Answers on their way to one gate: one producer (the client thread), one
 // consumer (the gate's worker). Thread-safe as stated per method.
-class FateReplies {
+class FateStoreReplies {
  public:
   // `wake` is called (client thread) after each delivery, until Close.
-  explicit FateReplies(std::function<void()> wake) : wake_(std::move(wake)) {}
+  explicit FateStoreReplies(std::function<void()> wake) : wake_(std::move(wake)) {}
 
   // Client thread.
-  void Deliver(FateAnswer answer);
+  void Deliver(FateStoreAnswer answer);
   // The gate's worker. False when none is waiting.
-  bool TryTake(FateAnswer* answer);
+  bool TryTake(FateStoreAnswer* answer);
+  // The gate's worker: blocks until an answer is waiting or `deadline`
+  // (wall clock).
+  void WaitForAnswer(absl::Time deadline);
   // The gate's worker, before what `wake` touches is destroyed: later
   // answers are dropped and `wake` is never called again (a Deliver in
   // progress finishes first).
@@ -114,16 +117,16 @@ class FateReplies {
  private:
   Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  std::deque<FateAnswer> answers_ ABSL_GUARDED_BY(mu_);
+  std::deque<FateStoreAnswer> answers_ ABSL_GUARDED_BY(mu_);
   const std::function<void()> wake_;
 };
 
 // A lookup: the fates of `queries`, asked until `deadline`.
-struct FateLookup {
+struct FateStoreLookup {
   uint64_t id = 0;
-  std::vector<FateQuery> queries;
+  std::vector<StoredFateKey> queries;
   absl::Time deadline;
-  std::shared_ptr<FateReplies> reply_to;
+  std::shared_ptr<FateStoreReplies> reply_to;
 };
 
 // Counters the gates bump (registered by the client, so that every fate
@@ -134,13 +137,14 @@ struct FateStoreGateCounters {
   Counter* degraded_timeout;
   Counter* degraded_overflow;
   Counter* degraded_shutdown;
+  Counter* degraded_flush;
   // Target spans that waited for an answer, and their waits in microseconds.
   Counter* waits;
   Counter* wait_micros;
   // Moved fates fed into a resolver.
   Counter* learned;
-  // Consumers whose link was pointed at its target's new trace.
-  Counter* substituted;
+  // Consumers with a link target that moved (the resolver follows it).
+  Counter* followed;
   // Spans waiting for an answer now, all gates.
   std::atomic<int64_t>* waiting;
 };
@@ -173,7 +177,14 @@ class FateStoreClient final {
   // through its reply_to, exactly once unless that was closed). After
   // Shutdown, lookups are answered kUnavailable at once and publishes
   // dropped.
-  void Submit(std::vector<FateRecord> publish, std::vector<FateLookup> lookups);
+  void Submit(std::vector<StoredFate> publish, std::vector<FateStoreLookup> lookups);
+
+  // Sends what is pending now (the publishes handed over before the call,
+  // lingering or not) and waits for that round trip until `deadline` (wall
+  // clock): true when it succeeded, false when the store is down or time
+  // ran out (what was not sent stays queued). Any thread; for the Lambda
+  // extension's flush at the end of an invocation, after the engine's.
+  bool Flush(absl::Time deadline);
 
   // Stops the thread after one last round trip (bounded by the timeout) for
   // the publishes still pending. Idempotent; call after the engine's
@@ -186,13 +197,19 @@ class FateStoreClient final {
   FateStoreSnapshot Snapshot() const;
 
  private:
+  // A flush's outcome, set by the client thread.
+  struct FlushWaiter {
+    Notification done;
+    std::atomic<bool> sent{false};
+  };
   struct Item {
-    std::vector<FateRecord> publish;
-    std::vector<FateLookup> lookups;
+    std::vector<StoredFate> publish;
+    std::vector<FateStoreLookup> lookups;
     bool stop = false;
+    std::shared_ptr<FlushWaiter> flush;
   };
   struct Pending {
-    FateLookup lookup;
+    FateStoreLookup lookup;
     std::vector<std::optional<TraceId>> fates;
     // Asked at the first round trip from this time on (the linger), then
     // again (queries still unknown) from this time on.
@@ -208,9 +225,9 @@ class FateStoreClient final {
   absl::Time NextRoundTrip() const;
   // One round trip with what is due; false when there was nothing to do.
   bool Exchange(absl::Time now);
-  void Answer(Pending& pending, FateAnswer::Outcome outcome);
+  void Answer(Pending& pending, FateStoreAnswer::Outcome outcome);
   void AnswerAllUnavailable();
-  void Remember(const FateQuery& query, const TraceId& new_trace);
+  void Remember(const StoredFateKey& query, const TraceId& new_trace);
   void SetDown(const absl::Status& error, absl::Time now);
 
   // The queue's semaphore spins this much before it sleeps (moodycamel's
@@ -227,16 +244,17 @@ class FateStoreClient final {
   moodycamel::BlockingConcurrentQueue<Item, QueueTraits> queue_;
 
   // Client thread only.
-  std::deque<FateRecord> publishes_;
+  std::deque<StoredFate> publishes_;
   // When the oldest of publishes_ arrived.
   absl::Time publishes_since_;
   std::vector<Pending> pending_;
-  absl::flat_hash_map<FateQuery, TraceId> cache_;
+  std::vector<std::shared_ptr<FlushWaiter>> flushes_;
+  absl::flat_hash_map<StoredFateKey, TraceId> cache_;
   bool up_ = true;
   absl::Time next_attempt_ = absl::InfinitePast();
   absl::Duration backoff_;
   // Scratch space for a round trip.
-  std::vector<FateQuery> asked_;
+  std::vector<StoredFateKey> asked_;
   std::vector<std::optional<TraceId>> found_;
 
   std::atomic<bool> stopped_{false};

@@ -10,7 +10,7 @@ FateStoreGate::FateStoreGate(FateStoreClient& client, const ReparentOptions& rep
       counters_(client.gate_counters()),
       reparent_(reparent),
       options_(client.options()),
-      replies_(std::make_shared<FateReplies>(std::move(wake))) {
+      replies_(std::make_shared<FateStoreReplies>(std::move(wake))) {
   for (SpanKind kind : reparent_.target_kinds) {
     const auto k = static_cast<int32_t>(kind);
     if (k >= 0 && k < 64) target_kinds_mask_ |= uint64_t{1} << k;
@@ -29,14 +29,14 @@ size_t FateStoreGate::AddQueries(const SpanRef& span) {
   // The links the resolver may follow: the chosen one (first or last valid
   // cross-trace link) and, with fan-out, up to max_fanout_links others.
   const size_t cap = reparent_.fanout ? 1 + static_cast<size_t>(std::max(0, reparent_.max_fanout_links)) : 1;
-  std::vector<FateQuery>* queries = nullptr;
+  std::vector<StoredFateKey>* queries = nullptr;
   int last = -1;
   auto add = [&](const LinkRef& link) {
     if (queries == nullptr) {
-      FateLookup& lookup = lookups_.emplace_back();
+      FateStoreLookup& lookup = lookups_.emplace_back();
       queries = &lookup.queries;
     }
-    queries->push_back(FateQuery{link.trace_id, link.span_id});
+    queries->push_back(StoredFateKey{link.trace_id, link.span_id});
   };
   for (size_t i = 0; i < span.links.size(); ++i) {
     const LinkRef& link = span.links[i];
@@ -48,10 +48,10 @@ size_t FateStoreGate::AddQueries(const SpanRef& span) {
   }
   if (last >= 0 && reparent_.link_choice == LinkChoice::kLast) {
     const LinkRef& chosen = span.links[static_cast<size_t>(last)];
-    const FateQuery q{chosen.trace_id, chosen.span_id};
+    const StoredFateKey q{chosen.trace_id, chosen.span_id};
     bool present = false;
     if (queries != nullptr) {
-      for (const FateQuery& have : *queries) present = present || have == q;
+      for (const StoredFateKey& have : *queries) present = present || have == q;
     }
     if (!present) add(chosen);
   }
@@ -75,7 +75,7 @@ bool FateStoreGate::Admit(const std::shared_ptr<const RequestBuffer>& buffer, ab
         held = true;
       }
       const uint64_t id = next_id_++;
-      FateLookup& lookup = lookups_.back();
+      FateStoreLookup& lookup = lookups_.back();
       lookup.id = id;
       lookup.deadline = now + options_.max_wait;
       lookup.reply_to = replies_;
@@ -89,54 +89,20 @@ bool FateStoreGate::Admit(const std::shared_ptr<const RequestBuffer>& buffer, ab
   return held;
 }
 
-namespace {
-
-// The links of a span whose link targets moved, pointed at their new traces,
-// kept alive with the request they belong to.
-struct SubstitutedLinks {
-  std::shared_ptr<const RequestBuffer> buffer;
-  std::vector<LinkRef> links;
-};
-
-}  // namespace
-
-bool FateStoreGate::SubstituteLinks(const std::vector<FateQuery>& queries, const FateAnswer& answer, SpanRef* span,
-                                    std::shared_ptr<const RequestBuffer>* buffer) {
-  std::shared_ptr<SubstitutedLinks> substituted;
-  for (size_t i = 0; i < span->links.size(); ++i) {
-    const LinkRef& link = span->links[i];
-    if (!link.valid || link.trace_id == span->trace_id) continue;
-    for (size_t q = 0; q < queries.size() && q < answer.fates.size(); ++q) {
-      const std::optional<TraceId>& fate = answer.fates[q];
-      // A target already in its producer's new trace gets an own-trace
-      // link, which the resolver ignores: it stays where it is.
-      if (!fate.has_value() || *fate == queries[q].original_trace) continue;
-      if (queries[q].original_trace != link.trace_id || queries[q].span != link.span_id) continue;
-      if (substituted == nullptr) {
-        substituted = std::make_shared<SubstitutedLinks>();
-        substituted->buffer = *buffer;
-        substituted->links.assign(span->links.begin(), span->links.end());
-      }
-      substituted->links[i].trace_id = *fate;
-    }
+bool FateStoreGate::AnyMoved(const std::vector<StoredFateKey>& queries, const FateStoreAnswer& answer) {
+  for (size_t q = 0; q < queries.size() && q < answer.fates.size(); ++q) {
+    if (answer.fates[q].has_value() && *answer.fates[q] != queries[q].original_trace) return true;
   }
-  if (substituted == nullptr) return false;
-  span->links = absl::MakeConstSpan(substituted->links);
-  // Aliasing: whoever keeps the request (a held span, an output) keeps the
-  // substituted links too.
-  *buffer = std::shared_ptr<const RequestBuffer>(substituted, substituted->buffer.get());
-  return true;
+  return false;
 }
 
 void FateStoreGate::Release(uint64_t id, absl::Time now, Counter* degraded, TraceResolver& resolver,
-                            std::vector<OutputSpan>* out, const FateAnswer* answer) {
+                            std::vector<OutputSpan>* out, const FateStoreAnswer* answer) {
   auto it = waiting_.find(id);
   if (it == waiting_.end()) return;
-  SpanRef span = it->second.span;
-  std::shared_ptr<const RequestBuffer> buffer = std::move(it->second.buffer);
-  if (answer != nullptr && SubstituteLinks(it->second.queries, *answer, &span, &buffer)) {
-    counters_.substituted->Add();
-  }
+  const SpanRef span = it->second.span;
+  const std::shared_ptr<const RequestBuffer> buffer = std::move(it->second.buffer);
+  if (answer != nullptr && AnyMoved(it->second.queries, *answer)) counters_.followed->Add();
   const absl::Time arrival = it->second.arrival;
   waiting_.erase(it);
   counters_.waiting->fetch_sub(1, std::memory_order_relaxed);
@@ -148,11 +114,11 @@ void FateStoreGate::Release(uint64_t id, absl::Time now, Counter* degraded, Trac
 
 void FateStoreGate::Poll(absl::Time now, TraceResolver& resolver, std::vector<OutputSpan>* out) {
   last_now_ = now;
-  FateAnswer answer;
+  FateStoreAnswer answer;
   while (replies_->TryTake(&answer)) {
     auto it = waiting_.find(answer.id);
     if (it == waiting_.end()) continue;  // it went on at its deadline
-    const std::vector<FateQuery>& queries = it->second.queries;
+    const std::vector<StoredFateKey>& queries = it->second.queries;
     bool complete = true;
     for (size_t i = 0; i < queries.size() && i < answer.fates.size(); ++i) {
       const std::optional<TraceId>& fate = answer.fates[i];
@@ -160,11 +126,12 @@ void FateStoreGate::Poll(absl::Time now, TraceResolver& resolver, std::vector<Ou
         complete = false;
         continue;
       }
-      if (*fate == queries[i].original_trace) continue;
-      resolver.LearnFate(queries[i].original_trace, queries[i].span, *fate, now, out);
-      counters_.learned->Add();
+      // Remembered by the resolver, moved or not: it then places the
+      // consumer (and its per-message spans) by these fates itself.
+      resolver.LearnStoredFate(queries[i].original_trace, queries[i].span, *fate, now, out);
+      if (*fate != queries[i].original_trace) counters_.learned->Add();
     }
-    const bool degraded = answer.outcome == FateAnswer::Outcome::kUnavailable && !complete;
+    const bool degraded = answer.outcome == FateStoreAnswer::Outcome::kUnavailable && !complete;
     Release(answer.id, now, degraded ? counters_.degraded_unavailable : nullptr, resolver, out, &answer);
   }
   while (!order_.empty()) {
@@ -209,9 +176,27 @@ void FateStoreGate::ReleaseAll(absl::Time now, TraceResolver& resolver, std::vec
   }
 }
 
+void FateStoreGate::Settle(absl::Time until, const Clock& clock, TraceResolver& resolver,
+                           std::vector<OutputSpan>* out) {
+  Flush(clock.Now(), /*force=*/true);
+  // The client sends what it has at once, lingering or not.
+  client_.Flush(until);
+  // Bounded: each round waits for an answer or `until`.
+  for (int round = 0; round < 1000 && !waiting_.empty() && absl::Now() < until; ++round) {
+    replies_->WaitForAnswer(until);
+    Poll(clock.Now(), resolver, out);
+  }
+  const absl::Time now = clock.Now();
+  while (!order_.empty()) {
+    const uint64_t id = order_.front();
+    order_.pop_front();
+    Release(id, now, counters_.degraded_flush, resolver, out);
+  }
+}
+
 void FateStoreGate::OnFate(const SpanRef& span, const TraceId& new_trace) {
   if (publish_.empty()) publish_since_ = last_now_;
-  publish_.push_back(FateRecord{FateQuery{span.trace_id, span.span_id}, new_trace});
+  publish_.push_back(StoredFate{StoredFateKey{span.trace_id, span.span_id}, new_trace});
 }
 
 }  // namespace gateway

@@ -27,6 +27,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
+#include "pipeline/base/clock.h"
 #include "pipeline/otlp/output_span.h"
 #include "pipeline/otlp/span_ref.h"
 #include "pipeline/reparent/fate_observer.h"
@@ -56,7 +57,7 @@ class FateStoreGate final : public FateObserver {
              std::vector<SpanRef>* pass);
 
   // Takes the answers that arrived: their moved fates go into `resolver`
-  // (LearnFate); then every span whose answer is in, or whose wait is over,
+  // (LearnStoredFate); then every span whose answer is in, or whose wait is over,
   // goes through resolver.Process into `out`.
   void Poll(absl::Time now, TraceResolver& resolver, std::vector<OutputSpan>* out);
 
@@ -72,6 +73,13 @@ class FateStoreGate final : public FateObserver {
   // Every span held back goes on without an answer (shutdown).
   void ReleaseAll(absl::Time now, TraceResolver& resolver, std::vector<OutputSpan>* out);
 
+  // A flush: hands everything collected to the client, waits (blocking the
+  // worker) for the answers of the spans held back until `until` (wall
+  // clock) and lets them go on; those still without an answer then go on
+  // without one (counted as degraded, reason "flush"). `clock` gives the
+  // engine's time.
+  void Settle(absl::Time until, const Clock& clock, TraceResolver& resolver, std::vector<OutputSpan>* out);
+
   int64_t Waiting() const { return static_cast<int64_t>(waiting_.size()); }
 
   // FateObserver: publishes where `span` went.
@@ -84,7 +92,7 @@ class FateStoreGate final : public FateObserver {
     absl::Time arrival;
     absl::Time deadline;
     // What was asked, in the order of the answer's fates.
-    std::vector<FateQuery> queries;
+    std::vector<StoredFateKey> queries;
   };
 
   // Appends the queries for `span`'s links to lookups_; their count (0: not
@@ -93,30 +101,19 @@ class FateStoreGate final : public FateObserver {
   // Hands span `id` to the resolver; `answer` (null: none came) may
   // redirect its links.
   void Release(uint64_t id, absl::Time now, Counter* degraded, TraceResolver& resolver,
-               std::vector<OutputSpan>* out, const FateAnswer* answer = nullptr);
+               std::vector<OutputSpan>* out, const FateStoreAnswer* answer = nullptr);
 
-  // ---- Link substitution: the single hop across gateways ----
-  // The resolver places a consumer in its link's trace as received. When the
-  // store says that link target moved (another gateway put it under its own
-  // consumer's producer), the link is pointed at the target's new trace
-  // before the resolver sees the span, so the consumer goes under the
-  // producer where the producer now is; fan-out spans likewise. True when a
-  // link was changed: `span` then views links owned through `buffer`.
-  //
-  // The engine branch's transitive rule (issue #19 part 1) makes the
-  // resolver follow remembered fates of link targets itself, LearnFate's
-  // included; once it is merged this substitution is redundant and should
-  // go (see docs/reparenting.md, "Across gateways").
-  static bool SubstituteLinks(const std::vector<FateQuery>& queries, const FateAnswer& answer, SpanRef* span,
-                              std::shared_ptr<const RequestBuffer>* buffer);
-  // ---- end of link substitution ----
+  // Whether the store says one of the link targets asked about moved: the
+  // resolver then places the consumer in that target's new trace
+  // (gateway_fate_store_links_followed_total).
+  static bool AnyMoved(const std::vector<StoredFateKey>& queries, const FateStoreAnswer& answer);
 
   FateStoreClient& client_;
   const FateStoreGateCounters& counters_;
   const ReparentOptions reparent_;
   const FateStoreClientOptions& options_;
   uint64_t target_kinds_mask_ = 0;
-  std::shared_ptr<FateReplies> replies_;
+  std::shared_ptr<FateStoreReplies> replies_;
 
   // Held back, by lookup id (increasing with arrival), and the ids in
   // arrival order (ids already released are skipped).
@@ -126,10 +123,10 @@ class FateStoreGate final : public FateObserver {
 
   // Collected for the next Flush; publish_since_: when the first of
   // publish_ was decided (the time of the last Admit or Poll).
-  std::vector<FateRecord> publish_;
+  std::vector<StoredFate> publish_;
   absl::Time publish_since_;
   absl::Time last_now_ = absl::InfinitePast();
-  std::vector<FateLookup> lookups_;
+  std::vector<FateStoreLookup> lookups_;
 };
 
 }  // namespace gateway

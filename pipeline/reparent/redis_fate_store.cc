@@ -37,8 +37,8 @@ class RedisFateStore final : public FateStore {
                  std::shared_ptr<RedisTlsContext> tls)
       : options_(options), host_(std::move(host)), port_(port), tls_(std::move(tls)) {}
 
-  absl::Status RoundTrip(absl::Span<const FateRecord> publish, absl::Duration ttl,
-                         absl::Span<const FateQuery> lookup, absl::Duration timeout,
+  absl::Status RoundTrip(absl::Span<const StoredFate> publish, absl::Duration ttl,
+                         absl::Span<const StoredFateKey> lookup, absl::Duration timeout,
                          std::vector<std::optional<TraceId>>* found) override {
     found->clear();
     if (connection_ == nullptr) {
@@ -46,13 +46,13 @@ class RedisFateStore final : public FateStore {
     }
     request_.clear();
     const std::string ttl_ms = absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(ttl)));
-    for (const FateRecord& record : publish) {
+    for (const StoredFate& record : publish) {
       SetKey(record.query);
       value_.clear();
       AppendHex(record.new_trace, &value_);
       AppendRedisCommand({"SET", key_, value_, "PX", ttl_ms}, &request_);
     }
-    for (const FateQuery& query : lookup) {
+    for (const StoredFateKey& query : lookup) {
       SetKey(query);
       AppendRedisCommand({"GET", key_}, &request_);
     }
@@ -92,7 +92,7 @@ class RedisFateStore final : public FateStore {
 
  private:
   // key_ = <prefix><trace hex>:<span hex>, in place.
-  void SetKey(const FateQuery& query) {
+  void SetKey(const StoredFateKey& query) {
     key_.assign(options_.key_prefix);
     AppendHex(query.original_trace, &key_);
     key_.push_back(':');

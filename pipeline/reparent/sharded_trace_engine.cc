@@ -11,6 +11,7 @@
 #include "concurrentqueue/blockingconcurrentqueue.h"
 #include "pipeline/base/sync.h"
 #include "pipeline/reparent/fate_store_gate.h"
+#include "pipeline/reparent/shard_of.h"
 #include "pipeline/reparent/trace_resolver.h"
 
 namespace gateway {
@@ -23,14 +24,22 @@ constexpr int kMaxItemsPerWake = 64;
 // (those submitted before the flush but dequeued after its marker, plus any
 // submitted meanwhile).
 constexpr int kMaxItemsPerFlush = 1 << 20;
+// At a flush, the longest consumers wait for the fate store's answers (the
+// store answers within a round trip or says it is down; a fate still absent
+// would be asked again only after 250 ms).
+constexpr absl::Duration kFlushFateStoreWait = absl::Milliseconds(250);
 
 // Counts down the shards that have not finished a Flush yet.
 struct FlushBarrier {
-  explicit FlushBarrier(int shards) : pending(shards) {}
+  FlushBarrier(int shards, absl::Time deadline) : deadline(deadline), pending(shards) {}
+  // The caller's (wall clock).
+  const absl::Time deadline;
   Mutex mu;
   int pending ABSL_GUARDED_BY(mu);
 };
 
+// A shard's work item: spans of a request, or questions about the fates of
+// its spans from another shard (`asker`), or the answers to its own.
 struct Work {
   std::vector<SpanRef> spans;
   bool stop = false;
@@ -38,6 +47,9 @@ struct Work {
   std::shared_ptr<const RequestBuffer> buffer;
   // Non-null: a flush marker (no spans).
   std::shared_ptr<FlushBarrier> flush;
+  std::vector<FateQuery> queries;
+  uint32_t asker = 0;
+  std::vector<FateAnswer> answers;
 };
 
 struct Counters {
@@ -45,6 +57,8 @@ struct Counters {
   Counter* reparented;
   Counter* descendants_moved;
   Counter* fanout_created;
+  Counter* routed;
+  Counter* link_fate_unknown;
   Counter* released_hold_window;
   Counter* released_memory_bound;
   Counter* released_shutdown;
@@ -64,18 +78,12 @@ struct ShardGauge {
   }
 };
 
-size_t ShardOf(const TraceId& trace, size_t shards) {
-  uint64_t hi = 0;
-  uint64_t lo = 0;
-  std::memcpy(&hi, trace.bytes.data(), 8);
-  std::memcpy(&lo, trace.bytes.data() + 8, 8);
-  uint64_t h = (hi ^ (lo * 0x9e3779b97f4a7c15ULL)) * 0xbf58476d1ce4e5b9ULL;
-  return static_cast<size_t>((h >> 32) % shards);
-}
-
 // Threading: Submit runs on any receiver thread and only enqueues. Each
-// shard's queue is multi-producer (receivers), single-consumer (its worker);
-// the worker alone touches its resolver and batcher. Shared state is the
+// shard's queue is multi-producer (receivers, other shards' workers),
+// single-consumer (its worker); the worker alone touches its resolver and
+// batcher. A worker asks another shard about a link target by enqueuing a
+// query on that shard's queue, and answers arrive on its own: no worker
+// waits for another. Shared state is the
 // counters (atomics), the held and table-bytes gauges (atomics) and the decisions snapshot
 // (per-shard mutex, taken only when a decision was made).
 class ShardedTraceEngine final : public TraceEngine {
@@ -99,6 +107,9 @@ class ShardedTraceEngine final : public TraceEngine {
     // With a fate store: in front of the resolver. After `queue`, so that it
     // is destroyed first (its wake-ups enqueue there).
     std::unique_ptr<FateStoreGate> gate;
+    // Route's scratch space (worker only).
+    std::vector<FateQuery> queries;
+    std::vector<FateAnswer> answers;
     TraceResolverStats published;
     int64_t decisions_published = 0;
     mutable Mutex mu;
@@ -107,6 +118,8 @@ class ShardedTraceEngine final : public TraceEngine {
   };
 
   void Run(size_t index);
+  // Sends the questions and answers `index`'s resolver has produced.
+  void Route(size_t index);
   void Publish(size_t index);
   void ReleaseDirect(ScannedTraceRequest request);
 
@@ -140,7 +153,12 @@ ShardedTraceEngine::ShardedTraceEngine(const ReparentOptions& options, const Tra
   counters_.descendants_moved = metrics.GetCounter("gateway_descendants_moved_total",
                                                    "Spans moved to the new trace of a reparented ancestor");
   counters_.fanout_created = metrics.GetCounter("gateway_fanout_spans_created_total",
-                                                "Synthetic consumer spans created for the other links of a batch");
+                                                "Per-message consumer spans created for the links of batch spans");
+  counters_.routed = metrics.GetCounter("gateway_spans_routed_to_message_total",
+                                        "Children of batch spans moved under their message's per-message span");
+  counters_.link_fate_unknown =
+      metrics.GetCounter("gateway_link_fate_unknown_total",
+                         "Targets and per-message spans placed without their link target's fate after waiting for it");
   counters_.released_hold_window = metrics.GetCounter(released, released_help, {{"reason", "hold_window"}});
   counters_.released_memory_bound = metrics.GetCounter(released, released_help, {{"reason", "memory_bound"}});
   counters_.released_shutdown = metrics.GetCounter(released, released_help, {{"reason", "shutdown"}});
@@ -159,7 +177,9 @@ ShardedTraceEngine::ShardedTraceEngine(const ReparentOptions& options, const Tra
   limits.max_table_bytes =
       options.max_table_bytes > 0 ? std::max<int64_t>(1, options.max_table_bytes / static_cast<int64_t>(n)) : 0;
   limits.recent_decisions = kRecentDecisions;
+  limits.shards = static_cast<uint32_t>(n);
   for (size_t i = 0; i < n; ++i) {
+    limits.shard = static_cast<uint32_t>(i);
     auto shard = std::make_unique<Shard>();
     shard->resolver = std::make_unique<TraceResolver>(options, limits);
     shard->batcher = std::make_unique<TraceBatcher>(batcher_options, exporter, budget);
@@ -189,7 +209,10 @@ void ShardedTraceEngine::Submit(ScannedTraceRequest request) {
   }
   const size_t n = shards_.size();
   if (n == 1) {
-    shards_[0]->queue.enqueue(Work{std::move(request.spans), false, std::move(request.buffer)});
+    Work work;
+    work.spans = std::move(request.spans);
+    work.buffer = std::move(request.buffer);
+    shards_[0]->queue.enqueue(std::move(work));
   } else {
     std::vector<std::vector<SpanRef>> parts(n);
     // Trace ids spread evenly: a quarter more than the even share (plus a
@@ -198,7 +221,11 @@ void ShardedTraceEngine::Submit(ScannedTraceRequest request) {
     for (std::vector<SpanRef>& part : parts) part.reserve(expected + expected / 4 + 8);
     for (SpanRef& span : request.spans) parts[ShardOf(span.trace_id, n)].push_back(std::move(span));
     for (size_t i = 0; i < n; ++i) {
-      if (!parts[i].empty()) shards_[i]->queue.enqueue(Work{std::move(parts[i]), false, request.buffer});
+      if (parts[i].empty()) continue;
+      Work work;
+      work.spans = std::move(parts[i]);
+      work.buffer = request.buffer;
+      shards_[i]->queue.enqueue(std::move(work));
     }
   }
   submitters_.fetch_sub(1);
@@ -227,16 +254,25 @@ void ShardedTraceEngine::Run(size_t index) {
   };
   auto process = [&](Work& work) {
     const absl::Time now = clock_.Now();
-    if (gate != nullptr && gate->Admit(work.buffer, work.spans, now, &pass)) {
-      // Consumers wait in the gate for the fate store's answer.
-      resolver.ProcessRequest(work.buffer, pass, now, &out);
-      pass.clear();
-    } else {
-      resolver.ProcessRequest(work.buffer, work.spans, now, &out);
+    if (!work.spans.empty()) {
+      if (gate != nullptr && gate->Admit(work.buffer, work.spans, now, &pass)) {
+        // Consumers wait in the gate for the fate store's answer.
+        resolver.ProcessRequest(work.buffer, pass, now, &out);
+        pass.clear();
+      } else {
+        resolver.ProcessRequest(work.buffer, work.spans, now, &out);
+      }
+    }
+    for (const FateQuery& query : work.queries) resolver.AnswerQuery(query, work.asker, now);
+    for (const FateAnswer& answer : work.answers) {
+      resolver.LearnFate(answer.trace, answer.span, answer.known ? &answer.fate : nullptr, now, &out);
     }
     work.spans.clear();
+    work.queries.clear();
+    work.answers.clear();
     work.buffer.reset();  // outputs and held spans keep their own references
     emit(now);
+    if (shards_.size() > 1) Route(index);
   };
 
   // Flush markers taken and not yet answered.
@@ -264,8 +300,14 @@ void ShardedTraceEngine::Run(size_t index) {
       // The queue is multi-producer: a request submitted before the flush
       // may sit behind its marker, so everything queued now goes first.
       for (int taken = 0; taken < kMaxItemsPerFlush && shard.queue.try_dequeue(work); ++taken) take(work, &stop);
-      // Nothing waits past the end of an invoke, for the fate store either.
-      if (gate != nullptr) gate->ReleaseAll(clock_.Now(), resolver, &out);
+      if (gate != nullptr) {
+        // Nothing waits past the end of an invoke, for the fate store
+        // either; but consumers waiting for its answers get them first
+        // (briefly: a Lambda invocation's flush is billed time).
+        absl::Time until = absl::Now() + kFlushFateStoreWait;
+        for (const auto& barrier : flushes) until = std::min(until, barrier->deadline);
+        gate->Settle(until, clock_, resolver, &out);
+      }
       resolver.ReleaseAllForFlush(&out);
       emit(clock_.Now());
       batcher.Flush();
@@ -286,6 +328,7 @@ void ShardedTraceEngine::Run(size_t index) {
       if (gate != nullptr) gate->Poll(now, resolver, &out);
       resolver.Expire(now, &out);
       emit(now);
+      if (shards_.size() > 1) Route(index);
       batcher.FlushIfDue(now);
     }
     if (gate != nullptr) gate->Flush(clock_.Now(), /*force=*/stop);
@@ -299,6 +342,25 @@ void ShardedTraceEngine::Run(size_t index) {
   }
 }
 
+void ShardedTraceEngine::Route(size_t index) {
+  Shard& shard = *shards_[index];
+  shard.queries.clear();
+  shard.answers.clear();
+  shard.resolver->TakeQueries(&shard.queries);
+  shard.resolver->TakeAnswers(&shard.answers);
+  if (shard.queries.empty() && shard.answers.empty()) return;
+  const size_t n = shards_.size();
+  // One work item per destination shard.
+  std::vector<Work> to(n);
+  for (const FateQuery& query : shard.queries) to[ShardOf(query.trace, n)].queries.push_back(query);
+  for (const FateAnswer& answer : shard.answers) to[answer.asker].answers.push_back(answer);
+  for (size_t i = 0; i < n; ++i) {
+    if (to[i].queries.empty() && to[i].answers.empty()) continue;
+    to[i].asker = static_cast<uint32_t>(index);
+    shards_[i]->queue.enqueue(std::move(to[i]));
+  }
+}
+
 void ShardedTraceEngine::Publish(size_t index) {
   Shard& shard = *shards_[index];
   const TraceResolverStats& s = shard.resolver->stats();
@@ -309,6 +371,10 @@ void ShardedTraceEngine::Publish(size_t index) {
     counters_.descendants_moved->Add(s.descendants_moved - p.descendants_moved);
   }
   if (s.fanout_created != p.fanout_created) counters_.fanout_created->Add(s.fanout_created - p.fanout_created);
+  if (s.routed != p.routed) counters_.routed->Add(s.routed - p.routed);
+  if (s.link_fate_unknown != p.link_fate_unknown) {
+    counters_.link_fate_unknown->Add(s.link_fate_unknown - p.link_fate_unknown);
+  }
   if (s.released_hold_window != p.released_hold_window) {
     counters_.released_hold_window->Add(s.released_hold_window - p.released_hold_window);
   }
@@ -345,7 +411,7 @@ std::vector<ReparentDecision> ShardedTraceEngine::RecentDecisions() const {
 bool ShardedTraceEngine::Flush(absl::Time deadline) {
   // After Shutdown every span has gone out (or goes out at once in Submit).
   if (stopping_.load()) return true;
-  auto barrier = std::make_shared<FlushBarrier>(static_cast<int>(shards_.size()));
+  auto barrier = std::make_shared<FlushBarrier>(static_cast<int>(shards_.size()), deadline);
   for (auto& shard : shards_) shard->queue.enqueue(Work{{}, false, nullptr, barrier});
   MutexLock lock(&barrier->mu);
   return barrier->mu.AwaitWithDeadline([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(barrier->mu) { return barrier->pending == 0; },
@@ -358,7 +424,11 @@ void ShardedTraceEngine::Shutdown() {
     // Submit only enqueues, so this wait is short; bounded by the yield count
     // as a guard against a caller stuck inside Submit.
     for (int i = 0; i < 10'000'000 && submitters_.load() != 0; ++i) std::this_thread::yield();
-    for (auto& shard : shards_) shard->queue.enqueue(Work{{}, true});
+    for (auto& shard : shards_) {
+      Work stop;
+      stop.stop = true;
+      shard->queue.enqueue(std::move(stop));
+    }
     for (auto& shard : shards_) {
       if (shard->thread.joinable()) shard->thread.join();
     }

@@ -9,7 +9,8 @@
 //
 // Metrics registered: gateway_spans_processed_total,
 // gateway_spans_reparented_total, gateway_descendants_moved_total,
-// gateway_fanout_spans_created_total,
+// gateway_fanout_spans_created_total, gateway_spans_routed_to_message_total,
+// gateway_link_fate_unknown_total,
 // gateway_spans_released_unchanged_total{reason="hold_window"|"memory_bound"|"shutdown"},
 // gauges gateway_held_spans, gateway_reparent_table_bytes.
 #pragma once

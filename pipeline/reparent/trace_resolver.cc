@@ -1,13 +1,24 @@
+// TraceResolver: arrival and decisions (which spans are targets, where they,
+// their per-message spans, their children and invocations go). Waiting,
+// waking, expiry and the questions to other shards are in
+// trace_resolver_waits.cc.
 #include "pipeline/reparent/trace_resolver.h"
 
 #include <algorithm>
 #include <utility>
 #include <variant>
 
+#include "pipeline/otlp/span_attributes.h"
 #include "pipeline/otlp/trace_encoder.h"
+#include "pipeline/reparent/shard_of.h"
 
 namespace gateway {
 namespace {
+
+constexpr uint32_t kRemoteBits = kSpanFlagsHasIsRemote | kSpanFlagsIsRemote;
+constexpr uint32_t kSampled = 0x01;
+// A Link with trace id, span id and flags only: 18 + 10 + 5 bytes.
+constexpr size_t kBareLinkBytes = 33;
 
 // FNV-1a over the bytes, then the splitmix64 finalizer for avalanche.
 uint64_t HashIds(std::string_view a, std::string_view b, std::string_view c, std::string_view d) {
@@ -62,31 +73,58 @@ SpanId FanoutSpanId(const TraceId& original_trace, const SpanId& original, const
 TraceResolver::TraceResolver(const ReparentOptions& options) : TraceResolver(options, TraceResolverLimits{}) {}
 
 TraceResolver::TraceResolver(const ReparentOptions& options, const TraceResolverLimits& limits)
-    : options_(options), limits_(limits), original_parent_link_attributes_{{kAttrOriginalParent, true}} {
+    : options_(options),
+      limits_(limits),
+      memory_(options.resolved_ttl, limits.max_resolved_spans, limits.max_table_bytes),
+      original_parent_link_attributes_{{kAttrOriginalParent, true}} {
   for (SpanKind kind : options_.target_kinds) {
     int32_t k = static_cast<int32_t>(kind);
     if (k >= 0 && k < 64) target_kinds_mask_ |= uint64_t{1} << k;
   }
 }
 
-int TraceResolver::ChooseLink(const SpanRef& span) const {
-  int32_t k = static_cast<int32_t>(span.kind);
-  if (k < 0 || k >= 64 || (target_kinds_mask_ & (uint64_t{1} << k)) == 0) return -1;
+bool TraceResolver::Owns(const TraceId& trace) const {
+  return limits_.shards <= 1 || ShardOf(trace, limits_.shards) == limits_.shard;
+}
+
+bool TraceResolver::EligibleLink(const SpanRef& span, const LinkRef& link) const {
+  if (!link.valid || link.trace_id == span.trace_id) return false;
+  // Unsampled where the flags say so: the link's flags were written (the
+  // is-remote bit is set) by an SDK that writes W3C trace flags (the span's
+  // own sampled bit is set), and its sampled bit is clear. Python's encoder
+  // writes no trace flags, so its links are never judged unsampled.
+  if ((link.flags & kSpanFlagsHasIsRemote) != 0 && (span.flags & kSampled) != 0 && (link.flags & kSampled) == 0) {
+    return false;
+  }
+  // Marked as not a producer: the gateway's own links (old parent, batch
+  // span) and the Lambda instrumentations' X-Ray environment link.
+  if (link.message.size() <= kBareLinkBytes) return true;  // no room for attributes
+  static constexpr std::string_view kMarks[] = {kAttrOriginalParent, kAttrBatchSpan, kAttrLinkSource};
+  std::string_view values[3];
+  const uint32_t found = FindLinkAttributes(link, kMarks, values);
+  return (found & 3) == 0 && !((found & 4) != 0 && values[2] == kLinkSourceXrayEnv);
+}
+
+int TraceResolver::ChooseLink(const SpanRef& span, int* eligible) const {
+  *eligible = 0;
+  if (!MaybeTarget(span)) return -1;
   int chosen = -1;
   for (size_t i = 0; i < span.links.size(); ++i) {
-    const LinkRef& link = span.links[i];
-    if (!link.valid || link.trace_id == span.trace_id) continue;
-    chosen = static_cast<int>(i);
-    if (options_.link_choice == LinkChoice::kFirst) break;
+    if (!EligibleLink(span, span.links[i])) continue;
+    ++*eligible;
+    if (options_.link_choice == LinkChoice::kFirst) {
+      if (chosen < 0) chosen = static_cast<int>(i);
+      if (*eligible >= 2) break;
+    } else {
+      chosen = static_cast<int>(i);
+    }
   }
   return chosen;
 }
 
 void TraceResolver::Process(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, absl::Time now,
                             std::vector<OutputSpan>* out) {
-  const uint64_t self = FateFingerprint(FateKey{span.trace_id, span.span_id});
-  const uint64_t parent = span.has_parent ? FateFingerprint(FateKey{span.trace_id, span.parent_span_id}) : 0;
-  ProcessOne(span, buffer, self, parent, now, out);
+  ProcessRequest(buffer, absl::MakeConstSpan(&span, 1), now, out);
 }
 
 void TraceResolver::ProcessRequest(const std::shared_ptr<const RequestBuffer>& buffer,
@@ -101,113 +139,157 @@ void TraceResolver::ProcessRequest(const std::shared_ptr<const RequestBuffer>& b
     fingerprints_[i].parent = span.has_parent ? FateFingerprint(FateKey{span.trace_id, span.parent_span_id}) : 0;
   }
   auto prefetch = [this, spans](size_t i) {
-    fates_[current_].Prefetch(fingerprints_[i].self);
-    moved_[current_].Prefetch(fingerprints_[i].self);
-    if (spans[i].has_parent) {
-      fates_[current_].Prefetch(fingerprints_[i].parent);
-      moved_[current_].Prefetch(fingerprints_[i].parent);
-    }
+    const SpanRef& span = spans[i];
+    memory_.Prefetch(fingerprints_[i].self);
+    if (span.has_parent) memory_.Prefetch(fingerprints_[i].parent);
+    // A target looks up the fate of the span its first link names.
+    if (MaybeTarget(span)) memory_.Prefetch(FateFingerprint(FateKey{span.links[0].trace_id, span.links[0].span_id}));
   };
   for (size_t i = 0; i < spans.size() && i < kAhead; ++i) prefetch(i);
   for (size_t i = 0; i < spans.size(); ++i) {
     if (i + kAhead < spans.size()) prefetch(i + kAhead);
     if (PassUnchanged(spans[i], buffer, fingerprints_[i].self, fingerprints_[i].parent, now, out)) continue;
-    ProcessOne(spans[i], buffer, fingerprints_[i].self, fingerprints_[i].parent, now, out);
+    Arrive(spans[i], buffer, fingerprints_[i].self, fingerprints_[i].parent, now, out);
+    if (!ready_.empty() || !cycle_checks_.empty()) ResolveReady(now, out);
+    if (static_cast<int64_t>(held_.size()) > limits_.max_held_spans) EnforceHeldBound(now, out);
   }
+  if (!deferred_.empty()) FinishRequest(now, out);
+  CompactOrder();
 }
 
 bool TraceResolver::PassUnchanged(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer,
                                   uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
                                   std::vector<OutputSpan>* out) {
-  // The common case of ProcessOne, decided inline: a span that is not a
-  // target, whose parent (if it follows one) is known and unchanged, and
-  // that no held span waits for. Anything else goes to ProcessOne, which
-  // decides the same span from scratch (nothing is changed here before
-  // returning false).
-  if (limits_.max_resolved_spans <= 0 || generation_start_ == absl::InfinitePast()) return false;
+  // The common case of Arrive, decided inline: a span that is not a target,
+  // whose parent (if it follows one) is known and unchanged, that nothing
+  // waits for and no invocation rule applies to. Anything else goes to
+  // Arrive, which decides the same span from scratch (nothing is changed
+  // here before returning false).
+  if (!memory_.Started()) return false;
   if (MaybeTarget(span)) return false;
-  if (span.has_parent && !(span.parent_is_remote() && !options_.cross_process)) {
-    // FindFate's answer, when it is "unchanged".
-    if (fates_[current_].Find(parent_fingerprint) != FateTable::kUnchanged) return false;
-    const int older = 1 - current_;
-    if (!moved_[older].empty() && fates_[older].Find(parent_fingerprint) == FateTable::kMoved) return false;
+  if (FollowsParent(span)) {
+    if (!memory_.KnownUnchanged(parent_fingerprint)) return false;
+  } else if (!deferred_.empty() && !span.has_parent && span.kind == SpanKind::kServer) {
+    return false;
   }
-  if (!waiting_.empty() && waiting_.contains(FateKey{span.trace_id, span.span_id})) return false;
+  if (!waiting_.empty() || !subscribers_.empty()) {
+    const FateKey own{span.trace_id, span.span_id};
+    if (waiting_.contains(own) || subscribers_.contains(own)) return false;
+  }
   ++stats_.processed;
   AppendUnchanged(span, buffer, out);
+  memory_.RecordUnchanged(fingerprint, now);
   NoteFate(span, span.trace_id);
-  // RecordFate without children to wake.
-  if (MakeRoom(false, now)) fates_[current_].Insert(fingerprint, false);
-  if (static_cast<int64_t>(fates_[current_].size()) >= std::max<int64_t>(1, limits_.max_resolved_spans / 2)) {
-    RotateFates(now);
-  }
   return true;
 }
 
-void TraceResolver::ProcessOne(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer,
-                               uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
-                               std::vector<OutputSpan>* out) {
+void TraceResolver::Arrive(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer,
+                           uint64_t fingerprint, uint64_t parent_fingerprint, absl::Time now,
+                           std::vector<OutputSpan>* out) {
   ++stats_.processed;
-  std::vector<Ready> ready;
-  const int chosen = ChooseLink(span);
-  if (chosen < 0 && span.has_parent && !(span.parent_is_remote() && !options_.cross_process)) {
-    Fate parent;
-    if (!FindFate(FateKey{span.trace_id, span.parent_span_id}, parent_fingerprint, &parent)) {
-      Hold(span, buffer, now);
-      while (static_cast<int64_t>(held_.size()) > limits_.max_held_spans && !held_order_.empty()) {
-        uint64_t oldest = held_order_.front();
-        held_order_.pop_front();
-        if (held_.contains(oldest)) ReleaseHeld(oldest, Release::kMemoryBound, now, out);
-      }
-      CompactOrder();
-      return;
-    }
-    Decide(span, buffer, chosen, &parent, fingerprint, now, out, &ready);
-  } else {
-    Decide(span, buffer, chosen, nullptr, fingerprint, now, out, &ready);
-  }
-  if (ready.empty() && held_order_.empty()) return;
-  ResolveReady(&ready, now, out);
-  CompactOrder();
-}
-
-void TraceResolver::Decide(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, int chosen,
-                           const Fate* parent, uint64_t fingerprint, absl::Time now, std::vector<OutputSpan>* out,
-                           std::vector<Ready>* ready) {
-  const FateKey key{span.trace_id, span.span_id};
+  int eligible = 0;
+  const int chosen = ChooseLink(span, &eligible);
   if (chosen >= 0) {
-    const TraceId new_trace = span.links[chosen].trace_id;
-    EmitTarget(span, buffer, chosen, now, out);
-    NoteFate(span, new_trace);
-    RecordFate(key, fingerprint, true, new_trace, now, ready);
+    // A target whose parent is in this process (the flags say so) and not
+    // seen yet waits for the end of the request: an invocation may follow.
+    if (span.has_parent && (span.flags & kRemoteBits) == kSpanFlagsHasIsRemote) {
+      const FateKey parent{span.trace_id, span.parent_span_id};
+      Fate fate;
+      if (!memory_.Find(parent, parent_fingerprint, &fate) && !held_by_key_.contains(parent)) {
+        deferred_.push_back(Deferred{span, chosen, false});
+        deferred_buffer_ = buffer;
+        return;
+      }
+    }
+    StartTarget(span, buffer, chosen, /*anchored=*/false, now, out);
     return;
   }
-  if (parent != nullptr && parent->moved) {
-    // The encoder patches the trace id while copying the span out.
-    OutputSpan& moved = out->emplace_back(OutputSpan::Unchanged(span, buffer));
-    moved.patched_trace_id = parent->new_trace;
-    moved.trace_id_offset = span.trace_id_offset;
-    ++stats_.descendants_moved;
-    NoteFate(span, parent->new_trace);
-    RecordFate(key, fingerprint, true, parent->new_trace, now, ready);
+  if (FollowsParent(span)) {
+    Fate parent;
+    if (memory_.Find(FateKey{span.trace_id, span.parent_span_id}, parent_fingerprint, &parent)) {
+      SpanId message_span;
+      if (!DecideChild(span, buffer, parent, now, out, &message_span)) {
+        const uint64_t id = Hold(span, buffer, Wait::kMessageSpan, -1, message_span, false, false, now);
+        BreakCycle(id);
+      }
+    } else {
+      const uint64_t id = Hold(span, buffer, Wait::kParent, -1, SpanId(), false, false, now);
+      BreakCycle(id);
+    }
+    return;
+  }
+  if (!span.has_parent && !deferred_.empty() && span.kind == SpanKind::kServer && TryAnchor(span, buffer, now, out)) {
     return;
   }
   AppendUnchanged(span, buffer, out);
+  RecordFate(FateKey{span.trace_id, span.span_id}, fingerprint, false, TraceId(), now);
   NoteFate(span, span.trace_id);
-  RecordFate(key, fingerprint, false, TraceId(), now, ready);
 }
 
-void TraceResolver::EmitTarget(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, int chosen,
-                               absl::Time now, std::vector<OutputSpan>* out) {
+bool TraceResolver::TryAnchor(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer,
+                              absl::Time now, std::vector<OutputSpan>* out) {
+  size_t index = 0;
+  while (index < deferred_.size() &&
+         (deferred_[index].anchored || deferred_[index].span.trace_id != span.trace_id ||
+          deferred_[index].span.parent_span_id != span.span_id)) {
+    ++index;
+  }
+  if (index == deferred_.size()) return false;
+  std::string_view trigger;
+  if (!SpanStringAttribute(span, kAttrFaasTrigger, &trigger) || trigger != "pubsub") return false;
+  deferred_[index].anchored = true;
+  const Deferred target = deferred_[index];
+  const LinkRef& link = target.span.links[target.chosen];
+  const uint64_t id = Hold(span, buffer, Wait::kAnchorChild, -1, target.span.span_id, false, false, now);
+  anchor_links_[id] = AnchorLink{link.span_id, std::string(link.trace_state)};
+  StartTarget(target.span, deferred_buffer_, target.chosen, /*anchored=*/true, now, out);
+  return true;
+}
+
+void TraceResolver::FinishRequest(absl::Time now, std::vector<OutputSpan>* out) {
+  std::vector<Deferred> deferred;
+  deferred.swap(deferred_);
+  const std::shared_ptr<const RequestBuffer> buffer = std::move(deferred_buffer_);
+  for (const Deferred& d : deferred) {
+    if (d.anchored) continue;
+    StartTarget(d.span, buffer, d.chosen, /*anchored=*/false, now, out);
+    if (!ready_.empty() || !cycle_checks_.empty()) ResolveReady(now, out);
+  }
+  if (static_cast<int64_t>(held_.size()) > limits_.max_held_spans) EnforceHeldBound(now, out);
+}
+
+void TraceResolver::StartTarget(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, int chosen,
+                                bool anchored, absl::Time now, std::vector<OutputSpan>* out) {
   const LinkRef& link = span.links[chosen];
+  const FateKey target{link.trace_id, link.span_id};
+  Fate fate;
+  if (memory_.Find(target, FateFingerprint(target), &fate)) {
+    DecideTarget(span, buffer, chosen, fate.moved ? fate.new_trace : link.trace_id, anchored, now, out);
+    return;
+  }
+  // Not known: a gateway in front of one service uses what it knows; a
+  // central one (cross_process) waits for the link target within the hold
+  // window. Another shard's trace is always asked about.
+  if (!options_.cross_process && Owns(link.trace_id)) {
+    DecideTarget(span, buffer, chosen, link.trace_id, anchored, now, out);
+    return;
+  }
+  const uint64_t id = Hold(span, buffer, Wait::kLink, chosen, SpanId(), false, anchored, now);
+  WaitForLink(id, link);
+  BreakCycle(id);
+}
+
+void TraceResolver::EmitReparented(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer,
+                                   const SpanId& parent, std::string_view trace_state, const TraceId& new_trace,
+                                   int remove_link, std::vector<OutputSpan>* out) {
   // Built in reused scratch space: strings keep their capacity across calls.
-  SpanRewrite& rewrite = target_rewrite_;
-  rewrite.trace_id = link.trace_id;
-  rewrite.parent_span_id = link.span_id;
+  SpanRewrite& rewrite = rewrite_;
+  rewrite.trace_id = new_trace;
+  rewrite.parent_span_id = parent;
   if (!rewrite.trace_state.has_value()) rewrite.trace_state.emplace();
-  rewrite.trace_state->assign(link.trace_state.data(), link.trace_state.size());
-  rewrite.flags = (span.flags & kSpanFlagsTraceFlagsMask) | kSpanFlagsHasIsRemote | kSpanFlagsIsRemote;
-  rewrite.remove_link = chosen;
+  rewrite.trace_state->assign(trace_state.data(), trace_state.size());
+  rewrite.flags = (span.flags & kSpanFlagsTraceFlagsMask) | kRemoteBits;
+  rewrite.remove_link = remove_link;
   if (span.has_parent) {
     // The old parent stays reachable as a link; its context is the span's own.
     rewrite.extra_links.resize(1);  // the string keeps its capacity
@@ -226,319 +308,191 @@ void TraceResolver::EmitTarget(const SpanRef& span, const std::shared_ptr<const 
   rewrite.extra_attributes.resize(attributes);
   // Spliced: the encoder writes it from the received bytes.
   SpliceRewrite(span, rewrite, &out->emplace_back(OutputSpan::Unchanged(span, buffer)));
-  ++stats_.reparented;
-
-  if (options_.fanout) {
-    int made = 0;
-    for (size_t i = 0; i < span.links.size() && made < options_.max_fanout_links; ++i) {
-      const LinkRef& other = span.links[i];
-      if (static_cast<int>(i) == chosen || !other.valid || other.trace_id == span.trace_id) continue;
-      const SpanId id = FanoutSpanId(span.trace_id, span.span_id, other.trace_id, other.span_id);
-      OutputSpan fanout;
-      fanout.buffer = buffer;
-      fanout.scope_index = span.scope_index;
-      fanout.end_time_unix_nano = span.end_time_unix_nano;
-      fanout.rewritten = BuildFanoutSpan(span, other, id,
-                                         {ExtraAttribute{kAttrFanoutOfTraceId, link.trace_id.Hex()},
-                                          ExtraAttribute{kAttrFanoutOfSpanId, span.span_id.Hex()}});
-      out->push_back(std::move(fanout));
-      ++made;
-    }
-    stats_.fanout_created += made;
-  }
-
-  ++stats_.decisions;
-  if (limits_.recent_decisions > 0) {
-    // Once full, the oldest entry is reused (its name keeps its capacity).
-    ReparentDecision decision;
-    if (decisions_.size() >= limits_.recent_decisions) {
-      decision = std::move(decisions_.front());
-      decisions_.pop_front();
-    }
-    decision.time = now;
-    decision.original_trace = span.trace_id;
-    decision.new_trace = link.trace_id;
-    decision.span = span.span_id;
-    decision.name.assign(span.name.data(), span.name.size());
-    decisions_.push_back(std::move(decision));
-  }
 }
 
-void TraceResolver::RecordFate(const FateKey& key, uint64_t fingerprint, bool moved, const TraceId& new_trace,
-                               absl::Time now, std::vector<Ready>* ready) {
-  if (generation_start_ == absl::InfinitePast()) generation_start_ = now;
-  if (limits_.max_resolved_spans > 0 && MakeRoom(moved, now)) {
-    if (moved) moved_[current_].InsertOrAssign(key, fingerprint, new_trace);
-    fates_[current_].Insert(fingerprint, moved);
-    if (static_cast<int64_t>(fates_[current_].size()) >= std::max<int64_t>(1, limits_.max_resolved_spans / 2)) {
-      RotateFates(now);
-    }
+void TraceResolver::DecideTarget(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, int chosen,
+                                 const TraceId& new_trace, bool anchored, absl::Time now,
+                                 std::vector<OutputSpan>* out) {
+  const LinkRef& link = span.links[chosen];
+  if (anchored) {
+    // Its invocation takes the link's span as parent; it stays below it.
+    OutputSpan& moved = out->emplace_back(OutputSpan::Unchanged(span, buffer));
+    moved.patched_trace_id = new_trace;
+    moved.trace_id_offset = span.trace_id_offset;
+    ++stats_.descendants_moved;
+  } else {
+    EmitReparented(span, buffer, link.span_id, link.trace_state, new_trace, chosen, out);
+    ++stats_.reparented;
+    Decided(span, new_trace, now);
   }
-  if (waiting_.empty()) return;
-  auto waiting = waiting_.find(key);
-  if (waiting != waiting_.end()) {
-    for (uint64_t id : waiting->second) ready->push_back(Ready{id, Fate{new_trace, moved}});
-    waiting_.erase(waiting);
-  }
-}
-
-void TraceResolver::ResolveReady(std::vector<Ready>* ready, absl::Time now, std::vector<OutputSpan>* out) {
-  // A worklist, not recursion: a long chain of held descendants resolves in
-  // constant stack depth.
-  while (!ready->empty()) {
-    const Ready next = ready->back();
-    ready->pop_back();
-    auto it = held_.find(next.hold_id);
-    if (it == held_.end()) continue;
-    const SpanRef span = it->second.span;
-    const std::shared_ptr<const RequestBuffer> buffer = std::move(it->second.buffer);
-    held_.erase(it);
-    // Held spans are never targets (a target is decided on arrival).
-    Decide(span, buffer, -1, &next.parent, FateFingerprint(FateKey{span.trace_id, span.span_id}), now, out, ready);
-  }
-}
-
-void TraceResolver::Hold(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer, absl::Time now) {
-  const uint64_t id = next_hold_id_++;
-  const FateKey parent{span.trace_id, span.parent_span_id};
-  held_.emplace(id, Held{span, buffer, now});
-  held_order_.push_back(id);
-  waiting_[parent].push_back(id);
-}
-
-void TraceResolver::UnlinkWaiting(const Held& held, uint64_t id) {
-  auto it = waiting_.find(FateKey{held.span.trace_id, held.span.parent_span_id});
-  if (it == waiting_.end()) return;
-  auto& ids = it->second;
-  ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
-  if (ids.empty()) waiting_.erase(it);
-}
-
-void TraceResolver::ReleaseHeld(uint64_t id, Release reason, absl::Time now, std::vector<OutputSpan>* out) {
-  auto it = held_.find(id);
-  if (it == held_.end()) return;
-  UnlinkWaiting(it->second, id);
-  const SpanRef span = it->second.span;
-  const std::shared_ptr<const RequestBuffer> buffer = std::move(it->second.buffer);
-  held_.erase(it);
-  switch (reason) {
-    case Release::kHoldWindow:
-      ++stats_.released_hold_window;
-      break;
-    case Release::kMemoryBound:
-      ++stats_.released_memory_bound;
-      break;
-    case Release::kShutdown:
-      ++stats_.released_shutdown;
-      break;
-    case Release::kFlush:
-      ++stats_.released_flush;
-      break;
-  }
-  // It goes out unchanged, so its held descendants stay with it.
-  std::vector<Ready> ready;
-  AppendUnchanged(span, buffer, out);
-  NoteFate(span, span.trace_id);
+  if (options_.fanout && span.links.size() >= 2) MakeMessageSpans(span, buffer, new_trace, now, out);
   const FateKey key{span.trace_id, span.span_id};
-  RecordFate(key, FateFingerprint(key), false, TraceId(), now, &ready);
-  ResolveReady(&ready, now, out);
+  RecordFate(key, FateFingerprint(key), true, new_trace, now);
+  NoteFate(span, new_trace);
 }
 
-void TraceResolver::CompactOrder() {
-  while (!held_order_.empty() && !held_.contains(held_order_.front())) held_order_.pop_front();
-  if (held_order_.size() > 2 * held_.size() + 1024) {
-    std::deque<uint64_t> live;
-    for (uint64_t id : held_order_) {
-      if (held_.contains(id)) live.push_back(id);
+void TraceResolver::MakeMessageSpans(const SpanRef& batch, const std::shared_ptr<const RequestBuffer>& buffer,
+                                     const TraceId& batch_trace, absl::Time now, std::vector<OutputSpan>* out) {
+  if (!options_.fanout || options_.max_fanout_links <= 0 || batch.links.size() < 2) return;
+  // One per-message span per link target (links to one span share it), in
+  // link order, at most max_fanout_links; each message id of a link routes
+  // to its link's per-message span.
+  struct Made {
+    SpanId id;
+    int link;
+  };
+  absl::InlinedVector<Made, 8> made;
+  std::vector<MessageRoute> routes;
+  int eligible = 0;
+  for (size_t i = 0; i < batch.links.size(); ++i) {
+    const LinkRef& link = batch.links[i];
+    if (!EligibleLink(batch, link)) continue;
+    ++eligible;
+    const SpanId id = FanoutSpanId(batch.trace_id, batch.span_id, link.trace_id, link.span_id);
+    const bool seen = std::any_of(made.begin(), made.end(), [&](const Made& m) { return m.id == id; });
+    if (!seen && static_cast<int>(made.size()) >= options_.max_fanout_links) continue;
+    if (!seen) made.push_back(Made{id, static_cast<int>(i)});
+    std::string_view message_id;
+    if (LinkStringAttribute(link, kAttrMessageId, &message_id)) routes.push_back({MessageIdHash(message_id), id});
+  }
+  if (eligible < 2) return;
+  if (!routes.empty()) memory_.RecordRoutes(FateKey{batch.trace_id, batch.span_id}, std::move(routes), now);
+  for (const Made& m : made) {
+    const LinkRef& link = batch.links[m.link];
+    const FateKey target{link.trace_id, link.span_id};
+    Fate fate;
+    if (memory_.Find(target, FateFingerprint(target), &fate)) {
+      EmitMessageSpan(batch, buffer, m.link, m.id, fate.moved ? fate.new_trace : link.trace_id, batch_trace, now, out);
+    } else if (!options_.cross_process && Owns(link.trace_id)) {
+      EmitMessageSpan(batch, buffer, m.link, m.id, link.trace_id, batch_trace, now, out);
+    } else {
+      const uint64_t id = Hold(batch, buffer, Wait::kLink, m.link, m.id, /*message_span=*/true, false, now);
+      batch_traces_[id] = batch_trace;
+      WaitForLink(id, link);
+      BreakCycle(id);
     }
-    held_order_.swap(live);
   }
 }
 
-void TraceResolver::Expire(absl::Time now, std::vector<OutputSpan>* out) {
-  while (!held_order_.empty()) {
-    const uint64_t id = held_order_.front();
-    auto it = held_.find(id);
-    if (it == held_.end()) {
-      held_order_.pop_front();
-      continue;
-    }
-    if (it->second.arrival + options_.hold_window > now) break;
-    held_order_.pop_front();
-    ReleaseHeld(id, Release::kHoldWindow, now, out);
-  }
-  CompactOrder();
-  EvictFates(now);
+void TraceResolver::EmitMessageSpan(const SpanRef& batch, const std::shared_ptr<const RequestBuffer>& buffer,
+                                    int link_index, const SpanId& id, const TraceId& trace,
+                                    const TraceId& batch_trace, absl::Time now, std::vector<OutputSpan>* out) {
+  const LinkRef& link = batch.links[link_index];
+  MessageSpanFields fields;
+  fields.trace_id = trace;
+  fields.span_id = id;
+  fields.flags = (link.flags & kSpanFlagsTraceFlagsMask) | kRemoteBits;
+  fields.time_unix_nano = SpanStartTime(batch);
+  EncodeLink(batch_trace, batch.span_id, "", batch.flags & kSpanFlagsTraceFlagsMask,
+             {ExtraAttribute{kAttrBatchSpan, true}}, &fields.batch_link);
+  fields.extra = {ExtraAttribute{kAttrFanoutOfTraceId, batch_trace.Hex()},
+                  ExtraAttribute{kAttrFanoutOfSpanId, batch.span_id.Hex()}};
+  OutputSpan message_span;
+  message_span.buffer = buffer;
+  message_span.scope_index = batch.scope_index;
+  message_span.end_time_unix_nano = fields.time_unix_nano;
+  message_span.rewritten = BuildMessageSpan(batch, link, fields);
+  out->push_back(std::move(message_span));
+  ++stats_.fanout_created;
+  const FateKey key{batch.trace_id, id};
+  RecordFate(key, FateFingerprint(key), true, trace, now);
 }
 
-bool TraceResolver::FindFate(const FateKey& key, uint64_t fingerprint, Fate* fate) const {
-  const int older = 1 - current_;
-  const FateTable::Found in_current = fates_[current_].Find(fingerprint);
-  // A moved fate in either generation wins over an unchanged one; the older
-  // generation can only add one when it has moved fates at all.
-  FateTable::Found in_older = FateTable::kAbsent;
-  if (in_current == FateTable::kAbsent || (in_current == FateTable::kUnchanged && !moved_[older].empty())) {
-    in_older = fates_[older].Find(fingerprint);
-  }
-  if (in_current == FateTable::kMoved || in_older == FateTable::kMoved) {
-    for (int g : {current_, older}) {
-      if (moved_[g].empty()) continue;
-      if (const TraceId* new_trace = moved_[g].Find(key, fingerprint); new_trace != nullptr) {
-        *fate = Fate{*new_trace, true};
-        return true;
+bool TraceResolver::DecideChild(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer,
+                                const Fate& parent, absl::Time now, std::vector<OutputSpan>* out,
+                                SpanId* message_span) {
+  if (parent.moved && memory_.HasRoutes()) {
+    const std::vector<MessageRoute>* routes = memory_.FindRoutes(FateKey{span.trace_id, span.parent_span_id});
+    std::string_view message_id;
+    if (routes != nullptr && SpanStringAttribute(span, kAttrMessageId, &message_id)) {
+      const uint64_t hash = MessageIdHash(message_id);
+      for (const MessageRoute& route : *routes) {
+        if (route.message_id_hash != hash) continue;
+        const FateKey key{span.trace_id, route.span};
+        Fate fate;
+        if (memory_.Find(key, FateFingerprint(key), &fate) && fate.moved) {
+          DecideRouted(span, buffer, route.span, fate.new_trace, now, out);
+          return true;
+        }
+        if (held_by_key_.contains(key)) {
+          *message_span = route.span;
+          return false;
+        }
+        break;  // the per-message span is forgotten: follow the batch span
       }
     }
   }
-  if (in_current == FateTable::kAbsent && in_older == FateTable::kAbsent) return false;
-  *fate = Fate{TraceId(), false};
+  const FateKey key{span.trace_id, span.span_id};
+  if (parent.moved) {
+    // The encoder patches the trace id while copying the span out.
+    OutputSpan& moved = out->emplace_back(OutputSpan::Unchanged(span, buffer));
+    moved.patched_trace_id = parent.new_trace;
+    moved.trace_id_offset = span.trace_id_offset;
+    ++stats_.descendants_moved;
+    RecordFate(key, FateFingerprint(key), true, parent.new_trace, now);
+    NoteFate(span, parent.new_trace);
+  } else {
+    AppendUnchanged(span, buffer, out);
+    RecordFate(key, FateFingerprint(key), false, TraceId(), now);
+    NoteFate(span, span.trace_id);
+  }
   return true;
 }
 
-bool TraceResolver::MakeRoomSlow(bool moved, absl::Time now) {
-  const int64_t generation_bound = limits_.max_table_bytes > 0 ? limits_.max_table_bytes / 2 : -1;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    FateTable& fates = fates_[current_];
-    MovedTable& moved_table = moved_[current_];
-    const bool grow_fates = fates.Full();
-    const bool grow_moved = moved && moved_table.Full();
-    size_t fate_capacity = !grow_fates ? 0 : fates.capacity() == 0 ? FateTable::kInitialCapacity : 2 * fates.capacity();
-    size_t moved_capacity =
-        !grow_moved ? 0 : moved_table.capacity() == 0 ? MovedTable::kInitialCapacity : 2 * moved_table.capacity();
-    // The generation's bytes while the growing tables copy: every slot it
-    // has now plus the new ones.
-    auto peak = [&] {
-      return GenerationBytes(current_) + static_cast<int64_t>(fate_capacity * FateTable::kSlotBytes +
-                                                              moved_capacity * MovedTable::kSlotBytes);
-    };
-    if (generation_bound >= 0) {
-      // A table that starts out (after a rotation) starts smaller under a
-      // tight bound; the bigger new table halves first, down to 2 slots
-      // (one entry at half full).
-      while (peak() > generation_bound) {
-        const bool fates_shrink = fates.capacity() == 0 && fate_capacity > 2;
-        const bool moved_shrinks = moved_table.capacity() == 0 && moved_capacity > 2;
-        if (moved_shrinks && (!fates_shrink || moved_capacity * MovedTable::kSlotBytes >=
-                                                   fate_capacity * FateTable::kSlotBytes)) {
-          moved_capacity /= 2;
-        } else if (fates_shrink) {
-          fate_capacity /= 2;
-        } else {
-          break;
-        }
-      }
-      if (peak() > generation_bound) {
-        // The current generation is full by bytes: it becomes the older one.
-        // Once is enough: an empty generation that cannot take the fate never
-        // will.
-        if (GenerationBytes(current_) == 0) return false;
-        RotateFates(now);
-        continue;
-      }
-    }
-    peak_table_bytes_ = std::max(peak_table_bytes_, peak() + GenerationBytes(1 - current_));
-    if (grow_fates) fates.Grow(fate_capacity);
-    if (grow_moved) moved_table.Grow(moved_capacity);
-    return true;
+void TraceResolver::DecideRouted(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer,
+                                 const SpanId& message_span, const TraceId& new_trace, absl::Time now,
+                                 std::vector<OutputSpan>* out) {
+  SpanRewrite& rewrite = rewrite_;
+  rewrite.trace_id = new_trace;
+  rewrite.parent_span_id = message_span;
+  rewrite.trace_state.reset();
+  rewrite.flags.reset();
+  rewrite.remove_link = -1;
+  rewrite.extra_links.clear();
+  size_t attributes = 0;
+  if (options_.record_original) {
+    SetHexAttribute(&rewrite.extra_attributes, attributes++, kAttrOriginalTraceId, span.trace_id);
+    SetHexAttribute(&rewrite.extra_attributes, attributes++, kAttrOriginalParentSpanId, span.parent_span_id);
   }
-  return false;
+  rewrite.extra_attributes.resize(attributes);
+  SpliceRewrite(span, rewrite, &out->emplace_back(OutputSpan::Unchanged(span, buffer)));
+  ++stats_.routed;
+  const FateKey key{span.trace_id, span.span_id};
+  RecordFate(key, FateFingerprint(key), true, new_trace, now);
+  NoteFate(span, new_trace);
 }
 
-int64_t TraceResolver::HeldBytes() const {
-  // Swiss tables: one slot and one control byte per capacity entry; the
-  // deque: 8 bytes per id (its block map is noise). Waiting lists of more
-  // than two children, which spill to the heap, are left out.
-  using HeldSlot = std::pair<const uint64_t, Held>;
-  using WaitingSlot = std::pair<const FateKey, absl::InlinedVector<uint64_t, 2>>;
-  return static_cast<int64_t>(held_.capacity() * (sizeof(HeldSlot) + 1) +
-                              waiting_.capacity() * (sizeof(WaitingSlot) + 1) +
-                              held_order_.size() * sizeof(uint64_t));
+void TraceResolver::DecideAnchor(const SpanRef& span, const std::shared_ptr<const RequestBuffer>& buffer,
+                                 const AnchorLink& link, const TraceId& new_trace, absl::Time now,
+                                 std::vector<OutputSpan>* out) {
+  EmitReparented(span, buffer, link.span, link.trace_state, new_trace, -1, out);
+  ++stats_.reparented;
+  Decided(span, new_trace, now);
+  const FateKey key{span.trace_id, span.span_id};
+  RecordFate(key, FateFingerprint(key), true, new_trace, now);
+  NoteFate(span, new_trace);
 }
 
-void TraceResolver::RotateFates(absl::Time now) {
-  current_ = 1 - current_;
-  // The generation forgotten now was as busy as the next one is likely to
-  // be: a table it filled to a quarter or more of its slots is kept, zeroed,
-  // instead of being freed and grown again from its initial size by
-  // doubling (a rehash of every entry at each step, and fresh pages). One it
-  // hardly used (rotated by time after traffic fell) gives its memory back.
-  auto forget = [](auto& table) {
-    if (4 * table.size() >= table.capacity()) {
-      table.Empty();
-    } else {
-      table.Clear();
-    }
-  };
-  forget(moved_[current_]);
-  forget(fates_[current_]);
-  generation_start_ = now;
-}
-
-void TraceResolver::EvictFates(absl::Time now) {
-  const absl::Duration half = options_.resolved_ttl / 2;
-  if (generation_start_ == absl::InfinitePast()) {
-    generation_start_ = now;
-    return;
+void TraceResolver::Decided(const SpanRef& span, const TraceId& new_trace, absl::Time now) {
+  ++stats_.decisions;
+  if (limits_.recent_decisions == 0) return;
+  // Once full, the oldest entry is reused (its name keeps its capacity).
+  ReparentDecision decision;
+  if (decisions_.size() >= limits_.recent_decisions) {
+    decision = std::move(decisions_.front());
+    decisions_.pop_front();
   }
-  if (now - generation_start_ >= options_.resolved_ttl) {
-    // Both generations are older than the TTL.
-    for (int g : {0, 1}) {
-      moved_[g].Clear();
-      fates_[g].Clear();
-    }
-    generation_start_ = now;
-  } else if (now - generation_start_ >= half) {
-    RotateFates(now);
-  }
+  decision.time = now;
+  decision.original_trace = span.trace_id;
+  decision.new_trace = new_trace;
+  decision.span = span.span_id;
+  decision.name.assign(span.name.data(), span.name.size());
+  decisions_.push_back(std::move(decision));
 }
 
-void TraceResolver::ReleaseAll(std::vector<OutputSpan>* out) { ReleaseAllHeld(Release::kShutdown, out); }
-
-void TraceResolver::ReleaseAllForFlush(std::vector<OutputSpan>* out) { ReleaseAllHeld(Release::kFlush, out); }
-
-void TraceResolver::ReleaseAllHeld(Release reason, std::vector<OutputSpan>* out) {
-  // Oldest first; a release may resolve (and so remove) later ones.
-  while (!held_order_.empty()) {
-    const uint64_t id = held_order_.front();
-    held_order_.pop_front();
-    auto it = held_.find(id);
-    if (it == held_.end()) continue;
-    ReleaseHeld(id, reason, it->second.arrival, out);
-  }
-  held_.clear();
-  waiting_.clear();
-}
-
-// ---- Fate store hooks (issue #19 part 2) ----
-
-void TraceResolver::LearnFate(const TraceId& original_trace, const SpanId& span, const TraceId& new_trace,
-                              absl::Time now, std::vector<OutputSpan>* out) {
-  const FateKey key{original_trace, span};
-  std::vector<Ready> ready;
-  const bool moved = new_trace != original_trace;
-  RecordFate(key, FateFingerprint(key), moved, moved ? new_trace : TraceId(), now, &ready);
-  if (ready.empty()) return;
-  ResolveReady(&ready, now, out);
-  CompactOrder();
-}
-
-void TraceResolver::ObserveFates(FateObserver* observer, absl::Span<const SpanKind> kinds) {
-  observer_ = observer;
-  observed_kinds_mask_ = 0;
-  if (observer == nullptr) return;
-  for (SpanKind kind : kinds) {
-    const auto k = static_cast<int32_t>(kind);
-    if (k >= 0 && k < 64) observed_kinds_mask_ |= uint64_t{1} << k;
-  }
-}
-
-// ---- end of fate store hooks ----
-
-absl::Time TraceResolver::NextExpiry() const {
-  for (uint64_t id : held_order_) {
-    auto it = held_.find(id);
-    if (it != held_.end()) return it->second.arrival + options_.hold_window;
-  }
-  return absl::InfiniteFuture();
+bool TraceResolver::KnownFate(const TraceId& trace, const SpanId& span, Fate* fate) const {
+  const FateKey key{trace, span};
+  return memory_.Find(key, FateFingerprint(key), fate);
 }
 
 }  // namespace gateway

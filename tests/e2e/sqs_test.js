@@ -55,19 +55,20 @@ describe('sqs', () => {
           receive.links.map((l) => `${l.trace_id}/${l.span_id}`).join(', '));
   });
 
-  it('the receive span arrives under the first message\'s send span, with fan-out to the others', async () => {
+  it('the receive span arrives under the first message\'s send span, each message\'s processing under its own', async () => {
     assert.ok(app, 'the app ran');
     const receive = app.spans.find((s) => s.span_id === app.receive.span_id);
-    const [first, ...others] = receive.links;
+    const [first] = receive.links;
     const want = app.spans.map((s) => s.span_id);
+    const isMessageSpan = (s) => s.attributes[c.kFanoutOf] === receive.span_id;
     let received;
     try {
       received = await h.waitFor(async () => {
         const r = await sink.received();
         const ids = new Set(r.spans.map((s) => s.span_id));
-        const fanout = r.spans.filter((s) => s.attributes[c.kFanoutOf] === receive.span_id);
-        return want.every((id) => ids.has(id)) && fanout.length >= others.length ? r : null;
-      }, 20000, `all ${want.length} spans and ${others.length} fan-out spans at the sink`);
+        const perMessage = r.spans.filter(isMessageSpan);
+        return want.every((id) => ids.has(id)) && perMessage.length >= receive.links.length ? r : null;
+      }, 20000, `all ${want.length} spans and ${receive.links.length} per-message spans at the sink`);
     } catch (e) {
       h.dumpLogs();
       throw e;
@@ -83,31 +84,57 @@ describe('sqs', () => {
     h.log(`sink: ${c.describeSpan(gotReceive)} under send ${first.span_id} ` +
           `(message ${first.attributes['messaging.message.id']})`);
 
+    // One per-message span per message, the first's included, under its send span.
+    const perMessage = received.spans.filter(isMessageSpan);
+    assert.equal(perMessage.length, receive.links.length, 'one per-message span per message');
+    const messageSpanOf = new Map();
+    for (const link of receive.links) {
+      const id = link.attributes['messaging.message.id'];
+      const m = perMessage.find((s) => s.attributes['messaging.message.id'] === id);
+      assert.ok(m, `a per-message span for message ${id}`);
+      assert.equal(m.trace_id, link.trace_id, "per-message span's trace = that message's send trace");
+      assert.equal(m.parent_span_id, link.span_id, "per-message span's parent = that message's send span");
+      assert.equal(m.kind, kOtlpConsumer, 'per-message span is a CONSUMER span');
+      assert.ok(m.links.some((l) => l.span_id === receive.span_id), 'per-message span links back to the receive span');
+      assert.ok(!('messaging.batch.message_count' in m.attributes), 'no batch count on a per-message span');
+      assert.equal(byId.get(m.span_id).length, 1, 'per-message span sent once');
+      messageSpanOf.set(id, m);
+      h.log(`sink: per-message ${c.describeSpan(m)} under send ${link.span_id}`);
+    }
+
+    // Each message's "process message" span under its per-message span, its
+    // subtree (parents unchanged) with it; the rest of the receiving trace
+    // follows the receive span.
+    const byApp = new Map(app.spans.map((s) => [s.span_id, s]));
+    const messageOf = (s) => {
+      for (let cur = s; cur && cur.trace_id === receive.trace_id; cur = byApp.get(cur.parent_span_id)) {
+        if (cur.parent_span_id === receive.span_id) return cur.attributes['messaging.message.id'];
+      }
+      return undefined;
+    };
     let moved = 0;
     for (const s of app.spans) {
       if (s.span_id === receive.span_id) continue;
       const g = got(s);
-      assert.equal(g.parent_span_id, s.parent_span_id, `${s.name}: parent unchanged`);
-      if (s.trace_id === receive.trace_id) {
-        assert.equal(g.trace_id, first.trace_id, `${s.name} moved with the receive span`);
-        moved++;
-      } else {
+      if (s.trace_id !== receive.trace_id) {
         assert.equal(g.trace_id, s.trace_id, `${s.name} stays in its trace`);
+        assert.equal(g.parent_span_id, s.parent_span_id, `${s.name}: parent unchanged`);
+        continue;
       }
+      const id = messageOf(s);
+      const m = messageSpanOf.get(id);
+      if (m) {
+        assert.equal(g.trace_id, m.trace_id, `${s.name} in its message's trace`);
+        assert.equal(g.parent_span_id, s.parent_span_id === receive.span_id ? m.span_id : s.parent_span_id,
+                     `${s.name}: under its message's span (or its parent unchanged)`);
+      } else {
+        assert.equal(g.trace_id, first.trace_id, `${s.name} moved with the receive span`);
+        assert.equal(g.parent_span_id, s.parent_span_id, `${s.name}: parent unchanged`);
+      }
+      moved++;
     }
-    assert.equal(moved, 9, 'three process message, db insert and DeleteMessage spans moved along');
-    h.log(`sink: ${moved} processing spans moved into trace ${first.trace_id}`);
-
-    const fanout = received.spans.filter((s) => s.attributes[c.kFanoutOf] === receive.span_id);
-    assert.equal(fanout.length, others.length, 'one fan-out span per other message');
-    for (const link of others) {
-      const f = fanout.find((s) => s.trace_id === link.trace_id);
-      assert.ok(f, `a fan-out span in trace ${link.trace_id}`);
-      assert.equal(f.parent_span_id, link.span_id, "fan-out span's parent = that message's send span");
-      assert.equal(f.kind, kOtlpConsumer, 'fan-out span is a CONSUMER span');
-      assert.ok(!byId.has(f.span_id) || byId.get(f.span_id).length === 1, 'fan-out span sent once');
-      h.log(`sink: fan-out ${c.describeSpan(f)} under send ${link.span_id}`);
-    }
+    assert.equal(moved, 9, 'three process message, db insert and DeleteMessage spans moved');
+    h.log(`sink: ${moved} processing spans moved, each under its own message`);
     h.log(c.expectAcceptedBySink(received));
   });
 });

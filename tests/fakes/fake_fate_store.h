@@ -31,8 +31,8 @@ class FakeFateStore final : public FateStore {
     bool ok = true;
   };
 
-  absl::Status RoundTrip(absl::Span<const FateRecord> publish, absl::Duration ttl,
-                         absl::Span<const FateQuery> lookup, absl::Duration timeout,
+  absl::Status RoundTrip(absl::Span<const StoredFate> publish, absl::Duration ttl,
+                         absl::Span<const StoredFateKey> lookup, absl::Duration timeout,
                          std::vector<std::optional<TraceId>>* found) override {
     found->clear();
     MutexLock lock(&mu_);
@@ -53,8 +53,8 @@ class FakeFateStore final : public FateStore {
     }
     trips_.push_back({publish.size(), lookup.size(), true});
     last_ttl_ = ttl;
-    for (const FateRecord& record : publish) fates_[record.query] = record.new_trace;
-    for (const FateQuery& query : lookup) {
+    for (const StoredFate& record : publish) fates_[record.query] = record.new_trace;
+    for (const StoredFateKey& query : lookup) {
       auto it = fates_.find(query);
       found->push_back(it == fates_.end() ? std::nullopt : std::optional<TraceId>(it->second));
     }
@@ -63,11 +63,11 @@ class FakeFateStore final : public FateStore {
 
   std::string Describe() const override { return "fake"; }
 
-  void Put(const FateQuery& query, const TraceId& new_trace) {
+  void Put(const StoredFateKey& query, const TraceId& new_trace) {
     MutexLock lock(&mu_);
     fates_[query] = new_trace;
   }
-  std::optional<TraceId> Get(const FateQuery& query) const {
+  std::optional<TraceId> Get(const StoredFateKey& query) const {
     MutexLock lock(&mu_);
     auto it = fates_.find(query);
     return it == fates_.end() ? std::nullopt : std::optional<TraceId>(it->second);
@@ -100,7 +100,7 @@ class FakeFateStore final : public FateStore {
 
  private:
   mutable Mutex mu_;
-  absl::flat_hash_map<FateQuery, TraceId> fates_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<StoredFateKey, TraceId> fates_ ABSL_GUARDED_BY(mu_);
   bool down_ ABSL_GUARDED_BY(mu_) = false;
   bool blocked_ ABSL_GUARDED_BY(mu_) = false;
   int in_round_trip_ ABSL_GUARDED_BY(mu_) = 0;

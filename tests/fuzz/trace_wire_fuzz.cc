@@ -115,12 +115,17 @@ void CheckWriters(const gateway::SpanRef& ref) {
   FUZZ_CHECK(rewritten.name() == original.name(), "RewriteSpan changed name");
 
   if (!ref.links.empty()) {
-    gateway::SpanId fanout_id;
-    fanout_id.bytes[0] = 0x42;
-    Span fanout;
-    const std::string fan = gateway::BuildFanoutSpan(ref, ref.links[0], fanout_id, {{"fuzz.fanout", true}});
-    FUZZ_CHECK(fanout.ParseFromString(fan), "BuildFanoutSpan output does not parse");
-    FUZZ_CHECK(fanout.span_id() == std::string(fanout_id.View()), "BuildFanoutSpan span_id");
+    gateway::MessageSpanFields fields;
+    fields.span_id.bytes[0] = 0x42;
+    fields.trace_id.bytes[0] = 0x43;
+    fields.flags = 0x301;
+    fields.batch_link = gateway::EncodeLink(fields.trace_id, ref.span_id, "", 0x01, {{"fuzz.batch", true}});
+    fields.extra = {{"fuzz.fanout", true}};
+    Span message_span;
+    const std::string bytes = gateway::BuildMessageSpan(ref, ref.links[0], fields);
+    FUZZ_CHECK(message_span.ParseFromString(bytes), "BuildMessageSpan output does not parse");
+    FUZZ_CHECK(message_span.span_id() == std::string(fields.span_id.View()), "BuildMessageSpan span_id");
+    FUZZ_CHECK(message_span.links_size() == 1, "BuildMessageSpan link back to the batch span");
   }
 }
 

@@ -1,4 +1,4 @@
-// Unit tests of the encoder: BuildFanoutSpan, EncodeTraceRequest and EncodedSpanSize.
+// Unit tests of the encoder: BuildMessageSpan, EncodeLink, EncodeTraceRequest and EncodedSpanSize.
 #include "pipeline/otlp/trace_encoder.h"
 
 #include <string>
@@ -31,39 +31,63 @@ using testing::Scan;
 
 class TraceEncoderTest : public ::testing::Test {};
 
-TEST_F(TraceEncoderTest, FanoutSpanTakesContextFromTheLink) {
+TEST_F(TraceEncoderTest, MessageSpanTakesContextFromTheLinkAndOnlyMessagingAttributesFromTheBatch) {
   Span s = MakeSpan(1, 2, 0);
   s.set_kind(Span::SPAN_KIND_CONSUMER);
   s.set_dropped_attributes_count(4);
+  s.mutable_status()->set_code(opentelemetry::proto::trace::v1::Status::STATUS_CODE_ERROR);
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"messaging.system", "aws_sqs"}, {"faas.trigger", "pubsub"}, {"messaging.batch.message_count", "3"},
+           {"messaging.destination.name", "jobs"}}) {
+    auto* kv = s.add_attributes();
+    kv->set_key(key);
+    kv->mutable_value()->set_string_value(value);
+  }
   auto* link = s.add_links();
   link->set_trace_id(Id(16, 7));
   link->set_span_id(Id(8, 8));
   link->set_trace_state("ts=1");
   link->set_flags(0x101);
   auto* link_attr = link->add_attributes();
-  link_attr->set_key("msg.id");
-  link_attr->mutable_value()->set_int_value(12);
+  link_attr->set_key("messaging.message.id");
+  link_attr->mutable_value()->set_string_value("m-1");
   s.add_events()->set_name("ignored");
   ScannedTraceRequest scanned = Scan(Request({s}));
   const SpanRef& ref = scanned.spans[0];
-  Span out = ParseSpan(BuildFanoutSpan(ref, ref.links[0], MakeSpanId(0x55), {{"fanout", true}}));
+  MessageSpanFields fields;
+  fields.trace_id = MakeTraceId(0x77);
+  fields.span_id = MakeSpanId(0x55);
+  fields.flags = 0x301;
+  fields.time_unix_nano = 123;
+  fields.batch_link = EncodeLink(MakeTraceId(0x66), ref.span_id, "", 0x01, {{"batch", true}});
+  fields.extra = {{"fanout", true}};
+  Span out = ParseSpan(BuildMessageSpan(ref, ref.links[0], fields));
 
   Span expected;
-  expected.set_trace_id(Id(16, 7));
+  expected.set_trace_id(Id(16, 0x77));
   expected.set_span_id(Id(8, 0x55));
   expected.set_parent_span_id(Id(8, 8));
   expected.set_trace_state("ts=1");
-  expected.set_flags(0x01 | kSpanFlagsHasIsRemote | kSpanFlagsIsRemote);
+  expected.set_flags(0x301);
   expected.set_kind(Span::SPAN_KIND_CONSUMER);
   expected.set_name(s.name());
-  expected.set_start_time_unix_nano(s.start_time_unix_nano());
-  expected.set_end_time_unix_nano(s.end_time_unix_nano());
-  *expected.mutable_status() = s.status();
-  *expected.mutable_attributes() = s.attributes();
+  expected.set_start_time_unix_nano(123);
+  expected.set_end_time_unix_nano(123);
+  // messaging.system and messaging.destination.name, not "k", faas.trigger
+  // or messaging.batch.message_count.
+  *expected.add_attributes() = s.attributes(1);
+  *expected.add_attributes() = s.attributes(4);
   *expected.add_attributes() = *link_attr;
   auto* extra = expected.add_attributes();
   extra->set_key("fanout");
   extra->mutable_value()->set_bool_value(true);
+  auto* back = expected.add_links();
+  back->set_trace_id(Id(16, 0x66));
+  back->set_span_id(s.span_id());
+  back->set_flags(0x01);
+  auto* batch = back->add_attributes();
+  batch->set_key("batch");
+  batch->mutable_value()->set_bool_value(true);
   std::string diff;
   MessageDifferencer differencer;
   differencer.ReportDifferencesToString(&diff);

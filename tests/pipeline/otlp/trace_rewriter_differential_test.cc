@@ -1,7 +1,7 @@
 // Differential test of the trace rewriter and encoder against libprotobuf.
 //
 // Oracle: the generated OTLP classes. Whatever RewriteSpan, SpliceRewrite,
-// PatchTraceId, BuildFanoutSpan and EncodeTraceRequest write must parse and
+// PatchTraceId, BuildMessageSpan and EncodeTraceRequest write must parse and
 // equal the message built with the generated API.
 #include <cstdint>
 #include <optional>
@@ -50,27 +50,37 @@ class TraceRewriterDifferentialTest : public testing::RandomTraceRequestTest {
       case 2: {
         for (size_t l = 0; l < span.links.size(); ++l) {
           if (!span.links[l].valid) continue;
-          SpanId id;
-          SpanId::FromBytes(RandomId(8), &id);
-          std::vector<ExtraAttribute> extra = {{"x", int64_t{-1}}};
+          MessageSpanFields fields;
+          SpanId::FromBytes(RandomId(8), &fields.span_id);
+          TraceId::FromBytes(RandomId(16), &fields.trace_id);
+          fields.flags = static_cast<uint32_t>(rng_() % 0x400);
+          fields.time_unix_nano = rng_();
+          TraceId batch_trace;
+          TraceId::FromBytes(RandomId(16), &batch_trace);
+          fields.batch_link = EncodeLink(batch_trace, span.span_id, "", 0x01, {{"gateway.reparent.batch_span", true}});
+          fields.extra = {{"x", int64_t{-1}}};
           const auto& link = original.links(static_cast<int>(l));
           expected->Clear();
-          expected->set_trace_id(link.trace_id());
-          expected->set_span_id(std::string(id.View()));
+          expected->set_trace_id(std::string(fields.trace_id.View()));
+          expected->set_span_id(std::string(fields.span_id.View()));
           expected->set_trace_state(link.trace_state());
           expected->set_parent_span_id(link.span_id());
           expected->set_kind(Span::SPAN_KIND_CONSUMER);
-          expected->set_flags((link.flags() & 0xff) | 0x300);
+          expected->set_flags(fields.flags);
           expected->set_name(original.name());
-          expected->set_start_time_unix_nano(original.start_time_unix_nano());
-          expected->set_end_time_unix_nano(original.end_time_unix_nano());
-          *expected->mutable_attributes() = original.attributes();
-          if (original.has_status()) *expected->mutable_status() = original.status();
+          expected->set_start_time_unix_nano(fields.time_unix_nano);
+          expected->set_end_time_unix_nano(fields.time_unix_nano);
+          for (const auto& kv : original.attributes()) {
+            if (kv.key().rfind("messaging.", 0) == 0 && kv.key().rfind("messaging.batch.", 0) != 0) {
+              *expected->add_attributes() = kv;
+            }
+          }
           for (const auto& kv : link.attributes()) *expected->add_attributes() = kv;
           auto* x = expected->add_attributes();
           x->set_key("x");
           x->mutable_value()->set_int_value(-1);
-          return BuildFanoutSpan(span, span.links[l], id, extra);
+          EXPECT_TRUE(expected->add_links()->ParseFromString(fields.batch_link));
+          return BuildMessageSpan(span, span.links[l], fields);
         }
         return std::string(span.message);
       }

@@ -29,29 +29,29 @@ SpanId Span(uint64_t n) {
   s.bytes[0] |= 0x01;
   return s;
 }
-FateQuery Query(uint64_t n) { return FateQuery{Trace(n), Span(n)}; }
+StoredFateKey Query(uint64_t n) { return StoredFateKey{Trace(n), Span(n)}; }
 
 // Collects the answers delivered to one reply queue.
 class Answers {
  public:
-  Answers() : replies_(std::make_shared<FateReplies>([this] { MutexLock lock(&mu_); ++wakes_; })) {}
+  Answers() : replies_(std::make_shared<FateStoreReplies>([this] { MutexLock lock(&mu_); ++wakes_; })) {}
 
-  FateLookup Lookup(uint64_t id, std::vector<FateQuery> queries, absl::Time deadline) {
-    return FateLookup{id, std::move(queries), deadline, replies_};
+  FateStoreLookup Lookup(uint64_t id, std::vector<StoredFateKey> queries, absl::Time deadline) {
+    return FateStoreLookup{id, std::move(queries), deadline, replies_};
   }
 
   // Waits (real time, bounded) until `n` answers in all have arrived.
   bool WaitFor(size_t n, absl::Duration timeout = absl::Seconds(10)) {
     const absl::Time deadline = absl::Now() + timeout;
     while (absl::Now() < deadline) {
-      FateAnswer answer;
+      FateStoreAnswer answer;
       while (replies_->TryTake(&answer)) taken_.push_back(std::move(answer));
       if (taken_.size() >= n) return true;
       absl::SleepFor(absl::Milliseconds(1));
     }
     return false;
   }
-  const std::vector<FateAnswer>& taken() const { return taken_; }
+  const std::vector<FateStoreAnswer>& taken() const { return taken_; }
   int wakes() {
     MutexLock lock(&mu_);
     return wakes_;
@@ -60,8 +60,8 @@ class Answers {
  private:
   Mutex mu_;
   int wakes_ ABSL_GUARDED_BY(mu_) = 0;
-  std::shared_ptr<FateReplies> replies_;
-  std::vector<FateAnswer> taken_;
+  std::shared_ptr<FateStoreReplies> replies_;
+  std::vector<FateStoreAnswer> taken_;
 };
 
 class FateStoreClientTest : public ::testing::Test {
@@ -101,7 +101,7 @@ TEST_F(FateStoreClientTest, LookupsArrivingDuringARoundTripShareTheNextOne) {
   Start();
   store_->Put(Query(7), Trace(1));
   store_->BlockRoundTrips(true);
-  client_->Submit({FateRecord{Query(1), Trace(1)}}, {});
+  client_->Submit({StoredFate{Query(1), Trace(1)}}, {});
   ASSERT_TRUE(store_->WaitBlocked(absl::Seconds(10)));
   Answers answers;
   // 4 threads x 25 lookups, all asking query 7 and one of their own.
@@ -122,8 +122,8 @@ TEST_F(FateStoreClientTest, LookupsArrivingDuringARoundTripShareTheNextOne) {
   EXPECT_EQ(trips[0].published, 1u);
   // Query 7 asked once for all 100 lookups, plus their own: one round trip.
   EXPECT_EQ(trips[1].looked_up, 101u);
-  for (const FateAnswer& a : answers.taken()) {
-    EXPECT_EQ(a.outcome, FateAnswer::Outcome::kAnswered);
+  for (const FateStoreAnswer& a : answers.taken()) {
+    EXPECT_EQ(a.outcome, FateStoreAnswer::Outcome::kAnswered);
     ASSERT_EQ(a.fates.size(), 2u);
     EXPECT_EQ(a.fates[0], Trace(1));
     EXPECT_FALSE(a.fates[1].has_value());
@@ -140,7 +140,7 @@ TEST_F(FateStoreClientTest, LookupsLingerToShareARoundTrip) {
   absl::SleepFor(absl::Milliseconds(100));  // real time passes; the fake clock does not
   EXPECT_TRUE(store_->Trips().empty());
   // A publish arriving meanwhile goes at once, and takes the lookups along.
-  client_->Submit({FateRecord{Query(1), Trace(1)}}, {});
+  client_->Submit({StoredFate{Query(1), Trace(1)}}, {});
   ASSERT_TRUE(answers.WaitFor(3));
   const std::vector<FakeFateStore::Trip> trips = store_->Trips();
   ASSERT_EQ(trips.size(), 1u);
@@ -153,6 +153,26 @@ TEST_F(FateStoreClientTest, LookupsLingerToShareARoundTrip) {
   clock_.Advance(absl::Milliseconds(1));
   ASSERT_TRUE(answers.WaitFor(4));
   EXPECT_EQ(store_->Trips().size(), 2u);
+}
+
+TEST_F(FateStoreClientTest, FlushSendsWhatLingersAndWaitsForIt) {
+  options_.publish_linger = absl::Seconds(10);
+  options_.lookup_linger = absl::Seconds(10);
+  Start();
+  Answers answers;
+  client_->Submit({StoredFate{Query(1), Trace(2)}}, {answers.Lookup(1, {Query(1)}, clock_.Now() + absl::Minutes(1))});
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_TRUE(store_->Trips().empty());
+  EXPECT_TRUE(client_->Flush(absl::Now() + absl::Seconds(10)));
+  EXPECT_EQ(store_->Get(Query(1)), Trace(2));
+  ASSERT_TRUE(answers.WaitFor(1));
+  EXPECT_EQ(store_->Trips().size(), 1u);
+  // Down: the flush says so at once; the publish stays queued.
+  store_->SetDown(true);
+  client_->Submit({StoredFate{Query(3), Trace(4)}}, {});
+  EXPECT_FALSE(client_->Flush(absl::Now() + absl::Seconds(10)));
+  EXPECT_FALSE(client_->Flush(absl::Now() + absl::Seconds(10)));
+  EXPECT_FALSE(store_->Get(Query(3)).has_value());
 }
 
 TEST_F(FateStoreClientTest, AbsentFatesAreAskedAgainUntilTheDeadline) {
@@ -175,7 +195,7 @@ TEST_F(FateStoreClientTest, AbsentFatesAreAskedAgainUntilTheDeadline) {
     answers.WaitFor(2, absl::Milliseconds(200));
   }
   ASSERT_EQ(answers.taken().size(), 2u);
-  EXPECT_EQ(answers.taken()[1].outcome, FateAnswer::Outcome::kAnswered);
+  EXPECT_EQ(answers.taken()[1].outcome, FateStoreAnswer::Outcome::kAnswered);
   EXPECT_FALSE(answers.taken()[1].fates[0].has_value());
   EXPECT_EQ(Lookups("absent"), 1);
   EXPECT_EQ(Lookups("found"), 1);
@@ -184,7 +204,7 @@ TEST_F(FateStoreClientTest, AbsentFatesAreAskedAgainUntilTheDeadline) {
 TEST_F(FateStoreClientTest, FatesPublishedHereAnswerWithoutARoundTrip) {
   Start();
   Answers answers;
-  client_->Submit({FateRecord{Query(3), Trace(4)}}, {answers.Lookup(1, {Query(3)}, clock_.Now() + absl::Seconds(1))});
+  client_->Submit({StoredFate{Query(3), Trace(4)}}, {answers.Lookup(1, {Query(3)}, clock_.Now() + absl::Seconds(1))});
   ASSERT_TRUE(answers.WaitFor(1));
   EXPECT_EQ(answers.taken()[0].fates[0], Trace(4));
   EXPECT_EQ(Lookups("cached"), 1);
@@ -197,14 +217,14 @@ TEST_F(FateStoreClientTest, FatesPublishedHereAnswerWithoutARoundTrip) {
 TEST_F(FateStoreClientTest, StoreDownAnswersAtOnceKeepsPublishesAndReconnects) {
   Start();
   store_->SetDown(true);
-  client_->Submit({FateRecord{Query(5), Trace(6)}}, {});
+  client_->Submit({StoredFate{Query(5), Trace(6)}}, {});
   ASSERT_TRUE(WaitTrips(1));
   // Down: a lookup with a long deadline is answered unavailable at once
   // (fake clock frozen: no time passes for the client).
   Answers answers;
   client_->Submit({}, {answers.Lookup(1, {Query(8)}, clock_.Now() + absl::Seconds(5))});
   ASSERT_TRUE(answers.WaitFor(1, absl::Seconds(2)));
-  EXPECT_EQ(answers.taken()[0].outcome, FateAnswer::Outcome::kUnavailable);
+  EXPECT_EQ(answers.taken()[0].outcome, FateStoreAnswer::Outcome::kUnavailable);
   EXPECT_EQ(Lookups("unavailable"), 1);
   EXPECT_FALSE(client_->Snapshot().up);
   EXPECT_NE(client_->Snapshot().last_error.find("down"), std::string::npos);
@@ -227,11 +247,11 @@ TEST_F(FateStoreClientTest, ASlowStoreNeverBlocksSubmitAndCountsAsDown) {
   ASSERT_TRUE(store_->WaitBlocked(absl::Seconds(10)));
   // The client thread is stuck in the round trip; Submit still returns at once.
   const absl::Time start = absl::Now();
-  for (int i = 0; i < 1000; ++i) client_->Submit({FateRecord{Query(100 + i), Trace(1)}}, {});
+  for (int i = 0; i < 1000; ++i) client_->Submit({StoredFate{Query(100 + i), Trace(1)}}, {});
   EXPECT_LT(absl::Now() - start, absl::Milliseconds(100));
   // The round trip times out: the lookup is answered unavailable.
   ASSERT_TRUE(answers.WaitFor(1));
-  EXPECT_EQ(answers.taken()[0].outcome, FateAnswer::Outcome::kUnavailable);
+  EXPECT_EQ(answers.taken()[0].outcome, FateStoreAnswer::Outcome::kUnavailable);
   EXPECT_GE(metrics_.CounterValue("gateway_fate_store_round_trips_total", {{"result", "error"}}), 1);
 }
 
@@ -239,8 +259,8 @@ TEST_F(FateStoreClientTest, PublishesBeyondTheBoundAreDroppedOldestFirst) {
   options_.max_pending_publishes = 10;
   Start();
   store_->SetDown(true);
-  std::vector<FateRecord> many;
-  for (int i = 0; i < 25; ++i) many.push_back(FateRecord{Query(i), Trace(i)});
+  std::vector<StoredFate> many;
+  for (int i = 0; i < 25; ++i) many.push_back(StoredFate{Query(i), Trace(i)});
   client_->Submit(std::move(many), {});
   ASSERT_TRUE(WaitTrips(1));
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
@@ -258,9 +278,9 @@ TEST_F(FateStoreClientTest, PublishesBeyondTheBoundAreDroppedOldestFirst) {
 TEST_F(FateStoreClientTest, ShutdownSendsWhatIsPendingAndAnswersLateLookups) {
   Start();
   store_->BlockRoundTrips(true);
-  client_->Submit({FateRecord{Query(1), Trace(2)}}, {});
+  client_->Submit({StoredFate{Query(1), Trace(2)}}, {});
   ASSERT_TRUE(store_->WaitBlocked(absl::Seconds(10)));
-  client_->Submit({FateRecord{Query(3), Trace(4)}}, {});
+  client_->Submit({StoredFate{Query(3), Trace(4)}}, {});
   std::thread unblock([&] {
     absl::SleepFor(absl::Milliseconds(50));
     store_->BlockRoundTrips(false);
@@ -271,7 +291,7 @@ TEST_F(FateStoreClientTest, ShutdownSendsWhatIsPendingAndAnswersLateLookups) {
   Answers answers;
   client_->Submit({}, {answers.Lookup(1, {Query(1)}, clock_.Now() + absl::Seconds(1))});
   ASSERT_TRUE(answers.WaitFor(1, absl::Seconds(1)));
-  EXPECT_EQ(answers.taken()[0].outcome, FateAnswer::Outcome::kUnavailable);
+  EXPECT_EQ(answers.taken()[0].outcome, FateStoreAnswer::Outcome::kUnavailable);
 }
 
 }  // namespace

@@ -48,8 +48,8 @@ ProtoSpan MakeSpan(uint64_t trace, uint64_t span, std::optional<uint64_t> parent
   return s;
 }
 
-FateQuery Query(uint64_t trace, uint64_t span) {
-  FateQuery q;
+StoredFateKey Query(uint64_t trace, uint64_t span) {
+  StoredFateKey q;
   TraceId::FromBytes(TraceIdBytes(trace), &q.original_trace);
   SpanId::FromBytes(SpanIdBytes(span), &q.span);
   return q;
@@ -64,8 +64,8 @@ class FateStoreEngineTest : public ::testing::Test {
  protected:
   void Start() {
     // The fake clock stands still unless a test moves it: no lingering.
-    client_options_.lookup_linger = absl::ZeroDuration();
-    if (!keep_publish_linger_) client_options_.publish_linger = absl::ZeroDuration();
+    if (!keep_lingers_) client_options_.lookup_linger = absl::ZeroDuration();
+    if (!keep_lingers_ && !keep_publish_linger_) client_options_.publish_linger = absl::ZeroDuration();
     auto store = std::make_unique<FakeFateStore>();
     store_ = store.get();
     client_ = std::make_unique<FateStoreClient>(client_options_, std::move(store), metrics_, clock_);
@@ -116,6 +116,7 @@ class FateStoreEngineTest : public ::testing::Test {
   TraceBatcherOptions batcher_options_;
   FateStoreClientOptions client_options_;
   bool keep_publish_linger_ = false;
+  bool keep_lingers_ = false;
   testing::FakeClock clock_;
   testing::FakeExporter exporter_;
   MemoryBudget budget_{1 << 30};
@@ -208,17 +209,19 @@ TEST_F(FateStoreEngineTest, FanOutSpansGoToTheirProducersNewTraces) {
   // The unknown one is asked again until max_wait (5 s): the last ask, then
   // the answer, before the gate would give up.
   clock_.Advance(absl::Milliseconds(4800));
-  ASSERT_TRUE(WaitExported(3));
+  // The consumer and one per-message span per link (the chosen one's too).
+  ASSERT_TRUE(WaitExported(4));
   EXPECT_EQ(Degraded("timeout"), 0);
   EXPECT_EQ(Counter("gateway_fate_store_lookups_total", {{"result", "absent"}}), 1);
-  std::map<std::string, std::string> parent_by_trace;
+  std::multimap<std::string, std::string> parents_by_trace;
   for (const auto& [id, spans] : Exported()) {
-    for (const ProtoSpan& s : spans) parent_by_trace[s.trace_id()] = s.parent_span_id();
+    for (const ProtoSpan& s : spans) parents_by_trace.emplace(s.trace_id(), s.parent_span_id());
   }
-  EXPECT_EQ(parent_by_trace.size(), 3u);
-  EXPECT_EQ(parent_by_trace[TraceIdBytes(2)], SpanIdBytes(21));   // the consumer itself
-  EXPECT_EQ(parent_by_trace[TraceIdBytes(3)], SpanIdBytes(31));   // a fan-out span, in the new trace
-  EXPECT_EQ(parent_by_trace[TraceIdBytes(40)], SpanIdBytes(41));  // unknown: the link's trace as received
+  using Parents = std::multimap<std::string, std::string>;
+  EXPECT_EQ(parents_by_trace, (Parents{{TraceIdBytes(2), SpanIdBytes(21)},     // the consumer itself
+                                       {TraceIdBytes(2), SpanIdBytes(21)},     // its first message
+                                       {TraceIdBytes(3), SpanIdBytes(31)},     // in the producer's new trace
+                                       {TraceIdBytes(40), SpanIdBytes(41)}}));  // unknown: as received
   EXPECT_EQ(Counter("gateway_fate_store_links_followed_total"), 1);
   EXPECT_EQ(Counter("gateway_fate_store_fates_learned_total"), 2);
 }
@@ -265,6 +268,33 @@ TEST_F(FateStoreEngineTest, SlowStoreReleasesConsumersAtMaxWaitWithoutBlockingSu
   // The engine publishes its counters after the batch is out.
   EXPECT_TRUE(WaitFor([&] { return Counter("gateway_spans_reparented_total") == 20; }));
   EXPECT_EQ(client_->Snapshot().waiting, 0);
+  store_->BlockRoundTrips(false);
+}
+
+TEST_F(FateStoreEngineTest, FlushGetsTheAnswersFirstThenReleasesWhatHasNone) {
+  options_.shards = 2;
+  keep_lingers_ = true;
+  client_options_.lookup_linger = absl::Seconds(10);  // the fake clock never gets there: only a flush sends
+  client_options_.publish_linger = absl::Seconds(10);
+  client_options_.timeout = absl::Seconds(30);  // a stuck store stays stuck
+  Start();
+  store_->Put(Query(2, 3), Trace(1));
+  Submit({MakeSpan(4, 4, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {{2, 3}}), MakeSpan(4, 5, 4)});
+  ASSERT_TRUE(WaitFor([&] { return client_->Snapshot().waiting == 1; }));
+  ASSERT_TRUE(engine_->Flush(absl::Now() + absl::Seconds(10)));
+  ASSERT_TRUE(WaitExported(2));
+  EXPECT_EQ(Exported().at(SpanIdBytes(4)).at(0).trace_id(), TraceIdBytes(1));
+  EXPECT_EQ(Degraded("flush"), 0);
+  // A store that does not answer: the flush waits briefly, then lets the
+  // consumer go as without a store.
+  store_->BlockRoundTrips(true);
+  Submit({MakeSpan(6, 6, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {{7, 7}})});
+  ASSERT_TRUE(WaitFor([&] { return client_->Snapshot().waiting == 1; }));
+  const absl::Time start = absl::Now();
+  engine_->Flush(absl::Now() + absl::Seconds(10));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  ASSERT_TRUE(WaitExported(3));
+  EXPECT_EQ(Degraded("flush"), 1);
   store_->BlockRoundTrips(false);
 }
 

@@ -38,7 +38,7 @@ SpanId Span(uint8_t n) {
   s.bytes.fill(n);
   return s;
 }
-FateQuery Query(uint8_t n) { return FateQuery{Trace(n), Span(n)}; }
+StoredFateKey Query(uint8_t n) { return StoredFateKey{Trace(n), Span(n)}; }
 
 class RedisFateStoreTest : public ::testing::Test {
  protected:
@@ -58,7 +58,7 @@ class RedisFateStoreTest : public ::testing::Test {
     return store.ok() ? *std::move(store) : nullptr;
   }
 
-  static absl::Status Trip(FateStore& store, std::vector<FateRecord> publish, std::vector<FateQuery> lookup,
+  static absl::Status Trip(FateStore& store, std::vector<StoredFate> publish, std::vector<StoredFateKey> lookup,
                            std::vector<std::optional<TraceId>>* found) {
     return store.RoundTrip(publish, absl::Minutes(10), lookup, kTimeout, found);
   }
@@ -205,7 +205,7 @@ TEST_F(RedisFateStoreTest, AServerThatNeverAnswersTimesOut) {
   std::vector<std::optional<TraceId>> found;
   const absl::Time start = absl::Now();
   const absl::Status status =
-      store->RoundTrip({}, absl::Minutes(1), std::vector<FateQuery>{Query(1)}, absl::Milliseconds(200), &found);
+      store->RoundTrip({}, absl::Minutes(1), std::vector<StoredFateKey>{Query(1)}, absl::Milliseconds(200), &found);
   const absl::Duration took = absl::Now() - start;
   EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;
   EXPECT_GE(took, absl::Milliseconds(190));

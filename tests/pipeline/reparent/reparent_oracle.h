@@ -1,32 +1,50 @@
 // An offline statement of the reparenting rules, for differential tests, and
 // helpers to move spans between libprotobuf messages and the engine.
 //
-// The oracle sees every span at once (no arrival order, no hold window) and
-// applies docs/reparenting.md directly; the online TraceResolver must produce
-// the same spans whatever order and requests they arrive in, as long as
-// nothing is released early.
+// The oracle sees every span at once (no hold window) and applies
+// docs/reparenting.md directly; the online TraceResolver must produce the
+// same spans whatever order and requests they arrive in, as long as nothing
+// is released early. Two rules depend on arrival, which OracleArrival
+// describes when it matters: an invocation takes a target child along only
+// when the child came before it in the same request, and without
+// cross_process a target (or per-message span) uses its link target's fate
+// only if it was known when the target was decided.
 //
 //   std::vector<Span> expected = ReparentOffline(all_spans, options);
 //   std::vector<Span> actual = DecodeSpans(outputs);
 //   EXPECT_EQ(Canonical(expected), Canonical(actual));
 #pragma once
 
+#include <functional>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/types/span.h"
 #include "opentelemetry/proto/trace/v1/trace.pb.h"
-#include "pipeline/reparent/reparent_options.h"
 #include "pipeline/otlp/output_span.h"
 #include "pipeline/otlp/trace_encoder.h"
 #include "pipeline/otlp/trace_scanner.h"
+#include "pipeline/reparent/reparent_options.h"
 
 namespace gateway::testing {
 
 using ProtoSpan = opentelemetry::proto::trace::v1::Span;
 
-// The spans the engine must emit for `spans` (all of them, plus fan-outs).
-std::vector<ProtoSpan> ReparentOffline(const std::vector<ProtoSpan>& spans, const ReparentOptions& options);
+struct OracleArrival {
+  // Span id (bytes) -> (request number, position in the whole arrival
+  // order). Absent: every span in one request, in the order given.
+  std::map<std::string, std::pair<int, int>> when;
+  // Whether the span (a target, or a per-message span, by span id) knew its
+  // link target's fate when it was decided. Unset: it did, or waited for it.
+  std::function<bool(const std::string& span_id, const std::string& link_trace)> link_known;
+};
+
+// The spans the engine must emit for `spans` (all of them, plus per-message
+// spans).
+std::vector<ProtoSpan> ReparentOffline(const std::vector<ProtoSpan>& spans, const ReparentOptions& options,
+                                       const OracleArrival& arrival = {});
 
 // A serialized ExportTraceServiceRequest with the spans under one resource
 // (service.name=`service`) and one scope.

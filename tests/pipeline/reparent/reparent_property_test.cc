@@ -1,9 +1,16 @@
-// Differential test: random span forests with random links, arriving in
-// random order split into random requests, through the online TraceResolver;
-// the output (everything within the hold window, then ReleaseAll) must equal
-// what the offline oracle computes from all spans at once.
+// Differential test: random span forests with random links (chains of
+// consumers and producers across traces, batches with message ids,
+// invocations, links that cannot be parents), arriving in random order split
+// into random requests, through the online TraceResolver; the output
+// (everything within the hold window, then ReleaseAll) must equal what the
+// offline oracle computes from all spans at once. Without cross_process a
+// target uses what is known when it is decided, which depends on arrival:
+// the oracle is then told, per target and per-message span, whether it used
+// its link target's fate (read from the output: whether it went to its
+// link's own trace), and checks everything else against that.
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -41,8 +48,11 @@ Forest RandomForest(uint64_t seed) {
                                        ProtoSpan::SPAN_KIND_CLIENT, ProtoSpan::SPAN_KIND_PRODUCER,
                                        ProtoSpan::SPAN_KIND_CONSUMER, ProtoSpan::SPAN_KIND_CONSUMER};
   const uint32_t flag_choices[] = {0x101, 0x101, 0x301, 0x001, 0x000, 0x100};
-  const int traces = pick(1, 5);
+  const uint32_t link_flag_choices[] = {0x101, 0x001, 0x100, 0x301, 0x300, 0x000};
+  const int traces = pick(1, 6);
   uint64_t next_span = seed * 1000 + 1;
+  // Message ids come from a small pool so that children can carry a link's.
+  auto message_id = [&] { return "m-" + std::to_string(pick(0, 5)); };
   std::vector<std::vector<int>> by_trace(traces);
   for (int t = 0; t < traces; ++t) {
     const std::string trace_id = testing::TraceIdBytes(seed * 16 + t + 1);
@@ -66,13 +76,30 @@ Forest RandomForest(uint64_t seed) {
       auto* kv = s.add_attributes();
       kv->set_key("k");
       kv->mutable_value()->set_int_value(pick(0, 1000));
+      if (coin(0.4)) {
+        auto* messaging = s.add_attributes();
+        messaging->set_key(coin(0.5) ? "messaging.system" : "messaging.batch.message_count");
+        messaging->mutable_value()->set_string_value("v");
+      }
+      // Handlers of a batch's messages carry the message id.
+      if (coin(0.3)) {
+        auto* id = s.add_attributes();
+        id->set_key("messaging.message.id");
+        id->mutable_value()->set_string_value(message_id());
+      }
+      // Invocations of functions run by messages.
+      if (s.parent_span_id().empty() && s.kind() == ProtoSpan::SPAN_KIND_SERVER && coin(0.6)) {
+        auto* trigger = s.add_attributes();
+        trigger->set_key("faas.trigger");
+        trigger->mutable_value()->set_string_value(coin(0.8) ? "pubsub" : "http");
+      }
       if (coin(0.3)) s.mutable_status()->set_code(opentelemetry::proto::trace::v1::Status::STATUS_CODE_ERROR);
       by_trace[t].push_back(static_cast<int>(f.spans.size()));
       f.spans.push_back(std::move(s));
     }
   }
   // Links point to spans anywhere (own trace included), to unknown spans,
-  // or are invalid.
+  // or are invalid; some are marked as not a parent.
   for (ProtoSpan& s : f.spans) {
     const int links = pick(0, 3);
     for (int l = 0; l < links; ++l) {
@@ -93,18 +120,70 @@ Forest RandomForest(uint64_t seed) {
         link->set_span_id(target.span_id());
       }
       if (coin(0.3)) link->set_trace_state("vendor=" + std::to_string(pick(0, 9)));
-      link->set_flags(coin(0.5) ? 0x101 : 0x1);
+      link->set_flags(link_flag_choices[pick(0, 5)]);
       if (coin(0.3)) {
         auto* kv = link->add_attributes();
         kv->set_key("messaging.batch.index");
         kv->mutable_value()->set_int_value(l);
       }
+      if (coin(0.7)) {
+        auto* kv = link->add_attributes();
+        kv->set_key("messaging.message.id");
+        kv->mutable_value()->set_string_value(message_id());
+      }
+      if (coin(0.05)) {
+        auto* kv = link->add_attributes();
+        kv->set_key("source");
+        kv->mutable_value()->set_string_value("x-ray-env");
+      } else if (coin(0.05)) {
+        auto* kv = link->add_attributes();
+        kv->set_key("gateway.reparent.original_parent");
+        kv->mutable_value()->set_bool_value(true);
+      }
     }
+  }
+  // Handlers of a batch: children of a span with links often carry the
+  // message id of one of its links.
+  std::map<std::pair<std::string, std::string>, const ProtoSpan*> by_key;
+  for (const ProtoSpan& s : f.spans) by_key[{s.trace_id(), s.span_id()}] = &s;
+  for (ProtoSpan& s : f.spans) {
+    auto parent = by_key.find({s.trace_id(), s.parent_span_id()});
+    if (parent == by_key.end() || parent->second->links_size() == 0 || !coin(0.9)) continue;
+    std::vector<std::string> ids;
+    for (const auto& link : parent->second->links()) {
+      for (const auto& kv : link.attributes()) {
+        if (kv.key() == "messaging.message.id") ids.push_back(kv.value().string_value());
+      }
+    }
+    if (!ids.empty()) {
+      auto* id = s.add_attributes();
+      id->set_key("messaging.message.id");
+      id->mutable_value()->set_string_value(ids[pick(0, static_cast<int>(ids.size()) - 1)]);
+      // An earlier one, if any, is the one that counts.
+      if (coin(0.7)) s.mutable_attributes()->SwapElements(0, s.attributes_size() - 1);
+    }
+  }
+  // Chains: the first span of a trace often consumes from a span of the
+  // trace before it (which may itself have moved).
+  for (int t = 1; t < traces; ++t) {
+    if (!coin(0.6)) continue;
+    ProtoSpan& consumer = f.spans[by_trace[t][0]];
+    const auto& previous = by_trace[t - 1];
+    const ProtoSpan& producer = f.spans[previous[pick(0, static_cast<int>(previous.size()) - 1)]];
+    consumer.set_kind(ProtoSpan::SPAN_KIND_CONSUMER);
+    auto* link = consumer.mutable_links()->Add();
+    link->set_trace_id(producer.trace_id());
+    link->set_span_id(producer.span_id());
+    link->set_flags(0x101);
+    if (coin(0.5)) consumer.mutable_links()->SwapElements(0, consumer.links_size() - 1);
   }
   return f;
 }
 
-class ReparentPropertyTest : public ::testing::TestWithParam<int> {};
+class ReparentPropertyTest : public ::testing::TestWithParam<int> {
+ protected:
+  int anchored_ = 0;
+};
 
 TEST_P(ReparentPropertyTest, OnlineEngineMatchesOfflineOracleInAnyArrivalOrder) {
   const int block = GetParam();
@@ -113,7 +192,6 @@ TEST_P(ReparentPropertyTest, OnlineEngineMatchesOfflineOracleInAnyArrivalOrder) 
   for (int i = 0; i < kIterations / 10; ++i) {
     const uint64_t seed = static_cast<uint64_t>(block * (kIterations / 10) + i + 1);
     Forest forest = RandomForest(seed);
-    const std::vector<ProtoSpan> expected = testing::ReparentOffline(forest.spans, forest.options);
 
     std::mt19937_64 rng(seed ^ 0x5eed);
     std::vector<ProtoSpan> arrival = forest.spans;
@@ -122,41 +200,70 @@ TEST_P(ReparentPropertyTest, OnlineEngineMatchesOfflineOracleInAnyArrivalOrder) 
     TraceResolver resolver(forest.options);
     const absl::Time now = absl::FromUnixSeconds(1'700'000'000);
     std::vector<OutputSpan> out;
+    testing::OracleArrival when;
+    int requests = 0;
     size_t at = 0;
     while (at < arrival.size()) {
       const size_t n = std::uniform_int_distribution<size_t>(1, arrival.size() - at)(rng);
       std::vector<ProtoSpan> request(arrival.begin() + at, arrival.begin() + at + n);
-      at += n;
       ScannedTraceRequest scanned = testing::ScanOrFail(testing::BuildRequest(request));
       ASSERT_EQ(scanned.spans.size(), n);
-      // Span by span, or the whole request at once (the shard worker's
-      // path, with its inline common case): the same rules either way.
-      if (rng() % 2 == 0) {
+      // Span by span (each a request of its own), or the whole request at
+      // once (the shard worker's path, with its inline common case): the
+      // same rules either way.
+      const bool whole = rng() % 2 == 0;
+      for (size_t k = 0; k < n; ++k) {
+        when.when[request[k].span_id()] = {whole ? requests : requests + static_cast<int>(k) + 1,
+                                           static_cast<int>(at + k)};
+      }
+      requests += static_cast<int>(n) + 1;
+      if (!whole) {
         for (const SpanRef& span : scanned.spans) resolver.Process(span, scanned.buffer, now, &out);
       } else {
         resolver.ProcessRequest(scanned.buffer, scanned.spans, now, &out);
       }
+      at += n;
       max_held = std::max(max_held, resolver.HeldSpans());
     }
     resolver.ReleaseAll(&out);
     ASSERT_EQ(resolver.HeldSpans(), 0);
 
     const std::vector<ProtoSpan> actual = testing::DecodeSpans(out);
+    std::map<std::string, std::string> trace_of;
+    for (const ProtoSpan& s : actual) trace_of[s.span_id()] = s.trace_id();
+    if (!forest.options.cross_process) {
+      when.link_known = [&trace_of](const std::string& span_id, const std::string& link_trace) {
+        auto it = trace_of.find(span_id);
+        return it == trace_of.end() || it->second != link_trace;
+      };
+    }
+    const std::vector<ProtoSpan> expected = testing::ReparentOffline(forest.spans, forest.options, when);
     ASSERT_EQ(testing::Canonical(actual), testing::Canonical(expected)) << "seed " << seed;
     EXPECT_EQ(resolver.stats().processed, static_cast<int64_t>(forest.spans.size()));
     EXPECT_EQ(static_cast<int64_t>(actual.size()), resolver.stats().processed + resolver.stats().fanout_created);
     total.reparented += resolver.stats().reparented;
     total.descendants_moved += resolver.stats().descendants_moved;
     total.fanout_created += resolver.stats().fanout_created;
+    total.routed += resolver.stats().routed;
+    total.link_fate_unknown += resolver.stats().link_fate_unknown;
+    for (const ProtoSpan& s : actual) {
+      for (const auto& kv : s.attributes()) {
+        // An invocation moved under its consumer child's producer.
+        if (kv.key() == "faas.trigger" && s.parent_span_id().size() == 8 && s.links_size() == 0) ++anchored_;
+      }
+    }
   }
   // The forests exercise every rule, not only pass-through.
   EXPECT_GT(total.reparented, 0);
   EXPECT_GT(total.descendants_moved, 0);
   EXPECT_GT(total.fanout_created, 0);
+  EXPECT_GT(total.routed, 0);
   EXPECT_GT(max_held, 0);
-  std::printf("block %d: reparented %lld, moved %lld, fan-outs %lld, max held %lld\n", block,
-              static_cast<long long>(total.reparented), static_cast<long long>(total.descendants_moved),
-              static_cast<long long>(total.fanout_created), static_cast<long long>(max_held));
+  std::printf("block %d: reparented %lld, moved %lld, per-message %lld, routed %lld, link fate unknown %lld, "
+              "invocations moved %d, max held %lld\n",
+              block, static_cast<long long>(total.reparented), static_cast<long long>(total.descendants_moved),
+              static_cast<long long>(total.fanout_created), static_cast<long long>(total.routed),
+              static_cast<long long>(total.link_fate_unknown), anchored_, static_cast<long long>(max_held));
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, ReparentPropertyTest, ::testing::Range(0, 10));

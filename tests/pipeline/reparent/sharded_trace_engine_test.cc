@@ -1,6 +1,10 @@
 #include "pipeline/reparent/sharded_trace_engine.h"
 
+#include <algorithm>
 #include <functional>
+#include <map>
+#include <random>
+#include <set>
 #include <optional>
 #include <string>
 #include <thread>
@@ -12,6 +16,7 @@
 #include "pipeline/base/metrics_registry.h"
 #include "pipeline/otlp/output_span.h"
 #include "pipeline/otlp/trace_encoder.h"
+#include "pipeline/reparent/shard_of.h"
 #include "pipeline/reparent/trace_resolver.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_exporter.h"
@@ -149,11 +154,129 @@ TEST_F(ShardedTraceEngineTest, EverySpanComesOutExactlyOnceFromManyProducers) {
   EXPECT_EQ(metrics_.CounterValue("gateway_spans_processed_total"), 4 * messages);
   EXPECT_EQ(metrics_.CounterValue("gateway_spans_reparented_total"), messages);
   EXPECT_EQ(metrics_.CounterValue("gateway_descendants_moved_total"), 2 * messages);
-  EXPECT_EQ(metrics_.CounterValue("gateway_fanout_spans_created_total"), messages);
+  // Both links of each consumer get a per-message span.
+  EXPECT_EQ(metrics_.CounterValue("gateway_fanout_spans_created_total"), 2 * messages);
   EXPECT_EQ(Released("shutdown"), 0);
   EXPECT_EQ(engine_->HeldSpans(), 0);
   EXPECT_EQ(budget_.InFlight(), 0);
   EXPECT_EQ(engine_->RecentDecisions().size(), 50u);
+}
+
+// Chains of 2 to 6 hops (issue #19): A's producer, then per hop a consumer
+// linking to the previous hop's producer by its original trace id, with a
+// child and a producer of its own. Every span must end in the first
+// producer's trace, each consumer under the producer it links to, each span
+// delivered once.
+// A trace number whose id varies in the bytes ShardOf reads, so that the
+// hops of a chain spread over the shards.
+uint64_t Spread(uint64_t n) { return n << 40 | n; }
+
+std::vector<ProtoSpan> ChainSpans(uint64_t chain, int hops) {
+  std::vector<ProtoSpan> spans;
+  const uint64_t base = chain * 1000;
+  spans.push_back(MakeSpan(Spread(base), base + 1, std::nullopt, ProtoSpan::SPAN_KIND_SERVER));
+  spans.push_back(MakeSpan(Spread(base), base + 2, base + 1, ProtoSpan::SPAN_KIND_PRODUCER));
+  for (int h = 1; h <= hops; ++h) {
+    const uint64_t trace = base + static_cast<uint64_t>(h);
+    const uint64_t consumer = base + 10 * static_cast<uint64_t>(h);
+    const uint64_t previous_trace = h == 1 ? base : trace - 1;
+    const uint64_t previous_producer = h == 1 ? base + 2 : consumer - 10 + 2;
+    spans.push_back(MakeSpan(Spread(trace), consumer, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER,
+                             {{Spread(previous_trace), previous_producer}}));
+    spans.push_back(MakeSpan(Spread(trace), consumer + 1, consumer));
+    spans.push_back(MakeSpan(Spread(trace), consumer + 2, consumer + 1, ProtoSpan::SPAN_KIND_PRODUCER));
+  }
+  return spans;
+}
+
+class ShardedChainTest : public ShardedTraceEngineTest {
+ protected:
+  void RunChains(bool cross_process) {
+    options_.shards = 4;
+    options_.cross_process = cross_process;
+    Start();
+    std::vector<ProtoSpan> all;
+    std::vector<std::vector<ProtoSpan>> chains;
+    for (uint64_t c = 1; c <= 25; ++c) {
+      chains.push_back(ChainSpans(c, 2 + static_cast<int>(c % 5)));
+      all.insert(all.end(), chains.back().begin(), chains.back().end());
+    }
+    // The hops do cross shards.
+    std::set<size_t> shards_used;
+    for (const ProtoSpan& s : all) {
+      TraceId t;
+      TraceId::FromBytes(s.trace_id(), &t);
+      shards_used.insert(ShardOf(t, 4));
+    }
+    ASSERT_EQ(shards_used.size(), 4u);
+    std::mt19937_64 rng(19);
+    if (cross_process) {
+      std::vector<ProtoSpan> arrival = all;
+      std::shuffle(arrival.begin(), arrival.end(), rng);
+      for (size_t at = 0; at < arrival.size();) {
+        const size_t n = std::min<size_t>(1 + rng() % 7, arrival.size() - at);
+        Submit(std::vector<ProtoSpan>(arrival.begin() + at, arrival.begin() + at + n));
+        at += n;
+      }
+    } else {
+      // Hop after hop, each hop's spans (of every chain) in one request
+      // decided before the next hop's arrive, as a service exports its
+      // spans after the hop before it: a gateway in front of one service
+      // knows what it has seen.
+      int64_t submitted = 0;
+      for (int hop = 0; hop <= 6; ++hop) {
+        std::vector<ProtoSpan> request;
+        for (const auto& chain : chains) {
+          const size_t first = hop == 0 ? 0 : 3 * static_cast<size_t>(hop) - 1;
+          const size_t count = hop == 0 ? 2 : 3;
+          if (first >= chain.size()) continue;
+          request.insert(request.end(), chain.begin() + first, chain.begin() + first + count);
+        }
+        if (request.empty()) continue;
+        Submit(request);
+        submitted += static_cast<int64_t>(request.size());
+        ASSERT_TRUE(WaitUntil([&] {
+          return metrics_.CounterValue("gateway_spans_processed_total") == submitted && engine_->HeldSpans() == 0;
+        }));
+      }
+    }
+    // Everything decided (not released by Shutdown): every span processed
+    // and nothing held, answers between shards included.
+    ASSERT_TRUE(WaitUntil([&] {
+      return metrics_.CounterValue("gateway_spans_processed_total") == static_cast<int64_t>(all.size()) &&
+             engine_->HeldSpans() == 0;
+    }));
+    engine_->Shutdown();
+    const std::vector<ProtoSpan> got = ExportedSpans(exporter_);
+    std::map<std::string, int> count;
+    std::map<std::string, const ProtoSpan*> by_id;
+    for (const ProtoSpan& s : got) {
+      ++count[s.span_id()];
+      by_id[s.span_id()] = &s;
+    }
+    EXPECT_EQ(got.size(), all.size());
+    for (const auto& chain : chains) {
+      for (const ProtoSpan& s : chain) {
+        ASSERT_EQ(count[s.span_id()], 1);
+        const ProtoSpan& out = *by_id[s.span_id()];
+        EXPECT_EQ(out.trace_id(), chain[0].trace_id());
+        if (s.links_size() > 0) {
+          EXPECT_EQ(out.parent_span_id(), s.links(0).span_id());
+        }
+      }
+    }
+    EXPECT_EQ(Released("hold_window"), 0);
+    EXPECT_EQ(Released("shutdown"), 0);
+    EXPECT_EQ(metrics_.CounterValue("gateway_link_fate_unknown_total"), 0);
+  }
+};
+
+TEST_F(ShardedChainTest, CentralGatewayChainsShuffledAcrossRequestsAndShardsEndWholeInTheFirstTrace) {
+  RunChains(/*cross_process=*/true);
+}
+
+TEST_F(ShardedChainTest, SidecarChainsArrivingHopAfterHopEndWholeInTheFirstTrace) {
+  RunChains(/*cross_process=*/false);
 }
 
 TEST_F(ShardedTraceEngineTest, ShutdownReleasesHeldSpansUnchanged) {

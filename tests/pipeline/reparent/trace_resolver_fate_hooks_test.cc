@@ -1,4 +1,4 @@
-// The resolver's two fate store hooks: LearnFate (a fate decided by another
+// The resolver's two fate store hooks: LearnStoredFate (a fate decided by another
 // gateway) and ObserveFates (fates this resolver decides, for publishing).
 #include <optional>
 #include <string>
@@ -71,7 +71,7 @@ class TraceResolverFateHooksTest : public ::testing::Test {
 TEST_F(TraceResolverFateHooksTest, ALearnedFateMovesTheHeldChildren) {
   EXPECT_TRUE(Feed({MakeSpan(2, 10, 3)}).empty());  // held: its parent (2, 3) is not known
   std::vector<OutputSpan> out;
-  resolver_.LearnFate(Trace(2), Span(3), Trace(1), kStart, &out);
+  resolver_.LearnStoredFate(Trace(2), Span(3), Trace(1), kStart, &out);
   const std::vector<ProtoSpan> spans = testing::DecodeSpans(out);
   ASSERT_EQ(spans.size(), 1u);
   EXPECT_EQ(spans[0].trace_id(), TraceIdBytes(1));
@@ -86,7 +86,7 @@ TEST_F(TraceResolverFateHooksTest, ALearnedFateMovesTheHeldChildren) {
 TEST_F(TraceResolverFateHooksTest, ALearnedUnchangedFateReleasesTheHeldChildrenUnchanged) {
   EXPECT_TRUE(Feed({MakeSpan(2, 10, 3)}).empty());
   std::vector<OutputSpan> out;
-  resolver_.LearnFate(Trace(2), Span(3), Trace(2), kStart, &out);
+  resolver_.LearnStoredFate(Trace(2), Span(3), Trace(2), kStart, &out);
   const std::vector<ProtoSpan> spans = testing::DecodeSpans(out);
   ASSERT_EQ(spans.size(), 1u);
   EXPECT_EQ(spans[0].trace_id(), TraceIdBytes(2));
@@ -110,7 +110,7 @@ TEST_F(TraceResolverFateHooksTest, ObservesTheFateOfEverySpanOfTheObservedKinds)
   EXPECT_EQ(recorder.seen[1], std::make_pair(Span(3), Trace(1)));
   EXPECT_EQ(recorder.seen[2], std::make_pair(Span(5), Trace(5)));
   // Learned fates are not observed (they are someone else's to publish).
-  resolver_.LearnFate(Trace(7), Span(7), Trace(8), kStart, &out);
+  resolver_.LearnStoredFate(Trace(7), Span(7), Trace(8), kStart, &out);
   EXPECT_EQ(recorder.seen.size(), 3u);
   resolver_.ObserveFates(nullptr, {});
   Feed({MakeSpan(6, 6, std::nullopt, ProtoSpan::SPAN_KIND_PRODUCER)});

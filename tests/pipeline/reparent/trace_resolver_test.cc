@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -10,120 +11,10 @@
 #include "pipeline/otlp/trace_ids.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/pipeline/reparent/reparent_oracle.h"
+#include "tests/pipeline/reparent/trace_resolver_fixture.h"
 
 namespace gateway {
 namespace {
-
-using testing::ProtoSpan;
-using testing::SpanIdBytes;
-using testing::TraceIdBytes;
-
-constexpr uint32_t kRemoteBits = kSpanFlagsHasIsRemote | kSpanFlagsIsRemote;
-
-struct LinkSpec {
-  std::string trace_id;
-  std::string span_id;
-  std::string trace_state;
-};
-
-ProtoSpan MakeSpan(uint64_t trace, uint64_t span, std::optional<uint64_t> parent,
-                   ProtoSpan::SpanKind kind = ProtoSpan::SPAN_KIND_INTERNAL, std::vector<LinkSpec> links = {}) {
-  ProtoSpan s;
-  s.set_trace_id(TraceIdBytes(trace));
-  s.set_span_id(SpanIdBytes(span));
-  if (parent.has_value()) s.set_parent_span_id(SpanIdBytes(*parent));
-  s.set_kind(kind);
-  s.set_name("span-" + std::to_string(span));
-  s.set_start_time_unix_nano(1'700'000'000'000'000'000ULL + span);
-  s.set_end_time_unix_nano(1'700'000'000'500'000'000ULL + span);
-  s.set_flags(0x101);  // sampled, parent known local
-  auto* kv = s.add_attributes();
-  kv->set_key("messaging.system");
-  kv->mutable_value()->set_string_value("sqs");
-  for (const LinkSpec& l : links) {
-    auto* link = s.add_links();
-    link->set_trace_id(l.trace_id);
-    link->set_span_id(l.span_id);
-    link->set_trace_state(l.trace_state);
-    link->set_flags(0x101);
-  }
-  return s;
-}
-
-LinkSpec Link(uint64_t trace, uint64_t span, std::string trace_state = "") {
-  return LinkSpec{TraceIdBytes(trace), SpanIdBytes(span), std::move(trace_state)};
-}
-
-std::string AttrString(const ProtoSpan& s, const std::string& key) {
-  for (const auto& kv : s.attributes()) {
-    if (kv.key() == key) return kv.value().string_value();
-  }
-  return "<absent>";
-}
-
-bool HasAttr(const ProtoSpan& s, const std::string& key) {
-  return std::any_of(s.attributes().begin(), s.attributes().end(),
-                     [&](const auto& kv) { return kv.key() == key; });
-}
-
-std::string Hex(const std::string& bytes) {
-  TraceId t;
-  SpanId s;
-  if (TraceId::FromBytes(bytes, &t)) return t.Hex();
-  if (SpanId::FromBytes(bytes, &s)) return s.Hex();
-  return "?";
-}
-
-const ProtoSpan* Find(const std::vector<ProtoSpan>& spans, uint64_t span) {
-  for (const ProtoSpan& s : spans) {
-    if (s.span_id() == SpanIdBytes(span)) return &s;
-  }
-  return nullptr;
-}
-
-class TraceResolverTest : public ::testing::Test {
- protected:
-  void Make() { resolver_ = std::make_unique<TraceResolver>(options_, limits_); }
-
-  // One request through Process; what came out of this call.
-  std::vector<ProtoSpan> Feed(const std::vector<ProtoSpan>& spans) {
-    if (!resolver_) Make();
-    std::vector<OutputSpan> out;
-    ScannedTraceRequest scanned = testing::ScanOrFail(testing::BuildRequest(spans));
-    for (const SpanRef& span : scanned.spans) resolver_->Process(span, scanned.buffer, clock_.Now(), &out);
-    last_raw_ = out;
-    return testing::DecodeSpans(out);
-  }
-
-  // The same through ProcessRequest (the shard worker's path).
-  std::vector<ProtoSpan> FeedRequest(const std::vector<ProtoSpan>& spans) {
-    if (!resolver_) Make();
-    std::vector<OutputSpan> out;
-    ScannedTraceRequest scanned = testing::ScanOrFail(testing::BuildRequest(spans));
-    resolver_->ProcessRequest(scanned.buffer, scanned.spans, clock_.Now(), &out);
-    last_raw_ = out;
-    return testing::DecodeSpans(out);
-  }
-
-  std::vector<ProtoSpan> Advance(absl::Duration d) {
-    clock_.Advance(d);
-    std::vector<OutputSpan> out;
-    resolver_->Expire(clock_.Now(), &out);
-    return testing::DecodeSpans(out);
-  }
-
-  std::vector<ProtoSpan> ReleaseAll() {
-    std::vector<OutputSpan> out;
-    resolver_->ReleaseAll(&out);
-    return testing::DecodeSpans(out);
-  }
-
-  ReparentOptions options_;
-  TraceResolverLimits limits_;
-  testing::FakeClock clock_;
-  std::unique_ptr<TraceResolver> resolver_;
-  std::vector<OutputSpan> last_raw_;
-};
 
 TEST_F(TraceResolverTest, ReparentsConsumerToItsLinkedProducer) {
   auto out = Feed({MakeSpan(1, 10, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {Link(2, 20, "k=v")})});
@@ -491,36 +382,87 @@ TEST_F(TraceResolverTest, RemoteParentIsWaitedForWithCrossProcess) {
   ProtoSpan s = MakeSpan(1, 11, 10);
   s.set_flags(0x01 | kRemoteBits);
   EXPECT_TRUE(Feed({s}).empty());
-  auto out = Feed({MakeSpan(1, 10, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {Link(2, 20)})});
-  ASSERT_EQ(out.size(), 2u);
+  // The consumer waits for its link target too (a central gateway).
+  EXPECT_TRUE(Feed({MakeSpan(1, 10, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {Link(2, 20)})}).empty());
+  auto out = Feed({MakeSpan(2, 20, std::nullopt, ProtoSpan::SPAN_KIND_PRODUCER)});
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(Find(out, 10)->trace_id(), TraceIdBytes(2));
   EXPECT_EQ(Find(out, 11)->trace_id(), TraceIdBytes(2));
 }
 
-TEST_F(TraceResolverTest, FanoutCreatesConsumerSpansInTheOtherLinkedTraces) {
+TEST_F(TraceResolverTest, BatchGetsOnePerMessageSpanPerLinkUnderItsProducer) {
   auto out = Feed({MakeSpan(1, 10, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER,
                             {Link(2, 20), Link(3, 30, "a=b"), Link(1, 9), Link(4, 40)})});
-  ASSERT_EQ(out.size(), 3u);
-  EXPECT_EQ(resolver_->stats().fanout_created, 2);
-  int fanouts = 0;
+  // The batch span, and one per-message span for each of its three
+  // cross-trace links, the chosen one's included.
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(resolver_->stats().fanout_created, 3);
+  std::set<std::string> traces;
   for (const ProtoSpan& s : out) {
     if (s.span_id() == SpanIdBytes(10)) continue;
-    ++fanouts;
+    traces.insert(s.trace_id());
     EXPECT_EQ(s.kind(), ProtoSpan::SPAN_KIND_CONSUMER);
     EXPECT_EQ(s.name(), "span-10");
+    // Starts and ends when the batch span starts; no status.
+    EXPECT_EQ(s.start_time_unix_nano(), 1'700'000'000'000'000'000ULL + 10);
+    EXPECT_EQ(s.end_time_unix_nano(), s.start_time_unix_nano());
+    EXPECT_FALSE(s.has_status());
+    EXPECT_EQ(AttrString(s, "messaging.system"), "sqs");
     EXPECT_EQ(AttrString(s, kAttrFanoutOfTraceId), Hex(TraceIdBytes(2)));
     EXPECT_EQ(AttrString(s, kAttrFanoutOfSpanId), Hex(SpanIdBytes(10)));
     EXPECT_EQ(s.flags(), 0x01u | kRemoteBits);
+    // A link back to the batch span (in its new trace), marked.
+    ASSERT_EQ(s.links_size(), 1);
+    EXPECT_EQ(s.links(0).trace_id(), TraceIdBytes(2));
+    EXPECT_EQ(s.links(0).span_id(), SpanIdBytes(10));
+    EXPECT_EQ(s.links(0).attributes(0).key(), kAttrBatchSpan);
     if (s.trace_id() == TraceIdBytes(3)) {
       EXPECT_EQ(s.parent_span_id(), SpanIdBytes(30));
       EXPECT_EQ(s.trace_state(), "a=b");
+    } else if (s.trace_id() == TraceIdBytes(2)) {
+      EXPECT_EQ(s.parent_span_id(), SpanIdBytes(20));
     } else {
       EXPECT_EQ(s.trace_id(), TraceIdBytes(4));
       EXPECT_EQ(s.parent_span_id(), SpanIdBytes(40));
     }
   }
-  EXPECT_EQ(fanouts, 2);
+  EXPECT_EQ(traces, (std::set<std::string>{TraceIdBytes(2), TraceIdBytes(3), TraceIdBytes(4)}));
   // The real span keeps its other links.
   EXPECT_EQ(Find(out, 10)->links_size(), 3);
+}
+
+TEST_F(TraceResolverTest, PerMessageSpansTakeMessagingAttributesButNotTheBatchCount) {
+  ProtoSpan batch = MakeSpan(1, 10, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {Link(2, 20), Link(3, 30)});
+  auto* count = batch.add_attributes();
+  count->set_key("messaging.batch.message_count");
+  count->mutable_value()->set_int_value(2);
+  auto* region = batch.add_attributes();
+  region->set_key("cloud.region");
+  region->mutable_value()->set_string_value("eu-west-1");
+  auto* id = batch.mutable_links(1)->add_attributes();
+  id->set_key("messaging.message.id");
+  id->mutable_value()->set_string_value("m-2");
+  auto out = Feed({batch});
+  ASSERT_EQ(out.size(), 3u);
+  for (const ProtoSpan& s : out) {
+    if (s.span_id() == SpanIdBytes(10)) continue;
+    EXPECT_FALSE(HasAttr(s, "messaging.batch.message_count"));
+    EXPECT_FALSE(HasAttr(s, "cloud.region"));
+    EXPECT_EQ(AttrString(s, "messaging.system"), "sqs");
+    EXPECT_EQ(AttrString(s, "messaging.message.id"), s.trace_id() == TraceIdBytes(3) ? "m-2" : "<absent>");
+  }
+}
+
+TEST_F(TraceResolverTest, LinksIntoOneTraceGetOneSpanPerMessageAndNoCopyOfTheBatch) {
+  // Two messages from one sender trace, the chosen one among them, and a
+  // second link to the same span (one span for it).
+  auto out = Feed({MakeSpan(1, 10, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER,
+                            {Link(2, 20), Link(2, 21), Link(2, 21), Link(3, 30)})});
+  ASSERT_EQ(out.size(), 4u);
+  int in_trace_2 = 0;
+  for (const ProtoSpan& s : out) in_trace_2 += s.trace_id() == TraceIdBytes(2) ? 1 : 0;
+  // The batch span and the per-message spans under 20 and 21.
+  EXPECT_EQ(in_trace_2, 3);
 }
 
 TEST_F(TraceResolverTest, FanoutSpanIdsAreDeterministicAcrossRetries) {
