@@ -38,19 +38,24 @@ constexpr int64_t kMiB = int64_t{1} << 20;
 // MemoryBudget. The upper end, with margin.
 constexpr int64_t kBytesPerHeldSpan = 640;
 
+// Bound on the process when queue.process_memory_limit_mib is 0 and no
+// container limit is found: what a sidecar can afford.
+constexpr int64_t kDefaultProcessLimitMiB = 256;
+
 // queue.process_memory_limit_mib in bytes: 0 asks for 80% of the container's
-// limit; no bound (0) when there is none or when it is -1.
+// limit, kDefaultProcessLimitMiB when there is none; -1: no bound (0).
 int64_t ProcessMemoryLimitBytes(int64_t configured_mib) {
   if (configured_mib > 0) return configured_mib * kMiB;
   if (configured_mib < 0) return 0;
   absl::StatusOr<int64_t> container = ContainerMemoryLimit("/sys/fs/cgroup", "/proc/self/cgroup");
-  if (!container.ok()) {
-    if (!absl::IsNotFound(container.status())) {
-      LogWarn("container_memory_limit_unreadable", {{"error", std::string(container.status().message())}});
-    }
-    return 0;
+  if (container.ok()) return *container / 5 * 4;
+  if (!absl::IsNotFound(container.status())) {
+    LogWarn("container_memory_limit_unreadable", {{"error", std::string(container.status().message())}});
   }
-  return *container / 5 * 4;
+  LogInfo("process_memory_limit_default", {{"process_memory_limit_bytes", absl::StrCat(kDefaultProcessLimitMiB * kMiB)},
+                                           {"reason", "no container memory limit; set queue.process_memory_limit_mib "
+                                                      "to change it, -1 for none"}});
+  return kDefaultProcessLimitMiB * kMiB;
 }
 
 // The telemetry budget within a process bound: an admitted byte is held up
@@ -61,7 +66,7 @@ int64_t ProcessMemoryLimitBytes(int64_t configured_mib) {
 int64_t TelemetryBudgetBytes(int64_t configured_bytes, int64_t process_limit_bytes) {
   if (process_limit_bytes <= 0 || configured_bytes <= process_limit_bytes / 8) return configured_bytes;
   const int64_t fitted = std::max<int64_t>(kMiB, process_limit_bytes / 8);
-  LogWarn("telemetry_budget_fitted_to_memory", {{"memory_limit_bytes", absl::StrCat(configured_bytes)},
+  LogInfo("telemetry_budget_fitted_to_memory", {{"memory_limit_bytes", absl::StrCat(configured_bytes)},
                                                  {"process_memory_limit_bytes", absl::StrCat(process_limit_bytes)},
                                                  {"fitted_bytes", absl::StrCat(fitted)}});
   return fitted;
@@ -78,7 +83,7 @@ ReparentOptions FitReparentTables(ReparentOptions options, int64_t process_limit
       options.max_table_bytes > 0 ? std::min(options.max_table_bytes, table_bytes) : table_bytes;
   const int64_t max_held = std::max<int64_t>(1, process_limit_bytes / 8 / kBytesPerHeldSpan);
   if (options.max_held_spans > max_held) {
-    LogWarn("reparent_tables_fitted_to_memory", {{"process_memory_limit_bytes", absl::StrCat(process_limit_bytes)},
+    LogInfo("reparent_tables_fitted_to_memory", {{"process_memory_limit_bytes", absl::StrCat(process_limit_bytes)},
                                                  {"max_table_bytes", absl::StrCat(options.max_table_bytes)},
                                                  {"max_held_spans", absl::StrCat(max_held)}});
     options.max_held_spans = max_held;

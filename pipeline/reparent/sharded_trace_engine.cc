@@ -131,6 +131,7 @@ class ShardedTraceEngine final : public TraceEngine {
   Counters counters_;
   std::shared_ptr<ShardGauge> held_;
   std::shared_ptr<ShardGauge> table_bytes_;
+  std::shared_ptr<ShardGauge> held_bytes_;
   std::vector<std::unique_ptr<Shard>> shards_;
 
   std::atomic<bool> stopping_{false};
@@ -170,6 +171,15 @@ ShardedTraceEngine::ShardedTraceEngine(const ReparentOptions& options, const Tra
   metrics.AddGauge("gateway_reparent_table_bytes",
                    "Bytes the tables of remembered fates have allocated (reparent.max_table_bytes bounds them)", {},
                    [gauge = table_bytes_] { return static_cast<double>(gauge->Sum()); });
+  metrics.AddGauge("gateway_reparent_table_bytes_limit",
+                   "Bound on gateway_reparent_table_bytes (0: none; a quarter of the process memory bound)", {},
+                   [limit = options.max_table_bytes] { return static_cast<double>(limit); });
+  held_bytes_ = std::make_shared<ShardGauge>(n);
+  metrics.AddGauge("gateway_held_span_bytes",
+                   "Bytes the held spans' bookkeeping has allocated (their requests are in gateway_memory_in_flight_bytes)", {},
+                   [gauge = held_bytes_] { return static_cast<double>(gauge->Sum()); });
+  metrics.AddGauge("gateway_held_spans_limit", "Bound on gateway_held_spans (reparent.max_held_spans, as fitted)", {},
+                   [limit = options.max_held_spans] { return static_cast<double>(limit); });
 
   TraceResolverLimits limits;
   limits.max_held_spans = std::max<int64_t>(1, options.max_held_spans / static_cast<int64_t>(n));
@@ -388,6 +398,7 @@ void ShardedTraceEngine::Publish(size_t index) {
   p = s;
   held_->values[index].store(shard.resolver->HeldSpans(), std::memory_order_relaxed);
   table_bytes_->values[index].store(shard.resolver->TableBytes(), std::memory_order_relaxed);
+  held_bytes_->values[index].store(shard.resolver->HeldBytes(), std::memory_order_relaxed);
   if (s.decisions != shard.decisions_published) {
     const auto& recent = shard.resolver->RecentDecisions();
     MutexLock lock(&shard.mu);

@@ -1,6 +1,8 @@
 #include "gateway/gateway_app.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -204,6 +206,30 @@ TEST_F(GatewayAppTest, WithinAProcessBoundTheTelemetryBudgetIsAtMostAnEighthOfIt
   EXPECT_EQ(budget_bytes(256, 64), int64_t{8} << 20);   // lowered to 64 / 8
   EXPECT_EQ(budget_bytes(4, 64), int64_t{4} << 20);     // already under it: kept
   EXPECT_EQ(budget_bytes(256, -1), int64_t{256} << 20);  // no process bound
+}
+
+TEST_F(GatewayAppTest, TheDefaultConfigurationBoundsTheProcessAndTheTablesInBytes) {
+  GatewayConfig config = Config();
+  ASSERT_EQ(config.queue.process_memory_limit_mib, 0);  // the default: the container's, else 256 MiB
+  testing::FakeResidentMemory memory;
+  memory.bytes = 1 << 20;
+  GatewayAppDeps deps;
+  deps.resident_memory = &memory;
+  absl::StatusOr<std::unique_ptr<GatewayApp>> app = StartGateway(config, std::move(deps));
+  ASSERT_TRUE(app.ok()) << app.status();
+  const std::string text = (*app)->metrics().RenderPrometheus();
+  (*app)->Shutdown();
+  auto gauge = [&](const std::string& name) {
+    const size_t at = text.find("\n" + name + " ");
+    EXPECT_NE(at, std::string::npos) << name << "\n" << text;
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + name.size() + 2));
+  };
+  const double process = gauge("gateway_process_memory_limit_bytes");
+  EXPECT_GT(process, 0);
+  EXPECT_EQ(gauge("gateway_reparent_table_bytes_limit"), std::max(1.0, std::floor(process / 4)));
+  EXPECT_EQ(gauge("gateway_held_spans_limit"), std::min(1e6, std::max(1.0, std::floor(process / 8 / 640))));
+  EXPECT_LE(gauge("gateway_memory_limit_bytes"), 256.0 * (1 << 20));
+  EXPECT_GE(gauge("gateway_held_span_bytes"), 0);
 }
 
 TEST_F(GatewayAppTest, LogsPassThroughByteIdentical) {
