@@ -14,6 +14,8 @@
 //     (ProcessRequest: recording fates, holding and resolving children,
 //     rewriting consumers, moving descendants), and EncodeTraceRequest of
 //     everything that came out.
+//   BM_ValidateScanResolveEncode: the same after ValidateExportRequest (the
+//     receivers' full check of every request, attributes included).
 //   BM_ScanEncodeOnly: the same without the resolver (every span unchanged).
 //   BM_LibprotobufParseSerialize: ParseFromString + SerializeAsString of the
 //     same bodies, no reparenting at all (a lower bound for a decode-based
@@ -32,6 +34,7 @@
 #include "pipeline/base/allocator.h"
 #include "pipeline/reparent/reparent_options.h"
 #include "pipeline/reparent/trace_resolver.h"
+#include "pipeline/otlp/otlp_wire.h"
 #include "pipeline/otlp/output_span.h"
 #include "pipeline/otlp/trace_encoder.h"
 #include "pipeline/otlp/trace_scanner.h"
@@ -73,7 +76,9 @@ int64_t TotalBytes(const benchmark::State& state) {
 // attributes (see TraceRequestShape::Attributes).
 void Shapes(benchmark::internal::Benchmark* b) { b->ArgName("conventions")->Arg(0)->Arg(1); }
 
-void BM_ScanResolveEncode(benchmark::State& state) {
+// `validate`: ValidateExportRequest first, as the receivers run it on every
+// request before the engine sees it.
+void ScanResolveEncode(benchmark::State& state, bool validate) {
   const std::vector<std::string>& bodies = Bodies(state);
   ReparentOptions options;
   int64_t spans = 0;
@@ -94,6 +99,10 @@ void BM_ScanResolveEncode(benchmark::State& state) {
     state.ResumeTiming();
     const TraceResolverStats before = resolver.stats();
     for (std::string& body : received) {
+      if (validate && !ValidateExportRequest(Signal::kTraces, body).ok()) {
+        state.SkipWithError("invalid");
+        return;
+      }
       absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(std::move(body));
       if (!scanned.ok()) {
         state.SkipWithError("scan failed");
@@ -121,7 +130,14 @@ void BM_ScanResolveEncode(benchmark::State& state) {
   state.counters["allocator_tuned"] = kAllocatorTuned ? 1 : 0;
   benchmark::DoNotOptimize(out_bytes);
 }
+
+void BM_ScanResolveEncode(benchmark::State& state) { ScanResolveEncode(state, /*validate=*/false); }
 BENCHMARK(BM_ScanResolveEncode)->Apply(Shapes);
+
+// The receivers' validation included: what a trace request costs from the
+// received bytes to the export body.
+void BM_ValidateScanResolveEncode(benchmark::State& state) { ScanResolveEncode(state, /*validate=*/true); }
+BENCHMARK(BM_ValidateScanResolveEncode)->Apply(Shapes);
 
 // The same scan and encode with every span passed through unchanged (as
 // runs, AppendUnchanged): what the resolver adds is the difference to

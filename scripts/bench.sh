@@ -18,6 +18,8 @@
 #     BENCH_EXTRA_CONCURRENCY="1 4 16")
 #   BENCH_SPANS_PER_REQUEST=100  BENCH_SPAN_BYTES=300  BENCH_CONSUMER_SHARE=0.2
 #   BENCH_GRPC_CONNECTIONS=1  BENCH_OVERLOAD_DURATION=10s
+#   BENCH_MEMORY_MIB=256  BENCH_PROCESS_MIB=0  (queue.memory_limit_mib and
+#                             queue.process_memory_limit_mib of the measured gateway: the defaults)
 #   BENCH_OVERLOAD_MEMORY_MIB=256  BENCH_OVERLOAD_PROCESS_MIB=128  (queue.memory_limit_mib and
 #                             queue.process_memory_limit_mib of the overload run's gateway)
 #   BENCH_OUTPUT_BASE=/path   bazel --output_base (default: bazel's own)
@@ -198,7 +200,7 @@ start_sink ceiling --grpc-port=0 --http-port=0
 CEILING_PID=$SINK_PID CEILING_GRPC=$SINK_GRPC CEILING_HTTP=$SINK_HTTP
 start_sink export --grpc-port=-1 --http-port=0
 EXPORT_PID=$SINK_PID EXPORT_HTTP=$SINK_HTTP
-start_gateway gateway "$EXPORT_HTTP" 256
+start_gateway gateway "$EXPORT_HTTP" "${BENCH_MEMORY_MIB:-256}" "${BENCH_PROCESS_MIB:-0}"
 
 for protocol in $PROTOCOLS; do
   concurrencies=$CONCURRENCY
@@ -296,7 +298,10 @@ out.append(f"- Command: `{command.strip()}` with BENCH_DURATION={env('BENCH_DURA
            f"BENCH_SPANS_PER_REQUEST={env('BENCH_SPANS_PER_REQUEST', '100')}, "
            f"BENCH_SPAN_BYTES={env('BENCH_SPAN_BYTES', '300')}, "
            f"BENCH_CONSUMER_SHARE={env('BENCH_CONSUMER_SHARE', '0.2')}, "
-           f"BENCH_GRPC_CONNECTIONS={env('BENCH_GRPC_CONNECTIONS', '1')}")
+           f"BENCH_GRPC_CONNECTIONS={env('BENCH_GRPC_CONNECTIONS', '1')}, "
+           f"BENCH_MEMORY_MIB={env('BENCH_MEMORY_MIB', '256')}, BENCH_PROCESS_MIB={env('BENCH_PROCESS_MIB', '0')} "
+           "(the gateway's queue.memory_limit_mib and queue.process_memory_limit_mib; 0: 80 % of the container's "
+           "limit, 256 MiB without one)")
 sample = next(iter(runs.values()))
 out.append(f"- Requests: {sample['spans_per_request']} spans of about {sample['span_bytes']} bytes, "
            f"{sample['consumer_share']:.0%} of them CONSUMER spans with a link to a producer in another trace; "
