@@ -41,7 +41,7 @@ while getopts "t:o:p:s:bj:" opt; do
 done
 shift $((OPTIND - 1))
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(trace_wire otlp_wire otlp_json gzip http_request)
+[ ${#targets[@]} -eq 0 ] && targets=(trace_wire otlp_wire otlp_json gzip http_request persistent_queue)
 
 CXX="${CXX_FUZZ:-clang++}"
 if ! command -v "$CXX" >/dev/null 2>&1; then
@@ -88,6 +88,7 @@ sources_for() {
     otlp_wire) echo "pipeline/otlp/otlp_wire.cc" ;;
     otlp_json) echo "pipeline/otlp/otlp_json.cc pipeline/otlp/otlp_json_schema.cc pipeline/otlp/boost_json.cc" ;;
     gzip) echo "pipeline/otlp/gzip.cc" ;;
+    persistent_queue) echo "pipeline/export/persistent_queue.cc pipeline/base/logging.cc" ;;
     http_request) echo "gateway/receivers/otlp_http_handler.cc gateway/receivers/receiver_common.cc pipeline/otlp/otlp_json.cc pipeline/otlp/otlp_json_schema.cc
                         pipeline/otlp/gzip.cc pipeline/base/logging.cc pipeline/base/metrics_registry.cc pipeline/otlp/otlp_wire.cc
                         pipeline/otlp/boost_json.cc" ;;

@@ -5,9 +5,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -22,6 +24,15 @@ namespace {
 
 constexpr uint32_t kMagic = 0x51574c47;  // "GLWQ" little-endian
 constexpr size_t kHeaderBytes = 24;
+// A segment file starts with magic u32 | version u32 | salt u64. The salt,
+// random per file, seeds every record's CRC: a request whose payload holds
+// bytes framed as a record (a client can send any bytes) never passes for
+// one when recovery resynchronizes after a corrupt or torn record, since
+// the client cannot know the salt. A file that starts with a record valid
+// without a salt was written before this header existed and is read so.
+constexpr uint32_t kSegmentMagic = 0x47534c47;  // "GLSG" little-endian
+constexpr uint32_t kSegmentVersion = 1;
+constexpr size_t kSegmentHeaderBytes = 16;
 constexpr uint8_t kTypeData = 1;
 constexpr uint8_t kTypeAck = 2;
 constexpr uint32_t kMaxPayload = 1u << 30;
@@ -45,8 +56,10 @@ uint64_t Get64(const char* p) {
   return v;
 }
 
-uint32_t RecordCrc(const char* header, std::string_view payload) {
+// `salt`: the segment's (nullptr: a file without a segment header).
+uint32_t RecordCrc(const char* salt, const char* header, std::string_view payload) {
   uLong crc = crc32(0L, Z_NULL, 0);
+  if (salt != nullptr) crc = crc32(crc, reinterpret_cast<const Bytef*>(salt), 8);
   crc = crc32(crc, reinterpret_cast<const Bytef*>(header + 4), 4);
   crc = crc32(crc, reinterpret_cast<const Bytef*>(header + 12), kHeaderBytes - 12);
   // zlib takes uInt lengths; payloads are < 1 GiB.
@@ -89,14 +102,14 @@ struct Parsed {
   size_t size = 0;
 };
 
-bool ParseRecord(std::string_view data, size_t pos, Parsed* out) {
+bool ParseRecord(std::string_view data, size_t pos, const char* salt, Parsed* out) {
   if (data.size() - pos < kHeaderBytes) return false;
   const char* h = data.data() + pos;
   if (Get32(h) != kMagic) return false;
   const uint32_t length = Get32(h + 4);
   if (length > kMaxPayload || length > data.size() - pos - kHeaderBytes) return false;
   std::string_view payload(h + kHeaderBytes, length);
-  if (Get32(h + 8) != RecordCrc(h, payload)) return false;
+  if (Get32(h + 8) != RecordCrc(salt, h, payload)) return false;
   const uint8_t type = static_cast<uint8_t>(h[12]);
   const uint8_t signal = static_cast<uint8_t>(h[13]);
   if ((type != kTypeData && type != kTypeAck) || signal >= kSignalCount) return false;
@@ -220,15 +233,27 @@ absl::Status PersistentQueue::ScanSegment(uint64_t seq, Segment& segment, bool l
     if (r <= 0) return ErrnoStatus("read", segment.path);
     got += static_cast<size_t>(r);
   }
+  // A file written before segment headers existed starts with a record valid
+  // without a salt; any other file has a header, damaged or not, and its
+  // records are checked with the salt it holds (a damaged salt fails them
+  // all: lost, but never a payload's bytes taken for records).
   size_t pos = 0;
+  char salt_bytes[8] = {};
+  const char* salt = nullptr;
+  Parsed first;
+  if (!ParseRecord(data, 0, nullptr, &first)) {
+    if (data.size() >= kSegmentHeaderBytes) std::memcpy(salt_bytes, data.data() + 8, 8);
+    salt = salt_bytes;
+    pos = std::min(data.size(), kSegmentHeaderBytes);
+  }
   while (pos < data.size()) {
     Parsed rec;
-    if (!ParseRecord(data, pos, &rec)) {
+    if (!ParseRecord(data, pos, salt, &rec)) {
       // Resynchronize on the next valid record; none means a torn tail.
       size_t next = pos + 1;
       bool found = false;
       for (; next + kHeaderBytes <= data.size(); ++next) {
-        if (Get32(data.data() + next) == kMagic && ParseRecord(data, next, &rec)) {
+        if (Get32(data.data() + next) == kMagic && ParseRecord(data, next, salt, &rec)) {
           found = true;
           break;
         }
@@ -274,6 +299,21 @@ absl::Status PersistentQueue::RollSegment() {
   const std::string path = SegmentPath(dir_, seq);
   int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoStatus("create", path);
+  Segment fresh{path, static_cast<int64_t>(kSegmentHeaderBytes), 0, 0, {}};
+  {
+    std::random_device random;
+    Put32(fresh.salt, random());
+    Put32(fresh.salt + 4, random());
+  }
+  char header[kSegmentHeaderBytes];
+  Put32(header, kSegmentMagic);
+  Put32(header + 4, kSegmentVersion);
+  std::memcpy(header + 8, fresh.salt, 8);
+  if (absl::Status written = WriteAll(io_, fd, header, sizeof(header)); !written.ok()) {
+    ::close(fd);
+    ::unlink(path.c_str());
+    return written;
+  }
   if (options_.sync) {
     int dir_fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd >= 0) {
@@ -284,7 +324,8 @@ absl::Status PersistentQueue::RollSegment() {
   const uint64_t previous = active_seq_;
   active_ = std::make_shared<Fd>(fd);
   active_seq_ = seq;
-  segments_[seq] = Segment{path, 0, 0, 0};
+  segments_[seq] = fresh;
+  used_bytes_ += fresh.bytes;
   MaybeDeleteSegment(previous);
   return absl::OkStatus();
 }
@@ -297,7 +338,7 @@ absl::Status PersistentQueue::WriteRecord(uint8_t type, Signal signal, uint64_t 
   header[12] = static_cast<char>(type);
   header[13] = static_cast<char>(signal);
   Put64(header + 16, id);
-  Put32(header + 8, RecordCrc(header, payload));
+  Put32(header + 8, RecordCrc(segment.salt, header, payload));
   absl::Status s = WriteAll(io_, active_->get(), header, kHeaderBytes);
   if (s.ok()) s = WriteAll(io_, active_->get(), payload.data(), payload.size());
   if (!s.ok()) {

@@ -9,9 +9,13 @@
 //   queue->Ack(*id);
 //
 // Records live in segment files (`segment-<seq>.wal`, rolled at
-// `segment_bytes`), each framed as
+// `segment_bytes`), each starting with
+//   magic u32 | version u32 | salt u64
+// then records framed as
 //   magic u32 | payload length u32 | crc32 u32 | type u8 | signal u8 | 0 u16 | id u64 | payload
-// (little-endian; the CRC covers length, type, signal, id and payload). Acks
+// (little-endian; the CRC covers the file's random salt, then length, type,
+// signal, id and payload, so that bytes a client sent inside a payload can
+// never pass for a record). Acks
 // are appended as records too, without waiting for the disk; a segment file
 // is deleted once every request in it is acked. Space is reclaimed by live
 // bytes: when the queue is full and its oldest segment is mostly acked, the
@@ -106,6 +110,9 @@ class PersistentQueue final {
     int64_t bytes = 0;
     int64_t live = 0;        // data records not acked
     int64_t live_bytes = 0;  // their framed size
+    // Seeds the CRC of every record in the file (see kSegmentMagic); only
+    // the segments this process created are written to.
+    char salt[8] = {};
   };
   struct Location {
     uint64_t segment = 0;

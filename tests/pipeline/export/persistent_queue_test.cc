@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "zlib.h"
 #include "gtest/gtest.h"
 #include "tests/pipeline/export/persistent_queue_fixture.h"
 
@@ -21,6 +22,28 @@ namespace {
 
 using testing::PersistentQueueTest;
 using testing::Replayed;
+
+std::string Le(uint64_t v, int bytes) {
+  std::string out;
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
+  return out;
+}
+
+// A record framed as persistent_queue.h documents it, with the CRC of a file
+// without a segment header (no salt): what a client could put in a payload.
+std::string UnsaltedRecord(uint8_t type, Signal signal, uint64_t id, const std::string& payload) {
+  std::string header = Le(0x51574c47, 4) + Le(payload.size(), 4) + Le(0, 4) + std::string(1, static_cast<char>(type)) +
+                       std::string(1, static_cast<char>(signal)) + Le(0, 2) + Le(id, 8);
+  uLong crc = crc32(0L, Z_NULL, 0);
+  crc = crc32(crc, reinterpret_cast<const Bytef*>(header.data() + 4), 4);
+  crc = crc32(crc, reinterpret_cast<const Bytef*>(header.data() + 12), 12);
+  crc = crc32(crc, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size()));
+  header.replace(8, 4, Le(crc, 4));
+  return header + payload;
+}
+
+constexpr uint8_t kData = 1;
+constexpr uint8_t kAck = 2;
 
 TEST_F(PersistentQueueTest, ReplaysUnackedRecordsAfterReopen) {
   {
@@ -75,6 +98,57 @@ TEST_F(PersistentQueueTest, CutsOffATornTail) {
   EXPECT_EQ(queue->TornBytesTruncated(), 0);
 }
 
+TEST_F(PersistentQueueTest, BytesFramedAsRecordsInsideAPayloadAreNeverTakenForRecords) {
+  // A client can send any bytes: this request holds a forged data record and
+  // a forged ack of an earlier request, framed as the queue frames records.
+  std::string segment;
+  uint64_t first = 0;
+  {
+    auto queue = Open();
+    auto a = queue->Append(Signal::kTraces, "aaaa");
+    ASSERT_TRUE(a.ok());
+    first = *a;
+    const std::string forged = "xx" + UnsaltedRecord(kData, Signal::kLogs, 999, "forged") +
+                               UnsaltedRecord(kAck, Signal::kTraces, 0, Le(first, 8)) + "yy";
+    ASSERT_TRUE(queue->Append(Signal::kTraces, forged).ok());
+    ASSERT_TRUE(queue->Append(Signal::kTraces, "cccc").ok());
+    segment = SegmentFiles().back();
+  }
+  {
+    // Damage the forged request's own header: recovery resynchronizes from
+    // there, across its payload.
+    std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(16 + 24 + 4);
+    f.put('X');
+  }
+  auto queue = Open();
+  std::map<uint64_t, Replayed> replayed = ReplayAll(*queue);
+  ASSERT_EQ(replayed.size(), 2u);
+  EXPECT_EQ(replayed.count(999), 0u);
+  ASSERT_EQ(replayed.count(first), 1u);  // not acked by the forged ack
+  EXPECT_EQ(replayed[first].body, "aaaa");
+  EXPECT_EQ(replayed.rbegin()->second.body, "cccc");
+  EXPECT_EQ(queue->CorruptRecordsSkipped(), 1);
+}
+
+TEST_F(PersistentQueueTest, ReadsSegmentsWrittenBeforeSegmentHeadersExisted) {
+  {
+    std::filesystem::create_directories(dir_);
+    std::ofstream f(dir_ + "/segment-000000000001.wal", std::ios::binary);
+    f << UnsaltedRecord(kData, Signal::kTraces, 1, "old one") << UnsaltedRecord(kData, Signal::kLogs, 2, "old two")
+      << UnsaltedRecord(kAck, Signal::kTraces, 0, Le(1, 8));
+  }
+  auto queue = Open();
+  std::map<uint64_t, Replayed> replayed = ReplayAll(*queue);
+  ASSERT_EQ(replayed.size(), 1u);
+  EXPECT_EQ(replayed[2].body, "old two");
+  EXPECT_EQ(replayed[2].signal, Signal::kLogs);
+  EXPECT_EQ(queue->CorruptRecordsSkipped(), 0);
+  auto next = queue->Append(Signal::kTraces, "new");
+  ASSERT_TRUE(next.ok());
+  EXPECT_GT(*next, 2u);
+}
+
 TEST_F(PersistentQueueTest, SkipsACorruptRecordInTheMiddle) {
   std::string segment;
   {
@@ -86,7 +160,7 @@ TEST_F(PersistentQueueTest, SkipsACorruptRecordInTheMiddle) {
   }
   {
     std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(34 + 24 + 3);  // inside the second record's payload
+    f.seekp(16 + 34 + 24 + 3);  // segment header, first record: inside the second record's payload
     f.put('X');
   }
   auto queue = Open();
