@@ -5,11 +5,13 @@
 
 namespace gateway {
 
-uint64_t MessageIdHash(std::string_view message_id) {
+uint64_t HashBytes(std::initializer_list<std::string_view> parts) {
   uint64_t h = 0xcbf29ce484222325ULL;
-  for (char ch : message_id) {
-    h ^= static_cast<uint8_t>(ch);
-    h *= 0x100000001b3ULL;
+  for (std::string_view part : parts) {
+    for (char ch : part) {
+      h ^= static_cast<uint8_t>(ch);
+      h *= 0x100000001b3ULL;
+    }
   }
   h ^= h >> 30;
   h *= 0xbf58476d1ce4e5b9ULL;

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <string_view>
 #include <vector>
 
@@ -42,8 +43,13 @@ struct MessageRoute {
   SpanId span;
 };
 
-// 64-bit hash of a messaging.message.id value (FNV-1a, then splitmix64).
-uint64_t MessageIdHash(std::string_view message_id);
+// 64-bit hash of the bytes of `parts` in order: FNV-1a, then the splitmix64
+// finalizer for avalanche. Stable across processes and versions (span ids
+// made from it must be).
+uint64_t HashBytes(std::initializer_list<std::string_view> parts);
+
+// 64-bit hash of a messaging.message.id value.
+inline uint64_t MessageIdHash(std::string_view message_id) { return HashBytes({message_id}); }
 
 class FateMemory {
  public:

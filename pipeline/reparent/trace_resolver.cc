@@ -20,23 +20,6 @@ constexpr uint32_t kSampled = 0x01;
 // A Link with trace id, span id and flags only: 18 + 10 + 5 bytes.
 constexpr size_t kBareLinkBytes = 33;
 
-// FNV-1a over the bytes, then the splitmix64 finalizer for avalanche.
-uint64_t HashIds(std::string_view a, std::string_view b, std::string_view c, std::string_view d) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (std::string_view part : {a, b, c, d}) {
-    for (char ch : part) {
-      h ^= static_cast<uint8_t>(ch);
-      h *= 0x100000001b3ULL;
-    }
-  }
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ULL;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebULL;
-  h ^= h >> 31;
-  return h;
-}
-
 // Sets (*attributes)[index] to key = hex of `id`, growing the vector if
 // needed and reusing the strings already there.
 template <size_t N>
@@ -61,7 +44,7 @@ void SetHexAttribute(std::vector<ExtraAttribute>* attributes, size_t index, cons
 
 SpanId FanoutSpanId(const TraceId& original_trace, const SpanId& original, const TraceId& link_trace,
                     const SpanId& link_span) {
-  uint64_t h = HashIds(original_trace.View(), original.View(), link_trace.View(), link_span.View());
+  uint64_t h = HashBytes({original_trace.View(), original.View(), link_trace.View(), link_span.View()});
   if (h == 0) h = 1;
   SpanId id;
   for (size_t i = 0; i < SpanId::kSize; ++i) {

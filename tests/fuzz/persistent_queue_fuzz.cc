@@ -22,35 +22,18 @@
 #include <string>
 #include <system_error>
 
-#include <zlib.h>
-
 #include "pipeline/base/logging.h"
 #include "pipeline/export/persistent_queue.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/pipeline/export/forged_record.h"
 
 namespace {
 
 using gateway::PersistentQueue;
 using gateway::Signal;
 
-std::string Le(uint64_t v, int bytes) {
-  std::string out;
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
-  return out;
-}
-
-// A record framed as persistent_queue.h documents, with an unsalted CRC:
-// what a client that knows the format, but not a file's salt, can send.
-std::string ForgedRecord(uint8_t type, Signal signal, uint64_t id, const std::string& payload) {
-  std::string header = Le(0x51574c47, 4) + Le(payload.size(), 4) + Le(0, 4) + std::string(1, static_cast<char>(type)) +
-                       std::string(1, static_cast<char>(signal)) + Le(0, 2) + Le(id, 8);
-  uLong crc = crc32(0L, Z_NULL, 0);
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(header.data() + 4), 4);
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(header.data() + 12), 12);
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size()));
-  header.replace(8, 4, Le(crc, 4));
-  return header + payload;
-}
+using gateway::testing::ForgedRecord;
+using gateway::testing::LittleEndian;
 
 struct Appended {
   Signal signal;
@@ -110,7 +93,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::string body(reinterpret_cast<const char*>(data) + pos, std::min(length, size - pos));
       pos += body.size();
       if (forge && i + 1 == requests) {
-        body += ForgedRecord(1, Signal::kLogs, 999'999, "forged") + ForgedRecord(2, Signal::kTraces, 0, Le(first, 8));
+        body += ForgedRecord(gateway::testing::kForgedData, Signal::kLogs, 999'999, "forged") +
+                ForgedRecord(gateway::testing::kForgedAck, Signal::kTraces, 0, LittleEndian(first, 8));
       }
       const Signal signal = static_cast<Signal>(i % gateway::kSignalCount);
       absl::StatusOr<uint64_t> id = queue->Append(signal, body);

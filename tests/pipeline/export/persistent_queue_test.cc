@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "zlib.h"
 #include "gtest/gtest.h"
+#include "tests/pipeline/export/forged_record.h"
 #include "tests/pipeline/export/persistent_queue_fixture.h"
 
 namespace gateway {
@@ -23,27 +23,10 @@ namespace {
 using testing::PersistentQueueTest;
 using testing::Replayed;
 
-std::string Le(uint64_t v, int bytes) {
-  std::string out;
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
-  return out;
-}
-
-// A record framed as persistent_queue.h documents it, with the CRC of a file
-// without a segment header (no salt): what a client could put in a payload.
-std::string UnsaltedRecord(uint8_t type, Signal signal, uint64_t id, const std::string& payload) {
-  std::string header = Le(0x51574c47, 4) + Le(payload.size(), 4) + Le(0, 4) + std::string(1, static_cast<char>(type)) +
-                       std::string(1, static_cast<char>(signal)) + Le(0, 2) + Le(id, 8);
-  uLong crc = crc32(0L, Z_NULL, 0);
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(header.data() + 4), 4);
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(header.data() + 12), 12);
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size()));
-  header.replace(8, 4, Le(crc, 4));
-  return header + payload;
-}
-
-constexpr uint8_t kData = 1;
-constexpr uint8_t kAck = 2;
+using testing::ForgedRecord;
+using testing::kForgedAck;
+using testing::kForgedData;
+using testing::LittleEndian;
 
 TEST_F(PersistentQueueTest, ReplaysUnackedRecordsAfterReopen) {
   {
@@ -108,8 +91,8 @@ TEST_F(PersistentQueueTest, BytesFramedAsRecordsInsideAPayloadAreNeverTakenForRe
     auto a = queue->Append(Signal::kTraces, "aaaa");
     ASSERT_TRUE(a.ok());
     first = *a;
-    const std::string forged = "xx" + UnsaltedRecord(kData, Signal::kLogs, 999, "forged") +
-                               UnsaltedRecord(kAck, Signal::kTraces, 0, Le(first, 8)) + "yy";
+    const std::string forged = "xx" + ForgedRecord(kForgedData, Signal::kLogs, 999, "forged") +
+                               ForgedRecord(kForgedAck, Signal::kTraces, 0, LittleEndian(first, 8)) + "yy";
     ASSERT_TRUE(queue->Append(Signal::kTraces, forged).ok());
     ASSERT_TRUE(queue->Append(Signal::kTraces, "cccc").ok());
     segment = SegmentFiles().back();
@@ -135,8 +118,8 @@ TEST_F(PersistentQueueTest, ReadsSegmentsWrittenBeforeSegmentHeadersExisted) {
   {
     std::filesystem::create_directories(dir_);
     std::ofstream f(dir_ + "/segment-000000000001.wal", std::ios::binary);
-    f << UnsaltedRecord(kData, Signal::kTraces, 1, "old one") << UnsaltedRecord(kData, Signal::kLogs, 2, "old two")
-      << UnsaltedRecord(kAck, Signal::kTraces, 0, Le(1, 8));
+    f << ForgedRecord(kForgedData, Signal::kTraces, 1, "old one") << ForgedRecord(kForgedData, Signal::kLogs, 2, "old two")
+      << ForgedRecord(kForgedAck, Signal::kTraces, 0, LittleEndian(1, 8));
   }
   auto queue = Open();
   std::map<uint64_t, Replayed> replayed = ReplayAll(*queue);
