@@ -9,6 +9,7 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
@@ -123,15 +124,7 @@ std::string AttributeString(const ProtoSpan& span, const std::string& key) {
 
 }  // namespace
 
-std::string Hex(const std::string& bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 0xf]);
-  }
-  return out;
-}
+std::string Hex(const std::string& bytes) { return absl::BytesToHexString(bytes); }
 
 const char* OutcomeName(Outcome outcome) {
   switch (outcome) {

@@ -10,6 +10,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "pipeline/otlp/trace_ids.h"
 #include "pipeline/reparent/trace_resolver.h"
 #include "tests/pipeline/reparent/reparent_oracle.h"
@@ -26,15 +27,7 @@ bool ValidId(const std::string& bytes, size_t size) {
   return bytes.size() == size && bytes != std::string(size, '\0');
 }
 
-std::string Hex(const std::string& bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 0xf]);
-  }
-  return out;
-}
+std::string Hex(const std::string& bytes) { return absl::BytesToHexString(bytes); }
 
 void AddString(KeyValues* attrs, const std::string& key, const std::string& value) {
   auto* kv = attrs->Add();

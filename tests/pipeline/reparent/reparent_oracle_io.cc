@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "tests/pipeline/reparent/reparent_oracle.h"
@@ -14,15 +15,7 @@ namespace {
 
 using opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
 
-std::string Hex(const std::string& bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 0xf]);
-  }
-  return out;
-}
+std::string Hex(const std::string& bytes) { return absl::BytesToHexString(bytes); }
 
 }  // namespace
 
