@@ -94,7 +94,7 @@ void BM_ScanResolveEncode(benchmark::State& state) {
     state.ResumeTiming();
     const TraceResolverStats before = resolver.stats();
     for (std::string& body : received) {
-      absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(std::move(body));
+      absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(std::move(body), Utf8Check::kSkip);
       if (!scanned.ok()) {
         state.SkipWithError("scan failed");
         return;
@@ -137,7 +137,7 @@ void BM_ScanEncodeOnly(benchmark::State& state) {
     state.ResumeTiming();
     spans = 0;
     for (std::string& body : received) {
-      absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(std::move(body));
+      absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(std::move(body), Utf8Check::kSkip);
       if (!scanned.ok()) {
         state.SkipWithError("scan failed");
         return;
