@@ -206,7 +206,13 @@ IngestResult GatewayPipeline::IngestTraces(std::string request, uint64_t wal_id)
 
 IngestResult GatewayPipeline::IngestPassThrough(Signal signal, std::string request, uint64_t wal_id) {
   const int64_t size = static_cast<int64_t>(request.size());
-  if (absl::Status valid = ValidateExportRequest(signal, request); !valid.ok()) {
+  // Metrics the transform decodes are refused whole when a string is not
+  // UTF-8 (libprotobuf does not parse them); the notes say why. Other
+  // metrics and logs pass through: a 400 from the target is then isolated
+  // by the exporter's split.
+  const bool transformed = signal == Signal::kMetrics && metrics_transform_ != nullptr && wal_id == 0;
+  ValidationNotes notes;
+  if (absl::Status valid = ValidateExportRequest(signal, request, transformed ? &notes : nullptr); !valid.ok()) {
     budget_.Release(size);
     return {IngestOutcome::kInvalid, 0, std::string(valid.message()), absl::ZeroDuration()};
   }
@@ -214,10 +220,11 @@ IngestResult GatewayPipeline::IngestPassThrough(Signal signal, std::string reque
   int64_t items = -1;     // data points to export, when the transform counted them
   int64_t accepted = -1;  // items accepted from the client, likewise
   // A replayed record was transformed before it was persisted.
-  if (signal == Signal::kMetrics && metrics_transform_ != nullptr && wal_id == 0) {
+  if (transformed) {
     MetricsTransformResult t = metrics_transform_->Transform(std::move(request));
     if (t.outcome != MetricsTransformOutcome::kOk) {
       budget_.Release(size);
+      if (notes.invalid_utf8) t.message = "invalid UTF-8 in a string field of the metrics request";
       return {IngestOutcome::kInvalid, 0, std::move(t.message), absl::ZeroDuration()};
     }
     request = std::move(t.body);

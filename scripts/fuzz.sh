@@ -84,7 +84,7 @@ protos_for() {
 # Sources each target needs besides its own file (listed, not globbed).
 sources_for() {
   case "$1" in
-    trace_wire) echo "pipeline/otlp/trace_scanner.cc pipeline/otlp/utf8_check.cc pipeline/otlp/output_span.cc pipeline/otlp/extra_attribute.cc pipeline/otlp/trace_rewriter.cc pipeline/otlp/trace_encoder.cc" ;;
+    trace_wire) echo "pipeline/otlp/trace_scanner.cc pipeline/otlp/utf8_check.cc pipeline/otlp/otlp_wire.cc pipeline/otlp/otlp_validate.cc pipeline/otlp/output_span.cc pipeline/otlp/extra_attribute.cc pipeline/otlp/trace_rewriter.cc pipeline/otlp/trace_encoder.cc" ;;
     otlp_wire) echo "pipeline/otlp/otlp_wire.cc pipeline/otlp/otlp_validate.cc pipeline/otlp/utf8_check.cc" ;;
     otlp_json) echo "pipeline/otlp/otlp_json.cc pipeline/otlp/otlp_json_schema.cc pipeline/otlp/boost_json.cc" ;;
     gzip) echo "pipeline/otlp/gzip.cc" ;;
