@@ -1,5 +1,6 @@
 // otlp_gateway: parses flags, loads the configuration, starts the gateway and
-// waits for SIGTERM/SIGINT. Everything else lives in libraries (gateway_app).
+// waits for SIGTERM/SIGINT (SIGHUP re-reads the API token file). Everything
+// else lives in libraries (gateway_app).
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>

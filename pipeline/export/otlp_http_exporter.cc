@@ -578,11 +578,9 @@ HttpTransportOptions ExportTransportOptions(const OtlpHttpExporterOptions& optio
   HttpTransportOptions transport;
   transport.headers.emplace_back("Content-Type", "application/x-protobuf");
   if (options.gzip) transport.headers.emplace_back("Content-Encoding", "gzip");
-  for (const auto& [name, value] : options.headers) {
-    if (options.replaceable_header != nullptr && absl::EqualsIgnoreCase(name, options.replaceable_header->name())) {
-      continue;
-    }
-    transport.headers.emplace_back(name, value);
+  const ReplaceableHeader* replaced = options.replaceable_header.get();
+  for (const auto& header : options.headers) {
+    if (replaced == nullptr || !absl::EqualsIgnoreCase(header.first, replaced->name())) transport.headers.push_back(header);
   }
   transport.replaceable_header = options.replaceable_header;
   transport.connect_timeout = options.connect_timeout;
