@@ -252,7 +252,7 @@ int Run(const std::string& redis, int requests, int shards, int consumer_traces,
       absl::SleepFor(absl::Microseconds(100));
     }
     submitted[static_cast<size_t>(r)] = absl::Now();
-    absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(std::move(bodies[static_cast<size_t>(r)]));
+    absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(std::move(bodies[static_cast<size_t>(r)]), Utf8Check::kSkip);
     if (!scanned.ok()) return 1;
     engine->Submit(*std::move(scanned));
   }

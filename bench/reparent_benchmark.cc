@@ -103,7 +103,7 @@ void ScanResolveEncode(benchmark::State& state, bool validate) {
         state.SkipWithError("invalid");
         return;
       }
-      absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(std::move(body));
+      absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(std::move(body), Utf8Check::kSkip);
       if (!scanned.ok()) {
         state.SkipWithError("scan failed");
         return;
@@ -153,7 +153,7 @@ void BM_ScanEncodeOnly(benchmark::State& state) {
     state.ResumeTiming();
     spans = 0;
     for (std::string& body : received) {
-      absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(std::move(body));
+      absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(std::move(body), Utf8Check::kSkip);
       if (!scanned.ok()) {
         state.SkipWithError("scan failed");
         return;

@@ -28,7 +28,9 @@ void Report(benchmark::State& state, int64_t spans) {
 }
 
 // Scan, patch the trace id of every fifth span, re-encode all spans. The
-// request copy that ScanTraceRequest takes ownership of is included.
+// request copy that ScanTraceRequest takes ownership of is included. The
+// scans skip the per-span UTF-8 search, as the pipeline does once
+// ValidateExportRequest found every string valid.
 void BM_ScanAndEncode(benchmark::State& state) {
   const std::string& body = Body();
   int64_t spans = 0;
@@ -36,7 +38,7 @@ void BM_ScanAndEncode(benchmark::State& state) {
   patched.bytes.fill(0x5a);
   std::vector<OutputSpan> outputs;
   for (auto _ : state) {
-    absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(body);
+    absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(body, Utf8Check::kSkip);
     if (!scanned.ok()) {
       state.SkipWithError("scan failed");
       return;
@@ -56,9 +58,10 @@ void BM_ScanAndEncode(benchmark::State& state) {
 }
 BENCHMARK(BM_ScanAndEncode);
 
-// What the receivers run on every request before the scan: the full check
-// of the request, attributes included. Arg 0: padded spans (3-5 attributes,
-// one long); 1: SDK-like spans (10-12 short attributes).
+// What the pipeline runs on every trace request before the scan: the full
+// check of the request, attributes included, with the UTF-8 check of every
+// string (ValidationNotes). Arg 0: padded spans (3-5 attributes, one long);
+// 1: SDK-like spans (10-12 short attributes).
 void BM_ValidateExportRequest(benchmark::State& state) {
   static const std::string* const kPadded = new std::string(MakeTraceRequest(TraceRequestShape{}, 42));
   static const std::string* const kConventions = [] {
@@ -68,8 +71,9 @@ void BM_ValidateExportRequest(benchmark::State& state) {
   }();
   const std::string& body = state.range(0) == 0 ? *kPadded : *kConventions;
   for (auto _ : state) {
-    absl::Status status = ValidateExportRequest(Signal::kTraces, body);
-    if (!status.ok()) {
+    ValidationNotes notes;
+    absl::Status status = ValidateExportRequest(Signal::kTraces, body, &notes);
+    if (!status.ok() || notes.invalid_utf8) {
       state.SkipWithError("invalid");
       return;
     }
@@ -84,7 +88,7 @@ void BM_ScanOnly(benchmark::State& state) {
   const std::string& body = Body();
   int64_t spans = 0;
   for (auto _ : state) {
-    absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(body);
+    absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(body, Utf8Check::kSkip);
     benchmark::DoNotOptimize(scanned->spans.data());
     spans = static_cast<int64_t>(scanned->spans.size());
   }
@@ -92,8 +96,23 @@ void BM_ScanOnly(benchmark::State& state) {
 }
 BENCHMARK(BM_ScanOnly);
 
+// The scan of a request in which ValidateExportRequest found invalid UTF-8:
+// every span, resource and scope searched for it (here none is found, the
+// most work).
+void BM_ScanWithPerSpanUtf8Search(benchmark::State& state) {
+  const std::string& body = Body();
+  int64_t spans = 0;
+  for (auto _ : state) {
+    absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(body, Utf8Check::kPerSpan);
+    benchmark::DoNotOptimize(scanned->spans.data());
+    spans = static_cast<int64_t>(scanned->spans.size());
+  }
+  Report(state, spans);
+}
+BENCHMARK(BM_ScanWithPerSpanUtf8Search);
+
 void BM_EncodeOnly(benchmark::State& state) {
-  absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(Body());
+  absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(Body(), Utf8Check::kSkip);
   std::vector<OutputSpan> outputs;
   for (const SpanRef& span : scanned->spans) outputs.push_back(OutputSpan::Unchanged(span, scanned->buffer));
   for (auto _ : state) {

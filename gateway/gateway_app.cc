@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -21,6 +23,7 @@
 #include "pipeline/ingest/memory_guard.h"
 #include "pipeline/export/otlp_http_exporter.h"
 #include "pipeline/export/persistent_queue.h"
+#include "pipeline/export/replaceable_header.h"
 #include "pipeline/reparent/sharded_trace_engine.h"
 #include "pipeline/base/status_macros.h"
 #include "pipeline/reparent/trace_batcher.h"
@@ -91,11 +94,12 @@ ReparentOptions FitReparentTables(ReparentOptions options, int64_t process_limit
   return options;
 }
 
-OtlpHttpExporterOptions ExporterOptionsFrom(const GatewayConfig& config, ExporterType type) {
+OtlpHttpExporterOptions ExporterOptionsFrom(const GatewayConfig& config, ExporterType type,
+                                            const std::string& api_token) {
   const ExporterConfig& ec = config.exporter;
   OtlpHttpExporterOptions options;
   if (type == ExporterType::kDynatrace) {
-    options = ForDynatrace(ec.dynatrace.endpoint, ec.dynatrace.api_token);
+    options = ForDynatrace(ec.dynatrace.endpoint, api_token);
   } else {
     options.endpoint = ec.otlphttp.endpoint;
     for (const auto& [name, value] : ec.otlphttp.headers) options.headers.emplace_back(name, value);
@@ -139,7 +143,23 @@ class GatewayAppImpl final : public GatewayApp {
     } else if (type == ExporterType::kDebug) {
       exporter_ = NewDebugExporter(deps.debug_out != nullptr ? deps.debug_out : stdout);
     } else {
-      OtlpHttpExporterOptions exporter_options = ExporterOptionsFrom(config_, type);
+      std::string token = config_.exporter.dynatrace.api_token;
+      const bool token_from_file = type == ExporterType::kDynatrace && !config_.exporter.dynatrace.api_token_file.empty();
+      if (token_from_file) {
+        absl::StatusOr<std::string> read = ReadSecretFile(config_.exporter.dynatrace.api_token_file);
+        if (!read.ok()) {
+          return absl::Status(read.status().code(),
+                              absl::StrCat("exporter.dynatrace.api_token_file: ", read.status().message()));
+        }
+        token = *std::move(read);
+      }
+      OtlpHttpExporterOptions exporter_options = ExporterOptionsFrom(config_, type, token);
+      if (token_from_file) {
+        // The static header ForDynatrace set stays for the redactor; the
+        // transport sends this one instead, replaced by ReloadApiToken.
+        api_token_ = std::make_shared<ReplaceableHeader>("Authorization", absl::StrCat("Api-Token ", token));
+        exporter_options.replaceable_header = api_token_;
+      }
       if (config_.http.enabled) {
         GATEWAY_RETURN_IF_ERROR(CheckExportTarget(exporter_options.endpoint, config_.http.endpoint));
       }
@@ -291,6 +311,19 @@ class GatewayAppImpl final : public GatewayApp {
     return result;
   }
 
+  absl::Status ReloadApiToken() override {
+    if (api_token_ == nullptr) return absl::OkStatus();
+    const std::string& path = config_.exporter.dynatrace.api_token_file;
+    absl::StatusOr<std::string> token = ReadSecretFile(path);
+    if (!token.ok()) {
+      LogWarn("api_token_reload_failed", {{"file", path}, {"error", std::string(token.status().message())}});
+      return token.status();
+    }
+    api_token_->Replace(absl::StrCat("Api-Token ", *token));
+    LogInfo("api_token_reloaded", {{"file", path}});
+    return absl::OkStatus();
+  }
+
   void BeginDrain() override {
     if (draining_.exchange(true)) return;
     LogInfo("drain_started", {});
@@ -336,6 +369,8 @@ class GatewayAppImpl final : public GatewayApp {
   std::unique_ptr<HeapTrimmer> heap_trimmer_;
   std::unique_ptr<PersistentQueue> wal_;
   const ExportLoopGuard loop_guard_ = NewExportLoopGuard();
+  // The Dynatrace token when it comes from exporter.dynatrace.api_token_file.
+  std::shared_ptr<ReplaceableHeader> api_token_;
   std::unique_ptr<Exporter> exporter_;
   std::unique_ptr<FateStoreClient> fate_store_;
   std::unique_ptr<TraceEngine> engine_;

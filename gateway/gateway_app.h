@@ -61,6 +61,12 @@ class GatewayApp {
   // Idempotent; any thread.
   virtual void BeginDrain() = 0;
 
+  // Re-reads exporter.dynatrace.api_token_file (main.cc: on SIGHUP); the
+  // exporter sends the new token from its next attempt on. When the file
+  // cannot be read or is empty, the old token stays, one line is logged and
+  // the error returned. OK and nothing done without a token file. Any thread.
+  virtual absl::Status ReloadApiToken() = 0;
+
   // Reparents and delivers everything received so far: spans waiting for
   // their parent go out unchanged, partly filled batches and retries are
   // sent now; waits for delivery until `deadline` (wall clock). What is not

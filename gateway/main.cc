@@ -1,5 +1,6 @@
 // otlp_gateway: parses flags, loads the configuration, starts the gateway and
-// waits for SIGTERM/SIGINT. Everything else lives in libraries (gateway_app).
+// waits for SIGTERM/SIGINT (SIGHUP re-reads the API token file). Everything
+// else lives in libraries (gateway_app).
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -160,12 +161,15 @@ int main(int argc, char** argv) {
   }
 
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  // Block the shutdown signals in every thread; this one waits for them.
+  // Block the shutdown signals and SIGHUP in every thread; this one waits
+  // for them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t with_hup = signals;
+  sigaddset(&with_hup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &with_hup, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   gateway::LogInfo("starting", {{"config", effective}});
@@ -175,7 +179,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   int received = 0;
-  sigwait(&signals, &received);
+  // SIGHUP: re-read exporter.dynatrace.api_token_file (a failure keeps the
+  // old token and is logged by ReloadApiToken).
+  while (sigwait(&with_hup, &received) == 0 && received == SIGHUP) {
+    gateway::LogInfo("signal", {{"signal", "SIGHUP"}});
+    (void)(*app)->ReloadApiToken();
+  }
   gateway::LogInfo("signal", {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"}});
   const absl::Duration drain_delay = drain_delay_flag.value_or(config->shutdown.drain_delay);
   if (drain_delay > absl::ZeroDuration()) {

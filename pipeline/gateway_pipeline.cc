@@ -68,6 +68,12 @@ GatewayPipeline::GatewayPipeline(TraceEngine& engine, Exporter& exporter, Memory
         metrics.GetCounter("gateway_requests_invalid_total", "Requests refused as malformed", labels),
     };
   }
+  const auto span_refusal = [&metrics](const char* reason) {
+    return metrics.GetCounter("gateway_spans_refused_total",
+                              "Spans refused at ingest inside accepted requests, by reason", {{"reason", reason}});
+  };
+  span_refusals_ = SpanRefusalCounters{span_refusal("invalid_id"), span_refusal("invalid_utf8"),
+                                       span_refusal("too_old")};
   metrics.AddGauge("gateway_memory_in_flight_bytes", "Bytes accepted and not yet exported", {},
                    [&budget] { return static_cast<double>(budget.InFlight()); });
   metrics.AddGauge("gateway_memory_limit_bytes", "Admission limit on bytes in flight", {},
@@ -146,11 +152,15 @@ IngestResult GatewayPipeline::IngestTraces(std::string request, uint64_t wal_id)
   // The scanner reads only what reparenting needs; a malformed attribute
   // deeper down would make the target refuse the whole batch it lands in,
   // other clients' spans included, so the request is checked in full here.
-  if (absl::Status valid = ValidateExportRequest(Signal::kTraces, request); !valid.ok()) {
+  // Strings are checked for UTF-8 on the way; only a request with an
+  // invalid one pays for the scanner's span-by-span search.
+  ValidationNotes notes;
+  if (absl::Status valid = ValidateExportRequest(Signal::kTraces, request, &notes); !valid.ok()) {
     budget_.Release(size);
     return {IngestOutcome::kInvalid, 0, std::string(valid.message()), absl::ZeroDuration()};
   }
-  absl::StatusOr<ScannedTraceRequest> scanned = ScanTraceRequest(std::move(request));
+  absl::StatusOr<ScannedTraceRequest> scanned =
+      ScanTraceRequest(std::move(request), notes.invalid_utf8 ? Utf8Check::kPerSpan : Utf8Check::kSkip);
   if (!scanned.ok()) {
     budget_.Release(size);
     return {IngestOutcome::kInvalid, 0, std::string(scanned.status().message()), absl::ZeroDuration()};
@@ -158,12 +168,15 @@ IngestResult GatewayPipeline::IngestTraces(std::string request, uint64_t wal_id)
   IngestResult result;
   result.rejected_items = scanned->rejected_spans;
   result.message = scanned->rejection_message;
+  span_refusals_.invalid_id->Add(scanned->rejected_spans - scanned->invalid_utf8_spans);
+  span_refusals_.invalid_utf8->Add(scanned->invalid_utf8_spans);
   // Dynatrace drops spans that ended more than an hour ago: refused here,
   // one by one, so that they never decide a batch's age for the spans they
   // would share it with.
   const int64_t too_old = DropSpansEndedBefore(
       static_cast<uint64_t>(absl::ToUnixNanos(absl::Now() - kMaxSpanAge)), &scanned->spans);
   if (too_old > 0) {
+    span_refusals_.too_old->Add(too_old);
     result.rejected_items += too_old;
     absl::StrAppend(&result.message, result.message.empty() ? "" : "; ", too_old,
                     " span(s) ended more than 60 minutes ago, which Dynatrace does not ingest");
@@ -193,7 +206,13 @@ IngestResult GatewayPipeline::IngestTraces(std::string request, uint64_t wal_id)
 
 IngestResult GatewayPipeline::IngestPassThrough(Signal signal, std::string request, uint64_t wal_id) {
   const int64_t size = static_cast<int64_t>(request.size());
-  if (absl::Status valid = ValidateExportRequest(signal, request); !valid.ok()) {
+  // Metrics the transform decodes are refused whole when a string is not
+  // UTF-8 (libprotobuf does not parse them); the notes say why. Other
+  // metrics and logs pass through: a 400 from the target is then isolated
+  // by the exporter's split.
+  const bool transformed = signal == Signal::kMetrics && metrics_transform_ != nullptr && wal_id == 0;
+  ValidationNotes notes;
+  if (absl::Status valid = ValidateExportRequest(signal, request, transformed ? &notes : nullptr); !valid.ok()) {
     budget_.Release(size);
     return {IngestOutcome::kInvalid, 0, std::string(valid.message()), absl::ZeroDuration()};
   }
@@ -201,10 +220,11 @@ IngestResult GatewayPipeline::IngestPassThrough(Signal signal, std::string reque
   int64_t items = -1;     // data points to export, when the transform counted them
   int64_t accepted = -1;  // items accepted from the client, likewise
   // A replayed record was transformed before it was persisted.
-  if (signal == Signal::kMetrics && metrics_transform_ != nullptr && wal_id == 0) {
+  if (transformed) {
     MetricsTransformResult t = metrics_transform_->Transform(std::move(request));
     if (t.outcome != MetricsTransformOutcome::kOk) {
       budget_.Release(size);
+      if (notes.invalid_utf8) t.message = "invalid UTF-8 in a string field of the metrics request";
       return {IngestOutcome::kInvalid, 0, std::move(t.message), absl::ZeroDuration()};
     }
     request = std::move(t.body);

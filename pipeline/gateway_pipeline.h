@@ -83,6 +83,13 @@ class GatewayPipeline final : public Ingest {
     Counter* invalid;
   };
   SignalCounters counters_[kSignalCount];
+  // Spans refused at ingest (also in items_rejected), replayed ones included.
+  struct SpanRefusalCounters {
+    Counter* invalid_id;    // trace or span id missing, of the wrong length or zero
+    Counter* invalid_utf8;  // a string of the span, its resource or its scope
+    Counter* too_old;       // ended more than 60 minutes ago
+  };
+  SpanRefusalCounters span_refusals_{};
 };
 
 }  // namespace gateway

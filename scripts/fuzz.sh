@@ -84,13 +84,13 @@ protos_for() {
 # Sources each target needs besides its own file (listed, not globbed).
 sources_for() {
   case "$1" in
-    trace_wire) echo "pipeline/otlp/trace_scanner.cc pipeline/otlp/output_span.cc pipeline/otlp/extra_attribute.cc pipeline/otlp/trace_rewriter.cc pipeline/otlp/trace_encoder.cc" ;;
-    otlp_wire) echo "pipeline/otlp/otlp_wire.cc" ;;
+    trace_wire) echo "pipeline/otlp/trace_scanner.cc pipeline/otlp/utf8_check.cc pipeline/otlp/otlp_wire.cc pipeline/otlp/otlp_validate.cc pipeline/otlp/output_span.cc pipeline/otlp/extra_attribute.cc pipeline/otlp/trace_rewriter.cc pipeline/otlp/trace_encoder.cc" ;;
+    otlp_wire) echo "pipeline/otlp/otlp_wire.cc pipeline/otlp/otlp_validate.cc pipeline/otlp/utf8_check.cc" ;;
     otlp_json) echo "pipeline/otlp/otlp_json.cc pipeline/otlp/otlp_json_schema.cc pipeline/otlp/boost_json.cc" ;;
     gzip) echo "pipeline/otlp/gzip.cc" ;;
     persistent_queue) echo "pipeline/export/persistent_queue.cc pipeline/base/logging.cc" ;;
     http_request) echo "gateway/receivers/otlp_http_handler.cc gateway/receivers/receiver_common.cc pipeline/otlp/otlp_json.cc pipeline/otlp/otlp_json_schema.cc
-                        pipeline/otlp/gzip.cc pipeline/base/logging.cc pipeline/base/metrics_registry.cc pipeline/otlp/otlp_wire.cc
+                        pipeline/otlp/gzip.cc pipeline/base/logging.cc pipeline/base/metrics_registry.cc pipeline/otlp/otlp_wire.cc pipeline/otlp/otlp_validate.cc pipeline/otlp/utf8_check.cc
                         pipeline/otlp/boost_json.cc" ;;
     *) echo "fuzz.sh: unknown target $1" >&2; return 1 ;;
   esac

@@ -73,9 +73,11 @@ exporter:
   dynatrace:
     endpoint: ${env:DT_ENDPOINT:-}
     api_token: ${env:DT_API_TOKEN:-}
+    api_token_file: ""       # read at start-up and on SIGHUP instead of api_token
   otlphttp:
     endpoint: ${env:OTEL_EXPORTER_OTLP_ENDPOINT:-}
     headers: {}
+  ca_file: ${env:DT_CA_FILE:-}   # PEM CA bundle for https targets; empty: the system's
   compression: gzip
   timeout: 10s
   retry:
@@ -160,6 +162,7 @@ absl::Status ApplyEnvDefaults(const EnvLookup& env, GatewayConfig* config) {
   if (!env) return absl::OkStatus();
   if (auto v = env("DT_ENDPOINT"); v.has_value()) config->exporter.dynatrace.endpoint = *v;
   if (auto v = env("DT_API_TOKEN"); v.has_value()) config->exporter.dynatrace.api_token = *v;
+  if (auto v = env("DT_CA_FILE"); v.has_value()) config->exporter.ca_file = *v;
   if (auto v = env("OTEL_EXPORTER_OTLP_ENDPOINT"); v.has_value()) config->exporter.otlphttp.endpoint = *v;
   if (auto v = env("OTEL_EXPORTER_OTLP_HEADERS"); v.has_value()) {
     GATEWAY_RETURN_IF_ERROR(ParseOtlpHeaders(*v, &config->exporter.otlphttp.headers));
@@ -288,16 +291,17 @@ absl::Status ParseFateStore(const YamlSection& s, FateStoreConfig* f) {
 }
 
 absl::Status ParseExporter(const YamlSection& s, ExporterConfig* e) {
-  GATEWAY_RETURN_IF_ERROR(s.CheckKeys({"type", "dynatrace", "otlphttp", "compression", "timeout", "retry",
-                                       "max_in_flight", "limits"}));
+  GATEWAY_RETURN_IF_ERROR(s.CheckKeys({"type", "dynatrace", "otlphttp", "ca_file", "compression", "timeout",
+                                       "retry", "max_in_flight", "limits"}));
   std::string type;
   GATEWAY_RETURN_IF_ERROR(s.String("type", &type));
   if (!type.empty()) GATEWAY_RETURN_IF_ERROR(ParseExporterType(type, s.Child("type"), &e->type));
 
   GATEWAY_ASSIGN_OR_RETURN(YamlSection dt, s.Sub("dynatrace"));
-  GATEWAY_RETURN_IF_ERROR(dt.CheckKeys({"endpoint", "api_token", "allow_insecure_http"}));
+  GATEWAY_RETURN_IF_ERROR(dt.CheckKeys({"endpoint", "api_token", "api_token_file", "allow_insecure_http"}));
   GATEWAY_RETURN_IF_ERROR(dt.String("endpoint", &e->dynatrace.endpoint));
   GATEWAY_RETURN_IF_ERROR(dt.String("api_token", &e->dynatrace.api_token));
+  GATEWAY_RETURN_IF_ERROR(dt.String("api_token_file", &e->dynatrace.api_token_file));
   GATEWAY_RETURN_IF_ERROR(dt.Bool("allow_insecure_http", &e->dynatrace.allow_insecure_http));
 
   GATEWAY_ASSIGN_OR_RETURN(YamlSection otlp, s.Sub("otlphttp"));
@@ -305,6 +309,7 @@ absl::Status ParseExporter(const YamlSection& s, ExporterConfig* e) {
   GATEWAY_RETURN_IF_ERROR(otlp.String("endpoint", &e->otlphttp.endpoint));
   GATEWAY_RETURN_IF_ERROR(otlp.StringMap("headers", &e->otlphttp.headers));
 
+  GATEWAY_RETURN_IF_ERROR(s.String("ca_file", &e->ca_file));
   std::string compression;
   GATEWAY_RETURN_IF_ERROR(s.String("compression", &compression));
   if (compression == "gzip") {

@@ -1,5 +1,9 @@
 #include "gateway/config/config_schema.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -54,6 +58,14 @@ absl::Status ValidateUrl(std::string_view key, const std::string& url) {
   }
   return absl::InvalidArgumentError(absl::StrCat(ToAbsl(key), ": must be an https:// or http:// URL, got \"",
                                                  url, "\""));
+}
+
+// A file the gateway must read at start-up (and may re-read later).
+absl::Status CheckReadable(std::string_view key, const std::string& path) {
+  if (::access(path.c_str(), R_OK) == 0) return absl::OkStatus();
+  const int error = errno;
+  return absl::InvalidArgumentError(
+      absl::StrCat(ToAbsl(key), ": cannot read \"", path, "\": ", std::strerror(error)));
 }
 
 absl::Status ValidateTls(std::string_view key, const TlsConfig& tls) {
@@ -113,6 +125,7 @@ absl::Status ValidateConfig(const GatewayConfig& c) {
   if (c.queue.persistent.enabled && c.queue.persistent.directory.empty()) {
     return absl::InvalidArgumentError("queue.persistent.directory: must be set when queue.persistent.enabled");
   }
+  if (!c.exporter.ca_file.empty()) GATEWAY_RETURN_IF_ERROR(CheckReadable("exporter.ca_file", c.exporter.ca_file));
   switch (ResolveExporterType(c)) {
     case ExporterType::kDynatrace:
       if (c.exporter.dynatrace.endpoint.empty()) {
@@ -126,9 +139,13 @@ absl::Status ValidateConfig(const GatewayConfig& c) {
             " is http://, which would send the API token in cleartext; use https:// (an ActiveGate with a private CA "
             "works with https), or set exporter.dynatrace.allow_insecure_http: true"));
       }
-      if (c.exporter.dynatrace.api_token.empty()) {
+      if (c.exporter.dynatrace.api_token.empty() && c.exporter.dynatrace.api_token_file.empty()) {
         return absl::InvalidArgumentError(
-            "exporter.dynatrace.api_token: must be set for the dynatrace exporter (or set DT_API_TOKEN)");
+            "exporter.dynatrace.api_token: must be set for the dynatrace exporter (or set DT_API_TOKEN, or "
+            "exporter.dynatrace.api_token_file)");
+      }
+      if (!c.exporter.dynatrace.api_token_file.empty()) {
+        GATEWAY_RETURN_IF_ERROR(CheckReadable("exporter.dynatrace.api_token_file", c.exporter.dynatrace.api_token_file));
       }
       break;
     case ExporterType::kOtlpHttp:

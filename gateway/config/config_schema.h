@@ -84,6 +84,10 @@ struct DynatraceExporterConfig {
   std::string endpoint;
   // Sent as "Authorization: Api-Token <token>". Secret.
   std::string api_token;
+  // When set, the token is read from this file instead (surrounding
+  // whitespace trimmed) at start-up, and again on SIGHUP: a rotated token is
+  // used from the next export attempt on, without a restart.
+  std::string api_token_file;
   // An http:// endpoint off loopback sends the token in cleartext: refused
   // unless this is set.
   bool allow_insecure_http = false;
@@ -123,8 +127,10 @@ struct ExporterConfig {
   DynatraceExporterConfig dynatrace;
   OtlpHttpExporterConfig otlphttp;
   Compression compression = Compression::kGzip;
-  // PEM CA bundle for HTTPS targets; empty: libcurl's default. No YAML key:
-  // the Lambda extension sets it to the sandbox's bundle (gateway/lambda).
+  // PEM CA bundle for HTTPS targets (exactly these CAs are trusted, e.g. an
+  // ActiveGate's private CA); empty: libcurl's default. YAML
+  // exporter.ca_file, env DT_CA_FILE; the Lambda extension sets it to the
+  // sandbox's bundle (gateway/lambda). Must be readable at start-up.
   std::string ca_file;
   absl::Duration timeout = absl::Seconds(10);
   RetryConfig retry;

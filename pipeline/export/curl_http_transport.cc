@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -26,6 +27,9 @@ struct Transfer {
   std::string response_body;
   std::string retry_after;
   char error[CURL_ERROR_SIZE] = {0};
+  // The header list the transfer was started with (CURLOPT_HTTPHEADER
+  // needs it until the end).
+  std::shared_ptr<curl_slist> headers;
 };
 
 size_t WriteCallback(char* data, size_t size, size_t count, void* user) {
@@ -59,11 +63,7 @@ class CurlHttpTransport final : public HttpTransport {
  public:
   explicit CurlHttpTransport(const HttpTransportOptions& options) : options_(options) {
     GlobalInitCurl();
-    for (const auto& [name, value] : options_.headers) {
-      headers_ = curl_slist_append(headers_, absl::StrCat(name, ": ", value).c_str());
-    }
-    // Large POSTs would otherwise wait for "100 Continue".
-    headers_ = curl_slist_append(headers_, "Expect:");
+    BuildHeaders();
     multi_ = curl_multi_init();
     curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(std::max(1, options_.max_connections)));
   }
@@ -72,19 +72,22 @@ class CurlHttpTransport final : public HttpTransport {
     AbortAll();
     for (CURL* easy : free_handles_) curl_easy_cleanup(easy);
     curl_multi_cleanup(multi_);
-    curl_slist_free_all(headers_);
   }
 
   void Start(uint64_t id, const std::string& url, std::string_view body) override {
     auto transfer = std::make_unique<Transfer>();
     transfer->id = id;
     transfer->max_body_bytes = options_.max_response_body_bytes;
+    if (options_.replaceable_header != nullptr && options_.replaceable_header->version() != headers_version_) {
+      BuildHeaders();  // transfers in flight keep the list they started with
+    }
+    transfer->headers = headers_;
     CURL* easy = AcquireHandle();
     curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.data());
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers_);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers_.get());
     curl_easy_setopt(easy, CURLOPT_USERAGENT, "otlp-reparent-gateway");
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &WriteCallback);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get());
@@ -150,6 +153,21 @@ class CurlHttpTransport final : public HttpTransport {
   }
 
  private:
+  // The static headers, then the replaceable one at its current version.
+  void BuildHeaders() {
+    curl_slist* list = nullptr;
+    for (const auto& [name, value] : options_.headers) {
+      list = curl_slist_append(list, absl::StrCat(name, ": ", value).c_str());
+    }
+    if (const ReplaceableHeader* header = options_.replaceable_header.get(); header != nullptr) {
+      headers_version_ = header->version();
+      list = curl_slist_append(list, absl::StrCat(header->name(), ": ", header->value()).c_str());
+    }
+    // Large POSTs would otherwise wait for "100 Continue".
+    list = curl_slist_append(list, "Expect:");
+    headers_ = std::shared_ptr<curl_slist>(list, &curl_slist_free_all);
+  }
+
   CURL* AcquireHandle() {
     if (free_handles_.empty()) return curl_easy_init();
     CURL* easy = free_handles_.back();
@@ -161,7 +179,9 @@ class CurlHttpTransport final : public HttpTransport {
   void ReleaseHandle(CURL* easy) { free_handles_.push_back(easy); }
 
   const HttpTransportOptions options_;
-  curl_slist* headers_ = nullptr;
+  // The request headers of the replaceable header's version headers_version_.
+  std::shared_ptr<curl_slist> headers_;
+  uint64_t headers_version_ = 0;
   CURLM* multi_ = nullptr;
   std::map<CURL*, std::unique_ptr<Transfer>> transfers_;
   std::vector<CURL*> free_handles_;

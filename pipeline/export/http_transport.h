@@ -18,12 +18,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "pipeline/export/replaceable_header.h"
 
 namespace gateway {
 
@@ -46,6 +48,9 @@ struct HttpTransportOptions {
   // PEM bundle of the CAs to trust for HTTPS, exactly (not the build
   // distribution's CA directory too); empty: libcurl's built-in default.
   std::string ca_file;
+  // When set, sent with every request after `headers`, with the value it
+  // has when the request starts (the API token, replaced on SIGHUP).
+  std::shared_ptr<const ReplaceableHeader> replaceable_header;
 };
 
 // The end of one transfer started with HttpTransport::Start.

@@ -11,6 +11,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "pipeline/base/absl_compat.h"
 #include "pipeline/base/logging.h"
@@ -577,7 +578,11 @@ HttpTransportOptions ExportTransportOptions(const OtlpHttpExporterOptions& optio
   HttpTransportOptions transport;
   transport.headers.emplace_back("Content-Type", "application/x-protobuf");
   if (options.gzip) transport.headers.emplace_back("Content-Encoding", "gzip");
-  transport.headers.insert(transport.headers.end(), options.headers.begin(), options.headers.end());
+  const ReplaceableHeader* replaced = options.replaceable_header.get();
+  for (const auto& header : options.headers) {
+    if (replaced == nullptr || !absl::EqualsIgnoreCase(header.first, replaced->name())) transport.headers.push_back(header);
+  }
+  transport.replaceable_header = options.replaceable_header;
   transport.connect_timeout = options.connect_timeout;
   transport.request_timeout = options.request_timeout;
   transport.max_connections = std::max(1, options.max_concurrent_requests);

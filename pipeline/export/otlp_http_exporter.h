@@ -41,6 +41,7 @@
 #include "pipeline/base/clock.h"
 #include "pipeline/export/exporter.h"
 #include "pipeline/export/http_transport.h"
+#include "pipeline/export/replaceable_header.h"
 #include "pipeline/export/retry_policy.h"
 #include "pipeline/base/metrics_registry.h"
 #include "pipeline/base/signal.h"
@@ -57,6 +58,10 @@ struct OtlpHttpExporterOptions {
   // Extra request headers, e.g. {"Authorization", "Api-Token dt0c01..."}.
   // Values are never logged.
   std::vector<std::pair<std::string, std::string>> headers;
+  // When set, a header whose value may be replaced while the exporter runs
+  // (the API token re-read on SIGHUP): sent instead of any header of the
+  // same name in `headers`, with its value when each attempt starts.
+  std::shared_ptr<const ReplaceableHeader> replaceable_header;
 
   // Sends bodies with Content-Encoding: gzip (GzipCompressFast).
   bool gzip = true;

@@ -16,17 +16,27 @@
 
 namespace gateway {
 
+// What ValidateExportRequest found besides the verdict, when asked.
+struct ValidationNotes {
+  // Some `string` field of the schema (attribute keys and string values at
+  // any depth, names, trace states, status messages, schema URLs, ...) is
+  // not valid UTF-8. Not an error for ValidateExportRequest: the caller
+  // decides which items to refuse (the trace scanner per span).
+  bool invalid_utf8 = false;
+};
+
 // Checks that `body` is a well-formed request of that signal: every known
 // message field down to the items is well-formed wire format with the right
 // wire types; unknown fields are allowed. InvalidArgument with a message
-// naming the problem otherwise.
-absl::Status ValidateExportRequest(Signal signal, std::string_view body);
+// naming the problem otherwise. With `notes`, the string fields are also
+// checked for valid UTF-8 (a few percent more time) and the finding noted.
+absl::Status ValidateExportRequest(Signal signal, std::string_view body, ValidationNotes* notes = nullptr);
 
 namespace otlp_wire_internal {
 // ValidateExportRequest without its inline path for plain attributes (every
 // message checked through the schema tables); the same answer, slower. For
 // tests that compare the two.
-absl::Status ValidateWithoutFastPath(Signal signal, std::string_view body);
+absl::Status ValidateWithoutFastPath(Signal signal, std::string_view body, ValidationNotes* notes = nullptr);
 }  // namespace otlp_wire_internal
 
 // Spans, metric data points (of every metric type) or log records in a

@@ -96,8 +96,11 @@ struct ScannedTraceRequest {
   std::shared_ptr<const RequestBuffer> buffer;
   std::vector<SpanRef> spans;
   // Spans left out because their ids were missing, of the wrong length or
-  // zero; reported to the client as partial_success.
+  // zero, or because a string of theirs (or of their resource or scope) was
+  // not valid UTF-8; reported to the client as partial_success.
   int64_t rejected_spans = 0;
+  // Of rejected_spans, those refused for invalid UTF-8.
+  int64_t invalid_utf8_spans = 0;
   std::string rejection_message;
 };
 

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "pipeline/otlp/trace_fields.h"
 #include "pipeline/otlp/trace_scanner_fast_path.h"
+#include "pipeline/otlp/utf8_check.h"
 #include "pipeline/otlp/wire_format.h"
 
 namespace gateway {
@@ -76,7 +77,8 @@ absl::Status WrongType(const Where& where, const char* field, const WireField& f
 
 class Scanner {
  public:
-  Scanner(RequestBuffer* buffer, ScannedTraceRequest* out) : buffer_(buffer), out_(out) {}
+  Scanner(RequestBuffer* buffer, ScannedTraceRequest* out, bool check_utf8)
+      : buffer_(buffer), out_(out), check_utf8_(check_utf8) {}
 
   absl::Status Run() {
     WireReader reader(buffer_->bytes);
@@ -92,9 +94,13 @@ class Scanner {
       if (!status.ok()) return status;
       where.resource = -1;
     }
-    if (out_->rejected_spans > 0) {
-      out_->rejection_message =
-          absl::StrCat(out_->rejected_spans, " span(s) rejected; first: ", first_rejection_);
+    const int64_t bad_ids = out_->rejected_spans;
+    if (bad_ids > 0) out_->rejection_message = absl::StrCat(bad_ids, " span(s) rejected; first: ", first_rejection_);
+    if (out_->invalid_utf8_spans > 0) {
+      absl::StrAppend(&out_->rejection_message, bad_ids > 0 ? "; " : "", out_->invalid_utf8_spans,
+                      " span(s) refused: invalid UTF-8 in ", first_utf8_field_, " of ", first_utf8_where_,
+                      out_->invalid_utf8_spans > 1 ? " and others" : "");
+      out_->rejected_spans += out_->invalid_utf8_spans;
     }
     return absl::OkStatus();
   }
@@ -103,6 +109,7 @@ class Scanner {
   absl::Status ScanResourceSpans(std::string_view message, Where where) {
     const auto resource_index = static_cast<uint32_t>(buffer_->resource_frames.size());
     buffer_->resource_frames.emplace_back();
+    const Mark mark = MarkNow();
     WireReader reader(message);
     WireField f;
     std::string frame;
@@ -129,6 +136,9 @@ class Scanner {
       }
       frame.append(message.data() + f.begin, f.end - f.begin);
     }
+    if (check_utf8_) {
+      if (const char* field = FindInvalidUtf8InResourceFrame(frame)) RefuseSince(mark, where, field);
+    }
     buffer_->resource_frames[resource_index] = std::move(frame);
     return absl::OkStatus();
   }
@@ -137,6 +147,7 @@ class Scanner {
     const auto scope_index = static_cast<uint32_t>(buffer_->scope_frames.size());
     buffer_->scope_frames.emplace_back();
     buffer_->scope_resource.push_back(resource_index);
+    const Mark mark = MarkNow();
     WireReader reader(message);
     WireField f;
     std::string frame;
@@ -151,6 +162,7 @@ class Scanner {
             absl::Status status = ScanSpan(f.bytes, scope_index, where);
             if (!status.ok()) return status;
           }
+          if (check_utf8_) [[unlikely]] CheckSpanUtf8(f.bytes, where);
           where.span = -1;
           continue;
         }
@@ -164,6 +176,9 @@ class Scanner {
           break;
       }
       frame.append(message.data() + f.begin, f.end - f.begin);
+    }
+    if (check_utf8_) {
+      if (const char* field = FindInvalidUtf8InScopeFrame(frame)) RefuseSince(mark, where, field);
     }
     buffer_->scope_frames[scope_index] = std::move(frame);
     return absl::OkStatus();
@@ -215,6 +230,46 @@ class Scanner {
     out_->spans.push_back(std::move(span));
     NoteLinks();
     return true;
+  }
+
+  // Where out_->spans, buffer_->links and link_fixups_ ended at one moment;
+  // the spans scanned since are the last ones in each.
+  struct Mark {
+    size_t spans;
+    size_t links;
+    size_t fixups;
+  };
+
+  Mark MarkNow() const { return Mark{out_->spans.size(), buffer_->links.size(), link_fixups_.size()}; }
+
+  // Refuses the span just scanned from `message`, if it was kept, when one
+  // of its strings is not valid UTF-8. Out of line: the scan loop of the
+  // usual request (no invalid UTF-8 anywhere) stays as small as it was.
+  __attribute__((noinline)) void CheckSpanUtf8(std::string_view message, const Where& where) {
+    if (out_->spans.empty() || out_->spans.back().message.data() != message.data()) return;  // not kept
+    if (const char* field = FindInvalidUtf8InSpan(message)) RefuseSince(MarkOfLastSpan(), where, field);
+  }
+
+  // The mark just before the last span kept (the one being scanned).
+  Mark MarkOfLastSpan() const {
+    const size_t last = out_->spans.size() - 1;
+    const bool has_fixup = !link_fixups_.empty() && link_fixups_.back().span == last;
+    return Mark{last, links_begin_, link_fixups_.size() - (has_fixup ? 1 : 0)};
+  }
+
+  // Refuses the spans kept since `mark` (one span, or all spans of a scope
+  // or resource whose own strings are not valid UTF-8), with their links.
+  void RefuseSince(const Mark& mark, const Where& where, const char* field) {
+    const auto count = static_cast<int64_t>(out_->spans.size() - mark.spans);
+    if (count == 0) return;
+    out_->spans.resize(mark.spans);
+    buffer_->links.resize(mark.links);
+    link_fixups_.resize(mark.fixups);
+    if (out_->invalid_utf8_spans == 0) {
+      first_utf8_field_ = field;
+      first_utf8_where_ = where.ToString();
+    }
+    out_->invalid_utf8_spans += count;
   }
 
   // The fast path gives up before adding its span: only links to drop.
@@ -456,21 +511,24 @@ class Scanner {
   // Bytes up to here have been prefetched (ScanSpanFast).
   const char* prefetched_ = nullptr;
   ScannedTraceRequest* out_;
+  const bool check_utf8_;
   std::string first_rejection_;
+  const char* first_utf8_field_ = nullptr;
+  std::string first_utf8_where_;
 };
 
 #undef GATEWAY_EXPECT_TYPE
 
 }  // namespace
 
-absl::StatusOr<ScannedTraceRequest> ScanTraceRequest(std::string request) {
+absl::StatusOr<ScannedTraceRequest> ScanTraceRequest(std::string request, Utf8Check utf8) {
   auto buffer = std::make_shared<RequestBuffer>();
   buffer->bytes = std::move(request);
   ScannedTraceRequest result;
   result.buffer = buffer;
   // A typical span is a few hundred bytes; reserving avoids most regrowth.
   result.spans.reserve(std::min<size_t>(buffer->bytes.size() / 256 + 1, 1 << 16));
-  Scanner scanner(buffer.get(), &result);
+  Scanner scanner(buffer.get(), &result, utf8 == Utf8Check::kPerSpan);
   absl::Status status = scanner.Run();
   if (!status.ok()) return status;
   scanner.AttachLinks();

@@ -18,10 +18,21 @@
 
 namespace gateway {
 
+// Whether the scan looks for invalid UTF-8 span by span.
+enum class Utf8Check {
+  // Every string of every span, resource and scope (utf8_check.h); a span
+  // with an invalid one, or under a resource or scope with one, is refused
+  // alone (ScannedTraceRequest::invalid_utf8_spans). Walks every attribute.
+  kPerSpan,
+  // None: the caller knows every string is valid (ValidateExportRequest
+  // with ValidationNotes found none), which is the common case.
+  kSkip,
+};
+
 // Scans a serialized ExportTraceServiceRequest. Fails (InvalidArgument, with
 // a message naming what and where) when the bytes are not a well-formed
 // request: truncated, overlong varints, lengths past the end, wrong wire
 // types for known fields, groups. Unknown fields are skipped and preserved.
-absl::StatusOr<ScannedTraceRequest> ScanTraceRequest(std::string request);
+absl::StatusOr<ScannedTraceRequest> ScanTraceRequest(std::string request, Utf8Check utf8 = Utf8Check::kPerSpan);
 
 }  // namespace gateway

@@ -68,11 +68,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool strict = false;
   const int64_t oracle_items = LibprotobufItems(signal, body, &parsed, &strict);
   const absl::Status valid = gateway::ValidateExportRequest(signal, body);
+  gateway::ValidationNotes notes;
+  FUZZ_CHECK(gateway::ValidateExportRequest(signal, body, &notes) == valid, "notes change the verdict");
   if (!valid.ok()) {
     FUZZ_CHECK(absl::IsInvalidArgument(valid), "error other than InvalidArgument");
     FUZZ_CHECK(!strict, "libprotobuf parses a body the validator rejects");
     return 0;
   }
+  // libprotobuf refuses invalid UTF-8 in every string field the validator
+  // checks.
+  if (parsed) FUZZ_CHECK(!notes.invalid_utf8, "invalid UTF-8 noted in a body libprotobuf parses");
   const int64_t items = gateway::CountItems(signal, body);
   FUZZ_CHECK(items >= 0, "negative item count");
   // libprotobuf also checks UTF-8 and nested values the validator skips, so

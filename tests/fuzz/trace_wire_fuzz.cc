@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "pipeline/otlp/otlp_wire.h"
 #include "pipeline/otlp/trace_ids.h"
 #include "pipeline/otlp/output_span.h"
 #include "pipeline/otlp/trace_encoder.h"
@@ -146,6 +147,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   FUZZ_CHECK(scanned->rejected_spans >= 0, "negative rejected_spans");
+  // The pipeline skips the per-span search when the validator found no
+  // invalid UTF-8: the search must then find none either.
+  gateway::ValidationNotes notes;
+  if (gateway::ValidateExportRequest(gateway::Signal::kTraces, input, &notes).ok() && !notes.invalid_utf8) {
+    FUZZ_CHECK(scanned->invalid_utf8_spans == 0, "a span refused for UTF-8 the validator did not see");
+  }
   FUZZ_CHECK((scanned->rejected_spans > 0) == !scanned->rejection_message.empty(),
              "rejection message iff rejected spans");
   for (const gateway::SpanRef& span : scanned->spans) {
@@ -163,7 +170,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(gateway::EncodedSpanSize(out) >= out.bytes().size(), "EncodedSpanSize below the span size");
   }
 
-  if (!libprotobuf_ok) return 0;  // e.g. invalid UTF-8 in a string the scanner skips.
+  if (!libprotobuf_ok) return 0;  // e.g. invalid UTF-8 in a string field.
+  // libprotobuf refuses invalid UTF-8 in every string field the scanner's
+  // per-span search reads, so no span of a parsed request is refused for it
+  // (the span count below holds only the id rule).
+  FUZZ_CHECK(scanned->invalid_utf8_spans == 0, "a span refused for UTF-8 that libprotobuf parses");
 
   ExportTraceServiceRequest reencoded;
   FUZZ_CHECK(reencoded.ParseFromString(encoded), "EncodeTraceRequest output does not parse");

@@ -126,6 +126,20 @@ TEST_F(GatewayMetricsTest, SummariesAreRefusedToTheClientAsPartialSuccess) {
   app->Shutdown();
 }
 
+// libprotobuf cannot decode a metrics request holding invalid UTF-8, so the
+// Dynatrace conversion refuses it whole, and the client is told why.
+TEST_F(GatewayMetricsTest, InvalidUtf8InAConvertedRequestIsRefusedWholeAndSaysSo) {
+  std::unique_ptr<GatewayApp> app = Start(Config());
+  ASSERT_NE(app, nullptr);
+  ExportMetricsServiceRequest request = Counter(kStart + 1, 1);
+  request.mutable_resource_metrics(0)->mutable_scope_metrics(0)->mutable_metrics(0)->set_name("orders\xC0\xAF");
+  ExportMetricsServiceResponse response;
+  const grpc::Status status = Export(*app, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("invalid UTF-8"), std::string::npos) << status.error_message();
+  app->Shutdown();
+}
+
 TEST_F(GatewayMetricsTest, GenericOtlpExporterLeavesMetricsAsTheyCame) {
   std::unique_ptr<GatewayApp> app = Start(Config(ExporterType::kOtlpHttp));
   ASSERT_NE(app, nullptr);

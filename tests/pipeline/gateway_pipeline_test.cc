@@ -257,6 +257,32 @@ TEST_F(GatewayPipelineTest, SpansEndedOverAnHourAgoAreRefusedOneByOne) {
   EXPECT_EQ(engine_.HeldSpans(), 3);
 }
 
+// Dynatrace refuses a whole batch holding one string that is not UTF-8; such
+// a span is refused at ingest, alone, and counted with its reason.
+TEST_F(GatewayPipelineTest, SpansWithInvalidUtf8AreRefusedOneByOneAndCountedByReason) {
+  Start();
+  std::vector<ProtoSpan> spans;
+  const uint64_t now = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  for (const char* name : {"ok", "bad\xC3", "ok", "\xED\xA0\x80", "caf\xC3\xA9"}) {
+    ProtoSpan s;
+    s.set_trace_id(testing::TraceIdBytes(1));
+    s.set_span_id(testing::SpanIdBytes(spans.size() + 1));
+    s.set_name(name);
+    s.set_end_time_unix_nano(spans.size() == 2 ? 1 : now);  // the third ended at the epoch
+    spans.push_back(s);
+  }
+  IngestResult result = pipeline_->Accept(Signal::kTraces, testing::BuildRequest(spans));
+  ASSERT_EQ(result.outcome, IngestOutcome::kAccepted);
+  EXPECT_EQ(result.rejected_items, 3);
+  EXPECT_NE(result.message.find("2 span(s) refused: invalid UTF-8 in name"), std::string::npos) << result.message;
+  EXPECT_NE(result.message.find("60 minutes"), std::string::npos) << result.message;
+  EXPECT_EQ(engine_.HeldSpans(), 2);
+  EXPECT_EQ(metrics_.CounterValue("gateway_spans_refused_total", {{"reason", "invalid_utf8"}}), 2);
+  EXPECT_EQ(metrics_.CounterValue("gateway_spans_refused_total", {{"reason", "too_old"}}), 1);
+  EXPECT_EQ(metrics_.CounterValue("gateway_spans_refused_total", {{"reason", "invalid_id"}}), 0);
+  EXPECT_EQ(metrics_.CounterValue("gateway_items_refused_total", {{"signal", "traces"}}), 3);
+}
+
 TEST_F(GatewayPipelineTest, ShuttingDownRefusesEverything) {
   Start();
   pipeline_->BeginShutdown();

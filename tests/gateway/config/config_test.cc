@@ -1,5 +1,6 @@
 #include "gateway/config/config.h"
 
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -413,6 +414,42 @@ TEST_F(ConfigTest, StatusTokenIsReadAndTreatedAsASecret) {
   EXPECT_EQ(c.admin.status_token, "s3cret-status");
   const std::vector<std::string> secrets = ConfigSecrets(c);
   EXPECT_NE(std::find(secrets.begin(), secrets.end(), "s3cret-status"), secrets.end());
+}
+
+// A readable file of the test's own: its path.
+std::string WriteTestFile(const std::string& name, const std::string& contents) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(tmp != nullptr ? tmp : "/tmp") + "/" + name;
+  std::ofstream(path) << contents;
+  return path;
+}
+
+TEST_F(ConfigTest, CaFileIsReadFromYamlOrEnvAndMustBeReadable) {
+  const std::string ca = WriteTestFile("ca.pem", "-----BEGIN CERTIFICATE-----\n");
+  GatewayConfig c = LoadOk("exporter: {ca_file: \"" + ca + "\"}\n");
+  EXPECT_EQ(c.exporter.ca_file, ca);
+  EXPECT_TRUE(ValidateConfig(c).ok());
+  EXPECT_THAT(RenderEffectiveConfig(c), HasSubstr("ca_file: \"" + ca + "\""));
+  EXPECT_EQ(LoadOk("", MapEnv({{"DT_CA_FILE", ca}})).exporter.ca_file, ca);
+  EXPECT_EQ(LoadOk("exporter: {ca_file: /etc/other.pem}\n", MapEnv({{"DT_CA_FILE", ca}})).exporter.ca_file,
+            "/etc/other.pem");
+
+  c.exporter.ca_file = ca + ".missing";
+  EXPECT_THAT(ValidateConfig(c), StatusHasMessage("exporter.ca_file: cannot read \"" + ca + ".missing\""));
+}
+
+TEST_F(ConfigTest, ApiTokenFileStandsInForTheTokenAndMustBeReadable) {
+  const std::string token = WriteTestFile("dt_token", "dt0c01.FROMFILEFROMFILE\n");
+  GatewayConfig c = LoadOk("exporter:\n  dynatrace: {endpoint: \"https://abc.live.dynatrace.com/api/v2/otlp\", "
+                           "api_token_file: \"" + token + "\"}\n");
+  EXPECT_EQ(c.exporter.dynatrace.api_token_file, token);
+  EXPECT_TRUE(c.exporter.dynatrace.api_token.empty());
+  EXPECT_TRUE(ValidateConfig(c).ok());
+  EXPECT_THAT(RenderEffectiveConfig(c), HasSubstr("api_token_file: \"" + token + "\""));
+  c.exporter.dynatrace.api_token_file = token + ".missing";
+  EXPECT_THAT(ValidateConfig(c), StatusHasMessage("exporter.dynatrace.api_token_file: cannot read"));
+  c.exporter.dynatrace.api_token_file.clear();
+  EXPECT_THAT(ValidateConfig(c), StatusHasMessage("api_token_file"));
 }
 
 }  // namespace gateway

@@ -320,6 +320,7 @@ TEST_F(OtlpWireTest, TheAttributeFastPathAgreesWithTheSchemaOnRandomAttributes) 
   const std::vector<uint8_t> any_value_tags = {0x0a, 0x10, 0x18, 0x21, 0x3a, 0x2a, 0x32, 0x40};
   const std::vector<uint8_t> key_value_tags = {0x0a, 0x12};
   int invalid = 0;
+  int invalid_utf8 = 0;
   constexpr int kRounds = 20000;
   for (int round = 0; round < kRounds; ++round) {
     std::string span;
@@ -341,10 +342,52 @@ TEST_F(OtlpWireTest, TheAttributeFastPathAgreesWithTheSchemaOnRandomAttributes) 
     const absl::Status fast = ValidateExportRequest(Signal::kTraces, body);
     ASSERT_EQ(fast, otlp_wire_internal::ValidateWithoutFastPath(Signal::kTraces, body)) << round;
     if (!fast.ok()) ++invalid;
+    // The UTF-8 finding does not change the verdict, and both paths agree on it.
+    ValidationNotes fast_notes;
+    ValidationNotes slow_notes;
+    ASSERT_EQ(ValidateExportRequest(Signal::kTraces, body, &fast_notes), fast) << round;
+    ASSERT_EQ(otlp_wire_internal::ValidateWithoutFastPath(Signal::kTraces, body, &slow_notes), fast) << round;
+    if (fast.ok()) {
+      ASSERT_EQ(fast_notes.invalid_utf8, slow_notes.invalid_utf8) << round;
+      invalid_utf8 += fast_notes.invalid_utf8 ? 1 : 0;
+    }
   }
   // Both kinds of answer were exercised.
   EXPECT_GT(invalid, kRounds / 10);
   EXPECT_LT(invalid, kRounds * 9 / 10);
+  EXPECT_GT(invalid_utf8, kRounds / 20);
+}
+
+// Invalid UTF-8 is noted, not an error: the caller decides which items to
+// refuse. Only `string` fields count; bytes values may hold anything.
+TEST_F(OtlpWireTest, InvalidUtf8InAnyStringIsNotedWithoutFailingValidation) {
+  ExportTraceServiceRequest traces;
+  auto* span = traces.add_resource_spans()->add_scope_spans()->add_spans();
+  span->set_name("caf\xC3\xA9");
+  span->add_attributes()->mutable_value()->set_bytes_value("\xFF");
+  ValidationNotes notes;
+  ASSERT_TRUE(ValidateExportRequest(Signal::kTraces, traces.SerializeAsString(), &notes).ok());
+  EXPECT_FALSE(notes.invalid_utf8);
+
+  // A plain attribute (the inline path) and one nested in a list (the schema path).
+  auto* plain = span->add_attributes();
+  plain->set_key("k");
+  plain->mutable_value()->set_string_value("\xED\xA0\x80");
+  ASSERT_TRUE(ValidateExportRequest(Signal::kTraces, traces.SerializeAsString(), &notes).ok());
+  EXPECT_TRUE(notes.invalid_utf8);
+  span->mutable_attributes()->RemoveLast();
+  span->add_attributes()->mutable_value()->mutable_array_value()->add_values()->set_string_value("\xC0\xAF");
+  notes = ValidationNotes();
+  ASSERT_TRUE(ValidateExportRequest(Signal::kTraces, traces.SerializeAsString(), &notes).ok());
+  EXPECT_TRUE(notes.invalid_utf8);
+
+  ExportLogsServiceRequest logs;
+  logs.add_resource_logs()->add_scope_logs()->add_log_records()->mutable_body()->set_string_value("x\xE2\x82");
+  notes = ValidationNotes();
+  ASSERT_TRUE(ValidateExportRequest(Signal::kLogs, logs.SerializeAsString(), &notes).ok());
+  EXPECT_TRUE(notes.invalid_utf8);
+  // Without notes nothing is checked, and the request is as valid.
+  EXPECT_TRUE(ValidateExportRequest(Signal::kLogs, logs.SerializeAsString()).ok());
 }
 
 TEST_F(OtlpWireTest, NestedAttributesValidateUpToTheDepthLimit) {

@@ -20,6 +20,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "pipeline/otlp/span_ref.h"
 #include "pipeline/otlp/trace_scanner.h"
+#include "pipeline/otlp/utf8_check.h"
 #include "tests/pipeline/otlp/random_trace_request.h"
 
 namespace gateway {
@@ -191,10 +192,11 @@ class TraceScannerDifferentialTest : public testing::RandomTraceRequestTest {
     return bytes;
   }
 
-  // Scanner vs lenient libprotobuf on `bytes`. Returns the scan when both
-  // accepted.
+  // Scanner vs lenient libprotobuf on `bytes`, strings taken as bytes (the
+  // UTF-8 search off, as the lenient schema has no strings). Returns the
+  // scan when both accepted.
   std::optional<ScannedTraceRequest> CompareScan(const std::string& bytes) {
-    auto scanned = ScanTraceRequest(bytes);
+    auto scanned = ScanTraceRequest(bytes, Utf8Check::kSkip);
     std::unique_ptr<Message> lenient = schema_.New(schema_.request_);
     const bool lenient_ok = lenient->ParseFromString(bytes);
     if (!lenient_ok) {
@@ -213,7 +215,35 @@ class TraceScannerDifferentialTest : public testing::RandomTraceRequestTest {
       return std::nullopt;
     }
     ExpectSameView(*lenient, *scanned);
+    ExpectUtf8SearchOnlyRemoves(bytes, *scanned);
     return *std::move(scanned);
+  }
+
+  // With the UTF-8 search on, the same spans in the same order, less those
+  // whose own strings, resource or scope hold invalid UTF-8.
+  static void ExpectUtf8SearchOnlyRemoves(const std::string& bytes, const ScannedTraceRequest& all) {
+    auto searched = ScanTraceRequest(bytes, Utf8Check::kPerSpan);
+    ASSERT_TRUE(searched.ok()) << searched.status();
+    size_t k = 0;
+    int64_t removed = 0;
+    for (const SpanRef& span : all.spans) {
+      const RequestBuffer& buffer = *all.buffer;
+      const bool invalid = FindInvalidUtf8InSpan(span.message) != nullptr ||
+                           FindInvalidUtf8InScopeFrame(buffer.scope_frames[span.scope_index]) != nullptr ||
+                           FindInvalidUtf8InResourceFrame(
+                               buffer.resource_frames[buffer.scope_resource[span.scope_index]]) != nullptr;
+      if (invalid) {
+        ++removed;
+        continue;
+      }
+      ASSERT_LT(k, searched->spans.size());
+      EXPECT_EQ(searched->spans[k].span_id, span.span_id);
+      EXPECT_EQ(searched->spans[k].links.size(), span.links.size());
+      ++k;
+    }
+    EXPECT_EQ(k, searched->spans.size());
+    EXPECT_EQ(searched->invalid_utf8_spans, removed);
+    EXPECT_EQ(searched->rejected_spans, all.rejected_spans + removed);
   }
 
   void ExpectSameView(const Message& request, const ScannedTraceRequest& scanned) {

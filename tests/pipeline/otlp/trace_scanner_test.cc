@@ -299,6 +299,81 @@ TEST_F(TraceScannerTest, WrongWireTypeOnKnownFieldIsInvalidArgument) {
   ExpectInvalid(top);
 }
 
+// Dynatrace refuses a whole batch for one string that is not UTF-8: such a
+// span is refused alone, with its links, and the others keep theirs.
+TEST_F(TraceScannerTest, InvalidUtf8RefusesTheSpanNotTheRequest) {
+  Span linked_before = MakeSpan(1, 2, 0);
+  auto* link = linked_before.add_links();
+  link->set_trace_id(Id(16, 7));
+  link->set_span_id(Id(8, 8));
+  Span bad = MakeSpan(1, 3, 0);
+  bad.add_links()->set_trace_state("\xED\xA0\x80");  // a surrogate
+  Span bad_event = MakeSpan(1, 4, 0);
+  bad_event.add_events()->add_attributes()->mutable_value()->set_string_value("x\xE2\x82");
+  Span linked_after = MakeSpan(1, 5, 0);
+  auto* link2 = linked_after.add_links();
+  link2->set_trace_id(Id(16, 9));
+  link2->set_span_id(Id(8, 9));
+  Span zero_span = MakeSpan(1, 0, 0);
+  ScannedTraceRequest scanned = Scan(Request({linked_before, bad, bad_event, linked_after, zero_span}));
+  ASSERT_EQ(scanned.spans.size(), 2u);
+  EXPECT_EQ(scanned.spans[0].span_id, MakeSpanId(2));
+  EXPECT_EQ(scanned.spans[1].span_id, MakeSpanId(5));
+  ASSERT_EQ(scanned.spans[0].links.size(), 1u);
+  EXPECT_EQ(scanned.spans[0].links[0].span_id, MakeSpanId(8));
+  ASSERT_EQ(scanned.spans[1].links.size(), 1u);
+  EXPECT_EQ(scanned.spans[1].links[0].span_id, MakeSpanId(9));
+  EXPECT_EQ(scanned.rejected_spans, 3);
+  EXPECT_EQ(scanned.invalid_utf8_spans, 2);
+  EXPECT_NE(scanned.rejection_message.find("1 span(s) rejected"), std::string::npos) << scanned.rejection_message;
+  EXPECT_NE(scanned.rejection_message.find("2 span(s) refused: invalid UTF-8 in links.trace_state of "
+                                           "ExportTraceServiceRequest.resource_spans[0].scope_spans[0].spans[1]"),
+            std::string::npos)
+      << scanned.rejection_message;
+
+  // The caller that knows every string is valid may skip the search.
+  auto skipped = ScanTraceRequest(Request({linked_before, bad}).SerializeAsString(), Utf8Check::kSkip);
+  ASSERT_TRUE(skipped.ok());
+  EXPECT_EQ(skipped->spans.size(), 2u);
+  EXPECT_EQ(skipped->rejected_spans, 0);
+}
+
+// A resource's or scope's own strings go with every span under it: those
+// spans are refused, the other resources' and scopes' are kept.
+TEST_F(TraceScannerTest, InvalidUtf8InAResourceOrScopeRefusesItsSpans) {
+  ExportTraceServiceRequest request;
+  ResourceSpans* bad_resource = request.add_resource_spans();
+  bad_resource->mutable_resource()->add_attributes()->set_key("host.\xC0\xAF");  // overlong
+  *bad_resource->add_scope_spans()->add_spans() = MakeSpan(1, 1, 0);
+  *bad_resource->add_scope_spans()->add_spans() = MakeSpan(1, 2, 0);
+  ResourceSpans* good_resource = request.add_resource_spans();
+  ScopeSpans* bad_scope = good_resource->add_scope_spans();
+  bad_scope->mutable_scope()->set_name("lib\xF0\x9F\x98");  // truncated at the end
+  Span linked = MakeSpan(1, 3, 0);
+  linked.add_links()->set_trace_id(Id(16, 7));
+  *bad_scope->add_spans() = linked;
+  ScopeSpans* good_scope = good_resource->add_scope_spans();
+  good_scope->mutable_scope()->set_name("lib\xF0\x9F\x98\x80");  // a valid 4-byte sequence
+  Span kept = MakeSpan(1, 4, 0);
+  kept.add_links()->set_span_id(Id(8, 4));
+  *good_scope->add_spans() = kept;
+  // A resource field after its scopes still counts for them.
+  ResourceSpans* late = request.add_resource_spans();
+  *late->add_scope_spans()->add_spans() = MakeSpan(1, 5, 0);
+  late->set_schema_url("\xFF");
+
+  ScannedTraceRequest scanned = Scan(request);
+  ASSERT_EQ(scanned.spans.size(), 1u);
+  EXPECT_EQ(scanned.spans[0].span_id, MakeSpanId(4));
+  EXPECT_NE(scanned.buffer->scope_frames.at(scanned.spans[0].scope_index).find("lib\xF0\x9F\x98\x80"),
+            std::string::npos);
+  ASSERT_EQ(scanned.spans[0].links.size(), 1u);
+  EXPECT_FALSE(scanned.spans[0].links[0].valid);
+  EXPECT_EQ(scanned.rejected_spans, 4);
+  EXPECT_EQ(scanned.invalid_utf8_spans, 4);
+  EXPECT_NE(scanned.rejection_message.find("resource.attributes"), std::string::npos) << scanned.rejection_message;
+}
+
 TEST_F(TraceScannerTest, MalformedInputsAreInvalidArgument) {
   const std::string valid = Request({MakeSpan(1, 2, 0)}).SerializeAsString();
   // Every strict prefix of a valid request ends inside some field.

@@ -1,0 +1,74 @@
+// UTF-8 checks of the string fields of OTLP messages, on the wire bytes.
+//
+// Dynatrace refuses a whole export request (400) when any string in it is
+// not valid UTF-8, as libprotobuf does for proto3 `string` fields. The trace
+// scanner uses these checks to refuse such a span alone at ingest.
+//
+//   if (!IsValidUtf8(bytes)) ...
+//   if (const char* field = FindInvalidUtf8InSpan(span.message)) Refuse(span, field);
+//
+// The Find* functions return the name of the first offending field (a static
+// string such as "attributes" or "events.attributes"), or nullptr when every
+// string they know of is valid. They read only what they look for: bytes
+// that are not well-formed protobuf are left to the request validator
+// (ValidateExportRequest) and reported as "no invalid UTF-8 found".
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace gateway {
+
+namespace utf8_internal {
+// The full check of [p, end).
+bool ValidateFrom(const uint8_t* p, const uint8_t* end);
+}  // namespace utf8_internal
+
+// Well-formed UTF-8 as RFC 3629 defines it: no overlong forms, no
+// surrogates (U+D800..U+DFFF), nothing above U+10FFFF, no truncated
+// sequence. Inline, the bytes are OR-ed 8 at a time (no branch per word, so
+// the compiler vectorizes it) and their high bits tested once; only a string
+// with a byte >= 0x80 goes to the full check.
+inline bool IsValidUtf8(std::string_view bytes) {
+  const char* const data = bytes.data();
+  const size_t size = bytes.size();
+  uint64_t high = 0;
+  if (size >= 8) {
+    for (size_t i = 0; i + 8 <= size; i += 8) {
+      uint64_t word;
+      std::memcpy(&word, data + i, 8);
+      high |= word;
+    }
+    uint64_t last;  // the tail, overlapping what was read
+    std::memcpy(&last, data + size - 8, 8);
+    high |= last;
+  } else if (size >= 4) {
+    uint32_t first;
+    uint32_t last;
+    std::memcpy(&first, data, 4);
+    std::memcpy(&last, data + size - 4, 4);
+    high = first | last;
+  } else if (size > 0) {
+    high = static_cast<uint8_t>(data[0]) | static_cast<uint8_t>(data[size / 2]) |
+           static_cast<uint8_t>(data[size - 1]);
+  }
+  if ((high & 0x8080808080808080ULL) == 0) return true;
+  const auto* p = reinterpret_cast<const uint8_t*>(data);
+  return utf8_internal::ValidateFrom(p, p + size);
+}
+
+// A Span message (value bytes): name, trace_state, attribute keys and string
+// values (nested array and key/value list values included), event names and
+// attributes, link trace_state and attributes, status message.
+const char* FindInvalidUtf8InSpan(std::string_view span);
+
+// A resource frame (the fields of a ResourceSpans other than scope_spans, as
+// in RequestBuffer::resource_frames): resource attributes and schema_url.
+const char* FindInvalidUtf8InResourceFrame(std::string_view frame);
+
+// A scope frame (the fields of a ScopeSpans other than spans): scope name,
+// version and attributes, and schema_url.
+const char* FindInvalidUtf8InScopeFrame(std::string_view frame);
+
+}  // namespace gateway
