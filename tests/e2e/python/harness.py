@@ -12,7 +12,7 @@ signal); every wait has a deadline.
     sink = h.start_fake_dynatrace()     # .url, .received(), .arrivals
     gw = h.start_gateway(sink.url)      # .http_url, .grpc_endpoint
     sqs = h.start_moto()                # .url
-    redis = h.start_redis()             # .address, .stop()
+    redis = h.start_redis()             # .address, .stop(); h.restart_redis(redis)
     h.run_app("sender", ["sqs_sender.py", ...])
     h.wait_for(lambda: ..., 30, "all spans at the sink")
     h.stop_all()
@@ -238,9 +238,10 @@ class Redis:
     """A redis-server on 127.0.0.1 (no persistence) for the gateways' fate
     store."""
 
-    def __init__(self, child, port):
+    def __init__(self, child, port, argv):
         self.child = child
         self.port = port
+        self.argv = argv
         self.address = f"127.0.0.1:{port}"
 
     def ping(self):
@@ -353,20 +354,29 @@ class Harness:
             raise AssertionError(f"no redis-server ({binary}): run scripts/install_deps.sh --test")
         for attempt in range(5):
             port = free_ports(1)[0]
-            data = tmp_dir("redis-")
-            child = self.spawn("redis", [binary, "--bind", "127.0.0.1", "--port", str(port),
-                                         "--save", "", "--appendonly", "no", "--daemonize", "no",
-                                         "--dir", data])
-            redis = Redis(child, port)
-
-            def ready():
-                if child.exited():
-                    return "exited"
-                return redis.ping()
-            if wait_for(ready, 20, "redis-server to answer PING") != "exited":
+            argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                    "--appendonly", "no", "--daemonize", "no", "--dir", tmp_dir("redis-")]
+            redis = Redis(self.spawn("redis", argv), port, argv)
+            if self._redis_ready(redis):
                 log(f"redis-server on {redis.address}")
                 return redis
-        raise AssertionError(f"redis-server did not start\n{child.tail()}")
+        raise AssertionError(f"redis-server did not start\n{redis.child.tail()}")
+
+    def restart_redis(self, redis):
+        """Starts a stopped `redis` again on its port, empty."""
+        redis.child = self.spawn("redis", redis.argv)
+        if not self._redis_ready(redis):
+            raise AssertionError(f"redis-server did not start again\n{redis.child.tail()}")
+        log(f"redis-server on {redis.address} again")
+
+    @staticmethod
+    def _redis_ready(redis):
+        """Waits until `redis` answers PING (True) or exits (False)."""
+        def ready():
+            if redis.child.exited():
+                return "exited"
+            return redis.ping()
+        return wait_for(ready, 20, "redis-server to answer PING") != "exited"
 
     def start_lambda(self, name, handler, env):
         """RIE on free ports running `python -m awslambdaric otel_wrapper.handler`

@@ -20,6 +20,8 @@ processing in A's trace (the first producer's), each process span under the
 producer it links to, every span exactly once. Then Redis is stopped before
 C's consumer arrives: C's processing goes to B's ORIGINAL trace, as without
 a store, nothing is lost, and C's gateway counts the degraded decisions.
+With Redis started again (empty, same port), the gateways reconnect on
+their own and chains end up whole again.
 """
 
 import collections
@@ -233,3 +235,20 @@ def test_redis_stopped_before_cs_consumer_arrives_degrades_to_bs_original_trace(
                 f"up: {chain.metric('c', 'gateway_fate_store_up'):g}")
     assert degraded == MESSAGES, f"C's gateway counted {degraded:g} degraded decisions, want {MESSAGES}"
     assert followed == 0
+
+
+def test_redis_back_whole_chains_again(chain):
+    chain.h.restart_redis(chain.redis)
+    # Each gateway reconnects on its own (backoff from 250 ms up to 5 s).
+    harness.wait_for(lambda: all(chain.metric(s, "gateway_fate_store_up") == 1 for s in SERVICES),
+                     15, "every gateway to find the store again")
+    followed_before = chain.metric("c", "gateway_fate_store_links_followed_total")
+    services = ["b", "c"]
+    records = chain.start("back", services) + [chain.relay(s) for s in services]
+    spans = chain.env.records(records)
+    check_shapes(spans, services)
+    verdict = chain.env.deliver_and_check(spans, "chain-gateways-redis-back",
+                                          gateways=list(chain.gateways.values()))
+    assert not verdict.problems, verdict.text()
+    followed = chain.metric("c", "gateway_fate_store_links_followed_total") - followed_before
+    assert followed == MESSAGES, f"C's gateway followed {followed:g} links through the store"
