@@ -410,8 +410,18 @@ class Harness:
         """Runs one of the apps in this directory to completion (with the
         venv's Python, or `python`); returns its stdout. Fails with its logs
         if it exits non-zero."""
-        child = self.spawn(name, [python or self.python, os.path.join(HERE, script), *args],
-                           env=self.app_env(env))
+        return self.finish_app(self.start_app(name, script, args, env=env, python=python), timeout_s)
+
+    def start_app(self, name, script, args, env=None, python=None):
+        """Starts one of the apps in this directory and returns at once (the
+        Child); finish_app waits for it."""
+        return self.spawn(name, [python or self.python, os.path.join(HERE, script), *args],
+                          env=self.app_env(env))
+
+    def finish_app(self, child, timeout_s=90):
+        """Waits for an app started with start_app; returns its stdout. Fails
+        with its logs if it exits non-zero or outlasts `timeout_s`."""
+        name = child.name
         try:
             child.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:

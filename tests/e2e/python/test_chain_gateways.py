@@ -63,29 +63,57 @@ class Chain:
 
     def start(self, tag, services):
         """A queue in front of each of `services` (B, C, ...); runs A, which
-        sends MESSAGES messages to the first."""
+        sends MESSAGES messages to the first. Returns A's record file."""
+        self.queues_for(tag, services)
+        return [self.send()]
+
+    def queues_for(self, tag, services):
         self.tag = tag
         self.services = services
         self.queues = {s: self.env.create_queue(f"chain-{tag}-{s}-{flows.run_id()}") for s in services}
-        self.h.run_app(f"{tag}_a", "sqs_sender.py",
-                       [self.queues[services[0]], str(INVOCATIONS), str(PER_INVOCATION), SERVICES["a"],
-                        self.endpoint("a"), self.env.path(f"{tag}-a.jsonl")])
-        return [f"{tag}-a.jsonl"]
+
+    def send(self):
+        record = f"{self.tag}-a.jsonl"
+        self.h.run_app(f"{self.tag}_a", "sqs_sender.py",
+                       [self.queues[self.services[0]], str(INVOCATIONS), str(PER_INVOCATION),
+                        SERVICES["a"], self.endpoint("a"), self.env.path(record)])
+        return record
 
     def relay(self, service):
         """Runs `service` to completion: it takes the messages from its
         queue and sends each on to the next service's (none after the
         last). Returns its record file's name."""
+        child, record = self.start_relay(service)
+        self.h.finish_app(child)
+        return record
+
+    def start_relay(self, service):
+        """Starts `service` (see relay) and returns (its Child, its record
+        file's name) at once."""
         i = self.services.index(service)
         out = self.queues[self.services[i + 1]] if i + 1 < len(self.services) else "-"
         record = f"{self.tag}-{service}.jsonl"
-        self.h.run_app(f"{self.tag}_{service}", "sqs_relay.py",
-                       [service, self.queues[service], out, str(MESSAGES), SERVICES[service],
-                        self.endpoint(service), self.env.path(record)])
-        return record
+        child = self.h.start_app(f"{self.tag}_{service}", "sqs_relay.py",
+                                 [service, self.queues[service], out, str(MESSAGES), SERVICES[service],
+                                  self.endpoint(service), self.env.path(record)])
+        return child, record
 
     def metric(self, service, series):
         return self.gateways[service].metrics().get(series, 0)
+
+    def store_waits(self):
+        """Per gateway: (consumers that waited for the store, microseconds
+        they waited in all) so far."""
+        return {s: (self.metric(s, "gateway_fate_store_waits_total"),
+                    self.metric(s, "gateway_fate_store_wait_microseconds_total")) for s in SERVICES}
+
+    def log_store_waits(self, before, label):
+        after = self.store_waits()
+        parts = []
+        for s in SERVICES:
+            n, us = after[s][0] - before[s][0], after[s][1] - before[s][1]
+            parts.append(f"{s}: {n:g} waited" + (f", {us / n / 1000:.1f} ms on average" if n else ""))
+        harness.log(f"{label}: consumers waiting for the store: " + "; ".join(parts))
 
 
 @pytest.fixture(scope="module")
@@ -171,12 +199,14 @@ def ancestors(by_key, span):
 
 def test_chain_through_gateways_sharing_the_store_ends_up_in_the_first_producers_trace(chain):
     services = ["b", "c", "d"]
+    waits = chain.store_waits()
     records = chain.start("whole", services) + [chain.relay(s) for s in services]
     spans = chain.env.records(records)
     check_shapes(spans, services)
 
     verdict = chain.env.deliver_and_check(spans, "chain-gateways-whole",
                                           gateways=list(chain.gateways.values()))
+    chain.log_store_waits(waits, "one service after the other")
     # Independently of the oracle: each service's processing (its process
     # span and everything below it) in the first producer's trace.
     received = {s["span_id"]: s for s in chain.sink.received()["spans"]}
@@ -203,6 +233,30 @@ def test_chain_through_gateways_sharing_the_store_ends_up_in_the_first_producers
                                                   if k.startswith("gateway_fate_store_lookups_total")}))
     assert followed["b"] == 0, "A's producers did not move: B's consumers follow nothing"
     assert followed["c"] == MESSAGES and followed["d"] == MESSAGES, followed
+
+
+def test_services_running_at_once_end_up_whole(chain):
+    """B, C and D wait for messages while A sends: each service exports when
+    it has handled its messages, moments after the one before it, so a
+    consumer's lookup may come before its producer's gateway has published
+    (asked again every 250 ms, within max_wait)."""
+    services = ["b", "c", "d"]
+    waits = chain.store_waits()
+    chain.queues_for("concurrent", services)
+    started = [chain.start_relay(s) for s in services]
+    records = [chain.send()]
+    for child, record in started:
+        chain.h.finish_app(child)
+        records.append(record)
+    spans = chain.env.records(records)
+    check_shapes(spans, services)
+    lookups = lambda: {k: v for k, v in chain.gateways["c"].metrics().items()
+                       if k.startswith("gateway_fate_store_lookups_total")}
+    verdict = chain.env.deliver_and_check(spans, "chain-gateways-concurrent",
+                                          gateways=list(chain.gateways.values()))
+    harness.log(f"services at once: lookups on C's gateway so far {lookups()}")
+    chain.log_store_waits(waits, "services at once")
+    assert not verdict.problems, verdict.text()
 
 
 def test_redis_stopped_before_cs_consumer_arrives_degrades_to_bs_original_trace(chain):
