@@ -306,3 +306,36 @@ def test_redis_back_whole_chains_again(chain):
     assert not verdict.problems, verdict.text()
     followed = chain.metric("c", "gateway_fate_store_links_followed_total") - followed_before
     assert followed == MESSAGES, f"C's gateway followed {followed:g} links through the store"
+
+
+def test_sqs_triggered_lambda_after_the_chain_places_each_message_in_its_first_producers_trace(chain):
+    """A -> B -> C where C is an SQS-triggered Lambda (aws-lambda
+    instrumentation under the Runtime Interface Emulator) handed all of B's
+    messages in one batch: its CONSUMER span has one link per record, to B's
+    producers, which B's gateway moved into A's 3 traces. C's gateway asks
+    the store about every link: the invocation goes under the first
+    record's producer in that producer's new trace, and each record gets a
+    per-message span under its own producer in ITS new trace, with its
+    "handle record" subtree below it."""
+    services = ["b", "c"]
+    records = chain.start("lambda", services) + [chain.relay("b")]
+    messages = chain.env.take_messages(chain.queues["c"], MESSAGES)
+    followed_before = chain.metric("c", "gateway_fate_store_links_followed_total")
+    fn = chain.h.start_lambda("chain-c", "lambda_function.plain", {
+        "E2E_OTLP_PROTOCOL": SERVICES["c"], "E2E_OTLP_ENDPOINT": chain.endpoint("c"),
+        "E2E_RECORD": chain.env.path("lambda-c.jsonl")})
+    out = fn.invoke(flows.Env.sqs_event(messages, chain.env.queue_arn(chain.queues["c"])))
+    assert out == {"processed": [m["MessageId"] for m in messages]}
+    spans = chain.env.records(records + ["lambda-c.jsonl"])
+    batch = [s for s in spans if s["scope"].endswith("aws_lambda") and s["kind"] == 5]
+    assert len(batch) == 1 and len(batch[0]["links"]) == MESSAGES, "one link per record"
+
+    verdict = chain.env.deliver_and_check(spans, "chain-gateways-lambda",
+                                          gateways=list(chain.gateways.values()))
+    assert not verdict.problems, verdict.text()
+    assert len(verdict.exp.per_message) == MESSAGES
+    assert len({pm["trace"] for pm in verdict.exp.per_message}) == INVOCATIONS, \
+        "the per-message spans go to A's 3 traces"
+    followed = chain.metric("c", "gateway_fate_store_links_followed_total") - followed_before
+    harness.log(f"Lambda after the chain: C's gateway followed the links of {followed:g} consumer span")
+    assert followed == 1, "the batch's CONSUMER span waited for the store and its links had moved"
