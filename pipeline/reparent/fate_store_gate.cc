@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "pipeline/otlp/span_attributes.h"
+
 namespace gateway {
 
 FateStoreGate::FateStoreGate(FateStoreClient& client, const ReparentOptions& reparent, std::function<void()> wake)
@@ -58,12 +60,35 @@ size_t FateStoreGate::AddQueries(const SpanRef& span) {
   return queries == nullptr ? 0 : queries->size();
 }
 
+bool FateStoreGate::IsInvocationOf(const SpanRef& span, const SpanRef& target) {
+  if (span.has_parent || span.kind != SpanKind::kServer || !target.has_parent) return false;
+  if (span.trace_id != target.trace_id || span.span_id != target.parent_span_id) return false;
+  std::string_view trigger;
+  return SpanStringAttribute(span, kAttrFaasTrigger, &trigger) && trigger == "pubsub";
+}
+
 bool FateStoreGate::Admit(const std::shared_ptr<const RequestBuffer>& buffer, absl::Span<const SpanRef> spans,
                           absl::Time now, std::vector<SpanRef>* pass) {
   last_now_ = now;
   bool held = false;
+  // Targets held back from this request, for the invocations among the
+  // spans after them.
+  held_in_request_.clear();
   for (size_t i = 0; i < spans.size(); ++i) {
     const SpanRef& span = spans[i];
+    if (held && !span.has_parent && span.kind == SpanKind::kServer) {
+      // An invocation whose target child came before it in this request
+      // waits with that child: the resolver takes it along only when both
+      // reach it in one request (docs/reparenting.md, "Invocations").
+      auto target = std::find_if(held_in_request_.begin(), held_in_request_.end(), [&](uint64_t id) {
+        auto it = waiting_.find(id);
+        return it != waiting_.end() && it->second.companions.empty() && IsInvocationOf(span, it->second.span);
+      });
+      if (target != held_in_request_.end()) {
+        waiting_.find(*target)->second.companions.push_back(span);
+        continue;
+      }
+    }
     const size_t before = lookups_.size();
     const size_t queries = AddQueries(span);
     if (queries > 0 && static_cast<int64_t>(waiting_.size()) >= options_.max_waiting) {
@@ -79,8 +104,9 @@ bool FateStoreGate::Admit(const std::shared_ptr<const RequestBuffer>& buffer, ab
       lookup.id = id;
       lookup.deadline = now + options_.max_wait;
       lookup.reply_to = replies_;
-      waiting_.emplace(id, HeldBack{span, buffer, now, lookup.deadline, lookup.queries});
+      waiting_.emplace(id, HeldBack{span, buffer, now, lookup.deadline, lookup.queries, {}});
       order_.push_back(id);
+      held_in_request_.push_back(id);
       counters_.waiting->fetch_add(1, std::memory_order_relaxed);
       continue;
     }
@@ -101,6 +127,7 @@ void FateStoreGate::Release(uint64_t id, absl::Time now, Counter* degraded, Trac
   auto it = waiting_.find(id);
   if (it == waiting_.end()) return;
   const SpanRef span = it->second.span;
+  std::vector<SpanRef> companions = std::move(it->second.companions);
   const std::shared_ptr<const RequestBuffer> buffer = std::move(it->second.buffer);
   if (answer != nullptr && AnyMoved(it->second.queries, *answer)) counters_.followed->Add();
   const absl::Time arrival = it->second.arrival;
@@ -109,7 +136,13 @@ void FateStoreGate::Release(uint64_t id, absl::Time now, Counter* degraded, Trac
   counters_.waits->Add();
   counters_.wait_micros->Add(std::max<int64_t>(0, absl::ToInt64Microseconds(now - arrival)));
   if (degraded != nullptr) degraded->Add();
-  resolver.Process(span, buffer, now, out);
+  if (companions.empty()) {
+    resolver.Process(span, buffer, now, out);
+    return;
+  }
+  // The target first, then its invocation, as they came.
+  companions.insert(companions.begin(), span);
+  resolver.ProcessRequest(buffer, companions, now, out);
 }
 
 void FateStoreGate::Poll(absl::Time now, TraceResolver& resolver, std::vector<OutputSpan>* out) {

@@ -93,7 +93,14 @@ class FateStoreGate final : public FateObserver {
     absl::Time deadline;
     // What was asked, in the order of the answer's fates.
     std::vector<StoredFateKey> queries;
+    // The target's invocation (a root SERVER span with faas.trigger =
+    // pubsub, its parent) when it came after it in the same request: held
+    // with it and handed to the resolver together, as one request.
+    std::vector<SpanRef> companions;
   };
+
+  // Whether `span` is the invocation `target` may take along.
+  static bool IsInvocationOf(const SpanRef& span, const SpanRef& target);
 
   // Appends the queries for `span`'s links to lookups_; their count (0: not
   // a target).
@@ -119,6 +126,8 @@ class FateStoreGate final : public FateObserver {
   // arrival order (ids already released are skipped).
   absl::flat_hash_map<uint64_t, HeldBack> waiting_;
   std::deque<uint64_t> order_;
+  // Admit's scratch: ids held back from the request being admitted.
+  std::vector<uint64_t> held_in_request_;
   uint64_t next_id_ = 1;
 
   // Collected for the next Flush; publish_since_: when the first of

@@ -106,17 +106,19 @@ class Env:
             spans += got
         return spans
 
-    def wait_delivered(self, spans, extra_spans=0, timeout_s=40, gateway=None):
+    def wait_delivered(self, spans, extra_spans=0, timeout_s=40, gateway=None, gateways=None):
         """Until every recorded span is at the sink (and `extra_spans` more),
-        no span is held in the gateway, and the sink's count is stable for
-        three polls; returns the sink's /received."""
+        no span is held in the gateway (or in any of `gateways`), and the
+        sink's count is stable for three polls; returns the sink's
+        /received."""
+        gateways = gateways or [gateway or self.gateway]
         want = {s["span_id"] for s in spans}
         state = {"count": -1, "stable": 0}
 
         def done():
             got = self.sink.received()
             ids = {s["span_id"] for s in got["spans"]}
-            held = (gateway or self.gateway).metrics().get("gateway_held_spans", 0)
+            held = sum(g.metrics().get("gateway_held_spans", 0) for g in gateways)
             if not want <= ids or len(got["spans"]) < len(want) + extra_spans or held:
                 state["stable"] = 0
                 return None
@@ -126,22 +128,22 @@ class Env:
         return harness.wait_for(done, timeout_s, f"{len(want)} spans delivered", interval_s=0.2)
 
     def deliver_and_check(self, spans, label, link_choice="first", timeout_s=30, placement=True,
-                          gateway=None):
+                          gateway=None, gateways=None, follow=True):
         """Waits for delivery (no span held in `gateway`, by default the
-        env's), then compares with the oracle: placement and delivery
+        env's, or in any of `gateways`), then compares with the oracle
+        (`follow`: see oracle.expect): placement and delivery
         (`placement`=True) or delivery alone (each span once)."""
-        gateway = gateway or self.gateway
-        exp = oracle.expect(spans, link_choice=link_choice)
+        gateways = gateways or [gateway or self.gateway]
+        exp = oracle.expect(spans, link_choice=link_choice, follow=follow)
         extra = len(exp.per_message) if placement else 0
         try:
-            received = self.wait_delivered(spans, extra_spans=extra, timeout_s=timeout_s, gateway=gateway)
+            received = self.wait_delivered(spans, extra_spans=extra, timeout_s=timeout_s, gateways=gateways)
         except AssertionError:
             received = self.sink.received()
         ours = [s for s in received["spans"] if s["span_id"] in exp.spans or self._ours(s, exp)]
         problems = oracle.compare(exp, ours) if placement else oracle.compare_delivery(exp, ours)
         delays = oracle.delays(spans, self.sink.arrival)
-        metrics = gateway.metrics()
-        held = sum(v for k, v in metrics.items()
+        held = sum(v for g in gateways for k, v in g.metrics().items()
                    if k.startswith("gateway_spans_released_unchanged_total") and "hold_window" in k)
         verdict = Verdict(label, problems, delays, held, exp)
         self._report(verdict, spans, received)

@@ -12,16 +12,19 @@ signal); every wait has a deadline.
     sink = h.start_fake_dynatrace()     # .url, .received(), .arrivals
     gw = h.start_gateway(sink.url)      # .http_url, .grpc_endpoint
     sqs = h.start_moto()                # .url
+    redis = h.start_redis()             # .address, .stop(); h.restart_redis(redis)
     h.run_app("sender", ["sqs_sender.py", ...])
     h.wait_for(lambda: ..., 30, "all spans at the sink")
     h.stop_all()
 
 Binaries come from the sh_test arguments (E2E_FAKE_DYNATRACE, E2E_GATEWAY);
-the venv and the emulator from E2E_PYTHON and E2E_RIE (run_python_test.sh).
+the venv and the emulator from E2E_PYTHON and E2E_RIE (run_python_test.sh);
+redis-server from E2E_REDIS_SERVER, else the PATH, else /usr/bin.
 """
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -231,6 +234,32 @@ class Lambda:
         return json.loads(body) if body else None
 
 
+class Redis:
+    """A redis-server on 127.0.0.1 (no persistence) for the gateways' fate
+    store."""
+
+    def __init__(self, child, port, argv):
+        self.child = child
+        self.port = port
+        self.argv = argv
+        self.address = f"127.0.0.1:{port}"
+
+    def ping(self):
+        """True when the server answers PING."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self):
+        """Stops it (SIGTERM, then SIGKILL); its port refuses connections
+        afterwards."""
+        self.child.stop(grace_s=3)
+        wait_for(lambda: not self.ping(), 5, "redis-server to stop")
+
+
 class Harness:
     def __init__(self):
         self.children = []
@@ -285,7 +314,7 @@ class Harness:
         log(f"fake Dynatrace on 127.0.0.1:{sink.port}")
         return sink
 
-    def start_gateway(self, dt_url, hold_window="10s", extra_args=()):
+    def start_gateway(self, dt_url, hold_window="10s", extra_args=(), name="gateway"):
         grpc_port, http_port, admin_port = free_ports(3)
         argv = [self._binary("E2E_GATEWAY"),
                 f"--grpc-endpoint=127.0.0.1:{grpc_port}",
@@ -296,7 +325,7 @@ class Harness:
                 f"--hold-window={hold_window}",
                 *extra_args,
                 *os.environ.get("E2E_GATEWAY_EXTRA_ARGS", "").split()]
-        child = self.spawn("gateway", argv, cwd=tmp_dir("gateway-"))
+        child = self.spawn(name, argv, cwd=tmp_dir("gateway-"))
 
         def ready():
             if child.exited():
@@ -304,7 +333,7 @@ class Harness:
             return http("GET", f"http://127.0.0.1:{admin_port}/readyz", timeout_s=1)[0] == 200
         wait_for(ready, 30, "gateway /readyz")
         gw = Gateway(child, grpc_port, http_port, admin_port)
-        log(f"gateway: grpc {gw.grpc_endpoint}, http {gw.http_url}, hold window {hold_window}")
+        log(f"{name}: grpc {gw.grpc_endpoint}, http {gw.http_url}, hold window {hold_window}")
         return gw
 
     def start_moto(self):
@@ -314,6 +343,40 @@ class Harness:
         port = self._wait_for_json_line(child, '"port"', 60)["port"]
         log(f"moto (SQS, SNS) on 127.0.0.1:{port}")
         return type("Moto", (), {"child": child, "port": port, "url": f"http://127.0.0.1:{port}"})
+
+    def start_redis(self):
+        """redis-server on 127.0.0.1 and a free port, no RDB or AOF; resolves
+        when it answers PING. Another port if it exits while starting (the
+        port was taken meanwhile)."""
+        binary = (os.environ.get("E2E_REDIS_SERVER") or shutil.which("redis-server")
+                  or "/usr/bin/redis-server")
+        if not os.access(binary, os.X_OK):
+            raise AssertionError(f"no redis-server ({binary}): run scripts/install_deps.sh --test")
+        for attempt in range(5):
+            port = free_ports(1)[0]
+            argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                    "--appendonly", "no", "--daemonize", "no", "--dir", tmp_dir("redis-")]
+            redis = Redis(self.spawn("redis", argv), port, argv)
+            if self._redis_ready(redis):
+                log(f"redis-server on {redis.address}")
+                return redis
+        raise AssertionError(f"redis-server did not start\n{redis.child.tail()}")
+
+    def restart_redis(self, redis):
+        """Starts a stopped `redis` again on its port, empty."""
+        redis.child = self.spawn("redis", redis.argv)
+        if not self._redis_ready(redis):
+            raise AssertionError(f"redis-server did not start again\n{redis.child.tail()}")
+        log(f"redis-server on {redis.address} again")
+
+    @staticmethod
+    def _redis_ready(redis):
+        """Waits until `redis` answers PING (True) or exits (False)."""
+        def ready():
+            if redis.child.exited():
+                return "exited"
+            return redis.ping()
+        return wait_for(ready, 20, "redis-server to answer PING") != "exited"
 
     def start_lambda(self, name, handler, env):
         """RIE on free ports running `python -m awslambdaric otel_wrapper.handler`
@@ -347,8 +410,18 @@ class Harness:
         """Runs one of the apps in this directory to completion (with the
         venv's Python, or `python`); returns its stdout. Fails with its logs
         if it exits non-zero."""
-        child = self.spawn(name, [python or self.python, os.path.join(HERE, script), *args],
-                           env=self.app_env(env))
+        return self.finish_app(self.start_app(name, script, args, env=env, python=python), timeout_s)
+
+    def start_app(self, name, script, args, env=None, python=None):
+        """Starts one of the apps in this directory and returns at once (the
+        Child); finish_app waits for it."""
+        return self.spawn(name, [python or self.python, os.path.join(HERE, script), *args],
+                          env=self.app_env(env))
+
+    def finish_app(self, child, timeout_s=90):
+        """Waits for an app started with start_app; returns its stdout. Fails
+        with its logs if it exits non-zero or outlasts `timeout_s`."""
+        name = child.name
         try:
             child.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:

@@ -21,6 +21,14 @@ The rules are issue #17's (docs/reparenting.md states the gateway's own):
   of the batch span whose `messaging.message.id` is one of the links'
   moves, with its subtree, under that message's per-message span in that
   message's trace.
+* Chains (docs/reparenting.md §3): a link names its span by that span's
+  **original** trace. When the linked span is one of the recorded spans and
+  was itself moved (B's producer, below B's consumer, went into A's trace),
+  the target goes to the linked span's **new** trace, under it; so every hop
+  of A -> B -> C ends up in A's trace. `follow` says for which targets the
+  gateway knows the linked span's fate: all (True, one gateway or gateways
+  sharing a fate store), none (False) or those a predicate accepts (a store
+  that was down for some of them).
 * Every other span arrives unchanged; every span arrives exactly once.
 
     exp = oracle.expect(spans, link_choice="first")
@@ -89,7 +97,26 @@ def _depth(span, by_id):
     return d
 
 
-def expect(spans, link_choice="first", per_message=True, lambda_invocation=True):
+def expect(spans, link_choice="first", per_message=True, lambda_invocation=True, follow=True):
+    """The expectation for `spans`. Chains are resolved by passes: each pass
+    places the targets with the linked spans' traces from the pass before,
+    until nothing changes (a chain of k hops settles in k + 1 passes)."""
+    follows = follow if callable(follow) else (lambda target: follow)
+    known = {}  # (original trace, span id) -> trace it arrives in, last pass
+    for _ in range(1000):
+        def where(target, link):
+            if not follows(target):
+                return link["trace_id"]
+            return known.get((link["trace_id"], link["span_id"]), link["trace_id"])
+        exp = _expect_pass(spans, link_choice, per_message, lambda_invocation, where)
+        placed = {(s["trace_id"], s["span_id"]): exp.placement[s["span_id"]]["trace"] for s in spans}
+        if placed == known:
+            return exp
+        known = placed
+    raise AssertionError("the links form a cycle: no placement settles")
+
+
+def _expect_pass(spans, link_choice, per_message, lambda_invocation, where):
     exp = Expectation(spans)
     by_id = exp.spans
     children = _children_index(spans)
@@ -116,7 +143,7 @@ def expect(spans, link_choice="first", per_message=True, lambda_invocation=True)
         if lambda_invocation and parent is not None and parent["trace_id"] == t["trace_id"] \
                 and is_lambda_invocation(parent):
             anchor = parent
-        new_trace = chosen["trace_id"]
+        new_trace = where(t, chosen)
         exp.placement[anchor["span_id"]] = {"trace": new_trace, "parent": chosen["span_id"]}
         for d in subtree(anchor):
             exp.placement[d["span_id"]]["trace"] = new_trace
@@ -126,7 +153,7 @@ def expect(spans, link_choice="first", per_message=True, lambda_invocation=True)
         for l in links:
             mid = l["attributes"].get(MESSAGE_ID)
             exp.per_message.append({"batch_span_id": t["span_id"], "message_id": mid,
-                                    "trace": l["trace_id"], "parent": l["span_id"]})
+                                    "trace": where(t, l), "parent": l["span_id"]})
             if mid:
                 by_message[mid] = l
         # Route each subtree whose root carries a message id of the batch.
@@ -140,10 +167,10 @@ def expect(spans, link_choice="first", per_message=True, lambda_invocation=True)
                 todo.extend(children.get((d["trace_id"], d["span_id"]), ()))
                 continue
             exp.placement[d["span_id"]] = {
-                "trace": link["trace_id"],
+                "trace": where(t, link),
                 "parent": ("per_message", t["span_id"], d["attributes"][MESSAGE_ID])}
             for dd in subtree(d):
-                exp.placement[dd["span_id"]]["trace"] = link["trace_id"]
+                exp.placement[dd["span_id"]]["trace"] = where(t, link)
     return exp
 
 

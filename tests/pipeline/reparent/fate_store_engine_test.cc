@@ -197,6 +197,39 @@ TEST_F(FateStoreEngineTest, ConsumerWaitsForTheStoreAndItsFateIsLearned) {
   EXPECT_EQ(Counter("gateway_spans_released_unchanged_total", {{"reason", "hold_window"}}), 0);
 }
 
+TEST_F(FateStoreEngineTest, InvocationMovesWithItsConsumerAfterTheWait) {
+  // The aws-lambda shape (docs/reparenting.md, "Invocations") behind a
+  // store: the consumer is held back in the gate while the store is asked;
+  // its invocation, later in the same request, must wait with it, or it
+  // goes out unchanged before the resolver sees the consumer and the
+  // Lambda's trace splits. Found by tests/e2e/python/test_chain_gateways.py.
+  options_.shards = 1;
+  Start();
+  // Another gateway moved producer (trace 2, span 3) into trace 1.
+  store_->Put(Query(2, 3), Trace(1));
+  ProtoSpan consumer = MakeSpan(4, 5, 4, ProtoSpan::SPAN_KIND_CONSUMER, {{2, 3}});
+  consumer.set_flags(0x100);  // HAS_IS_REMOTE, not IS_REMOTE: the parent is in this process
+  ProtoSpan invocation = MakeSpan(4, 4, std::nullopt, ProtoSpan::SPAN_KIND_SERVER);
+  auto* trigger = invocation.add_attributes();
+  trigger->set_key("faas.trigger");
+  trigger->mutable_value()->set_string_value("pubsub");
+  // As the SDK exports them: in the order they ended.
+  Submit({MakeSpan(4, 6, 5), consumer, invocation});
+  ASSERT_TRUE(WaitExported(3));
+  const auto spans = Exported();
+  // The invocation takes the consumer's place under the producer, in the
+  // producer's new trace; the consumer stays its child, the handler's span
+  // below it.
+  EXPECT_EQ(spans.at(SpanIdBytes(4)).at(0).trace_id(), TraceIdBytes(1));
+  EXPECT_EQ(spans.at(SpanIdBytes(4)).at(0).parent_span_id(), SpanIdBytes(3));
+  EXPECT_EQ(spans.at(SpanIdBytes(5)).at(0).trace_id(), TraceIdBytes(1));
+  EXPECT_EQ(spans.at(SpanIdBytes(5)).at(0).parent_span_id(), SpanIdBytes(4));
+  EXPECT_EQ(spans.at(SpanIdBytes(6)).at(0).trace_id(), TraceIdBytes(1));
+  for (const auto& [id, copies] : spans) EXPECT_EQ(copies.size(), 1u);
+  EXPECT_EQ(Counter("gateway_fate_store_links_followed_total"), 1);
+  EXPECT_EQ(Counter("gateway_spans_released_unchanged_total", {{"reason", "hold_window"}}), 0);
+}
+
 TEST_F(FateStoreEngineTest, FanOutSpansGoToTheirProducersNewTraces) {
   options_.shards = 1;
   Start();
