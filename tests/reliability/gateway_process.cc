@@ -11,10 +11,35 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 
 extern char** environ;
 
 namespace gateway::reliability {
+
+std::string BinaryTestConfigYaml(const BinaryTestConfig& config) {
+  return absl::StrCat("receivers:\n"
+                      "  grpc: {endpoint: 127.0.0.1:0}\n"
+                      "  http: {endpoint: 127.0.0.1:0}\n"
+                      "admin: {endpoint: 127.0.0.1:0}\n"
+                      "reparent: {hold_window: ",
+                      config.hold_window,
+                      ", shards: 2}\n"
+                      "batch: {timeout: 20ms}\n"
+                      "exporter:\n"
+                      "  type: dynatrace\n"
+                      "  dynatrace: {endpoint: \"",
+                      config.dynatrace_url, "\", ", config.token,
+                      "}\n"
+                      "  timeout: 2s\n"
+                      "  retry: {initial_interval: 20ms, max_interval: 200ms}\n"
+                      "queue:\n"
+                      "  persistent: {enabled: true, directory: \"",
+                      config.queue_directory,
+                      "\"}\n"
+                      "shutdown: {drain_timeout: 2s}\n"
+                      "log: {level: info}\n");
+}
 
 std::string GatewayProcess::Binary() {
   const char* env = std::getenv("GATEWAY_BINARY");

@@ -22,6 +22,18 @@
 
 namespace gateway::reliability {
 
+// What the binary tests vary in the gateway's YAML configuration; the rest
+// is fixed: receivers and admin on 127.0.0.1:0, 2 shards, 20 ms batches,
+// fast retries, the persistent queue on, info logs.
+struct BinaryTestConfig {
+  std::string dynatrace_url;
+  // The exporter.dynatrace key holding the token, as YAML.
+  std::string token = "api_token: test-token";
+  std::string queue_directory;
+  std::string hold_window = "100ms";
+};
+std::string BinaryTestConfigYaml(const BinaryTestConfig& config);
+
 class GatewayProcess {
  public:
   // $GATEWAY_BINARY, else gateway/otlp_gateway.

@@ -55,24 +55,9 @@ class TokenRotationTest : public ::testing::Test {
     token_path_ = dir_ + "/dt_api_token";
     WriteToken(std::string(kOldToken) + "\n");
     config_path_ = dir_ + "/gateway.yaml";
-    std::ofstream(config_path_) << "receivers:\n"
-                                   "  grpc: {endpoint: 127.0.0.1:0}\n"
-                                   "  http: {endpoint: 127.0.0.1:0}\n"
-                                   "admin: {endpoint: 127.0.0.1:0}\n"
-                                   "reparent: {hold_window: 100ms, shards: 2}\n"
-                                   "batch: {timeout: 20ms}\n"
-                                   "exporter:\n"
-                                   "  type: dynatrace\n"
-                                   "  dynatrace: {endpoint: \""
-                                << dynatrace_->url() << "\", api_token_file: \"" << token_path_
-                                << "\"}\n"
-                                   "  timeout: 2s\n"
-                                   "  retry: {initial_interval: 20ms, max_interval: 200ms}\n"
-                                   "queue:\n"
-                                   "  persistent: {enabled: true, directory: \""
-                                << dir_ << "/queue\"}\n"
-                                   "shutdown: {drain_timeout: 2s}\n"
-                                   "log: {level: info}\n";
+    std::ofstream(config_path_) << BinaryTestConfigYaml({.dynatrace_url = dynatrace_->url(),
+                                                         .token = absl::StrCat("api_token_file: \"", token_path_, "\""),
+                                                         .queue_directory = dir_ + "/queue"});
   }
 
   void WriteToken(const std::string& contents) { std::ofstream(token_path_, std::ios::trunc) << contents; }

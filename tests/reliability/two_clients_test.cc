@@ -50,24 +50,8 @@ class TwoClientsTest : public ::testing::Test {
     dir_ = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/two_clients_XXXXXX");
     ASSERT_NE(::mkdtemp(dir_.data()), nullptr);
     config_path_ = dir_ + "/gateway.yaml";
-    std::ofstream(config_path_) << "receivers:\n"
-                                   "  grpc: {endpoint: 127.0.0.1:0}\n"
-                                   "  http: {endpoint: 127.0.0.1:0}\n"
-                                   "admin: {endpoint: 127.0.0.1:0}\n"
-                                   "reparent: {hold_window: 100ms, shards: 2}\n"
-                                   "batch: {timeout: 20ms}\n"
-                                   "exporter:\n"
-                                   "  type: dynatrace\n"
-                                   "  dynatrace: {endpoint: \""
-                                << dynatrace_->url()
-                                << "\", api_token: test-token}\n"
-                                   "  timeout: 2s\n"
-                                   "  retry: {initial_interval: 20ms, max_interval: 200ms}\n"
-                                   "queue:\n"
-                                   "  persistent: {enabled: true, directory: \""
-                                << dir_ << "/queue\"}\n"
-                                   "shutdown: {drain_timeout: 2s}\n"
-                                   "log: {level: info}\n";
+    std::ofstream(config_path_) << BinaryTestConfigYaml(
+        {.dynatrace_url = dynatrace_->url(), .queue_directory = dir_ + "/queue"});
   }
 
   std::unique_ptr<FakeDynatrace> dynatrace_;
