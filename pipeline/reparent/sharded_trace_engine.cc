@@ -176,7 +176,8 @@ ShardedTraceEngine::ShardedTraceEngine(const ReparentOptions& options, const Tra
                    [limit = options.max_table_bytes] { return static_cast<double>(limit); });
   held_bytes_ = std::make_shared<ShardGauge>(n);
   metrics.AddGauge("gateway_held_span_bytes",
-                   "Bytes the held spans' bookkeeping has allocated (their requests are in gateway_memory_in_flight_bytes)", {},
+                   "Bytes the held spans' bookkeeping has allocated (their requests: gateway_memory_in_flight_bytes)",
+                   {},
                    [gauge = held_bytes_] { return static_cast<double>(gauge->Sum()); });
   metrics.AddGauge("gateway_held_spans_limit", "Bound on gateway_held_spans (reparent.max_held_spans, as fitted)", {},
                    [limit = options.max_held_spans] { return static_cast<double>(limit); });
