@@ -82,6 +82,9 @@ class GatewayAppTest : public ::testing::Test {
     config.reparent.shards = 2;
     config.batch.timeout = absl::Milliseconds(20);
     config.shutdown.drain_timeout = absl::Seconds(2);
+    // In process the RSS is the test's too: tests of the process bound set
+    // one and give the app a fake RSS.
+    config.queue.process_memory_limit_mib = -1;
     return config;
   }
 
@@ -210,6 +213,7 @@ TEST_F(GatewayAppTest, WithinAProcessBoundTheTelemetryBudgetIsAtMostAnEighthOfIt
 
 TEST_F(GatewayAppTest, TheDefaultConfigurationBoundsTheProcessAndTheTablesInBytes) {
   GatewayConfig config = Config();
+  config.queue.process_memory_limit_mib = GatewayConfig{}.queue.process_memory_limit_mib;
   ASSERT_EQ(config.queue.process_memory_limit_mib, 0);  // the default: the container's, else 256 MiB
   testing::FakeResidentMemory memory;
   memory.bytes = 1 << 20;

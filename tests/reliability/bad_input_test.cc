@@ -68,10 +68,6 @@ class BadInputTest : public ::testing::Test {
     GatewayConfig config = ReliabilityConfig(*dynatrace_);
     config.http.max_request_body_mib = 4;
     config.grpc.max_recv_msg_size_mib = 4;
-    // In process, the gateway's RSS is the test's too (which builds a 256 MiB
-    // body to compress): no process bound here; memory_bound_test.sh bounds
-    // the real binary.
-    config.queue.process_memory_limit_mib = -1;
     absl::StatusOr<std::unique_ptr<GatewayApp>> app = StartGateway(config, {});
     ASSERT_TRUE(app.ok()) << app.status();
     app_ = *std::move(app);

@@ -60,6 +60,11 @@ inline GatewayConfig ReliabilityConfig(const FakeDynatrace& dynatrace) {
   config.reparent.shards = 2;
   config.batch.timeout = absl::Milliseconds(20);
   config.shutdown.drain_timeout = absl::Seconds(5);
+  // In process, the gateway's RSS is the test's too (its requests, its
+  // clients, a sanitizer's overhead): no process bound here. The bound is
+  // tested on the binary (memory_bound_test.sh) and with a fake RSS
+  // (gateway_app_test).
+  config.queue.process_memory_limit_mib = -1;
   return config;
 }
 
