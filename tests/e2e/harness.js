@@ -1,7 +1,7 @@
 // Process orchestration for the end-to-end tests: free loopback ports, child
 // processes that die with the test (even when it fails or is interrupted),
-// waits on conditions with deadlines, the fake Dynatrace sink, the gateway
-// and a private RabbitMQ broker.
+// waits on conditions with deadlines, the fake Dynatrace sink, the gateway,
+// a private RabbitMQ broker and a redis-server for the fate store.
 //
 //   const h = require('./harness');
 //   const sink = await h.startFakeDynatrace();          // {port, url, received()}
@@ -246,8 +246,9 @@ async function startFakeDynatrace({ token = kApiToken } = {}) {
 }
 
 // Starts //gateway:otlp_gateway on free loopback ports exporting to `dtUrl`.
-// Resolves once /readyz answers 200.
-async function startGateway({ dtUrl, token = kApiToken, holdWindow = '2s', extraArgs = [] }) {
+// Resolves once /readyz answers 200. `name` names its log files (several
+// gateways in one test need distinct names).
+async function startGateway({ dtUrl, token = kApiToken, holdWindow = '2s', extraArgs = [], name = 'gateway' }) {
   const bin = binary('E2E_GATEWAY', 'gateway/otlp_gateway');
   const [grpcPort, httpPort, adminPort] = await freePorts(3);
   const dir = tmpDir('gateway-');
@@ -262,14 +263,67 @@ async function startGateway({ dtUrl, token = kApiToken, holdWindow = '2s', extra
     // For debugging by hand, e.g. E2E_GATEWAY_EXTRA_ARGS="--log-level=debug".
     ...(process.env.E2E_GATEWAY_EXTRA_ARGS || '').split(' ').filter(Boolean),
   ];
-  const child = spawnChild('gateway', bin, args, { cwd: dir });
+  const child = spawnChild(name, bin, args, { cwd: dir });
   await waitFor(async () => {
-    if (child.exited) throw new Error(`gateway exited: ${child.exitCode}\n${child.stderrText()}`);
+    if (child.exited) throw new Error(`${name} exited: ${child.exitCode}\n${child.stderrText()}`);
     const res = await httpRequest('GET', `http://127.0.0.1:${adminPort}/readyz`, { timeoutMs: 1000 });
     return res.status === 200;
-  }, 30000, 'gateway /readyz');
-  log(`gateway ready: grpc 127.0.0.1:${grpcPort}, http 127.0.0.1:${httpPort}, admin 127.0.0.1:${adminPort}`);
-  return { child, grpcPort, httpPort, adminPort };
+  }, 30000, `${name} /readyz`);
+  log(`${name} ready: grpc 127.0.0.1:${grpcPort}, http 127.0.0.1:${httpPort}, admin 127.0.0.1:${adminPort}`);
+  return {
+    child, grpcPort, httpPort, adminPort,
+    // The admin /metrics page as {series: value}, series with its labels
+    // as printed (`gateway_fate_store_lookups_total{result="found"}`).
+    async metrics() {
+      const res = await httpRequest('GET', `http://127.0.0.1:${adminPort}/metrics`);
+      if (res.status !== 200) throw new Error(`${name} /metrics: HTTP ${res.status}`);
+      const values = {};
+      for (const line of res.body.toString('utf8').split('\n')) {
+        if (!line || line.startsWith('#')) continue;
+        const i = line.lastIndexOf(' ');
+        values[line.slice(0, i)] = Number(line.slice(i + 1));
+      }
+      return values;
+    },
+  };
+}
+
+// Sends one inline PING to 127.0.0.1:`port`; resolves true on +PONG.
+function redisPing(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ port, host: '127.0.0.1' });
+    let data = '';
+    const done = (ok) => { sock.destroy(); resolve(ok); };
+    sock.setTimeout(1000, () => done(false));
+    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => {
+      data += d.toString('latin1');
+      if (data.includes('\r\n')) done(data.startsWith('+PONG'));
+    });
+    sock.on('error', () => done(false));
+  });
+}
+
+// Starts redis-server (E2E_REDIS_SERVER, else Debian's /usr/bin/redis-server)
+// on 127.0.0.1 and a free port, no RDB or AOF, for the gateways' fate store;
+// killed with the other children. Another port if it exits while starting
+// (the port was taken meanwhile). Resolves with {child, port, address} once
+// it answers PING.
+async function startRedis() {
+  const bin = process.env.E2E_REDIS_SERVER || '/usr/bin/redis-server';
+  if (!fs.existsSync(bin)) throw new Error(`no redis-server (${bin}): run scripts/install_deps.sh --test`);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const [port] = await freePorts(1);
+    const child = spawnChild('redis', bin, ['--bind', '127.0.0.1', '--port', String(port), '--save', '',
+                                            '--appendonly', 'no', '--daemonize', 'no',
+                                            '--dir', tmpDir('redis-')]);
+    const ready = await waitFor(async () => (child.exited ? 'exited' : redisPing(port)),
+                                20000, 'redis-server to answer PING');
+    if (ready === 'exited') continue;
+    log(`redis-server on 127.0.0.1:${port}`);
+    return { child, port, address: `127.0.0.1:${port}` };
+  }
+  throw new Error('redis-server did not start');
 }
 
 // Starts a private RabbitMQ node on 127.0.0.1 (random AMQP, distribution and
@@ -370,6 +424,6 @@ async function runNode(name, script, args, { env, timeoutMs = 60000 } = {}) {
 
 module.exports = {
   kApiToken, log, sleep, waitFor, freePort, freePorts, tcpConnects, spawnChild, stopChild,
-  stopAll, onCleanup, dumpLogs, httpRequest, startFakeDynatrace, startGateway, startRabbitMq, startSqsServer,
+  stopAll, onCleanup, dumpLogs, httpRequest, startFakeDynatrace, startGateway, startRabbitMq, startSqsServer, startRedis,
   runNode, tmpDir, outDir,
 };
