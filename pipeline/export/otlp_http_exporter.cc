@@ -396,8 +396,15 @@ class OtlpHttpExporter final : public Exporter {
                                 {"url", urls_[s]},
                                 {"status", absl::StrCat(done.status)},
                                 {"items", absl::StrCat(part->items)},
-                                {"body", redactor_.Redact(done.body.substr(0, options_.max_logged_response_bytes))}});
+                                {"body", Redact(done.body.substr(0, options_.max_logged_response_bytes))}});
     Reject(std::move(part), decision.final_reason);
+  }
+
+  // `text` without the configured secrets, nor the token as replaced since.
+  std::string Redact(std::string text) const {
+    text = redactor_.Redact(std::move(text));
+    const ReplaceableHeader* token = options_.replaceable_header.get();
+    return token == nullptr ? text : SecretRedactor({{token->name(), token->value()}}).Redact(std::move(text));
   }
 
   void Deliver(std::unique_ptr<Part> part, const std::string& response_body) {
@@ -413,7 +420,7 @@ class OtlpHttpExporter final : public Exporter {
           m.RejectedItems("partial_success")->Add(rejected);
           LogWarn("export_partial_success", {{"signal", std::string(SignalName(signal))},
                                              {"rejected", absl::StrCat(rejected)},
-                                             {"message", redactor_.Redact(partial->error_message)}});
+                                             {"message", Redact(partial->error_message)}});
         }
       }
     }
@@ -558,37 +565,6 @@ class OtlpHttpExporter final : public Exporter {
 };
 
 }  // namespace
-
-OtlpHttpExporterOptions ForDynatrace(std::string endpoint, std::string api_token) {
-  OtlpHttpExporterOptions options;
-  options.endpoint = std::move(endpoint);
-  options.headers.emplace_back("Authorization", absl::StrCat("Api-Token ", api_token));
-  return options;
-}
-
-std::string ExportUrl(const OtlpHttpExporterOptions& options, Signal signal) {
-  const std::string& full = options.signal_endpoint[static_cast<int>(signal)];
-  if (!full.empty()) return full;
-  std::string base = options.endpoint;
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  return absl::StrCat(base, "/v1/", ToAbsl(SignalName(signal)));
-}
-
-HttpTransportOptions ExportTransportOptions(const OtlpHttpExporterOptions& options) {
-  HttpTransportOptions transport;
-  transport.headers.emplace_back("Content-Type", "application/x-protobuf");
-  if (options.gzip) transport.headers.emplace_back("Content-Encoding", "gzip");
-  const ReplaceableHeader* replaced = options.replaceable_header.get();
-  for (const auto& header : options.headers) {
-    if (replaced == nullptr || !absl::EqualsIgnoreCase(header.first, replaced->name())) transport.headers.push_back(header);
-  }
-  transport.replaceable_header = options.replaceable_header;
-  transport.connect_timeout = options.connect_timeout;
-  transport.request_timeout = options.request_timeout;
-  transport.max_connections = std::max(1, options.max_concurrent_requests);
-  transport.ca_file = options.ca_file;
-  return transport;
-}
 
 std::unique_ptr<Exporter> NewOtlpHttpExporter(const OtlpHttpExporterOptions& options, MetricsRegistry& registry,
                                               const Clock& clock) {

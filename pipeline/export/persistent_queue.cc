@@ -18,61 +18,34 @@
 #include "absl/strings/str_cat.h"
 #include "pipeline/base/logging.h"
 #include "pipeline/base/status_macros.h"
+#include "pipeline/export/wal_format.h"
 
 namespace gateway {
 namespace {
 
-constexpr uint32_t kMagic = 0x51574c47;  // "GLWQ" little-endian
-constexpr size_t kHeaderBytes = 24;
-// A segment file starts with magic u32 | version u32 | salt u64. The salt,
-// random per file, seeds every record's CRC: a request whose payload holds
-// bytes framed as a record (a client can send any bytes) never passes for
-// one when recovery resynchronizes after a corrupt or torn record, since
-// the client cannot know the salt. A file that starts with a record valid
-// without a salt was written before this header existed and is read so.
-constexpr uint32_t kSegmentMagic = 0x47534c47;  // "GLSG" little-endian
-constexpr uint32_t kSegmentVersion = 1;
-constexpr size_t kSegmentHeaderBytes = 16;
-constexpr uint8_t kTypeData = 1;
-constexpr uint8_t kTypeAck = 2;
-constexpr uint32_t kMaxPayload = 1u << 30;
-constexpr std::string_view kPrefix = "segment-";
-constexpr std::string_view kSuffix = ".wal";
-
-void Put32(char* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-void Put64(char* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-uint32_t Get32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-uint64_t Get64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-
-// `salt`: the segment's (nullptr: a file without a segment header).
-uint32_t RecordCrc(const char* salt, const char* header, std::string_view payload) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  if (salt != nullptr) crc = crc32(crc, reinterpret_cast<const Bytef*>(salt), 8);
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(header + 4), 4);
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(header + 12), kHeaderBytes - 12);
-  // zlib takes uInt lengths; payloads are < 1 GiB.
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size()));
-  return static_cast<uint32_t>(crc);
-}
+using wal_format::Framed;
+using wal_format::Get32;
+using wal_format::Get64;
+using wal_format::kHeaderBytes;
+using wal_format::kMagic;
+using wal_format::kMaxPayload;
+using wal_format::kPrefix;
+using wal_format::kSegmentHeaderBytes;
+using wal_format::kSegmentMagic;
+using wal_format::kSegmentVersion;
+using wal_format::kSuffix;
+using wal_format::kTypeAck;
+using wal_format::kTypeData;
+using wal_format::Parsed;
+using wal_format::ParseRecord;
+using wal_format::Put32;
+using wal_format::Put64;
+using wal_format::RecordCrc;
 
 absl::Status ErrnoStatus(std::string_view what, const std::string& path) {
   return absl::InternalError(absl::StrCat(std::string(what), " ", path, ": ", std::strerror(errno)));
 }
 
-// Framed size of a record with `payload_bytes` of payload.
-int64_t Framed(uint32_t payload_bytes) { return static_cast<int64_t>(kHeaderBytes) + payload_bytes; }
 
 class PosixIo final : public FileIo {
  public:
@@ -91,35 +64,6 @@ absl::Status WriteAll(FileIo& io, int fd, const char* data, size_t n) {
     n -= static_cast<size_t>(w);
   }
   return absl::OkStatus();
-}
-
-// A parsed record at `pos` of `data`, or false if none is valid there.
-struct Parsed {
-  uint8_t type = 0;
-  Signal signal = Signal::kTraces;
-  uint64_t id = 0;
-  std::string_view payload;
-  size_t size = 0;
-};
-
-bool ParseRecord(std::string_view data, size_t pos, const char* salt, Parsed* out) {
-  if (data.size() - pos < kHeaderBytes) return false;
-  const char* h = data.data() + pos;
-  if (Get32(h) != kMagic) return false;
-  const uint32_t length = Get32(h + 4);
-  if (length > kMaxPayload || length > data.size() - pos - kHeaderBytes) return false;
-  std::string_view payload(h + kHeaderBytes, length);
-  if (Get32(h + 8) != RecordCrc(salt, h, payload)) return false;
-  const uint8_t type = static_cast<uint8_t>(h[12]);
-  const uint8_t signal = static_cast<uint8_t>(h[13]);
-  if ((type != kTypeData && type != kTypeAck) || signal >= kSignalCount) return false;
-  if (type == kTypeAck && length % 8 != 0) return false;
-  out->type = type;
-  out->signal = static_cast<Signal>(signal);
-  out->id = Get64(h + 16);
-  out->payload = payload;
-  out->size = kHeaderBytes + length;
-  return true;
 }
 
 std::string SegmentPath(const std::string& dir, uint64_t seq) {

@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "pipeline/base/logging.h"
 #include "pipeline/base/metrics_registry.h"
 #include "pipeline/base/sync.h"
 #include "pipeline/export/otlp_http_exporter.h"
@@ -161,6 +162,42 @@ TEST_F(ReplaceableHeaderTest, TheExporterSendsTheReplacedTokenFromTheNextAttempt
     }
   }
   exporter.reset();
+}
+
+// A token replaced after start-up is scrubbed from what the exporter logs
+// (a refusal's body that echoes it), as the configured one is.
+TEST_F(ReplaceableHeaderTest, TheReplacedTokenIsRedactedFromLoggedResponses) {
+  FakeDynatrace::Options dt_options;
+  dt_options.token = "dt0c01.NEWTOKENNEWTOKEN";
+  auto dt = FakeDynatrace::Start(dt_options);
+  ASSERT_TRUE(dt.ok()) << dt.status();
+  (*dt)->PushResponse({.status = 400, .body = "bad request from Api-Token dt0c01.NEWTOKENNEWTOKEN"});
+  static Mutex log_mu;
+  static std::string* logs = new std::string();
+  SetLogSink([](std::string_view line) {
+    MutexLock lock(&log_mu);
+    logs->append(line);
+  });
+  FakeClock clock;
+  MetricsRegistry registry;
+  OtlpHttpExporterOptions options = ForDynatrace((*dt)->url(), "dt0c01.OLDTOKENOLDTOKEN");
+  auto token = std::make_shared<ReplaceableHeader>("Authorization", "Api-Token dt0c01.OLDTOKENOLDTOKEN");
+  options.replaceable_header = token;
+  token->Replace("Api-Token dt0c01.NEWTOKENNEWTOKEN");
+  std::unique_ptr<Exporter> exporter = NewOtlpHttpExporter(options, registry, clock);
+  std::atomic<bool> done{false};
+  ExportRequest request;
+  request.signal = Signal::kTraces;
+  request.body = TraceRequest(1, 1);
+  request.items = 1;
+  request.on_done = [&](ExportResult) { done = true; };
+  exporter->Export(std::move(request));
+  ASSERT_TRUE(WaitUntil([&] { return done.load(); }));
+  exporter.reset();
+  SetLogSink(nullptr);
+  MutexLock lock(&log_mu);
+  EXPECT_NE(logs->find("bad request from"), std::string::npos) << *logs;
+  EXPECT_EQ(logs->find("NEWTOKENNEWTOKEN"), std::string::npos) << *logs;
 }
 
 }  // namespace
