@@ -90,7 +90,8 @@ std::vector<std::pair<int, int>> TierTest::CollectorPorts() const {
 int TierTest::Owner(const std::vector<int>& replicas, const std::string& trace) const {
   std::vector<std::string> endpoints;
   for (int i : replicas) endpoints.push_back(gateways_[i]->endpoint());
-  const std::string& owner = CollectorRing(endpoints).EndpointFor(trace);
+  // A copy: the ring is a temporary, gone at the end of this statement.
+  const std::string owner = CollectorRing(endpoints).EndpointFor(trace);
   for (int i : replicas) {
     if (gateways_[i]->endpoint() == owner) return i;
   }
