@@ -229,6 +229,8 @@ class GatewayAppImpl final : public GatewayApp {
       options.listen_address = config_.http.endpoint;
       options.threads = config_.http.threads;
       options.max_body_bytes = size_t(config_.http.max_request_body_mib) << 20;
+      options.max_connections = config_.http.max_connections;
+      options.min_body_bytes_per_second = config_.http.min_body_bytes_per_second;
       options.tls_cert_path = config_.http.tls.cert_file;
       options.tls_key_path = config_.http.tls.key_file;
       GATEWAY_ASSIGN_OR_RETURN(http_, StartHttpServer(options, *otlp_http_handler_));
@@ -236,6 +238,9 @@ class GatewayAppImpl final : public GatewayApp {
                          {}, [http = http_.get()] { return static_cast<double>(http->RefusedConnections()); });
       registry_.AddGauge("gateway_http_accept_failures", "Accepts that failed (e.g. out of file descriptors)", {},
                          [http = http_.get()] { return static_cast<double>(http->AcceptFailures()); });
+      registry_.AddGauge("gateway_http_bodies_too_slow",
+                         "Connections closed for a body slower than min_body_bytes_per_second", {},
+                         [http = http_.get()] { return static_cast<double>(http->SlowBodies()); });
     }
 
     AdminProbes probes;

@@ -38,6 +38,26 @@ std::shared_ptr<void> OnLastRelease(F f) {
   return std::make_shared<RunOnDestroy<F>>(std::move(f));
 }
 
+// What a receiver holds of the budget for a body it is reading.
+class BudgetHold final : public ReceiveHold {
+ public:
+  explicit BudgetHold(MemoryBudget& budget) : budget_(budget) {}
+  ~BudgetHold() override { budget_.Release(held_); }
+  BudgetHold(const BudgetHold&) = delete;
+  BudgetHold& operator=(const BudgetHold&) = delete;
+
+  bool GrowTo(int64_t bytes) override {
+    if (bytes <= held_) return true;
+    if (!budget_.TryAdmit(bytes - held_)) return false;
+    held_ = bytes;
+    return true;
+  }
+
+ private:
+  MemoryBudget& budget_;
+  int64_t held_ = 0;
+};
+
 // Dynatrace does not ingest spans that ended longer ago than this.
 constexpr absl::Duration kMaxSpanAge = absl::Minutes(60);
 
@@ -85,9 +105,11 @@ bool GatewayPipeline::Ready() const {
          (wal_ == nullptr || wal_->Healthy());
 }
 
-std::shared_ptr<void> GatewayPipeline::HoldForReceive(int64_t bytes) {
-  if (shutting_down_.load(std::memory_order_acquire) || !budget_.TryAdmit(bytes)) return nullptr;
-  return OnLastRelease([budget = &budget_, bytes] { budget->Release(bytes); });
+std::unique_ptr<ReceiveHold> GatewayPipeline::HoldForReceive(int64_t bytes) {
+  if (shutting_down_.load(std::memory_order_acquire) || !budget_.HasRoom()) return nullptr;
+  auto hold = std::make_unique<BudgetHold>(budget_);
+  if (!hold->GrowTo(bytes)) return nullptr;
+  return hold;
 }
 
 IngestResult GatewayPipeline::Accept(Signal signal, std::string request) {

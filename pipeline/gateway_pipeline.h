@@ -42,7 +42,7 @@ class GatewayPipeline final : public Ingest {
 
   IngestResult Accept(Signal signal, std::string request) override;
   bool Ready() const override;
-  std::shared_ptr<void> HoldForReceive(int64_t bytes) override;
+  std::unique_ptr<ReceiveHold> HoldForReceive(int64_t bytes) override;
 
   // Feeds every request left unacknowledged in the persistent queue by an
   // earlier run back into the pipeline, whatever the memory limit. Call once,

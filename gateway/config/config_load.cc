@@ -35,6 +35,8 @@ receivers:
     tls: {cert_file: "", key_file: ""}
     auth: {bearer_token: ""}
     threads: 2
+    max_connections: 1024
+    min_body_bytes_per_second: 1024
 admin:
   endpoint: 127.0.0.1:13133
   status_token: ""   # /status and /status.json off loopback need "Authorization: Bearer <it>"
@@ -198,7 +200,8 @@ absl::Status ParseReceivers(const YamlSection& s, GatewayConfig* config) {
 
   GATEWAY_ASSIGN_OR_RETURN(YamlSection http, s.Sub("http"));
   GATEWAY_RETURN_IF_ERROR(
-      http.CheckKeys({"enabled", "endpoint", "max_request_body_mib", "cors", "tls", "auth", "threads"}));
+      http.CheckKeys({"enabled", "endpoint", "max_request_body_mib", "cors", "tls", "auth", "threads",
+                      "max_connections", "min_body_bytes_per_second"}));
   GATEWAY_RETURN_IF_ERROR(http.Bool("enabled", &config->http.enabled));
   GATEWAY_RETURN_IF_ERROR(http.String("endpoint", &config->http.endpoint));
   GATEWAY_RETURN_IF_ERROR(http.Integer("max_request_body_mib", &config->http.max_request_body_mib, 1, 2047));
@@ -209,7 +212,9 @@ absl::Status ParseReceivers(const YamlSection& s, GatewayConfig* config) {
   GATEWAY_RETURN_IF_ERROR(ParseTls(http_tls, &config->http.tls));
   GATEWAY_ASSIGN_OR_RETURN(YamlSection http_auth, http.Sub("auth"));
   GATEWAY_RETURN_IF_ERROR(ParseAuth(http_auth, &config->http.auth));
-  return http.Integer("threads", &config->http.threads, 1, 256);
+  GATEWAY_RETURN_IF_ERROR(http.Integer("threads", &config->http.threads, 1, 256));
+  GATEWAY_RETURN_IF_ERROR(http.Integer("max_connections", &config->http.max_connections, 1, 1 << 20));
+  return http.Integer("min_body_bytes_per_second", &config->http.min_body_bytes_per_second, 0, 1 << 30);
 }
 
 absl::Status ParseReparent(const YamlSection& s, ReparentOptions* r) {

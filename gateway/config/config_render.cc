@@ -41,7 +41,8 @@ std::string RenderEffectiveConfig(const GatewayConfig& c) {
                   "\n    max_request_body_mib: ", c.http.max_request_body_mib, "\n    cors: {allowed_origins: [",
                   absl::StrJoin(origins, ", "), "]}\n    tls: ", tls(c.http.tls),
                   "\n    auth: {bearer_token: ", Secret(c.http.auth.bearer_token), "}\n    threads: ", c.http.threads,
-                  "\n");
+                  "\n    max_connections: ", c.http.max_connections,
+                  "\n    min_body_bytes_per_second: ", c.http.min_body_bytes_per_second, "\n");
   absl::StrAppend(&out, "admin:\n  endpoint: ", Q(c.admin.endpoint), "\n");
   const ReparentOptions& r = c.reparent;
   absl::StrAppend(&out, "reparent:\n  target_kinds: [", absl::StrJoin(kinds, ", "), "]\n  link_choice: ",

@@ -58,6 +58,10 @@ struct HttpReceiverConfig {
   AuthConfig auth;
   // I/O threads of the HTTP server.
   int threads = 2;
+  // Open connections at most; more are closed at accept.
+  int max_connections = 1024;
+  // A body slower than this on average (after 5 s) is cut off; 0: no minimum.
+  int min_body_bytes_per_second = 1024;
 };
 
 struct AdminConfig {

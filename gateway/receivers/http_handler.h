@@ -56,6 +56,15 @@ class HttpHandler {
   // the same request (and its `admission`). Default: go on.
   virtual std::optional<HttpResponse> OnHeaders(HttpRequest* request) { return std::nullopt; }
 
+  // Called on the I/O thread while the body is read, after each read that
+  // left it incomplete, with the bytes the request now has in memory (the
+  // body so far and the connection's read buffer, as allocated). A response
+  // stops reading (the connection closes after it): e.g. when the memory
+  // budget has no room for what arrives. Default: go on.
+  virtual std::optional<HttpResponse> OnBodyProgress(HttpRequest* request, size_t bytes_in_memory) {
+    return std::nullopt;
+  }
+
   // Called from server I/O threads, concurrently. Must not block on network
   // I/O. The OTLP handler waits for the persistent queue's fdatasync when
   // there is one (Ingest::Accept), which holds up the other connections of

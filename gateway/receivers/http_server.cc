@@ -28,6 +28,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "gateway/receivers/growing_string_body.h"
 #include "pipeline/base/absl_compat.h"
 #include "pipeline/base/logging.h"
 #include "pipeline/base/sync.h"
@@ -107,6 +108,16 @@ class HttpServer::Impl {
   }
   int64_t RefusedConnections() const { return refused_connections_.load(std::memory_order_relaxed); }
   int64_t AcceptFailures() const { return accept_failures_.load(std::memory_order_relaxed); }
+  int64_t SlowBodies() const { return slow_bodies_.load(std::memory_order_relaxed); }
+  // A body was cut off for arriving too slowly; logs at most a line a second.
+  void NoteSlowBody(const std::string& remote, size_t bytes) {
+    slow_bodies_.fetch_add(1, std::memory_order_relaxed);
+    if (int64_t suppressed = 0; slow_body_log_.Allow(&suppressed)) {
+      LogWarn("http_body_too_slow", {{"remote", remote}, {"bytes_received", absl::StrCat(bytes)},
+                                     {"min_bytes_per_second", absl::StrCat(options_.min_body_bytes_per_second)},
+                                     {"suppressed", absl::StrCat(suppressed)}});
+    }
+  }
 
  private:
   void Accept();
@@ -136,6 +147,8 @@ class HttpServer::Impl {
   LogRateLimiter accept_log_{1};
   std::atomic<int64_t> refused_connections_{0};
   std::atomic<int64_t> accept_failures_{0};
+  LogRateLimiter slow_body_log_{1};
+  std::atomic<int64_t> slow_bodies_{0};
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   bool started_ = false;
@@ -218,7 +231,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(std::min<size_t>(server_.options().max_header_bytes, UINT32_MAX)));
     parser_->body_limit(server_.options().max_body_bytes);
-    Lowest().expires_after(ToSteady(server_.options().read_timeout));
+    request_deadline_ = std::chrono::steady_clock::now() + ToSteady(server_.options().read_timeout);
+    Lowest().expires_at(request_deadline_);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = this->shared_from_this()](beast::error_code ec, size_t) {
                               self->OnHeader(ec);
@@ -263,11 +277,47 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void ReadBody() {
-    // read_timeout still runs from the first byte of the request.
-    http::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->OnReadError(ec);
-      self->Dispatch();
+    body_start_ = std::chrono::steady_clock::now();
+    body_bytes_ = 0;
+    ReadBodyPart();
+  }
+
+  // One read at a time, so that the handler sees the body's memory grow and
+  // a body that arrives too slowly is cut off. The deadline is the earlier
+  // of the request's read_timeout and the time by which the bytes received
+  // so far would fall below the minimum rate (after a grace period).
+  void ReadBodyPart() {
+    if (parser_->is_done()) return Dispatch();
+    const HttpServerOptions& options = server_.options();
+    body_rate_deadline_ = false;
+    auto deadline = request_deadline_;
+    if (const int64_t rate = options.min_body_bytes_per_second; rate > 0) {
+      const auto rate_deadline = body_start_ + ToSteady(options.body_rate_grace +
+                                                        absl::Seconds(static_cast<double>(body_bytes_) / rate));
+      if (rate_deadline < deadline) {
+        deadline = rate_deadline;
+        body_rate_deadline_ = true;
+      }
+    }
+    Lowest().expires_at(deadline);
+    http::async_read_some(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+      self->OnBodyPart(ec, n);
     });
+  }
+
+  void OnBodyPart(beast::error_code ec, size_t n) {
+    if (ec == beast::error::timeout && body_rate_deadline_) server_.NoteSlowBody(remote_, body_bytes_);
+    if (ec) return OnReadError(ec);
+    body_bytes_ += n;
+    if (parser_->is_done()) return Dispatch();
+    const size_t in_memory = parser_->get().body().capacity() + buffer_.capacity();
+    if (std::optional<HttpResponse> refused = server_.handler().OnBodyProgress(&request_, in_memory)) {
+      const unsigned version = parser_->get().version();
+      parser_.reset();
+      request_ = HttpRequest{};
+      return Send(*std::move(refused), version, false);
+    }
+    ReadBodyPart();
   }
 
   void OnReadError(beast::error_code ec) {
@@ -290,7 +340,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void Dispatch() {
-    http::request<http::string_body> message = parser_->release();
+    http::request<GrowingStringBody> message = parser_->release();
     parser_.reset();
 
     HttpRequest request = std::move(request_);
@@ -372,7 +422,13 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   Stream stream_;
   const std::string remote_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::request_parser<GrowingStringBody>> parser_;
+  // The current request's read_timeout; when its body began; its bytes so
+  // far; whether the pending read's deadline is the minimum body rate's.
+  std::chrono::steady_clock::time_point request_deadline_;
+  std::chrono::steady_clock::time_point body_start_;
+  size_t body_bytes_ = 0;
+  bool body_rate_deadline_ = false;
   // The request being read: its headers from OnHeader on, its body at Dispatch.
   HttpRequest request_;
   bool idle_ = false;
@@ -443,6 +499,9 @@ void HttpServer::Impl::Accept() {
 absl::Status HttpServer::Impl::Start() {
   if (options_.max_header_bytes == 0 || options_.max_body_bytes == 0) {
     return absl::InvalidArgumentError("http size limits must be positive");
+  }
+  if (options_.min_body_bytes_per_second < 0) {
+    return absl::InvalidArgumentError("http minimum body rate must not be negative");
   }
   if (options_.tls_cert_path.empty() != options_.tls_key_path.empty()) {
     return absl::InvalidArgumentError("http TLS needs both a certificate and a key");
@@ -533,6 +592,7 @@ HttpServer::~HttpServer() { Shutdown(); }
 int HttpServer::port() const { return impl_->port(); }
 int64_t HttpServer::RefusedConnections() const { return impl_->RefusedConnections(); }
 int64_t HttpServer::AcceptFailures() const { return impl_->AcceptFailures(); }
+int64_t HttpServer::SlowBodies() const { return impl_->SlowBodies(); }
 void HttpServer::Shutdown() { impl_->Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<HttpServer>> StartHttpServer(const HttpServerOptions& options, HttpHandler& handler) {

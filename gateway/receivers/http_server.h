@@ -17,7 +17,10 @@
 // handler throws. Those close the connection. A connection past
 // max_connections is closed as soon as it is accepted; when accepting fails
 // (EMFILE: out of file descriptors) the server waits 10 ms, doubling to 1 s,
-// before it tries again, and logs at most one line a second.
+// before it tries again, and logs at most one line a second. A body is read
+// in steps and grows as it arrives (the handler sees each step through
+// OnBodyProgress), not allocated whole from its Content-Length; one that
+// arrives slower than min_body_bytes_per_second is cut off.
 #pragma once
 
 #include <cstddef>
@@ -45,6 +48,12 @@ struct HttpServerOptions {
   size_t max_header_bytes = size_t{16} << 10;
   // Deadline for reading one request, headers and body, from its first byte.
   absl::Duration read_timeout = absl::Seconds(30);
+  // A body must arrive at this rate on average once body_rate_grace has
+  // passed since its first byte was awaited, or the connection is closed:
+  // a client that trickles a body cannot hold a connection (and its slot
+  // under max_connections) for the whole read_timeout. 0: no minimum.
+  int64_t min_body_bytes_per_second = 1024;
+  absl::Duration body_rate_grace = absl::Seconds(5);
   // How long a keep-alive connection may sit without a new request.
   absl::Duration idle_timeout = absl::Seconds(60);
   // Deadline for writing one response.
@@ -70,6 +79,9 @@ class HttpServer final {
   // Connections closed at once for max_connections; accepts that failed.
   int64_t RefusedConnections() const;
   int64_t AcceptFailures() const;
+  // Connections closed because a body arrived slower than
+  // min_body_bytes_per_second.
+  int64_t SlowBodies() const;
 
   // Stops accepting, closes idle connections, lets requests in flight finish
   // (up to shutdown_grace; their connections close after the response), then

@@ -141,14 +141,9 @@ std::optional<HttpResponse> OtlpHttpHandler::OnHeaders(HttpRequest* request) {
   Format format = Format::kProtobuf;
   std::optional<HttpResponse> refused = Screen(*request, &signal, &format);
   if (!refused.has_value() && request->method == "POST") {
-    // The body is held against the memory budget while it is read: what the
-    // headers announce, or the largest body accepted when they do not say.
-    int64_t announced = 0;
-    const std::string& length = request->Header("content-length");
-    if (length.empty() || !absl::SimpleAtoi(length, &announced) || announced < 0) {
-      announced = static_cast<int64_t>(options_.max_decompressed_bytes);
-    }
-    request->admission = ingest_.HoldForReceive(announced);
+    // The body holds budget for what it has in memory, from nothing now to
+    // all of it (OnBodyProgress); a full budget refuses it before any of it.
+    request->admission = ingest_.HoldForReceive(0);
     if (request->admission == nullptr) {
       metrics_.For(signal).requests->Add();
       return Unavailable(signal, format, /*overloaded=*/true, absl::Seconds(1));
@@ -162,6 +157,17 @@ std::optional<HttpResponse> OtlpHttpHandler::OnHeaders(HttpRequest* request) {
     }
   }
   return refused;
+}
+
+std::optional<HttpResponse> OtlpHttpHandler::OnBodyProgress(HttpRequest* request, size_t bytes_in_memory) {
+  // OnHeaders put a ReceiveHold there for every request whose body is read.
+  auto* hold = static_cast<ReceiveHold*>(request->admission.get());
+  if (hold == nullptr || hold->GrowTo(static_cast<int64_t>(bytes_in_memory))) return std::nullopt;
+  Signal signal = Signal::kTraces;
+  Format format = Format::kProtobuf;
+  Screen(*request, &signal, &format);
+  metrics_.For(signal).requests->Add();
+  return Unavailable(signal, format, /*overloaded=*/true, absl::Seconds(1));
 }
 
 HttpResponse OtlpHttpHandler::Handle(HttpRequest request) {

@@ -8,9 +8,10 @@
 //   server_options.listen_address = "0.0.0.0:4318";
 //   auto server = StartHttpServer(server_options, otlp);
 //
-// What the headers decide (path, method, content type, token, and room in
-// the memory budget for the announced body) is decided in OnHeaders, before
-// the body is read.
+// What the headers decide (path, method, content type, token, and whether
+// the memory budget has room) is decided in OnHeaders, before the body is
+// read. The body then holds budget for what it has in memory as it arrives
+// (OnBodyProgress), not for what Content-Length announces.
 //
 // Answers:
 //   200  Export*ServiceResponse (partial_success when items were rejected)
@@ -21,7 +22,7 @@
 //   415  content type other than application/x-protobuf or application/json,
 //        or an encoding other than gzip, deflate or identity
 //   503  with Retry-After (seconds) when Ingest says kOverloaded or kShuttingDown,
-//        or has no room for the body the headers announce
+//        or the budget has no room when the headers arrive or as the body grows
 //   508  the request is this gateway's own export (its exporter points back at it)
 // Error bodies are a google.rpc.Status, in protobuf or JSON like the request.
 #pragma once
@@ -57,6 +58,7 @@ class OtlpHttpHandler final : public HttpHandler {
 
   // Thread-safe; called from the server's I/O threads.
   std::optional<HttpResponse> OnHeaders(HttpRequest* request) override;
+  std::optional<HttpResponse> OnBodyProgress(HttpRequest* request, size_t bytes_in_memory) override;
   HttpResponse Handle(HttpRequest request) override;
 
  private:

@@ -46,6 +46,18 @@ struct IngestResult {
   absl::Duration retry_after = absl::Seconds(1);
 };
 
+// Bytes of the memory budget held for one request body while a receiver
+// reads it; they go back when the hold is destroyed. One connection uses a
+// hold at a time: not thread-safe.
+class ReceiveHold {
+ public:
+  virtual ~ReceiveHold() = default;
+  // Grows what is held to `bytes` in total (a smaller value changes
+  // nothing). False when the budget has no room for the difference; what
+  // was held stays held until the hold is destroyed.
+  virtual bool GrowTo(int64_t bytes) = 0;
+};
+
 class Ingest {
  public:
   virtual ~Ingest() = default;
@@ -62,13 +74,20 @@ class Ingest {
   // True while the pipeline would accept a request of `bytes`; for readiness.
   virtual bool Ready() const = 0;
 
-  // Holds `bytes` of the memory budget for a request body a receiver is
-  // about to read, so that bodies in transit count like accepted ones.
-  // Null when there is no room (the receiver answers "overloaded" without
-  // reading the body); otherwise the bytes come back when the last copy of
-  // the handle goes. Drop it before calling Accept, which admits the decoded
-  // request itself. Thread-safe. Default: always room.
-  virtual std::shared_ptr<void> HoldForReceive(int64_t bytes) { return std::make_shared<int>(0); }
+  // Holds memory budget for a request body a receiver is about to read,
+  // starting at `bytes` and grown (ReceiveHold::GrowTo) as the body arrives,
+  // so that a body counts for what it has in memory, not for what its
+  // headers announce: connections that announce 16 MiB and send nothing
+  // hold nothing. Null when there is no room (the receiver answers
+  // "overloaded" without reading the body). Drop it before calling Accept,
+  // which admits the decoded request itself. Thread-safe. Default: always
+  // room.
+  virtual std::unique_ptr<ReceiveHold> HoldForReceive(int64_t bytes) {
+    struct Unbounded final : ReceiveHold {
+      bool GrowTo(int64_t) override { return true; }
+    };
+    return std::make_unique<Unbounded>();
+  }
 };
 
 }  // namespace gateway

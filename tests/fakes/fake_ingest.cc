@@ -1,5 +1,6 @@
 #include "tests/fakes/fake_ingest.h"
 
+#include <functional>
 #include <utility>
 
 namespace gateway::testing {
@@ -54,10 +55,28 @@ bool FakeIngest::WaitForCalls(size_t n, absl::Duration timeout) const {
   return mu_.AwaitWithTimeout(enough, timeout);
 }
 
-std::shared_ptr<void> FakeIngest::HoldForReceive(int64_t bytes) {
+namespace {
+
+class FakeHold final : public ReceiveHold {
+ public:
+  explicit FakeHold(std::function<bool(int64_t)> grow) : grow_(std::move(grow)) {}
+  bool GrowTo(int64_t bytes) override { return grow_(bytes); }
+
+ private:
+  std::function<bool(int64_t)> grow_;
+};
+
+}  // namespace
+
+std::unique_ptr<ReceiveHold> FakeIngest::HoldForReceive(int64_t bytes) {
   MutexLock lock(&mu_);
   holds_.push_back(bytes);
-  return receive_room_ ? std::make_shared<int64_t>(bytes) : nullptr;
+  if (!receive_room_) return nullptr;
+  return std::make_unique<FakeHold>([this](int64_t total) {
+    MutexLock lock(&mu_);
+    holds_.push_back(total);
+    return receive_room_;
+  });
 }
 
 void FakeIngest::SetReceiveRoom(bool room) {

@@ -33,15 +33,17 @@ class FakeIngest final : public Ingest {
 
   IngestResult Accept(Signal signal, std::string request) override;
   bool Ready() const override;
-  // Null while SetReceiveRoom(false); the bytes asked are recorded.
-  std::shared_ptr<void> HoldForReceive(int64_t bytes) override;
+  // Null while SetReceiveRoom(false); the bytes asked are recorded, and so
+  // are the totals its holds are grown to (GrowTo fails while there is no
+  // room).
+  std::unique_ptr<ReceiveHold> HoldForReceive(int64_t bytes) override;
 
   // The result every later call returns (default: kAccepted, nothing rejected).
   void SetResult(IngestResult result);
   void SetHook(Hook hook);
   void SetReady(bool ready);
   void SetReceiveRoom(bool room);
-  // Bytes asked of HoldForReceive, in order.
+  // Bytes asked of HoldForReceive and of its holds' GrowTo, in order.
   std::vector<int64_t> Holds() const;
 
   std::vector<Call> Calls() const;

@@ -221,18 +221,26 @@ TEST_F(GatewayPipelineTest, NotReadyWhileThePersistentQueueCannotSync) {
   EXPECT_TRUE(pipeline_->Ready());
 }
 
-TEST_F(GatewayPipelineTest, BodiesInTransitAreHeldAgainstTheBudget) {
+TEST_F(GatewayPipelineTest, BodiesInTransitAreHeldAgainstTheBudgetAsTheyGrow) {
   budget_.SetPressure(false);
   Start();
-  std::shared_ptr<void> first = pipeline_->HoldForReceive(600 << 10);
+  std::unique_ptr<ReceiveHold> first = pipeline_->HoldForReceive(0);
   ASSERT_NE(first, nullptr);
+  EXPECT_EQ(budget_.InFlight(), 0);
+  EXPECT_TRUE(first->GrowTo(600 << 10));
+  EXPECT_TRUE(first->GrowTo(300 << 10));  // never shrinks
   EXPECT_EQ(budget_.InFlight(), 600 << 10);
-  EXPECT_EQ(pipeline_->HoldForReceive(600 << 10), nullptr);  // past the 1 MiB budget
+  std::unique_ptr<ReceiveHold> second = pipeline_->HoldForReceive(0);
+  ASSERT_NE(second, nullptr);
+  EXPECT_FALSE(second->GrowTo(600 << 10));  // past the 1 MiB budget
+  EXPECT_TRUE(second->GrowTo(100 << 10));
+  EXPECT_EQ(budget_.InFlight(), 700 << 10);
   first.reset();
+  second.reset();
   EXPECT_EQ(budget_.InFlight(), 0);
   EXPECT_NE(pipeline_->HoldForReceive(600 << 10), nullptr);
   pipeline_->BeginShutdown();
-  EXPECT_EQ(pipeline_->HoldForReceive(1), nullptr);
+  EXPECT_EQ(pipeline_->HoldForReceive(0), nullptr);
 }
 
 // Dynatrace drops spans that ended more than an hour ago; they are refused

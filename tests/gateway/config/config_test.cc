@@ -122,6 +122,8 @@ receivers:
     tls: {cert_file: /etc/hc.pem, key_file: /etc/hk.pem}
     auth: {bearer_token: http-bearer-secret}
     threads: 3
+    max_connections: 300
+    min_body_bytes_per_second: 0
 admin:
   endpoint: 0.0.0.0:9999
 reparent:
@@ -176,6 +178,8 @@ log:
   EXPECT_EQ(c.http.tls.key_file, "/etc/hk.pem");
   EXPECT_EQ(c.http.auth.bearer_token, "http-bearer-secret");
   EXPECT_EQ(c.http.threads, 3);
+  EXPECT_EQ(c.http.max_connections, 300);
+  EXPECT_EQ(c.http.min_body_bytes_per_second, 0);
   EXPECT_EQ(c.admin.endpoint, "0.0.0.0:9999");
   EXPECT_EQ(c.reparent.target_kinds, (std::vector<SpanKind>{SpanKind::kConsumer, SpanKind::kServer}));
   EXPECT_EQ(c.reparent.link_choice, LinkChoice::kLast);

@@ -26,7 +26,8 @@ using testing::RawHttpResponse;
 
 // Echoes the request; /slow blocks until released; /throw throws; /refuse is
 // refused from its headers, and /held gets an admission handle there that
-// Handle sees.
+// Handle sees; /capped bodies are refused (503) once they have more than
+// 64 KiB in memory. Records the largest bytes_in_memory reported.
 class EchoHandler final : public HttpHandler {
  public:
   std::optional<HttpResponse> OnHeaders(HttpRequest* request) override {
@@ -34,6 +35,17 @@ class EchoHandler final : public HttpHandler {
     if (!request->body.empty()) return HttpResponse{500, "text/plain", "body before OnHeaders\n", {}};
     if (request->path == "/refuse") return HttpResponse{401, "text/plain", "refused from the headers\n", {}};
     if (request->path == "/held") request->admission = std::make_shared<int>(7);
+    return std::nullopt;
+  }
+
+  std::optional<HttpResponse> OnBodyProgress(HttpRequest* request, size_t bytes_in_memory) override {
+    progress_calls_.fetch_add(1);
+    size_t seen = max_in_memory_.load();
+    while (bytes_in_memory > seen && !max_in_memory_.compare_exchange_weak(seen, bytes_in_memory)) {
+    }
+    if (request->path == "/capped" && bytes_in_memory > (64 << 10)) {
+      return HttpResponse{503, "text/plain", "no room\n", {{"Retry-After", "1"}}};
+    }
     return std::nullopt;
   }
 
@@ -56,6 +68,8 @@ class EchoHandler final : public HttpHandler {
 
   std::atomic<int> calls_{0};
   std::atomic<int> header_calls_{0};
+  std::atomic<int> progress_calls_{0};
+  std::atomic<size_t> max_in_memory_{0};
   Notification slow_entered_;
   Notification release_;
 };
@@ -265,6 +279,76 @@ TEST_F(HttpServerTest, StalledRequestIsDisconnectedAfterTheReadTimeout) {
   ASSERT_TRUE(loris.Send("POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc"));
   EXPECT_TRUE(loris.WaitForClose(absl::Seconds(10)));
   EXPECT_EQ(handler_.calls_.load(), 0);
+}
+
+TEST_F(HttpServerTest, AnnouncedBodyIsNotAllocatedBeforeItArrives) {
+  HttpServerOptions options;
+  options.max_body_bytes = size_t{16} << 20;
+  Start(options);
+  RawHttpClient client(server_->port());
+  ASSERT_TRUE(client.Send("POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 16777216\r\n\r\n"));
+  const std::string piece(1000, 'x');
+  for (int i = 0; i < 3; ++i) {
+    const int before = handler_.progress_calls_.load();
+    ASSERT_TRUE(client.Send(piece));
+    for (int spin = 0; spin < 1000 && handler_.progress_calls_.load() == before; ++spin) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  }
+  ASSERT_GT(handler_.progress_calls_.load(), 0);
+  // 3 KB received of 16 MiB announced: the request holds kilobytes.
+  EXPECT_LT(handler_.max_in_memory_.load(), size_t{64} << 10);
+}
+
+TEST_F(HttpServerTest, BodyRefusedAsItGrowsGetsTheHandlersAnswer) {
+  HttpServerOptions options;
+  options.max_body_bytes = size_t{16} << 20;
+  Start(options);
+  RawHttpClient client(server_->port());
+  ASSERT_TRUE(client.Send("POST /capped HTTP/1.1\r\nHost: t\r\nContent-Length: 4194304\r\n\r\n"));
+  const std::string piece(16 << 10, 'x');
+  // 256 KiB of the 4 MiB: the answer comes before the body is complete (and
+  // within what the server drains after answering, so no reset loses it).
+  for (int i = 0; i < 16; ++i) {
+    if (!client.Send(piece)) break;
+  }
+  RawHttpResponse r = client.ReadResponse();
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(handler_.calls_.load(), 0);
+  EXPECT_GT(handler_.max_in_memory_.load(), size_t{64} << 10);
+  EXPECT_LT(handler_.max_in_memory_.load(), size_t{4} << 20);
+}
+
+TEST_F(HttpServerTest, BodyTrickledBelowTheMinimumRateIsCutOffAfterTheGrace) {
+  HttpServerOptions options;
+  options.min_body_bytes_per_second = 1000;
+  options.body_rate_grace = absl::Milliseconds(300);
+  Start(options);
+  RawHttpClient loris(server_->port());
+  ASSERT_TRUE(loris.Send("POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\nabc"));
+  // A client at the minimum rate is still served meanwhile.
+  RawHttpClient other(server_->port());
+  ASSERT_TRUE(other.Send(Post("/b", std::string(50, 'y'))));
+  EXPECT_EQ(other.ReadResponse().status, 200);
+  EXPECT_TRUE(loris.WaitForClose(absl::Seconds(10)));
+  EXPECT_EQ(server_->SlowBodies(), 1);
+  EXPECT_EQ(handler_.calls_.load(), 1);
+}
+
+TEST_F(HttpServerTest, BodyAtTheMinimumRateIsNotCutOff) {
+  HttpServerOptions options;
+  options.min_body_bytes_per_second = 1000;
+  options.body_rate_grace = absl::Milliseconds(200);
+  Start(options);
+  RawHttpClient client(server_->port());
+  ASSERT_TRUE(client.Send("POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 2000\r\n\r\n"));
+  // 2000 bytes in ~0.8 s (2,500 B/s): past the grace, above the minimum.
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(client.Send(std::string(250, 'z')));
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(client.ReadResponse().status, 200);
+  EXPECT_EQ(server_->SlowBodies(), 0);
 }
 
 TEST_F(HttpServerTest, IdleKeepAliveConnectionIsClosedAfterTheIdleTimeout) {

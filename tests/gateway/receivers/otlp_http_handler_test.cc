@@ -407,24 +407,29 @@ TEST_F(OtlpHttpHandlerTest, UnknownPathAndUnsupportedTypeAreRefusedFromTheHeader
   EXPECT_TRUE(ingest_.Holds().empty());
 }
 
-TEST_F(OtlpHttpHandlerTest, TheAnnouncedBodyIsHeldAgainstTheBudgetWhileItIsRead) {
-  OtlpHttpHandlerOptions options;
-  options.max_decompressed_bytes = 5000;
-  OtlpHttpHandler& handler = Handler(options);
-  HttpRequest sized = Headers("/v1/traces", "1234");
-  EXPECT_FALSE(handler.OnHeaders(&sized).has_value());
-  HttpRequest chunked = Headers("/v1/traces", "");
-  EXPECT_FALSE(handler.OnHeaders(&chunked).has_value());
-  // Content-Length, else the largest body accepted.
-  EXPECT_EQ(ingest_.Holds(), (std::vector<int64_t>{1234, 5000}));
+TEST_F(OtlpHttpHandlerTest, TheBodyHoldsTheBudgetForWhatItHasInMemory) {
+  OtlpHttpHandler& handler = Handler();
+  // 16 MiB announced: nothing is held for it before it arrives.
+  HttpRequest request = Headers("/v1/traces", "16777216");
+  EXPECT_FALSE(handler.OnHeaders(&request).has_value());
+  EXPECT_FALSE(handler.OnBodyProgress(&request, 8192).has_value());
+  EXPECT_FALSE(handler.OnBodyProgress(&request, 65536).has_value());
+  EXPECT_EQ(ingest_.Holds(), (std::vector<int64_t>{0, 8192, 65536}));
 
+  // No room for more of the body: 503, the body is not read further.
   ingest_.SetReceiveRoom(false);
+  std::optional<HttpResponse> cut = handler.OnBodyProgress(&request, 131072);
+  ASSERT_TRUE(cut.has_value());
+  EXPECT_EQ(cut->status, 503);
+  EXPECT_EQ(Header(*cut, "Retry-After"), "1");
+
+  // No room at all: refused from the headers.
   HttpRequest refused = Headers("/v1/traces", "1234");
   std::optional<HttpResponse> r = handler.OnHeaders(&refused);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(Header(*r, "Retry-After"), "1");
-  EXPECT_EQ(Rejected("overloaded"), 1);
+  EXPECT_EQ(Rejected("overloaded"), 2);
   EXPECT_EQ(ingest_.CallCount(), 0u);
 }
 
