@@ -217,6 +217,9 @@ class GatewayAppImpl final : public GatewayApp {
       options.tls_key_path = config_.grpc.tls.key_file;
       options.bearer_token = config_.grpc.auth.bearer_token;
       GATEWAY_ASSIGN_OR_RETURN(grpc_, StartGrpcReceiver(options, *pipeline_, registry_));
+      registry_.AddGauge("gateway_grpc_accept_failures",
+                         "Accepts of plaintext gRPC connections that failed (e.g. out of file descriptors)", {},
+                         [grpc = grpc_.get()] { return static_cast<double>(grpc->AcceptFailures()); });
     }
     if (config_.http.enabled) {
       OtlpHttpHandlerOptions handler_options;

@@ -68,15 +68,16 @@ run_phase -- //... \
   "$@"
 
 if [[ "${GATEWAY_SANITIZE:-1}" != "0" ]]; then
-  # Not memory_bound_test: it bounds the gateway's resident memory, which
-  # ASan's shadow memory and quarantine multiply.
+  # Not memory_bound_test nor slow_connections_test: they bound the gateway's
+  # resident memory, which ASan's shadow memory and quarantine multiply.
   echo "test_all: the same tests under ASan + UBSan" >&2
   run_phase --output_base="${HOME}/.cache/bazel-ob/asan-ubsan-$(pwd | md5sum | cut -c1-8)" -- \
     --config=asan --config=ubsan --copt=-O1 --keep_going \
     --test_env=ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     --test_env=UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     -- //tests/pipeline/... //tests/gateway/... //tests/fuzz/... //tests/reliability/... \
-    -//tests/fuzz:fuzz_smoke_test -//tests/reliability:memory_bound_test
+    -//tests/fuzz:fuzz_smoke_test -//tests/reliability:memory_bound_test \
+    -//tests/reliability:slow_connections_test
 
   # The engine, exporter, persistent queue and lock tests, and the receivers
   # and app that drive them from many threads. Any TSan report fails its test
@@ -92,7 +93,8 @@ if [[ "${GATEWAY_SANITIZE:-1}" != "0" ]]; then
     //tests/pipeline/export:persistent_queue_faults_test //tests/pipeline/reparent:engine_flush_test \
     //tests/pipeline/metrics:series_table_test \
     //tests/pipeline/ingest:heap_trimmer_test //tests/gateway/receivers:http_server_test \
-    //tests/gateway/receivers:grpc_receiver_test //tests/gateway:gateway_app_test
+    //tests/gateway/receivers:grpc_receiver_test //tests/gateway/receivers:tcp_listener_test \
+    //tests/gateway:gateway_app_test
 fi
 
 echo "${passed} passed, ${failed} failed"

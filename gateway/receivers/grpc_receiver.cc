@@ -1,12 +1,14 @@
 #include "gateway/receivers/grpc_receiver.h"
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/server_posix.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <openssl/bio.h>
@@ -21,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gateway/receivers/receiver_common.h"
+#include "gateway/receivers/tcp_listener.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.grpc.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.grpc.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
@@ -206,9 +209,12 @@ class GrpcReceiver::Services {
 
 GrpcReceiver::~GrpcReceiver() { Shutdown(absl::Now()); }
 
+int64_t GrpcReceiver::AcceptFailures() const { return acceptor_ != nullptr ? acceptor_->AcceptFailures() : 0; }
+
 void GrpcReceiver::Shutdown(absl::Time deadline) {
   if (shut_down_ || server_ == nullptr) return;
   shut_down_ = true;
+  if (acceptor_ != nullptr) acceptor_->Stop();  // no connection reaches a server shutting down
   server_->Shutdown(absl::ToChronoTime(deadline));
   server_->Wait();
 }
@@ -223,8 +229,16 @@ absl::StatusOr<std::unique_ptr<GrpcReceiver>> StartGrpcReceiver(const GrpcReceiv
     return absl::InvalidArgumentError("grpc TLS needs both a certificate and a key");
   }
 
-  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
-  if (!options.tls_cert_path.empty()) {
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  std::optional<ListenSocket> socket;
+  if (options.tls_cert_path.empty()) {
+    absl::StatusOr<ListenSocket> bound = ListenTcp(options.listen_address);
+    if (!bound.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen for gRPC on ", options.listen_address, ": ", bound.status().message()));
+    }
+    socket = *std::move(bound);
+  } else {
     absl::StatusOr<std::string> cert = ReadFile(options.tls_cert_path);
     if (!cert.ok()) return cert.status();
     absl::StatusOr<std::string> key = ReadFile(options.tls_key_path);
@@ -240,7 +254,7 @@ absl::StatusOr<std::unique_ptr<GrpcReceiver>> StartGrpcReceiver(const GrpcReceiv
   receiver->services_ = std::make_unique<GrpcReceiver::Services>(options, ingest, metrics);
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address, credentials, &receiver->port_);
+  if (credentials != nullptr) builder.AddListeningPort(options.listen_address, credentials, &receiver->port_);
   builder.SetMaxReceiveMessageSize(options.max_recv_message_bytes);
   if (options.max_concurrent_streams > 0) {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
@@ -261,9 +275,17 @@ absl::StatusOr<std::unique_ptr<GrpcReceiver>> StartGrpcReceiver(const GrpcReceiv
   builder.RegisterService(&receiver->services_->metrics);
   builder.RegisterService(&receiver->services_->logs);
   receiver->server_ = builder.BuildAndStart();
-  if (receiver->server_ == nullptr || receiver->port_ == 0) {
+  if (receiver->server_ == nullptr || (credentials != nullptr && receiver->port_ == 0)) {
     receiver->server_.reset();
     return absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ", options.listen_address));
+  }
+  if (socket.has_value()) {
+    receiver->port_ = socket->port();
+    absl::StatusOr<std::unique_ptr<FdAcceptor>> acceptor =
+        FdAcceptor::Start(*std::move(socket), "grpc_accept_failed",
+                          [server = receiver->server_.get()](int fd) { grpc::AddInsecureChannelFromFd(server, fd); });
+    if (!acceptor.ok()) return acceptor.status();
+    receiver->acceptor_ = *std::move(acceptor);
   }
   return receiver;
 }

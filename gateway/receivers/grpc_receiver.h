@@ -16,8 +16,14 @@
 // A wrong or missing bearer token -> UNAUTHENTICATED. gzip-compressed
 // requests are accepted; requests over max_recv_message_bytes get
 // RESOURCE_EXHAUSTED from gRPC itself.
+//
+// Plaintext connections are accepted by the gateway (tcp_listener.h) and
+// handed to gRPC, so that running out of descriptors only pauses accepting:
+// gRPC 1.51's own listener, used with TLS, stops for good after one failed
+// accept.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -31,6 +37,8 @@ class Server;
 }  // namespace grpc
 
 namespace gateway {
+
+class FdAcceptor;
 
 struct GrpcReceiverOptions {
   // host:port; port 0 picks a free port (see GrpcReceiver::port()).
@@ -62,6 +70,9 @@ class GrpcReceiver final {
 
   // The bound port.
   int port() const { return port_; }
+  // Accepts that failed (e.g. out of descriptors); 0 with TLS, where gRPC
+  // accepts and only logs them.
+  int64_t AcceptFailures() const;
 
   // Stops accepting calls, lets calls in flight finish until `deadline`,
   // then cancels the rest and returns. Idempotent; call from one thread.
@@ -74,6 +85,7 @@ class GrpcReceiver final {
 
   std::unique_ptr<Services> services_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<FdAcceptor> acceptor_;  // plaintext only
   int port_ = 0;
   bool shut_down_ = false;
 };

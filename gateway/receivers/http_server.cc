@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include <sys/socket.h>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -29,6 +31,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gateway/receivers/growing_string_body.h"
+#include "gateway/receivers/tcp_listener.h"
 #include "pipeline/base/absl_compat.h"
 #include "pipeline/base/logging.h"
 #include "pipeline/base/sync.h"
@@ -47,22 +50,6 @@ std::chrono::steady_clock::duration ToSteady(absl::Duration d) {
 }
 
 // "host:port" or "[v6]:port".
-absl::StatusOr<tcp::endpoint> ParseEndpoint(const std::string& address) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return absl::InvalidArgumentError(absl::StrCat("no port in ", address));
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host.empty()) host = "0.0.0.0";
-  int port = 0;
-  if (!absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("bad port in ", address));
-  }
-  boost::system::error_code ec;
-  asio::ip::address ip = asio::ip::make_address(host, ec);
-  if (ec) return absl::InvalidArgumentError(absl::StrCat("bad host in ", address, ": ", ec.message()));
-  return tcp::endpoint(ip, static_cast<unsigned short>(port));
-}
-
 class SessionBase {
  public:
   virtual ~SessionBase() = default;
@@ -107,7 +94,7 @@ class HttpServer::Impl {
     return live_sessions_;
   }
   int64_t RefusedConnections() const { return refused_connections_.load(std::memory_order_relaxed); }
-  int64_t AcceptFailures() const { return accept_failures_.load(std::memory_order_relaxed); }
+  int64_t AcceptFailures() const { return accept_backoff_.failures(); }
   int64_t SlowBodies() const { return slow_bodies_.load(std::memory_order_relaxed); }
   // A body was cut off for arriving too slowly; logs at most a line a second.
   void NoteSlowBody(const std::string& remote, size_t bytes) {
@@ -139,14 +126,11 @@ class HttpServer::Impl {
   std::unique_ptr<Worker> accept_worker_;
   std::optional<tcp::acceptor> acceptor_;
   size_t next_worker_ = 0;  // acceptor's thread only
-  // Pause before the next accept after a failure (EMFILE: out of file
-  // descriptors), doubling up to 1 s; zero after a success. Acceptor's
-  // thread only.
-  absl::Duration accept_backoff_ = absl::ZeroDuration();
+  // The pause before the next accept after a failure; acceptor's thread.
+  AcceptBackoff accept_backoff_{"http_accept_failed"};
   std::optional<asio::steady_timer> accept_timer_;
-  LogRateLimiter accept_log_{1};
+  LogRateLimiter refused_log_{1};
   std::atomic<int64_t> refused_connections_{0};
-  std::atomic<int64_t> accept_failures_{0};
   LogRateLimiter slow_body_log_{1};
   std::atomic<int64_t> slow_bodies_{0};
   int port_ = 0;
@@ -455,26 +439,20 @@ void HttpServer::Impl::Accept() {
     if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
     if (ec) {
       // EMFILE and friends: every accept would fail at once, so wait before
-      // the next instead of spinning; one log line a second at most.
-      accept_failures_.fetch_add(1, std::memory_order_relaxed);
-      accept_backoff_ = std::clamp(accept_backoff_ * 2, absl::Milliseconds(10), absl::Seconds(1));
-      if (int64_t suppressed = 0; accept_log_.Allow(&suppressed)) {
-        LogWarn("http_accept_failed", {{"error", ec.message()},
-                                       {"retry_in_ms", absl::StrCat(absl::ToInt64Milliseconds(accept_backoff_))},
-                                       {"suppressed", absl::StrCat(suppressed)}});
-      }
+      // the next instead of spinning.
+      const absl::Duration pause = accept_backoff_.OnFailure(ec.message());
       if (!accept_timer_) accept_timer_.emplace(accept_worker_->ioc);
-      accept_timer_->expires_after(ToSteady(accept_backoff_));
+      accept_timer_->expires_after(ToSteady(pause));
       accept_timer_->async_wait([this](beast::error_code timer_ec) {
         if (!timer_ec && acceptor_ && acceptor_->is_open()) Accept();
       });
       return;
     }
-    accept_backoff_ = absl::ZeroDuration();
+    accept_backoff_.OnSuccess();
     if (options_.max_connections > 0 && LiveSessions() >= options_.max_connections) {
       // Closed at once: an open connection costs a descriptor and buffers.
       refused_connections_.fetch_add(1, std::memory_order_relaxed);
-      if (int64_t suppressed = 0; accept_log_.Allow(&suppressed)) {
+      if (int64_t suppressed = 0; refused_log_.Allow(&suppressed)) {
         LogWarn("http_connection_refused", {{"reason", "max_connections"},
                                             {"max_connections", absl::StrCat(options_.max_connections)},
                                             {"suppressed", absl::StrCat(suppressed)}});
@@ -506,8 +484,11 @@ absl::Status HttpServer::Impl::Start() {
   if (options_.tls_cert_path.empty() != options_.tls_key_path.empty()) {
     return absl::InvalidArgumentError("http TLS needs both a certificate and a key");
   }
-  absl::StatusOr<tcp::endpoint> endpoint = ParseEndpoint(options_.listen_address);
-  if (!endpoint.ok()) return endpoint.status();
+  absl::StatusOr<ListenSocket> socket = ListenTcp(options_.listen_address);
+  if (!socket.ok()) {
+    return absl::Status(socket.status().code(), absl::StrCat("cannot listen for HTTP on ", options_.listen_address,
+                                                             ": ", socket.status().message()));
+  }
 
   if (!options_.tls_cert_path.empty()) {
     ssl_.emplace(asio::ssl::context::tls_server);
@@ -528,14 +509,9 @@ absl::Status HttpServer::Impl::Start() {
   accept_worker_ = std::make_unique<Worker>();
   beast::error_code ec;
   acceptor_.emplace(accept_worker_->ioc);
-  acceptor_->open(endpoint->protocol(), ec);
-  if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_->bind(*endpoint, ec);
-  if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", options_.listen_address, ": ", ec.message()));
-  }
-  port_ = acceptor_->local_endpoint().port();
+  port_ = socket->port();
+  acceptor_->assign(socket->family() == AF_INET6 ? tcp::v6() : tcp::v4(), socket->Release(), ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("HTTP acceptor: ", ec.message()));
   started_ = true;
   Accept();
   for (Worker* w : AllWorkers()) {

@@ -18,9 +18,16 @@ extern char** environ;
 namespace gateway::reliability {
 
 std::string BinaryTestConfigYaml(const BinaryTestConfig& config) {
+  const std::string max_connections =
+      config.http_max_connections > 0 ? absl::StrCat(", max_connections: ", config.http_max_connections) : "";
+  const std::string process_limit = config.process_memory_limit_mib > 0
+                                        ? absl::StrCat("  process_memory_limit_mib: ", config.process_memory_limit_mib, "\n")
+                                        : "";
   return absl::StrCat("receivers:\n"
                       "  grpc: {endpoint: 127.0.0.1:0}\n"
-                      "  http: {endpoint: 127.0.0.1:0}\n"
+                      "  http: {endpoint: 127.0.0.1:0",
+                      max_connections,
+                      "}\n"
                       "admin: {endpoint: 127.0.0.1:0}\n"
                       "reparent: {hold_window: ",
                       config.hold_window,
@@ -33,7 +40,8 @@ std::string BinaryTestConfigYaml(const BinaryTestConfig& config) {
                       "}\n"
                       "  timeout: 2s\n"
                       "  retry: {initial_interval: 20ms, max_interval: 200ms}\n"
-                      "queue:\n"
+                      "queue:\n",
+                      process_limit,
                       "  persistent: {enabled: true, directory: \"",
                       config.queue_directory,
                       "\"}\n"
@@ -46,7 +54,8 @@ std::string GatewayProcess::Binary() {
   return env != nullptr && *env != '\0' ? env : "gateway/otlp_gateway";
 }
 
-std::unique_ptr<GatewayProcess> GatewayProcess::Start(const std::string& binary, const std::string& config_path) {
+std::unique_ptr<GatewayProcess> GatewayProcess::Start(const std::string& binary, const std::string& config_path,
+                                                      int max_open_files) {
   auto process = std::unique_ptr<GatewayProcess>(new GatewayProcess());
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return nullptr;
@@ -54,8 +63,16 @@ std::unique_ptr<GatewayProcess> GatewayProcess::Start(const std::string& binary,
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
   const std::string config_flag = "--config=" + config_path;
-  std::vector<char*> argv = {const_cast<char*>(binary.c_str()), const_cast<char*>(config_flag.c_str()), nullptr};
-  const int rc = ::posix_spawn(&process->pid_, binary.c_str(), &actions, nullptr, argv.data(), environ);
+  std::vector<std::string> args = {binary, config_flag};
+  if (max_open_files > 0) {
+    // Through the shell, whose ulimit applies to what it then execs.
+    args = {"/bin/sh", "-c", absl::StrCat("ulimit -n ", max_open_files, " && exec \"$0\" \"$@\""), binary,
+            config_flag};
+  }
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  const int rc = ::posix_spawn(&process->pid_, argv[0], &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   ::close(fds[1]);
   if (rc != 0) {

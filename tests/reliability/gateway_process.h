@@ -31,6 +31,10 @@ struct BinaryTestConfig {
   std::string token = "api_token: test-token";
   std::string queue_directory;
   std::string hold_window = "100ms";
+  // receivers.http.max_connections and queue.process_memory_limit_mib when
+  // positive; the gateway's defaults otherwise.
+  int http_max_connections = 0;
+  int process_memory_limit_mib = 0;
 };
 std::string BinaryTestConfigYaml(const BinaryTestConfig& config);
 
@@ -39,8 +43,10 @@ class GatewayProcess {
   // $GATEWAY_BINARY, else gateway/otlp_gateway.
   static std::string Binary();
 
-  // Null if the process could not be spawned.
-  static std::unique_ptr<GatewayProcess> Start(const std::string& binary, const std::string& config_path);
+  // Null if the process could not be spawned. A positive `max_open_files`
+  // starts it under that RLIMIT_NOFILE, soft and hard (`ulimit -n`).
+  static std::unique_ptr<GatewayProcess> Start(const std::string& binary, const std::string& config_path,
+                                               int max_open_files = 0);
   // SIGKILL if still running.
   ~GatewayProcess();
 
@@ -50,6 +56,7 @@ class GatewayProcess {
   int admin_port() const;
 
   void Signal(int sig);
+  pid_t pid() const { return pid_; }
 
   // Waits for the process to close its stderr (it died) and reaps it.
   // Returns the wait status, or -1 on timeout.

@@ -68,6 +68,13 @@ class RawHttpClient {
     fd_ = -1;
   }
 
+  // Hands the connection's descriptor to the caller, who closes it.
+  int Release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
   // False if the peer closed or reset the connection.
   bool Send(std::string_view bytes) {
     while (!bytes.empty()) {
