@@ -18,6 +18,7 @@ namespace gateway {
 namespace {
 
 using otlp_validate_internal::IsPlainKeyValue;
+using otlp_validate_internal::IsPlainScopeSpans;
 using otlp_validate_internal::IsPlainSpan;
 
 // ---------------------------------------------------------------------------
@@ -248,8 +249,9 @@ bool ValidPacked(WireType element, std::string_view bytes) {
 // at the target either; 64 leaves room for real nested attributes.
 constexpr int kMaxDepth = 64;
 
-// `fast`: plain attributes and spans are checked by IsPlainKeyValue and
-// IsPlainSpan (otlp_validate_fast_path.h) first.
+// `fast`: plain attributes, scopes of spans and spans are checked by
+// IsPlainKeyValue, IsPlainScopeSpans and IsPlainSpan
+// (otlp_validate_fast_path.h) first.
 // `invalid_utf8`: when not null, set to true at the first string field
 // (FieldRule::utf8) that is not valid UTF-8; such a field is not an error.
 absl::Status Validate(const MessageRule& rule, std::string_view message, int depth, bool fast,
@@ -286,11 +288,12 @@ absl::Status Validate(const MessageRule& rule, std::string_view message, int dep
     if (fast && field->child != nullptr) {
       // Each fast path stays within the depth bound the general check
       // would apply: an attribute's value is two levels below this message,
-      // a span's event attribute values four.
+      // a span's event attribute values four, five for a scope's.
       const bool check_utf8 = invalid_utf8 != nullptr && !*invalid_utf8;
       const auto* begin = reinterpret_cast<const uint8_t*>(f.bytes.data());
       const uint8_t* const end = begin + f.bytes.size();
       if ((field->child == &kKeyValue && depth + 2 <= kMaxDepth && IsPlainKeyValue(begin, end, check_utf8)) ||
+          (field->child == &kScopeSpans && depth + 5 <= kMaxDepth && IsPlainScopeSpans(begin, end, check_utf8)) ||
           (field->child == &kSpan && depth + 4 <= kMaxDepth && IsPlainSpan(begin, end, check_utf8))) {
         ++occurrence;
         continue;

@@ -229,4 +229,60 @@ inline bool IsPlainSpan(const uint8_t* p, const uint8_t* const end, bool check_u
   return true;
 }
 
+// InstrumentationScope: name, version, plain attributes, dropped count.
+inline bool IsPlainScope(const uint8_t* p, const uint8_t* const end, bool check_utf8) {
+  while (p < end) {
+    const uint8_t tag = *p++;
+    if (tag == MakeTag(4, WireType::kVarint)) {  // dropped_attributes_count
+      if (!StepVarint(&p, end)) return false;
+      continue;
+    }
+    size_t length = 0;
+    if (!ReadShortLength(&p, end, &length)) return false;
+    switch (tag) {
+      case MakeTag(1, WireType::kLengthDelimited):  // name
+      case MakeTag(2, WireType::kLengthDelimited):  // version
+        if (!StringOk(p, length, check_utf8)) return false;
+        break;
+      case MakeTag(3, WireType::kLengthDelimited):  // attributes
+        if (!IsPlainKeyValue(p, p + length, check_utf8)) return false;
+        break;
+      default:
+        return false;
+    }
+    p += length;
+  }
+  return true;
+}
+
+// A ScopeSpans (value bytes) of plain spans: the per-span step of the
+// general check (field read, schema lookup, wire type) is the larger part
+// of a span's cost once the span itself is checked in one loop. A scope
+// with one span that is not plain is checked again by the general check,
+// which takes IsPlainSpan for each of its other spans.
+inline bool IsPlainScopeSpans(const uint8_t* p, const uint8_t* const end, bool check_utf8) {
+  while (p < end) {
+    const uint8_t tag = *p++;
+    size_t length = 0;
+    if (!ReadShortLength(&p, end, &length)) return false;
+    bool ok = false;
+    switch (tag) {
+      case MakeTag(2, WireType::kLengthDelimited):  // spans
+        ok = IsPlainSpan(p, p + length, check_utf8);
+        break;
+      case MakeTag(1, WireType::kLengthDelimited):  // scope
+        ok = IsPlainScope(p, p + length, check_utf8);
+        break;
+      case MakeTag(3, WireType::kLengthDelimited):  // schema_url
+        ok = StringOk(p, length, check_utf8);
+        break;
+      default:
+        break;
+    }
+    if (!ok) return false;
+    p += length;
+  }
+  return true;
+}
+
 }  // namespace gateway::otlp_validate_internal

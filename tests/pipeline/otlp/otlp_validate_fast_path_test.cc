@@ -1,4 +1,5 @@
-// The request validator's fast path for spans (otlp_validate_fast_path.h)
+// The request validator's fast path for spans and their scopes
+// (otlp_validate_fast_path.h)
 // against its schema-table check (otlp_wire_internal::ValidateWithoutFastPath):
 // the same verdict, message and UTF-8 note on realistic spans, on spans with
 // bytes mutated and on spans built from random fields. And the fast path
@@ -20,6 +21,7 @@
 namespace gateway {
 namespace {
 
+using otlp_validate_internal::IsPlainScopeSpans;
 using otlp_validate_internal::IsPlainSpan;
 
 // Wraps span fields in ExportTraceServiceRequest > ResourceSpans > ScopeSpans > Span.
@@ -140,6 +142,11 @@ class ValidateFastPathTest : public testing::RandomTraceRequestTest {
     return Fields(5, {0x0a, 0x12, 0x1a, 0x22, 0x28, 0x35}, {{0x22, &ValidateFastPathTest::KeyValue}});
   }
   std::string Status() { return Fields(2, {0x12, 0x18}); }
+  std::string Scope() { return Fields(4, {0x0a, 0x12, 0x1a, 0x20}, {{0x1a, &ValidateFastPathTest::KeyValue}}); }
+  std::string ScopeSpans() {
+    return Fields(4, {0x0a, 0x12, 0x12, 0x1a},
+                  {{0x0a, &ValidateFastPathTest::Scope}, {0x12, &ValidateFastPathTest::SpanFields}});
+  }
   std::string SpanFields() {
     return Fields(10, {0x0a, 0x12, 0x1a, 0x22, 0x2a, 0x30, 0x39, 0x41, 0x4a, 0x50, 0x5a, 0x60, 0x6a, 0x70, 0x7a, 0x85},
                   {{0x4a, &ValidateFastPathTest::KeyValue},
@@ -194,6 +201,19 @@ TEST_F(ValidateFastPathTest, TakesTheSpansSdksSend) {
   span.set_flags(0x301);
   EXPECT_TRUE(PlainSpan(span.SerializeAsString(), /*check_utf8=*/true));
   EXPECT_TRUE(Agree(RequestWithSpan(span.SerializeAsString()), 0));
+
+  // And the scope around it.
+  opentelemetry::proto::trace::v1::ScopeSpans scope_spans;
+  scope_spans.mutable_scope()->set_name("io.opentelemetry.lib");
+  scope_spans.mutable_scope()->set_version("1.0.0");
+  *scope_spans.mutable_scope()->add_attributes() = *method;
+  scope_spans.mutable_scope()->set_dropped_attributes_count(1);
+  scope_spans.set_schema_url("https://opentelemetry.io/schemas/1.21.0");
+  *scope_spans.add_spans() = span;
+  *scope_spans.add_spans() = span;
+  const std::string scope_bytes = scope_spans.SerializeAsString();
+  const auto* scope_begin = reinterpret_cast<const uint8_t*>(scope_bytes.data());
+  EXPECT_TRUE(IsPlainScopeSpans(scope_begin, scope_begin + scope_bytes.size(), /*check_utf8=*/true));
 
   // An invalid string is left to the general check (which notes it)
   // unless UTF-8 is not asked for.
@@ -263,10 +283,8 @@ TEST_F(ValidateFastPathTest, AgreesWithTheSchemaOnRandomFields) {
   int valid = 0;
   constexpr int kRounds = 30000;
   for (int round = 0; round < kRounds; ++round) {
-    std::string spans;
-    for (int s = 1 + static_cast<int>(rng_() % 2); s > 0; --s) AppendLengthDelimited(&spans, 2, SpanFields());
     std::string resource;
-    AppendLengthDelimited(&resource, 2, spans);
+    for (int s = 1 + static_cast<int>(rng_() % 2); s > 0; --s) AppendLengthDelimited(&resource, 2, ScopeSpans());
     std::string request;
     AppendLengthDelimited(&request, 1, resource);
     valid += Agree(request, round) ? 1 : 0;
