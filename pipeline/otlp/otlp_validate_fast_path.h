@@ -52,6 +52,27 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool StepFixed(const uint8_t** p, const uint
 // fields are left to the general check.
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool IsPlainKeyValue(const uint8_t* p, const uint8_t* const end,
                                                          bool check_utf8) {
+  // Most attributes are a key and a string or int value, one-byte lengths:
+  //   0a <klen> key 12 <vlen> 0a <slen> string     (vlen == slen + 2)
+  //   0a <klen> key 12 <vlen> 18 <varint>
+  // Every byte of the first but the two strings' is below 0x80, so one
+  // ASCII check from the key to the end covers both strings; no dispatch
+  // per field. Anything else, a non-ASCII string included, takes the loop.
+  const size_t size = static_cast<size_t>(end - p);
+  if (size >= 6 && p[0] == MakeTag(1, WireType::kLengthDelimited) && p[1] < 0x80 && p[1] + 6u <= size) {
+    const uint8_t* const q = p + 2 + p[1];
+    if (q[0] == MakeTag(2, WireType::kLengthDelimited) && q[1] < 0x80 && q + 2 + q[1] == end) {
+      if (q[2] == MakeTag(1, WireType::kLengthDelimited) && q[3] < 0x80 && q[1] == q[3] + 2 &&
+          (!check_utf8 || IsAscii(std::string_view(reinterpret_cast<const char*>(p + 2), size - 2)))) {
+        return true;
+      }
+      const uint8_t* v = q + 3;
+      if (q[2] == MakeTag(3, WireType::kVarint) && StepVarint(&v, end) && v == end &&
+          StringOk(p + 2, p[1], check_utf8)) {
+        return true;
+      }
+    }
+  }
   while (p < end) {
     const uint8_t tag = *p++;
     size_t length = 0;
