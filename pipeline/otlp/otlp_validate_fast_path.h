@@ -1,8 +1,9 @@
-// The request validator's fast path for one span in the common encoding:
-// one-byte tags (and the two-byte tag of flags), lengths below 16 KiB,
-// attributes holding a string, bool, int, double or bytes. Internal to
-// :otlp_wire (otlp_validate.cc), which runs its schema-table check whenever
-// IsPlainSpan says no.
+// The request validator's fast path for scopes of spans, spans and
+// attributes in the common encoding: one-byte tags (and the two-byte tag of
+// flags), lengths below 16 KiB, attributes holding a string, bool, int,
+// double or bytes. Internal to :otlp_wire (otlp_validate.cc), which runs
+// its schema-table check whenever IsPlainScopeSpans, IsPlainSpan or
+// IsPlainKeyValue says no.
 //
 //   if (IsPlainSpan(begin, begin + span.size(), check_utf8)) ... accepted ...
 //
