@@ -10,11 +10,17 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "pipeline/otlp/otlp_validate_fast_path.h"
 #include "pipeline/otlp/utf8_check.h"
 #include "pipeline/otlp/wire_format.h"
 
 namespace gateway {
 namespace {
+
+using otlp_validate_internal::IsPlainKeyValue;
+using otlp_validate_internal::IsPlainScopeSpans;
+using otlp_validate_internal::IsPlainSpan;
+
 // ---------------------------------------------------------------------------
 // Schema tables for validation: for each message, the known fields with the
 // wire type they must have and, for message fields that are checked further,
@@ -243,69 +249,9 @@ bool ValidPacked(WireType element, std::string_view bytes) {
 // at the target either; 64 leaves room for real nested attributes.
 constexpr int kMaxDepth = 64;
 
-// Steps over a length prefix of one or two bytes and the value after it
-// (ReadShortLength). False for a longer prefix or a value past `end`.
-inline bool SkipShortLengthDelimited(const uint8_t** p, const uint8_t* end, const uint8_t** value = nullptr) {
-  size_t length = 0;
-  if (!ReadShortLength(p, end, &length)) return false;
-  if (value != nullptr) *value = *p;
-  *p += length;
-  return true;
-}
-
-inline std::string_view AsView(const uint8_t* begin, const uint8_t* end) {
-  return std::string_view(reinterpret_cast<const char*>(begin), static_cast<size_t>(end - begin));
-}
-
-// The usual attribute, checked without recursion: a KeyValue whose fields
-// are a key and an AnyValue holding a string, bool, int, double or bytes,
-// every tag one byte, every length one or two. True only when
-// Validate(kKeyValue, ...) would accept the bytes; false means "not this
-// shape", and the general check then decides (and reports what is wrong).
-// With `check_utf8`, also false when the key or string value is not valid
-// UTF-8, for the general check to note it.
-bool IsPlainKeyValue(std::string_view message, bool check_utf8) {
-  const auto* p = reinterpret_cast<const uint8_t*>(message.data());
-  const uint8_t* const end = p + message.size();
-  while (p < end) {
-    const uint8_t tag = *p++;
-    if (tag == MakeTag(1, kLD)) {  // key
-      const uint8_t* key = nullptr;
-      if (!SkipShortLengthDelimited(&p, end, &key)) return false;
-      if (check_utf8 && !IsValidUtf8(AsView(key, p))) return false;
-      continue;
-    }
-    if (tag != MakeTag(2, kLD)) return false;  // value
-    const uint8_t* value = nullptr;
-    if (!SkipShortLengthDelimited(&p, end, &value)) return false;
-    while (value < p) {
-      switch (*value++) {
-        case MakeTag(1, kLD): {  // string_value
-          const uint8_t* string_value = nullptr;
-          if (!SkipShortLengthDelimited(&value, p, &string_value)) return false;
-          if (check_utf8 && !IsValidUtf8(AsView(string_value, value))) return false;
-          break;
-        }
-        case MakeTag(7, kLD):  // bytes_value
-          if (!SkipShortLengthDelimited(&value, p)) return false;
-          break;
-        case MakeTag(2, kV):  // bool_value
-        case MakeTag(3, kV):  // int_value
-          if (!SkipVarint(&value, p)) return false;
-          break;
-        case MakeTag(4, kF64):  // double_value
-          if (p - value < 8) return false;
-          value += 8;
-          break;
-        default:  // arrays, key/value lists, anything else
-          return false;
-      }
-    }
-  }
-  return true;
-}
-
-// `fast`: plain attributes are checked by IsPlainKeyValue first.
+// `fast`: plain attributes, scopes of spans and spans are checked by
+// IsPlainKeyValue, IsPlainScopeSpans and IsPlainSpan
+// (otlp_validate_fast_path.h) first.
 // `invalid_utf8`: when not null, set to true at the first string field
 // (FieldRule::utf8) that is not valid UTF-8; such a field is not an error.
 absl::Status Validate(const MessageRule& rule, std::string_view message, int depth, bool fast,
@@ -339,10 +285,19 @@ absl::Status Validate(const MessageRule& rule, std::string_view message, int dep
       if (invalid_utf8 != nullptr && !*invalid_utf8 && !IsValidUtf8(f.bytes)) *invalid_utf8 = true;
       continue;
     }
-    const bool check_utf8 = invalid_utf8 != nullptr && !*invalid_utf8;
-    if (fast && field->child == &kKeyValue && depth + 2 <= kMaxDepth && IsPlainKeyValue(f.bytes, check_utf8)) {
-      ++occurrence;
-      continue;
+    if (fast && field->child != nullptr) {
+      // Each fast path stays within the depth bound the general check
+      // would apply: an attribute's value is two levels below this message,
+      // a span's event attribute values four, five for a scope's.
+      const bool check_utf8 = invalid_utf8 != nullptr && !*invalid_utf8;
+      const auto* begin = reinterpret_cast<const uint8_t*>(f.bytes.data());
+      const uint8_t* const end = begin + f.bytes.size();
+      if ((field->child == &kKeyValue && depth + 2 <= kMaxDepth && IsPlainKeyValue(begin, end, check_utf8)) ||
+          (field->child == &kScopeSpans && depth + 5 <= kMaxDepth && IsPlainScopeSpans(begin, end, check_utf8)) ||
+          (field->child == &kSpan && depth + 4 <= kMaxDepth && IsPlainSpan(begin, end, check_utf8))) {
+        ++occurrence;
+        continue;
+      }
     }
     if (field->child != nullptr) {
       absl::Status status = Validate(*field->child, f.bytes, depth + 1, fast, invalid_utf8);

@@ -33,9 +33,10 @@ struct ValidationNotes {
 absl::Status ValidateExportRequest(Signal signal, std::string_view body, ValidationNotes* notes = nullptr);
 
 namespace otlp_wire_internal {
-// ValidateExportRequest without its inline path for plain attributes (every
-// message checked through the schema tables); the same answer, slower. For
-// tests that compare the two.
+// ValidateExportRequest without its fast paths for scopes of spans, spans
+// and plain attributes (otlp_validate_fast_path.h; every message checked
+// through the schema tables); the same answer, slower. For tests and the
+// trace_wire fuzz target that compare the two.
 absl::Status ValidateWithoutFastPath(Signal signal, std::string_view body, ValidationNotes* notes = nullptr);
 }  // namespace otlp_wire_internal
 

@@ -25,12 +25,10 @@ namespace utf8_internal {
 bool ValidateFrom(const uint8_t* p, const uint8_t* end);
 }  // namespace utf8_internal
 
-// Well-formed UTF-8 as RFC 3629 defines it: no overlong forms, no
-// surrogates (U+D800..U+DFFF), nothing above U+10FFFF, no truncated
-// sequence. Inline, the bytes are OR-ed 8 at a time (no branch per word, so
-// the compiler vectorizes it) and their high bits tested once; only a string
-// with a byte >= 0x80 goes to the full check.
-inline bool IsValidUtf8(std::string_view bytes) {
+// No byte >= 0x80 (so valid UTF-8). The bytes are OR-ed 8 at a time (no
+// branch per word, so the compiler vectorizes it) and their high bits
+// tested once.
+inline bool IsAscii(std::string_view bytes) {
   const char* const data = bytes.data();
   const size_t size = bytes.size();
   uint64_t high = 0;
@@ -53,9 +51,17 @@ inline bool IsValidUtf8(std::string_view bytes) {
     high = static_cast<uint8_t>(data[0]) | static_cast<uint8_t>(data[size / 2]) |
            static_cast<uint8_t>(data[size - 1]);
   }
-  if ((high & 0x8080808080808080ULL) == 0) return true;
-  const auto* p = reinterpret_cast<const uint8_t*>(data);
-  return utf8_internal::ValidateFrom(p, p + size);
+  return (high & 0x8080808080808080ULL) == 0;
+}
+
+// Well-formed UTF-8 as RFC 3629 defines it: no overlong forms, no
+// surrogates (U+D800..U+DFFF), nothing above U+10FFFF, no truncated
+// sequence. Inline, the ASCII check; only a string with a byte >= 0x80
+// goes to the full check.
+inline bool IsValidUtf8(std::string_view bytes) {
+  if (IsAscii(bytes)) return true;
+  const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+  return utf8_internal::ValidateFrom(p, p + bytes.size());
 }
 
 // A Span message (value bytes): name, trace_state, attribute keys and string

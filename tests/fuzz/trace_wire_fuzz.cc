@@ -140,6 +140,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool libprotobuf_ok = parsed.ParseFromString(input);
   const bool strict = libprotobuf_ok && gateway::fuzz::ParsedStrictly(parsed);
 
+  // The validator's fast paths (scopes of spans, spans, plain attributes)
+  // give the schema-table check's verdict, message and UTF-8 note.
+  {
+    gateway::ValidationNotes fast_notes;
+    gateway::ValidationNotes slow_notes;
+    const absl::Status fast = gateway::ValidateExportRequest(gateway::Signal::kTraces, input, &fast_notes);
+    FUZZ_CHECK(fast == gateway::otlp_wire_internal::ValidateWithoutFastPath(gateway::Signal::kTraces, input,
+                                                                             &slow_notes),
+               "the validator's fast path and its schema-table check differ");
+    FUZZ_CHECK(!fast.ok() || fast_notes.invalid_utf8 == slow_notes.invalid_utf8,
+               "the validator's fast path and its schema-table check note UTF-8 differently");
+  }
+
   absl::StatusOr<gateway::ScannedTraceRequest> scanned = gateway::ScanTraceRequest(input);
   if (!scanned.ok()) {
     FUZZ_CHECK(absl::IsInvalidArgument(scanned.status()), "error other than InvalidArgument");

@@ -42,6 +42,20 @@ TEST_F(Utf8CheckTest, AcceptsAsciiAndWellFormedSequences) {
   EXPECT_TRUE(IsValidUtf8(std::string_view("a\0b", 3)));  // NUL is valid UTF-8
 }
 
+TEST_F(Utf8CheckTest, AsciiIsEveryByteBelow0x80AtEveryLengthAndPosition) {
+  for (size_t size = 0; size <= 40; ++size) {
+    std::string s(size, 'a');
+    EXPECT_TRUE(IsAscii(s)) << size;
+    for (size_t at = 0; at < size; ++at) {
+      s[at] = '\x80';
+      EXPECT_FALSE(IsAscii(s)) << size << " " << at;
+      s[at] = '\x7f';
+      EXPECT_TRUE(IsAscii(s)) << size << " " << at;
+      s[at] = 'a';
+    }
+  }
+}
+
 TEST_F(Utf8CheckTest, RefusesOverlongSurrogatesOutOfRangeAndStrayBytes) {
   EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));          // overlong '/'
   EXPECT_FALSE(IsValidUtf8("\xC1\xBF"));          // overlong
