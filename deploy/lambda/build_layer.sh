@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Builds the AWS Lambda layer: a zip that Lambda unpacks under /opt.
 #
-#   deploy/lambda/build_layer.sh [--binary PATH] [--out ZIP]
+#   deploy/lambda/build_layer.sh [--binary PATH] [--out ZIP] [--static-archives "grpc++ protobuf ..."]
 #
-# Defaults: builds //gateway:otlp_gateway with -c opt and writes
-# deploy/lambda/out/otlp-reparent-gateway-layer-x86_64.zip. Bazel runs it as
-# //deploy/lambda:layer.
+# Without --binary: builds //deploy/lambda:layer with -c opt (which runs this
+# script on the gateway linked for the layer) and copies the zip to
+# deploy/lambda/out/otlp-reparent-gateway-layer-x86_64.zip.
 #
 # The binary is built on Debian 12 (glibc 2.36); the Lambda runtimes run
 # Amazon Linux 2023 (glibc 2.34) or Amazon Linux 2 (2.26), and a binary
@@ -19,7 +19,9 @@
 #   otlp-reparent-gateway/lib/            every shared library ldd lists for it
 #                                         (glibc and its loader included), each
 #                                         with DT_RPATH $ORIGIN
-#   otlp-reparent-gateway/MANIFEST        library -> Debian package and version
+#   otlp-reparent-gateway/MANIFEST        library -> Debian package and version,
+#                                         also for the archives linked into the
+#                                         binary (--static-archives)
 #   otlp-reparent-gateway/licenses/       those packages' copyright files
 #
 # Nothing else on the host is used but the kernel, /proc, and, for HTTPS to
@@ -33,12 +35,14 @@ LOADER=ld-linux-x86-64.so.2
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 binary=""
+static_archives=""
 out="$root/deploy/lambda/out/$NAME-layer-x86_64.zip"
 while (($#)); do
   case "$1" in
     --binary) binary="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    *) echo "usage: $0 [--binary PATH] [--out ZIP]" >&2; exit 2 ;;
+    --static-archives) static_archives="$2"; shift 2 ;;
+    *) echo "usage: $0 [--binary PATH] [--out ZIP] [--static-archives NAMES]" >&2; exit 2 ;;
   esac
 done
 for tool in patchelf zip strip ldd dpkg-query; do
@@ -49,8 +53,14 @@ if [[ "$(uname -m)" != x86_64 ]]; then
   exit 1
 fi
 if [[ -z "$binary" ]]; then
-  (cd "$root" && bazel build -c opt //gateway:otlp_gateway >&2)
-  binary="$root/bazel-bin/gateway/otlp_gateway"
+  # Bazel's //deploy/lambda:layer links the binary for the layer (C++
+  # libraries static, bazel/static_link.bzl) and runs this script on it.
+  (cd "$root" && bazel build -c opt //deploy/lambda:layer >&2)
+  mkdir -p "$(dirname "$out")"
+  cp -f "$root/bazel-bin/deploy/lambda/$NAME-layer-x86_64.zip" "$out"
+  chmod 644 "$out"
+  echo "build_layer: $out" >&2
+  exit 0
 fi
 binary="$(readlink -f "$binary")"
 if [[ "$(patchelf --print-interpreter "$binary")" != "/lib64/$LOADER" ]]; then
@@ -74,6 +84,14 @@ while read -r soname path; do
   [[ -n "$pkg" ]] && packages["$pkg"]=1
   printf '%s\t%s\n' "$soname" "${pkg:-unknown}" >> "$staging/$NAME/MANIFEST.libs"
 done < <(ldd "$binary" | awk '$2 == "=>" && $3 ~ /^\// { print $1, $3 }')
+# Archives linked into the binary: their packages' notices come along too.
+for name in $static_archives; do
+  archive="$(readlink -f "$(gcc -print-file-name="lib$name.a")")"
+  [[ -f "$archive" ]] || { echo "build_layer: lib$name.a not found" >&2; exit 1; }
+  pkg="$(dpkg-query -S "$archive" 2>/dev/null | head -n1 | cut -d: -f1 || true)"
+  [[ -n "$pkg" ]] && packages["$pkg"]=1
+  printf '%s\t%s\n' "lib$name.a (linked in)" "${pkg:-unknown}" >> "$staging/$NAME/MANIFEST.libs"
+done
 cp "$(readlink -f "/lib64/$LOADER")" "$staging/$NAME/lib/$LOADER"
 chmod 755 "$staging/$NAME/lib/$LOADER"
 loader_pkg="$(dpkg-query -S "/lib64/$LOADER" 2>/dev/null | head -n1 | cut -d: -f1 || true)"

@@ -1,0 +1,51 @@
+"""The Lambda layer's link: Debian's C++ libraries from their static archives.
+
+`//bazel:static_cxx` (default false) selects, in bazel/third_party/*.BUILD,
+the static archives of gRPC, protobuf, Abseil, RE2, c-ares, upb, yaml-cpp
+and hiredis instead of their shared objects, and links libstdc++ and libgcc
+statically into the gateway. C libraries (glibc, OpenSSL, libcurl and its
+protocol libraries, zlib, ISA-L) stay shared. The layer gets ~50 fewer
+shared libraries to load at each cold start (docs/lambda.md, What it costs).
+
+`static_cxx_binary` builds its `binary` with the flag set, whatever the
+command line says, so `//deploy/lambda:layer` is always the static link.
+"""
+
+def _flag_impl(ctx):
+    return []
+
+static_cxx_flag = rule(
+    implementation = _flag_impl,
+    build_setting = config.bool(flag = True),
+)
+
+def _static_cxx_transition_impl(settings, attr):
+    return {"//bazel:static_cxx": True}
+
+_static_cxx_transition = transition(
+    implementation = _static_cxx_transition_impl,
+    inputs = [],
+    outputs = ["//bazel:static_cxx"],
+)
+
+def _static_cxx_binary_impl(ctx):
+    binary = ctx.attr.binary[0][DefaultInfo].files_to_run.executable
+    out = ctx.actions.declare_file(ctx.label.name)
+    ctx.actions.run_shell(
+        inputs = [binary],
+        outputs = [out],
+        command = "cp \"$1\" \"$2\"",
+        arguments = [binary.path, out.path],
+    )
+    return [DefaultInfo(files = depset([out]), executable = out)]
+
+static_cxx_binary = rule(
+    implementation = _static_cxx_binary_impl,
+    executable = True,
+    attrs = {
+        "binary": attr.label(cfg = _static_cxx_transition, executable = True, mandatory = True),
+        "_allowlist_function_transition": attr.label(
+            default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
+        ),
+    },
+)
