@@ -6,38 +6,13 @@
 #include <random>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "pipeline/base/absl_compat.h"
+#include "pipeline/base/host_port.h"
 
 namespace gateway {
 namespace {
-
-struct HostPort {
-  std::string host;
-  int port = -1;  // -1: none given
-};
-
-// "host:port", "[v6]:port" or "host".
-HostPort SplitHostPort(std::string_view authority) {
-  HostPort out;
-  std::string_view host = authority;
-  if (!authority.empty() && authority.front() == '[') {
-    const size_t close = authority.find(']');
-    host = authority.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1);
-    if (close != std::string_view::npos && close + 1 < authority.size() && authority[close + 1] == ':') {
-      int port = 0;
-      if (absl::SimpleAtoi(ToAbsl(authority.substr(close + 2)), &port)) out.port = port;
-    }
-  } else if (const size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
-    host = authority.substr(0, colon);
-    int port = 0;
-    if (absl::SimpleAtoi(ToAbsl(authority.substr(colon + 1)), &port)) out.port = port;
-  }
-  out.host = absl::AsciiStrToLower(ToAbsl(host));
-  return out;
-}
 
 bool IsThisHost(const std::string& host) {
   if (host.empty() || host == "localhost" || host == "0.0.0.0" || host == "::" || host == "::1" ||
@@ -57,7 +32,7 @@ ExportLoopGuard NewExportLoopGuard() {
 }
 
 absl::Status CheckExportTarget(std::string_view export_url, std::string_view http_listen_address) {
-  const HostPort listen = SplitHostPort(http_listen_address);
+  const HostPort listen = SplitAuthority(http_listen_address);
   if (listen.port <= 0 || export_url.empty()) return absl::OkStatus();
   std::string_view rest = export_url;
   int default_port = 443;
@@ -65,9 +40,9 @@ absl::Status CheckExportTarget(std::string_view export_url, std::string_view htt
     if (absl::AsciiStrToLower(ToAbsl(rest.substr(0, scheme))) == "http") default_port = 80;
     rest.remove_prefix(scheme + 3);
   }
-  HostPort target = SplitHostPort(rest.substr(0, rest.find('/')));
+  HostPort target = SplitAuthority(rest.substr(0, rest.find('/')));
   if (target.port < 0) target.port = default_port;
-  if (target.port != listen.port || !IsThisHost(target.host)) return absl::OkStatus();
+  if (target.port != listen.port || !IsThisHost(absl::AsciiStrToLower(target.host))) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
       "the export endpoint ", ToAbsl(export_url), " is this gateway's own OTLP/HTTP receiver (",
       ToAbsl(http_listen_address),

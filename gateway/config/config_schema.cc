@@ -7,10 +7,10 @@
 #include <utility>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "pipeline/base/absl_compat.h"
+#include "pipeline/base/host_port.h"
 #include "pipeline/base/status_macros.h"
 
 namespace gateway {
@@ -21,19 +21,9 @@ absl::Status ValidateHostPort(std::string_view key, const std::string& endpoint)
     return absl::InvalidArgumentError(absl::StrCat(ToAbsl(key), ": must be host:port (e.g. 0.0.0.0:4317), ",
                                                    ToAbsl(why), ", got \"", endpoint, "\""));
   };
-  size_t colon = endpoint.rfind(':');
-  if (colon == std::string::npos) return bad("no port");
-  std::string_view host = std::string_view(endpoint).substr(0, colon);
-  std::string_view port = std::string_view(endpoint).substr(colon + 1);
-  if (host.empty()) return bad("no host");
-  if (host.front() == '[' && host.back() != ']') return bad("unbalanced [ ] around an IPv6 address");
-  if (host.front() != '[' && host.find(':') != std::string_view::npos) {
-    return bad("write IPv6 addresses in brackets");
-  }
-  int port_number = 0;
-  if (!absl::SimpleAtoi(ToAbsl(port), &port_number) || port_number < 0 || port_number > 65535) {
-    return bad("port must be 0-65535");
-  }
+  absl::StatusOr<HostPort> parsed = ParseHostPort(endpoint);
+  if (!parsed.ok()) return bad(ToStd(parsed.status().message()));
+  if (parsed->host.empty()) return bad("no host");
   return absl::OkStatus();
 }
 

@@ -1,17 +1,15 @@
 #include "gateway/config/fate_store_config.h"
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "pipeline/base/host_port.h"
 
 namespace gateway {
 
 absl::Status ValidateFateStoreConfig(const FateStoreConfig& c, absl::Duration hold_window) {
   if (c.type == FateStoreType::kNone) return absl::OkStatus();
   const std::string& address = c.redis.address;
-  const size_t colon = address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || colon == 0 || !absl::SimpleAtoi(address.substr(colon + 1), &port) || port <= 0 ||
-      port > 65535) {
+  const absl::StatusOr<HostPort> parsed = ParseHostPort(address);
+  if (!parsed.ok() || parsed->host.empty() || parsed->port == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "reparent.fate_store.redis.address: must be host:port (e.g. 127.0.0.1:6379), got \"", address, "\""));
   }

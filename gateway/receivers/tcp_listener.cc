@@ -14,8 +14,8 @@
 #include <utility>
 
 #include "absl/status/status.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "pipeline/base/host_port.h"
 
 namespace gateway {
 
@@ -39,16 +39,10 @@ ListenSocket::~ListenSocket() {
 int ListenSocket::Release() { return std::exchange(fd_, -1); }
 
 absl::StatusOr<ListenSocket> ListenTcp(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return absl::InvalidArgumentError(absl::StrCat("no port in ", address));
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host.empty()) host = "0.0.0.0";
-  const std::string port_text = address.substr(colon + 1);
-  int port = 0;
-  if (!absl::SimpleAtoi(port_text, &port) || port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("bad port in ", address));
-  }
+  absl::StatusOr<HostPort> parsed = ParseHostPort(address);
+  if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat(parsed.status().message(), " in ", address));
+  const std::string host = parsed->host.empty() ? "0.0.0.0" : parsed->host;
+  const std::string port_text = absl::StrCat(parsed->port);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

@@ -5,10 +5,10 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "pipeline/base/absl_compat.h"
+#include "pipeline/base/host_port.h"
 
 namespace gateway {
 namespace {
@@ -154,19 +154,10 @@ class RedisFateStore final : public FateStore {
 }  // namespace
 
 bool SplitRedisAddress(const std::string& address, std::string* host, int* port) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  std::string_view h = std::string_view(address).substr(0, colon);
-  if (h.front() == '[') {
-    if (h.size() < 3 || h.back() != ']') return false;
-    h = h.substr(1, h.size() - 2);
-  } else if (h.find(':') != std::string_view::npos) {
-    return false;
-  }
-  int p = 0;
-  if (!absl::SimpleAtoi(address.substr(colon + 1), &p) || p <= 0 || p > 65535) return false;
-  host->assign(h);
-  *port = p;
+  const absl::StatusOr<HostPort> parsed = ParseHostPort(address);
+  if (!parsed.ok() || parsed->host.empty() || parsed->port == 0) return false;
+  *host = parsed->host;
+  *port = parsed->port;
   return true;
 }
 
