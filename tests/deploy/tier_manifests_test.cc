@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -21,6 +23,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gateway/config/config.h"
+#include "tests/fakes/child_process.h"
 #include "tests/scaleout/tier_processes.h"
 #include "yaml-cpp/yaml.h"
 
@@ -69,12 +72,17 @@ void ExpectCollectorAccepts(const std::string& config, const std::string& name) 
   ASSERT_TRUE(binary.ok()) << binary.status();
   const std::string path = absl::StrCat(scaleout::TestDir(), "/", name, ".yaml");
   std::ofstream(path) << config;
-  absl::StatusOr<std::unique_ptr<scaleout::ChildProcess>> process = scaleout::ChildProcess::Start(
-      {*binary, "validate", "--config=" + path}, {}, absl::StrCat(scaleout::TestDir(), "/", name, ".log"));
+  const std::string log_path = absl::StrCat(scaleout::TestDir(), "/", name, ".log");
+  testing::ChildProcessOptions options;
+  options.argv = {*binary, "validate", "--config=" + path};
+  options.stdout_to = testing::ChildOutput::File(log_path);
+  options.stderr_to = options.stdout_to;
+  options.stdin_from_dev_null = true;
+  absl::StatusOr<std::unique_ptr<testing::ChildProcess>> process = testing::ChildProcess::Start(options);
   ASSERT_TRUE(process.ok()) << process.status();
-  const std::optional<int> status = (*process)->WaitExit(absl::Now() + absl::Seconds(60));
+  const std::optional<int> status = (*process)->Wait(absl::Now() + absl::Seconds(60));
   ASSERT_TRUE(status.has_value());
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << name << ":\n" << (*process)->Log();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << name << ":\n" << ReadFile(log_path);
 }
 
 // What both manifests' Collector configs must say.

@@ -1,17 +1,11 @@
 #include "tests/fakes/otel_collector.h"
 
 #include <curl/curl.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <climits>
-#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -20,8 +14,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-
-extern char** environ;
 
 namespace gateway::testing {
 namespace {
@@ -98,22 +90,17 @@ absl::StatusOr<std::unique_ptr<OtelCollector>> OtelCollector::Start(const std::s
       out << config(c->port_);
       if (!out) return absl::InternalError(absl::StrCat("cannot write ", config_path));
     }
-    const int log_fd = ::open(c->log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (log_fd < 0) return absl::InternalError(absl::StrCat("cannot create ", c->log_path_));
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, log_fd, STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, log_fd, STDERR_FILENO);
-    const std::string config_flag = "--config=" + config_path;
-    std::vector<char*> argv = {const_cast<char*>(binary.c_str()), const_cast<char*>(config_flag.c_str()), nullptr};
-    const int rc = ::posix_spawn(&c->pid_, binary.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(log_fd);
-    if (rc != 0) return absl::InternalError(absl::StrCat("posix_spawn ", binary, ": ", std::strerror(rc)));
+    ChildProcessOptions options;
+    options.argv = {binary, "--config=" + config_path};
+    options.stdout_to = ChildOutput::File(c->log_path_);
+    options.stderr_to = options.stdout_to;
+    absl::StatusOr<std::unique_ptr<ChildProcess>> process = ChildProcess::Start(options);
+    if (!process.ok()) return process.status();
+    c->process_ = *std::move(process);
     // An empty request, answered 200 once the receiver is up. Bounded by the
     // deadline; polls every 50 ms.
     const std::string url = absl::StrCat(c->http_url(), "/v1/metrics");
-    while (absl::Now() < deadline && !c->Exited()) {
+    while (absl::Now() < deadline && c->process_->Running()) {
       if (PostProtobuf(url, "", nullptr, absl::Seconds(1)) == 200) return c;
       absl::SleepFor(absl::Milliseconds(50));
     }
@@ -122,25 +109,11 @@ absl::StatusOr<std::unique_ptr<OtelCollector>> OtelCollector::Start(const std::s
   return absl::DeadlineExceededError(absl::StrCat("the Collector did not come up; its log:\n", last_log));
 }
 
-bool OtelCollector::Exited() {
-  if (pid_ < 0) return true;
-  int status = 0;
-  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-    pid_ = -1;
-    return true;
-  }
-  return false;
-}
-
 OtelCollector::~OtelCollector() {
-  if (pid_ < 0) return;
-  ::kill(pid_, SIGTERM);
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (!Exited() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
-  if (pid_ >= 0) {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
+  if (process_ == nullptr) return;
+  // SIGKILL (process_'s destructor) if it has not exited by then.
+  process_->Signal(SIGTERM);
+  process_->Wait(absl::Now() + absl::Seconds(10));
 }
 
 std::string OtelCollector::http_url() const { return absl::StrCat("http://127.0.0.1:", port_); }

@@ -14,14 +14,13 @@
 // sets $GATEWAY_OTELCOL.
 #pragma once
 
-#include <sys/types.h>
-
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "tests/fakes/child_process.h"
 
 namespace gateway::testing {
 
@@ -53,9 +52,8 @@ class OtelCollector final {
 
  private:
   OtelCollector() = default;
-  bool Exited();
 
-  pid_t pid_ = -1;
+  std::unique_ptr<ChildProcess> process_;
   int port_ = 0;
   std::string log_path_;
 };

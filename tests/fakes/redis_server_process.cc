@@ -1,23 +1,17 @@
 #include "tests/fakes/redis_server_process.h"
 
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-
-extern char** environ;
 
 namespace gateway::testing {
 namespace {
@@ -144,40 +138,27 @@ absl::Status RedisServerProcess::Spawn() {
       args.push_back(a);
     }
   }
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const int rc = ::posix_spawn(&pid_, binary_.c_str(), nullptr, nullptr, argv.data(), environ);
-  if (rc != 0) {
-    pid_ = -1;
-    return absl::InternalError(absl::StrCat("posix_spawn ", binary_, ": ", std::strerror(rc)));
-  }
+  ChildProcessOptions options;
+  options.argv = std::move(args);
+  absl::StatusOr<std::unique_ptr<ChildProcess>> process = ChildProcess::Start(options);
+  if (!process.ok()) return process.status();
+  process_ = *std::move(process);
   return absl::OkStatus();
 }
 
 absl::Status RedisServerProcess::WaitReady(absl::Time deadline) {
   while (absl::Now() < deadline) {
-    if (Exited()) return absl::UnavailableError("redis-server exited while starting");
+    if (process_ == nullptr || !process_->Running()) {
+      return absl::UnavailableError("redis-server exited while starting");
+    }
     if (Accepts(port_)) return absl::OkStatus();
     absl::SleepFor(absl::Milliseconds(20));
   }
   return absl::DeadlineExceededError("redis-server did not accept connections in time");
 }
 
-bool RedisServerProcess::Exited() {
-  if (pid_ < 0) return true;
-  if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-    pid_ = -1;
-    return true;
-  }
-  return false;
-}
-
 void RedisServerProcess::Kill() {
-  if (pid_ < 0) return;
-  ::kill(pid_, SIGKILL);
-  ::waitpid(pid_, nullptr, 0);
-  pid_ = -1;
+  process_.reset();  // SIGKILL and reap
 }
 
 absl::Status RedisServerProcess::Restart() {

@@ -11,8 +11,6 @@
 //   ASSERT_TRUE((*redis)->Restart().ok());              // same port, empty
 #pragma once
 
-#include <sys/types.h>
-
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "tests/fakes/child_process.h"
 
 namespace gateway::testing {
 
@@ -67,14 +66,13 @@ class RedisServerProcess final {
   RedisServerProcess() = default;
   absl::Status Spawn();
   absl::Status WaitReady(absl::Time deadline);
-  bool Exited();
 
   std::string binary_;
   RedisServerOptions options_;
   std::string dir_;
   std::string log_path_;
   std::string ca_file_;
-  pid_t pid_ = -1;
+  std::unique_ptr<ChildProcess> process_;
   int port_ = 0;
 };
 

@@ -1,19 +1,15 @@
 #include "tests/reliability/gateway_process.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
-#include <vector>
+#include <optional>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-
-extern char** environ;
 
 namespace gateway::reliability {
 
@@ -56,38 +52,27 @@ std::string GatewayProcess::Binary() {
 
 std::unique_ptr<GatewayProcess> GatewayProcess::Start(const std::string& binary, const std::string& config_path,
                                                       int max_open_files) {
-  auto process = std::unique_ptr<GatewayProcess>(new GatewayProcess());
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return nullptr;
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
   const std::string config_flag = "--config=" + config_path;
-  std::vector<std::string> args = {binary, config_flag};
+  testing::ChildProcessOptions options;
+  options.argv = {binary, config_flag};
   if (max_open_files > 0) {
     // Through the shell, whose ulimit applies to what it then execs.
-    args = {"/bin/sh", "-c", absl::StrCat("ulimit -n ", max_open_files, " && exec \"$0\" \"$@\""), binary,
-            config_flag};
+    options.argv = {"/bin/sh", "-c", absl::StrCat("ulimit -n ", max_open_files, " && exec \"$0\" \"$@\""), binary,
+                    config_flag};
   }
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  const int rc = ::posix_spawn(&process->pid_, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(fds[1]);
-  if (rc != 0) {
-    ::close(fds[0]);
-    return nullptr;
-  }
-  process->reader_ = std::thread([p = process.get(), fd = fds[0]] { p->ReadLog(fd); });
+  options.stderr_to = testing::ChildOutput::Pipe();
+  absl::StatusOr<std::unique_ptr<testing::ChildProcess>> child = testing::ChildProcess::Start(options);
+  if (!child.ok()) return nullptr;
+  auto process = std::unique_ptr<GatewayProcess>(new GatewayProcess());
+  process->process_ = *std::move(child);
+  process->reader_ = std::thread([p = process.get(), fd = process->process_->output_pipe()] { p->ReadLog(fd); });
   return process;
 }
 
 GatewayProcess::~GatewayProcess() {
-  if (!exited_) {
-    Signal(SIGKILL);
-    WaitExit(absl::Now() + absl::Seconds(10));
-  }
+  // The reader sees EOF once the process is dead; process_ then closes the
+  // pipe and reaps it.
+  Signal(SIGKILL);
   if (reader_.joinable()) reader_.join();
 }
 
@@ -104,7 +89,7 @@ int GatewayProcess::admin_port() const {
   return admin_port_;
 }
 
-void GatewayProcess::Signal(int sig) { ::kill(pid_, sig); }
+void GatewayProcess::Signal(int sig) { process_->Signal(sig); }
 
 int GatewayProcess::WaitExit(absl::Time deadline) {
   {
@@ -112,10 +97,7 @@ int GatewayProcess::WaitExit(absl::Time deadline) {
     mu_.AwaitWithDeadline([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return eof_; }, deadline);
     if (!eof_) return -1;
   }
-  int status = 0;
-  if (::waitpid(pid_, &status, 0) != pid_) return -1;
-  exited_ = true;
-  return status;
+  return process_->Wait(deadline).value_or(-1);
 }
 
 std::string GatewayProcess::Log() const {
@@ -136,7 +118,6 @@ void GatewayProcess::ReadLog(int fd) {
     log_.append(buf, static_cast<size_t>(n));
     if (grpc_port_ == 0) ParsePorts();
   }
-  ::close(fd);
 }
 
 void GatewayProcess::ParsePorts() {

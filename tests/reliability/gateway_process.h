@@ -19,6 +19,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "pipeline/base/sync.h"
+#include "tests/fakes/child_process.h"
 
 namespace gateway::reliability {
 
@@ -56,10 +57,10 @@ class GatewayProcess {
   int admin_port() const;
 
   void Signal(int sig);
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return process_->pid(); }
 
-  // Waits for the process to close its stderr (it died) and reaps it.
-  // Returns the wait status, or -1 on timeout.
+  // Waits for the process to exit and close its stderr (all of its log
+  // read). Returns the wait status, or -1 on timeout.
   int WaitExit(absl::Time deadline);
 
   std::string Log() const;
@@ -69,8 +70,7 @@ class GatewayProcess {
   void ReadLog(int fd);
   void ParsePorts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  pid_t pid_ = 0;
-  bool exited_ = false;
+  std::unique_ptr<testing::ChildProcess> process_;
   std::thread reader_;
   mutable Mutex mu_;
   std::string log_ ABSL_GUARDED_BY(mu_);

@@ -45,7 +45,7 @@ TEST_F(TierCrashTest, KilledReplicaLosesOnlyWhatItHadNotExportedAndOnlyMovedTrac
   gateways_[1]->process().Signal(SIGKILL);
   const absl::Time killed_at = absl::Now();
   PublishGateways({0, 2});
-  const std::optional<int> status = gateways_[1]->process().WaitExit(absl::Now() + absl::Seconds(10));
+  const std::optional<int> status = gateways_[1]->process().Wait(absl::Now() + absl::Seconds(10));
   ASSERT_TRUE(status.has_value() && WIFSIGNALED(*status));
 
   SleepUntil(sender.start() + absl::Seconds(5));

@@ -1,19 +1,12 @@
 #include "tests/scaleout/tier_processes.h"
 
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <sstream>
 #include <utility>
 
@@ -22,8 +15,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "tests/reliability/reliability_env.h"
-
-extern char** environ;
 
 namespace gateway::scaleout {
 namespace {
@@ -89,71 +80,11 @@ absl::StatusOr<std::string> FindCollectorBinary() {
       "(or set GATEWAY_OTELCOL)");
 }
 
-// ---- ChildProcess ---------------------------------------------------------
-
-absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::vector<std::string>& argv,
-                                                                  const std::vector<std::string>& extra_env,
-                                                                  const std::string& log_path) {
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const std::string entry(*e);
-    const size_t eq = entry.find('=');
-    if (eq != std::string::npos) env[entry.substr(0, eq)] = entry;
-  }
-  for (const std::string& entry : extra_env) env[entry.substr(0, entry.find('='))] = entry;
-  std::vector<std::string> env_entries;
-  for (auto& [name, entry] : env) env_entries.push_back(entry);
-  std::vector<char*> envp;
-  for (std::string& entry : env_entries) envp.push_back(entry.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> args = argv;
-  std::vector<char*> argp;
-  for (std::string& arg : args) argp.push_back(arg.data());
-  argp.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  auto process = std::unique_ptr<ChildProcess>(new ChildProcess());
-  process->log_path_ = log_path;
-  const int rc = ::posix_spawn(&process->pid_, args[0].c_str(), &actions, nullptr, argp.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return absl::InternalError(absl::StrCat("posix_spawn ", args[0], ": ", std::strerror(rc)));
-  return process;
-}
-
-ChildProcess::~ChildProcess() {
-  if (!Exited()) {
-    Signal(SIGKILL);
-    WaitExit(absl::Now() + absl::Seconds(10));
-  }
-}
-
-void ChildProcess::Signal(int sig) {
-  if (!status_.has_value() && pid_ > 0) ::kill(pid_, sig);
-}
-
-bool ChildProcess::Exited() {
-  if (status_.has_value()) return true;
-  int status = 0;
-  const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-  if (r == pid_) status_ = status;
-  return status_.has_value();
-}
-
-std::optional<int> ChildProcess::WaitExit(absl::Time deadline) {
-  for (int i = 0; i < 100000 && !Exited() && absl::Now() < deadline; ++i) absl::SleepFor(absl::Milliseconds(10));
-  if (Exited()) return status_;
-  return std::nullopt;
-}
-
-std::string ChildProcess::Log() const { return ReadFile(log_path_); }
-
 // ---- GatewayReplica -------------------------------------------------------
 
 std::string GatewayReplica::endpoint() const { return absl::StrCat("127.0.0.1:", grpc_port_); }
+
+std::string GatewayReplica::Log() const { return ReadFile(log_path_); }
 
 absl::StatusOr<std::unique_ptr<GatewayReplica>> GatewayReplica::Start(const GatewayReplicaOptions& options) {
   const std::string config_path = absl::StrCat(options.dir, "/", options.name, ".yaml");
@@ -179,25 +110,32 @@ absl::StatusOr<std::unique_ptr<GatewayReplica>> GatewayReplica::Start(const Gate
   std::vector<std::string> argv = {options.binary, "--config=" + config_path};
   if (options.drain_delay > absl::ZeroDuration()) argv.push_back("--drain-delay=" + Duration(options.drain_delay));
   auto replica = std::make_unique<GatewayReplica>();
-  absl::StatusOr<std::unique_ptr<ChildProcess>> process =
-      ChildProcess::Start(argv, {}, absl::StrCat(options.dir, "/", options.name, ".log"));
+  replica->log_path_ = absl::StrCat(options.dir, "/", options.name, ".log");
+  testing::ChildProcessOptions spawn;
+  spawn.argv = std::move(argv);
+  spawn.stdout_to = testing::ChildOutput::File(replica->log_path_);
+  spawn.stderr_to = spawn.stdout_to;
+  spawn.stdin_from_dev_null = true;
+  absl::StatusOr<std::unique_ptr<testing::ChildProcess>> process = testing::ChildProcess::Start(spawn);
   if (!process.ok()) return process.status();
   replica->process_ = *std::move(process);
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
   for (int i = 0; i < 3000 && absl::Now() < deadline; ++i) {
-    const std::string log = replica->process_->Log();
+    const std::string log = replica->Log();
     replica->grpc_port_ = ListeningPort(log, "grpc_port");
     replica->http_port_ = ListeningPort(log, "http_port");
     replica->admin_port_ = ListeningPort(log, "admin_port");
     if (replica->grpc_port_ > 0 && replica->http_port_ > 0 && replica->admin_port_ > 0) return replica;
-    if (replica->process_->Exited()) break;
+    if (!replica->process_->Running()) break;
     absl::SleepFor(absl::Milliseconds(10));
   }
   return absl::UnavailableError(
-      absl::StrCat("gateway ", options.name, " did not start; its log:\n", replica->process_->Log()));
+      absl::StrCat("gateway ", options.name, " did not start; its log:\n", replica->Log()));
 }
 
 // ---- CollectorReplica -----------------------------------------------------
+
+std::string CollectorReplica::Log() const { return ReadFile(log_path_); }
 
 std::string TierCollectorConfig(int grpc_port, int http_port, const std::string& resolver_yaml) {
   return absl::StrCat(
@@ -256,20 +194,26 @@ absl::StatusOr<std::unique_ptr<CollectorReplica>> CollectorReplica::Start(const 
     const std::string config_path = absl::StrCat(options.dir, "/", options.name, ".yaml");
     std::ofstream(config_path) << TierCollectorConfig(replica->grpc_port_, replica->http_port_,
                                                       options.resolver_yaml);
-    absl::StatusOr<std::unique_ptr<ChildProcess>> process = ChildProcess::Start(
-        {options.binary, "--config=" + config_path}, options.env, absl::StrCat(options.dir, "/", options.name, ".log"));
+    replica->log_path_ = absl::StrCat(options.dir, "/", options.name, ".log");
+    testing::ChildProcessOptions spawn;
+    spawn.argv = {options.binary, "--config=" + config_path};
+    spawn.env = testing::EnvironmentWith(options.env);
+    spawn.stdout_to = testing::ChildOutput::File(replica->log_path_);
+    spawn.stderr_to = spawn.stdout_to;
+    spawn.stdin_from_dev_null = true;
+    absl::StatusOr<std::unique_ptr<testing::ChildProcess>> process = testing::ChildProcess::Start(spawn);
     if (!process.ok()) return process.status();
     replica->process_ = *std::move(process);
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
-    for (int i = 0; i < 600 && absl::Now() < deadline && !replica->process_->Exited(); ++i) {
+    for (int i = 0; i < 600 && absl::Now() < deadline && replica->process_->Running(); ++i) {
       const auto r = reliability::HttpPost(replica->http_port_, "/v1/traces", "application/x-protobuf", "",
                                                       "", absl::Seconds(2));
       if (r.status == 200) return replica;
       absl::SleepFor(absl::Milliseconds(100));
     }
     last = absl::UnavailableError(
-        absl::StrCat("collector ", options.name, " did not start; its log:\n", replica->process_->Log()));
-    if (!replica->process_->Exited()) return last;  // still running, just not answering
+        absl::StrCat("collector ", options.name, " did not start; its log:\n", replica->Log()));
+    if (replica->process_->Running()) return last;  // still running, just not answering
   }
   return last;
 }

@@ -19,11 +19,8 @@
 // Collector exits while starting.
 #pragma once
 
-#include <sys/types.h>
-
 #include <atomic>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +29,7 @@
 #include "gateway/receivers/http_handler.h"
 #include "gateway/receivers/http_server.h"
 #include "pipeline/base/sync.h"
+#include "tests/fakes/child_process.h"
 
 namespace gateway::scaleout {
 
@@ -42,38 +40,6 @@ std::string TestDir();
 // that tests/go/collector/go.sum (in the test's runfiles) links to. NotFound,
 // naming scripts/install_deps.sh --test, when it is not there.
 absl::StatusOr<std::string> FindCollectorBinary();
-
-// A child process whose stdout and stderr go to a file (truncated first).
-class ChildProcess {
- public:
-  // `extra_env` entries ("NAME=value") are added to (and override) this
-  // process's environment.
-  static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(const std::vector<std::string>& argv,
-                                                             const std::vector<std::string>& extra_env,
-                                                             const std::string& log_path);
-  // SIGKILL and reap when still running.
-  ~ChildProcess();
-
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-
-  pid_t pid() const { return pid_; }
-  void Signal(int sig);
-  // Reaps the process if it has exited; true once it has.
-  bool Exited();
-  // The wait status once the process exits, nullopt if it is still running
-  // at `deadline`.
-  std::optional<int> WaitExit(absl::Time deadline);
-  std::string Log() const;
-  const std::string& log_path() const { return log_path_; }
-
- private:
-  ChildProcess() = default;
-
-  pid_t pid_ = -1;
-  std::optional<int> status_;
-  std::string log_path_;
-};
 
 struct GatewayReplicaOptions {
   std::string binary;  // otlp_gateway
@@ -96,10 +62,13 @@ class GatewayReplica {
   int admin_port() const { return admin_port_; }
   // "127.0.0.1:<grpc port>": what the Collectors' resolver hands out.
   std::string endpoint() const;
-  ChildProcess& process() { return *process_; }
+  testing::ChildProcess& process() { return *process_; }
+  // Its stdout and stderr so far.
+  std::string Log() const;
 
  private:
-  std::unique_ptr<ChildProcess> process_;
+  std::unique_ptr<testing::ChildProcess> process_;
+  std::string log_path_;
   int grpc_port_ = 0;
   int http_port_ = 0;
   int admin_port_ = 0;
@@ -112,6 +81,7 @@ struct CollectorReplicaOptions {
   // The `resolver:` block of the loadbalancing exporter, indented for it
   // (CloudMapResolverYaml, StaticResolverYaml).
   std::string resolver_yaml;
+  // Added to (and overriding) this process's environment.
   std::vector<std::string> env;
 };
 
@@ -135,10 +105,13 @@ class CollectorReplica {
 
   int grpc_port() const { return grpc_port_; }
   int http_port() const { return http_port_; }
-  ChildProcess& process() { return *process_; }
+  testing::ChildProcess& process() { return *process_; }
+  // Its stdout and stderr so far.
+  std::string Log() const;
 
  private:
-  std::unique_ptr<ChildProcess> process_;
+  std::unique_ptr<testing::ChildProcess> process_;
+  std::string log_path_;
   int grpc_port_ = 0;
   int http_port_ = 0;
 };

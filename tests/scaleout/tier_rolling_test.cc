@@ -48,7 +48,7 @@ TEST_P(TierRollingTest, ReplacedReplicaLosesNothingAndOnlyMovedTracesSplit) {
   gateways_[1]->process().Signal(SIGTERM);
   const absl::Time left_at = absl::Now();
   const std::optional<int> status =
-      gateways_[1]->process().WaitExit(left_at + drain_delay + absl::Seconds(20));
+      gateways_[1]->process().Wait(left_at + drain_delay + absl::Seconds(20));
   const absl::Duration exit_after = absl::Now() - left_at;
   sender.Join();
   ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0);

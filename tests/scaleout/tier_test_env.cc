@@ -36,12 +36,12 @@ void TierTest::SetUp() {
 void TierTest::TearDown() {
   // Collectors first, so that they do not retry into stopped gateways.
   for (auto& collector : collectors_) collector->process().Signal(SIGTERM);
-  for (auto& collector : collectors_) collector->process().WaitExit(absl::Now() + absl::Seconds(10));
+  for (auto& collector : collectors_) collector->process().Wait(absl::Now() + absl::Seconds(10));
   for (auto& gateway : gateways_) {
     if (gateway) gateway->process().Signal(SIGTERM);
   }
   for (auto& gateway : gateways_) {
-    if (gateway) gateway->process().WaitExit(absl::Now() + absl::Seconds(15));
+    if (gateway) gateway->process().Wait(absl::Now() + absl::Seconds(15));
   }
   if (HasFailure()) {
     std::cerr << "files (configs, logs) under " << dir_ << "\n";
