@@ -66,15 +66,7 @@ class DownstreamFaultsTest : public ::testing::Test {
   // Waits until every acknowledged span arrived; checks none is missing and
   // counts duplicates.
   void ExpectAllArrived(const std::vector<std::string>& acked, bool duplicates_allowed) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(30);
-    std::map<std::string, int> counts;
-    while (absl::Now() < deadline) {
-      counts = SpanIdCounts(*dynatrace_);
-      size_t present = 0;
-      for (const std::string& id : acked) present += counts.count(id);
-      if (present == acked.size()) break;
-      dynatrace_->WaitForRequests(dynatrace_->RequestCount() + 1, absl::Now() + absl::Milliseconds(200));
-    }
+    std::map<std::string, int> counts = WaitForSpanIds(*dynatrace_, acked, absl::Seconds(30));
     int64_t missing = 0;
     int64_t duplicated = 0;
     for (const std::string& id : acked) {

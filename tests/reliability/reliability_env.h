@@ -11,12 +11,14 @@
 //   std::map<std::string, int> seen = SpanIdCounts(*dt);
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
@@ -157,6 +159,21 @@ inline std::map<std::string, int> SpanIdCounts(const FakeDynatrace& dynatrace) {
     }
   }
   return counts;
+}
+
+// Waits until every id in `ids` has arrived at the fake, or `timeout`
+// passed; returns how often each span id arrived (as SpanIdCounts).
+inline std::map<std::string, int> WaitForSpanIds(const FakeDynatrace& dynatrace, const std::vector<std::string>& ids,
+                                                 absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::map<std::string, int> counts;
+  while (true) {
+    counts = SpanIdCounts(dynatrace);
+    size_t present = 0;
+    for (const std::string& id : ids) present += counts.count(id);
+    if (present == ids.size() || absl::Now() >= deadline) return counts;
+    dynatrace.WaitForRequests(dynatrace.RequestCount() + 1, std::min(deadline, absl::Now() + absl::Milliseconds(200)));
+  }
 }
 
 // The value of an unlabelled gauge or counter in Prometheus text, or -1.

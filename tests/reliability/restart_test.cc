@@ -198,16 +198,9 @@ TEST_F(RestartTest, KillDashNineLosesNoAcknowledgedSpan) {
   sender.Stop();
 
   const std::vector<std::string> acked = sender.AckedIds();
-  std::map<std::string, int> counts;
+  std::map<std::string, int> counts = WaitForSpanIds(*dynatrace_, acked, absl::Seconds(40));
   size_t present = 0;
-  const absl::Time delivery_deadline = absl::Now() + absl::Seconds(40);
-  for (int i = 0; i < 1000 && absl::Now() < delivery_deadline; ++i) {
-    counts = SpanIdCounts(*dynatrace_);
-    present = 0;
-    for (const std::string& id : acked) present += counts.count(id);
-    if (present == acked.size()) break;
-    dynatrace_->WaitForRequests(dynatrace_->RequestCount() + 1, absl::Now() + absl::Milliseconds(200));
-  }
+  for (const std::string& id : acked) present += counts.count(id);
 
   second->Signal(SIGTERM);
   const int second_status = second->WaitExit(absl::Now() + absl::Seconds(15));

@@ -175,15 +175,7 @@ class SlowConnectionsTest : public ::testing::Test {
   // Waits until every acknowledged span arrived, then expects each exactly
   // once and nothing else.
   void ExpectDeliveredOnce(const std::vector<std::string>& acked) {
-    std::map<std::string, int> counts;
-    const absl::Time deadline = absl::Now() + absl::Seconds(60);
-    while (absl::Now() < deadline) {
-      counts = SpanIdCounts(*dynatrace_);
-      size_t present = 0;
-      for (const std::string& id : acked) present += counts.count(id);
-      if (present == acked.size()) break;
-      dynatrace_->WaitForRequests(dynatrace_->RequestCount() + 1, absl::Now() + absl::Milliseconds(200));
-    }
+    std::map<std::string, int> counts = WaitForSpanIds(*dynatrace_, acked, absl::Seconds(60));
     for (const std::string& id : acked) EXPECT_EQ(counts[id], 1);
     EXPECT_EQ(counts.size(), acked.size());
   }
@@ -311,15 +303,7 @@ TEST_F(SlowConnectionsTest, OutOfDescriptorsItNeitherSpinsNorFloodsTheLogAndServ
   EXPECT_GT(MetricValue(metrics, "gateway_grpc_accept_failures"), 0) << metrics;
   // Spans of rounds that failed part way may have been accepted too; those
   // of the round that fully succeeded must each arrive exactly once.
-  std::map<std::string, int> counts;
-  const absl::Time delivered_by = absl::Now() + absl::Seconds(60);
-  while (absl::Now() < delivered_by) {
-    counts = SpanIdCounts(*dynatrace_);
-    size_t present = 0;
-    for (const std::string& id : acked) present += counts.count(id);
-    if (present == acked.size()) break;
-    dynatrace_->WaitForRequests(dynatrace_->RequestCount() + 1, absl::Now() + absl::Milliseconds(200));
-  }
+  std::map<std::string, int> counts = WaitForSpanIds(*dynatrace_, acked, absl::Seconds(60));
   for (const std::string& id : acked) EXPECT_EQ(counts[id], 1);
   gateway->Signal(SIGTERM);
   const int status = gateway->WaitExit(absl::Now() + absl::Seconds(15));

@@ -132,15 +132,7 @@ TEST_F(TwoClientsTest, AGoodClientLosesNothingToABadNeighbourOrARefusedToken) {
 
   std::vector<std::string> expected = a_acked;
   expected.insert(expected.end(), b_expected.begin(), b_expected.end());
-  std::map<std::string, int> counts;
-  const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  for (int i = 0; i < 3000 && absl::Now() < deadline; ++i) {
-    counts = SpanIdCounts(*dynatrace_);
-    size_t present = 0;
-    for (const std::string& id : expected) present += counts.count(id);
-    if (present == expected.size()) break;
-    dynatrace_->WaitForRequests(dynatrace_->RequestCount() + 1, absl::Now() + absl::Milliseconds(200));
-  }
+  std::map<std::string, int> counts = WaitForSpanIds(*dynatrace_, expected, absl::Seconds(60));
   for (const std::string& id : a_acked) EXPECT_EQ(counts[id], 1) << "client A span";
   for (const std::string& id : b_expected) EXPECT_EQ(counts[id], 1) << "client B span";
   for (const std::string& id : b_refused) EXPECT_EQ(counts.count(id), 0u) << "a refused span was exported";
