@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "gateway/config/config.h"
 #include "tests/fakes/child_process.h"
+#include "tests/fakes/otel_collector.h"
 #include "tests/scaleout/tier_processes.h"
 #include "yaml-cpp/yaml.h"
 
@@ -68,7 +69,7 @@ absl::Duration DrainDelay(const YAML::Node& args) {
 
 // `otelcol validate` on `config`.
 void ExpectCollectorAccepts(const std::string& config, const std::string& name) {
-  absl::StatusOr<std::string> binary = scaleout::FindCollectorBinary();
+  absl::StatusOr<std::string> binary = testing::OtelCollector::FindBinary();
   ASSERT_TRUE(binary.ok()) << binary.status();
   const std::string path = absl::StrCat(scaleout::TestDir(), "/", name, ".yaml");
   std::ofstream(path) << config;

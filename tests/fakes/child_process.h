@@ -103,4 +103,8 @@ class ChildProcess final {
   std::optional<int> status_ ABSL_GUARDED_BY(mu_);
 };
 
+// A port the kernel just handed out on 127.0.0.1 and released again, for a
+// child that must be told its port on the command line (0 if none).
+int FreePort();
+
 }  // namespace gateway::testing

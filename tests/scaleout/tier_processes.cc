@@ -26,23 +26,6 @@ std::string ReadFile(const std::string& path) {
   return buffer.str();
 }
 
-// A port free on 127.0.0.1 right now (bound, then released).
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
 // The value of "key":"digits" in the first log line with "msg":"listening".
 int ListeningPort(const std::string& log, const std::string& key) {
   const size_t line = log.find("\"msg\":\"listening\"");
@@ -65,19 +48,6 @@ std::string Duration(absl::Duration d) { return absl::StrCat(absl::ToInt64Millis
 std::string TestDir() {
   const char* dir = std::getenv("TEST_TMPDIR");
   return dir != nullptr && *dir != '\0' ? dir : "/tmp";
-}
-
-absl::StatusOr<std::string> FindCollectorBinary() {
-  if (const char* env = std::getenv("GATEWAY_OTELCOL"); env != nullptr && *env != '\0') return std::string(env);
-  std::error_code ec;
-  const std::filesystem::path go_sum = std::filesystem::canonical("tests/go/collector/go.sum", ec);
-  if (!ec) {
-    const std::filesystem::path binary = go_sum.parent_path() / "../../../.deps/bin/otelcol-gateway-test";
-    if (::access(binary.c_str(), X_OK) == 0) return binary.lexically_normal().string();
-  }
-  return absl::NotFoundError(
-      "the OpenTelemetry Collector for the tests is not built: run scripts/install_deps.sh --test "
-      "(or set GATEWAY_OTELCOL)");
 }
 
 // ---- GatewayReplica -------------------------------------------------------
@@ -188,8 +158,8 @@ absl::StatusOr<std::unique_ptr<CollectorReplica>> CollectorReplica::Start(const 
   absl::Status last = absl::UnavailableError("not started");
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto replica = std::make_unique<CollectorReplica>();
-    replica->grpc_port_ = FreePort();
-    replica->http_port_ = FreePort();
+    replica->grpc_port_ = testing::FreePort();
+    replica->http_port_ = testing::FreePort();
     if (replica->grpc_port_ == 0 || replica->http_port_ == 0 || replica->grpc_port_ == replica->http_port_) continue;
     const std::string config_path = absl::StrCat(options.dir, "/", options.name, ".yaml");
     std::ofstream(config_path) << TierCollectorConfig(replica->grpc_port_, replica->http_port_,

@@ -7,7 +7,7 @@
 //   FakeCloudMap cloud_map = *FakeCloudMap::Start();
 //   auto gw = *GatewayReplica::Start({.binary = ..., .name = "gw0", .dynatrace_url = dt->url()});
 //   cloud_map->SetInstances({gw->endpoint()});
-//   auto collector = *CollectorReplica::Start({.binary = *FindCollectorBinary(), .name = "col0",
+//   auto collector = *CollectorReplica::Start({.binary = *testing::OtelCollector::FindBinary(), .name = "col0",
 //                                               .resolver_yaml = CloudMapResolverYaml(absl::Seconds(1)),
 //                                               .env = cloud_map->CollectorEnv()});
 //   ... send OTLP to collector->grpc_port() / http_port() ...
@@ -35,11 +35,6 @@ namespace gateway::scaleout {
 
 // $TEST_TMPDIR, or /tmp outside Bazel.
 std::string TestDir();
-
-// $GATEWAY_OTELCOL, else .deps/bin/otelcol-gateway-test in the source tree
-// that tests/go/collector/go.sum (in the test's runfiles) links to. NotFound,
-// naming scripts/install_deps.sh --test, when it is not there.
-absl::StatusOr<std::string> FindCollectorBinary();
 
 struct GatewayReplicaOptions {
   std::string binary;  // otlp_gateway

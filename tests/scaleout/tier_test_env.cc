@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "tests/fakes/otel_collector.h"
 
 namespace gateway::scaleout {
 
@@ -20,7 +21,7 @@ void TierTest::SetUp() {
   std::filesystem::create_directories(dir_);
   const char* gateway = std::getenv("GATEWAY_BINARY");
   gateway_binary_ = gateway != nullptr && *gateway != '\0' ? gateway : "gateway/otlp_gateway";
-  absl::StatusOr<std::string> collector = FindCollectorBinary();
+  absl::StatusOr<std::string> collector = testing::OtelCollector::FindBinary();
   ASSERT_TRUE(collector.ok()) << collector.status();
   collector_binary_ = *collector;
   for (auto& dt : dynatrace_) {
