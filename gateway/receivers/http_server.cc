@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
@@ -510,8 +511,13 @@ absl::Status HttpServer::Impl::Start() {
   beast::error_code ec;
   acceptor_.emplace(accept_worker_->ioc);
   port_ = socket->port();
-  acceptor_->assign(socket->family() == AF_INET6 ? tcp::v6() : tcp::v4(), socket->Release(), ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("HTTP acceptor: ", ec.message()));
+  const tcp protocol = socket->family() == AF_INET6 ? tcp::v6() : tcp::v4();
+  const int fd = socket->Release();
+  acceptor_->assign(protocol, fd, ec);
+  if (ec) {
+    ::close(fd);
+    return absl::UnavailableError(absl::StrCat("HTTP acceptor: ", ec.message()));
+  }
   started_ = true;
   Accept();
   for (Worker* w : AllWorkers()) {

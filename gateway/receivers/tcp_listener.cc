@@ -52,6 +52,14 @@ absl::StatusOr<ListenSocket> ListenTcp(const std::string& address) {
     return absl::InvalidArgumentError(absl::StrCat("bad host in ", address, ": ", ::gai_strerror(rc)));
   }
   std::unique_ptr<addrinfo, void (*)(addrinfo*)> owned(found, ::freeaddrinfo);
+  // A name with both: its IPv4 address, which is what clients told
+  // "localhost" try first or only.
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    if (a->ai_family == AF_INET) {
+      found = a;
+      break;
+    }
+  }
   const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::UnavailableError(absl::StrCat("socket for ", address, ": ", std::strerror(errno)));
   ListenSocket socket(fd, found->ai_family, 0);

@@ -51,7 +51,8 @@ class ListenSocket final {
 };
 
 // Binds and listens on "host:port": an IPv4 or bracketed IPv6 literal, a name
-// (its first address), or an empty host for every IPv4 address. Port 0 picks
+// (its first IPv4 address, else its first), or an empty host for every IPv4
+// address. Port 0 picks
 // a free port. SO_REUSEADDR but not SO_REUSEPORT: a second gateway on the
 // same port fails to start.
 absl::StatusOr<ListenSocket> ListenTcp(const std::string& address);
