@@ -14,12 +14,14 @@
 
 #include <curl/curl.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 #include "gateway/config/config.h"
 #include "gateway/gateway_app.h"
 #include "gateway/lambda/extension_main.h"
+#include "gateway/process_limits.h"
 #include "pipeline/base/allocator.h"
 #include "pipeline/base/logging.h"
 
@@ -173,6 +175,16 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   gateway::LogInfo("starting", {{"config", effective}});
+  if (absl::StatusOr<uint64_t> files = gateway::RaiseOpenFileLimit(); !files.ok()) {
+    gateway::LogWarn("open_file_limit_unknown", {{"error", std::string(files.status().message())}});
+  } else if (config->http.enabled &&
+             *files < static_cast<uint64_t>(config->http.max_connections) + gateway::kOpenFileHeadroom) {
+    gateway::LogWarn("open_file_limit_low",
+                     {{"limit", absl::StrCat(*files)},
+                      {"max_connections", absl::StrCat(config->http.max_connections)},
+                      {"hint", "raise the hard limit (ulimit -Hn, the container's nofile ulimit) or lower "
+                               "receivers.http.max_connections; out of descriptors, accepts back off"}});
+  }
   absl::StatusOr<std::unique_ptr<gateway::GatewayApp>> app = gateway::StartGateway(*config, {});
   if (!app.ok()) {
     gateway::LogError("start_failed", {{"error", std::string(app.status().message())}});

@@ -258,6 +258,8 @@ TEST_F(SlowConnectionsTest, OutOfDescriptorsItNeitherSpinsNorFloodsTheLogAndServ
   std::unique_ptr<GatewayProcess> gateway = StartGateway({}, /*max_open_files=*/256);
   ASSERT_NE(gateway, nullptr);
   const pid_t pid = gateway->pid();
+  // It said at start that 256 descriptors are too few for its connections.
+  EXPECT_NE(gateway->Log().find("\"msg\":\"open_file_limit_low\""), std::string::npos) << gateway->Log();
   const double cpu_before = CpuSeconds(pid);
   const size_t log_before = gateway->Log().size();
 
