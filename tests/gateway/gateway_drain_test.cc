@@ -13,23 +13,16 @@ namespace gateway {
 namespace {
 
 using ::gateway::reliability::GrpcExportRaw;
+using ::gateway::reliability::HttpGet;
 using ::gateway::reliability::HttpPost;
 using ::gateway::reliability::kTraceExport;
 using ::gateway::reliability::ReliabilityConfig;
 using ::gateway::reliability::SpanFactory;
 using ::gateway::reliability::SpanIdCounts;
 using ::gateway::testing::FakeDynatrace;
-using ::gateway::testing::RawHttpClient;
 using ::gateway::testing::RawHttpResponse;
 using ::opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
 using ::opentelemetry::proto::trace::v1::Span;
-
-RawHttpResponse Get(int port, const std::string& path) {
-  RawHttpClient client(port);
-  if (!client.connected()) return {};
-  client.Send("GET " + path + " HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n");
-  return client.ReadResponse(absl::Seconds(5));
-}
 
 class GatewayDrainTest : public ::testing::Test {
  protected:
@@ -50,7 +43,7 @@ class GatewayDrainTest : public ::testing::Test {
 };
 
 TEST_F(GatewayDrainTest, ReadinessGoesAwayWhileReceiversKeepAcceptingAndResolving) {
-  ASSERT_EQ(Get(app_->admin_port(), "/readyz").status, 200);
+  ASSERT_EQ(HttpGet(app_->admin_port(), "/readyz").status, 200);
 
   // A child held before the drain, waiting for its consumer parent.
   const std::string producer_trace = SpanFactory::IdBytes(0xa1, 1);
@@ -65,10 +58,10 @@ TEST_F(GatewayDrainTest, ReadinessGoesAwayWhileReceiversKeepAcceptingAndResolvin
 
   app_->BeginDrain();
   app_->BeginDrain();  // idempotent
-  const RawHttpResponse ready = Get(app_->admin_port(), "/readyz");
+  const RawHttpResponse ready = HttpGet(app_->admin_port(), "/readyz");
   EXPECT_EQ(ready.status, 503);
   EXPECT_NE(ready.body.find("draining"), std::string::npos) << ready.body;
-  EXPECT_EQ(Get(app_->admin_port(), "/healthz").status, 200);
+  EXPECT_EQ(HttpGet(app_->admin_port(), "/healthz").status, 200);
 
   // During the drain both receivers accept, and the consumer that arrives
   // now still takes its held child along.
@@ -98,7 +91,7 @@ TEST_F(GatewayDrainTest, ReadinessGoesAwayWhileReceiversKeepAcceptingAndResolvin
   EXPECT_EQ(SpanIdCounts(*dynatrace_).size(), 7u);
 
   app_->Shutdown();
-  EXPECT_EQ(Get(app_->admin_port(), "/readyz").status, 0) << "admin closed after shutdown";
+  EXPECT_EQ(HttpGet(app_->admin_port(), "/readyz").status, 0) << "admin closed after shutdown";
 }
 
 }  // namespace

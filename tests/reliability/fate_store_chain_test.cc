@@ -123,13 +123,6 @@ double Series(const std::string& text, const std::string& series) {
   return absl::SimpleAtod(text.substr(start, text.find('\n', start) - start), &value) ? value : -1;
 }
 
-std::string HttpGet(int port, const std::string& path) {
-  RawHttpClient client(port);
-  if (!client.connected()) return "";
-  client.Send("GET " + path + " HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n");
-  return client.ReadResponse(absl::Seconds(5)).body;
-}
-
 class FateStoreChainTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -229,7 +222,7 @@ class FateStoreChainTest : public ::testing::Test {
     EXPECT_EQ(whole, static_cast<int>(expected.size())) << phase;
   }
 
-  std::string Metrics(Service service) { return HttpGet(gateways_[service]->admin_port(), "/metrics"); }
+  std::string Metrics(Service service) { return HttpGet(gateways_[service]->admin_port(), "/metrics").body; }
 
   bool WaitAllUp(absl::Duration timeout) {
     const absl::Time deadline = absl::Now() + timeout;
@@ -271,7 +264,7 @@ TEST_F(FateStoreChainTest, WholeChainsAcrossGatewaysAndNothingLostWhileRedisIsDo
         << "service " << static_cast<int>(s);
   }
   EXPECT_EQ(Series(Metrics(kC), "gateway_fate_store_up"), 0);
-  const std::string status = HttpGet(gateways_[kC]->admin_port(), "/status.json");
+  const std::string status = HttpGet(gateways_[kC]->admin_port(), "/status.json").body;
   EXPECT_TRUE(absl::StrContains(status, "\"fate_store\":{\"store\":\"redis ")) << status;
   EXPECT_TRUE(absl::StrContains(status, "down")) << status;
 

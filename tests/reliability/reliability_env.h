@@ -135,6 +135,16 @@ inline grpc::Status GrpcExportRaw(int port, const std::string& method, const std
       request, &response);
 }
 
+// One HTTP/1.1 GET on a fresh connection (the admin endpoint's /metrics,
+// /readyz, /status.json); status 0 when it could not connect or no answer
+// came within 5 s.
+inline RawHttpResponse HttpGet(int port, const std::string& path) {
+  RawHttpClient client(port);
+  if (!client.connected()) return {};
+  client.Send("GET " + path + " HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n");
+  return client.ReadResponse(absl::Seconds(5));
+}
+
 // One HTTP/1.1 POST on a fresh connection.
 inline RawHttpResponse HttpPost(int port, std::string_view path, std::string_view content_type, const std::string& body,
                                 std::string_view extra_headers = "", absl::Duration timeout = absl::Seconds(10)) {

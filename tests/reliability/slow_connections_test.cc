@@ -105,13 +105,6 @@ size_t CountOccurrences(const std::string& text, const std::string& needle) {
   return count;
 }
 
-RawHttpResponse HttpGet(int port, const std::string& path) {
-  RawHttpClient client(port);
-  if (!client.connected()) return {};
-  client.Send("GET " + path + " HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n");
-  return client.ReadResponse(absl::Seconds(5));
-}
-
 class SlowConnectionsTest : public ::testing::Test {
  protected:
   void SetUp() override {

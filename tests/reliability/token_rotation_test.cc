@@ -27,13 +27,6 @@ namespace {
 constexpr char kOldToken[] = "dt0c01.OLDTOKENOLDTOKENOLD";
 constexpr char kNewToken[] = "dt0c01.NEWTOKENNEWTOKENNEW";
 
-RawHttpResponse HttpGet(int port, const std::string& path) {
-  RawHttpClient client(port);
-  if (!client.connected()) return {};
-  client.Send("GET " + path + " HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n");
-  return client.ReadResponse(absl::Seconds(5));
-}
-
 // Polls `pred` every 20 ms until true or `deadline` (real time).
 template <typename Pred>
 bool WaitUntil(Pred pred, absl::Time deadline) {

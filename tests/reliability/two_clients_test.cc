@@ -32,13 +32,6 @@ using ::opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse;
 constexpr int kRequests = 10;
 constexpr int kSpansPerRequest = 20;
 
-RawHttpResponse HttpGet(int port, const std::string& path) {
-  RawHttpClient client(port);
-  if (!client.connected()) return {};
-  client.Send("GET " + path + " HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n");
-  return client.ReadResponse(absl::Seconds(5));
-}
-
 class TwoClientsTest : public ::testing::Test {
  protected:
   void SetUp() override {
