@@ -55,7 +55,12 @@ ABSL_FLAG(int, starts, 1, "cold starts (process lifecycles)");
 ABSL_FLAG(int, invokes, 20, "invokes per start");
 ABSL_FLAG(int, spans, 100, "spans each invoke sends (one OTLP/HTTP request)");
 ABSL_FLAG(bool, grpc, true, "keep the OTLP/gRPC receiver (false: receivers.grpc.enabled: false)");
+ABSL_FLAG(bool, release_program_pages, true,
+          "false: GATEWAY_LAMBDA_RELEASE_PROGRAM_PAGES=false (keep start-up code resident)");
 ABSL_FLAG(bool, check, false, "verify delivery before next and exit code 0; exit 1 otherwise");
+ABSL_FLAG(std::string, smaps, "",
+          "copy the extension's /proc/<pid>/smaps here when idle after the invokes (the last start's), to see "
+          "which mappings the resident memory is in");
 
 namespace {
 
@@ -190,6 +195,9 @@ double Percentile(std::vector<double> v, double p) {
 
 struct Run {
   std::vector<double> registered_ms, otlp_ready_ms, first_next_ms, invoke_ms, shutdown_ms;
+  // The first invoke of each start: it also gives start-up pages back
+  // (GATEWAY_LAMBDA_RELEASE_PROGRAM_PAGES); its figure is also in invoke_ms.
+  std::vector<double> first_invoke_ms;
   // CPU the extension used until it registered, and until its first next.
   std::vector<double> registered_cpu_ms, first_next_cpu_ms;
   std::vector<int64_t> rss_after_init_kib, rss_after_invokes_kib, anon_after_invokes_kib, file_after_invokes_kib;
@@ -253,6 +261,7 @@ void OneStart(int start, Run* run) {
       "GATEWAY_LAMBDA_TELEMETRY_HOST=127.0.0.1",
       "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
       "GATEWAY_LOG_LEVEL=warn",
+      absl::StrCat("GATEWAY_LAMBDA_RELEASE_PROGRAM_PAGES=", absl::GetFlag(FLAGS_release_program_pages) ? "true" : "false"),
   };
   const std::string extension = absl::GetFlag(FLAGS_extension);
   std::vector<char*> envp;
@@ -324,6 +333,7 @@ void OneStart(int start, Run* run) {
     }
     gateway::MutexLock lock(&mu);
     run->invoke_ms.push_back(absl::ToDoubleMilliseconds(next_at[k + 1] - done));
+    if (k == 1) run->first_invoke_ms.push_back(run->invoke_ms.back());
     if (check && !std::includes(delivered_at_next[k + 1].begin(), delivered_at_next[k + 1].end(), sent.begin(),
                                 sent.end())) {
       Fail(run, absl::StrCat("invoke ", k, ": ", sent.size() - delivered_at_next[k + 1].size(),
@@ -334,6 +344,10 @@ void OneStart(int start, Run* run) {
   run->rss_after_invokes_kib.push_back(StatusKib(pid, "VmRSS:"));
   run->anon_after_invokes_kib.push_back(StatusKib(pid, "RssAnon:"));
   run->file_after_invokes_kib.push_back(StatusKib(pid, "RssFile:"));
+  if (const std::string smaps = absl::GetFlag(FLAGS_smaps); !smaps.empty()) {
+    std::ifstream in(absl::StrCat("/proc/", pid, "/smaps"));
+    std::ofstream(smaps) << in.rdbuf();
+  }
 
   const absl::Time shutdown = absl::Now();
   (*api)->PushShutdown(shutdown + absl::Seconds(2));
@@ -375,6 +389,7 @@ int main(int argc, char** argv) {
             << ",\n \"init_cpu_to_registered_ms\":" << Stats(run.registered_cpu_ms)
             << ",\n \"init_cpu_to_first_next_ms\":" << Stats(run.first_next_cpu_ms)
             << ",\n \"runtime_done_to_next_ms\":" << Stats(run.invoke_ms)
+            << ",\n \"first_invoke_runtime_done_to_next_ms\":" << Stats(run.first_invoke_ms)
             << ",\n \"shutdown_to_exit_ms\":" << Stats(run.shutdown_ms)
             << ",\n \"idle_rss_after_init_kib\":" << Kib(run.rss_after_init_kib)
             << ",\n \"idle_rss_after_invokes_kib\":" << Kib(run.rss_after_invokes_kib)

@@ -68,6 +68,12 @@ absl::StatusOr<ExtensionSettings> ExtensionSettingsFromEnv(const EnvLookup& env,
     settings.telemetry_port = port;
   }
   if (auto v = env("GATEWAY_LAMBDA_TELEMETRY_HOST"); v.has_value() && !v->empty()) settings.telemetry_host = *v;
+  if (auto v = env("GATEWAY_LAMBDA_RELEASE_PROGRAM_PAGES"); v.has_value() && !v->empty()) {
+    if (!absl::SimpleAtob(*v, &settings.release_program_pages)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("GATEWAY_LAMBDA_RELEASE_PROGRAM_PAGES: \"", *v, "\" is not true or false"));
+    }
+  }
   return settings;
 }
 

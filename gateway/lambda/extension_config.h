@@ -51,6 +51,9 @@ struct ExtensionSettings {
   std::string telemetry_host = "sandbox.localdomain";
   // The listener's bind address.
   std::string telemetry_listen_host = "0.0.0.0";
+  // GATEWAY_LAMBDA_RELEASE_PROGRAM_PAGES: give the pages of start-up code
+  // back to the kernel after the first invoke (program_pages.h).
+  bool release_program_pages = true;
 };
 
 // Errors name the variable.

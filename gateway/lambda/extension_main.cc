@@ -4,11 +4,16 @@
 
 #include <iostream>
 #include <memory>
+#include <string>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gateway/lambda/aws_secrets.h"
 #include "gateway/lambda/curl_extensions_api.h"
 #include "gateway/lambda/extension_config.h"
 #include "gateway/lambda/extension_runner.h"
+#include "gateway/lambda/program_pages.h"
 #include "pipeline/base/logging.h"
 
 namespace gateway::lambda {
@@ -49,6 +54,20 @@ int RunExtensionMain(std::string_view argv0, const ConfigOverrides& flags, const
     if (config.ok()) SetLogLevel(config->log.level);
     return config;
   };
+  if (settings->release_program_pages) {
+    deps.release_program_pages = [] {
+      const absl::Time start = absl::Now();
+      absl::StatusOr<ReleasedProgramPages> released = ReleaseProgramPages();
+      if (released.ok()) {
+        LogDebug("lambda_program_pages_released",
+                 {{"segments", absl::StrCat(released->segments)},
+                  {"bytes", absl::StrCat(released->bytes)},
+                  {"took_us", absl::StrCat(absl::ToInt64Microseconds(absl::Now() - start))}});
+      } else {
+        LogInfo("lambda_program_pages_kept", {{"reason", std::string(released.status().message())}});
+      }
+    };
+  }
   ExtensionRunner runner(*settings, lifecycle, std::move(deps));
   return runner.Run();
 }

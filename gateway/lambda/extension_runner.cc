@@ -85,7 +85,7 @@ int ExtensionRunner::Run() {
                                      {"telemetry_port", absl::StrCat(telemetry_server_->port())}});
   phase("ready");
 
-  while (true) {
+  for (int events = 1;; ++events) {
     absl::StatusOr<LifecycleEvent> event = deps_.api->NextEvent();
     if (!event.ok()) return Fail(false, kErrorEventLoop, absl::StrCat("event/next: ", event.status().message()));
     const absl::Time received = clock_.Now();
@@ -117,6 +117,10 @@ int ExtensionRunner::Run() {
       Stop();
       return step.exit_code;
     }
+    // Once, after the first invoke: not during init, whose length is the
+    // function's cold start, and not later, when what is left resident is
+    // what every invoke uses.
+    if (events == 1 && deps_.release_program_pages) deps_.release_program_pages();
   }
 }
 

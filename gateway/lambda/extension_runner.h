@@ -47,6 +47,11 @@ struct ExtensionRunnerDeps {
   // Told "registered", "otlp_ready" (receivers listening) and "ready"
   // (about to ask for the first event); for benchmarks. May be empty.
   std::function<void(std::string_view phase)> on_phase;
+  // Called once, when the first event has been handled and before the
+  // second event/next: ReleaseProgramPages (program_pages.h), for the code
+  // that init and the first invoke ran and later invokes do not. May be
+  // empty.
+  std::function<void()> release_program_pages;
 };
 
 class ExtensionRunner final {

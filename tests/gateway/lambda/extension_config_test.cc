@@ -34,6 +34,11 @@ TEST(ExtensionConfigTest, SettingsComeFromTheEnvironmentAndTheFileName) {
   EXPECT_EQ(s->flush_timeout, absl::Milliseconds(750));
   EXPECT_EQ(s->telemetry_port, 4999);
   EXPECT_EQ(s->telemetry_host, "sandbox.localdomain");
+  EXPECT_TRUE(s->release_program_pages);
+  s = ExtensionSettingsFromEnv(
+      MapEnv({{"AWS_LAMBDA_RUNTIME_API", "h:1"}, {"GATEWAY_LAMBDA_RELEASE_PROGRAM_PAGES", "false"}}), "x");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_FALSE(s->release_program_pages);
 }
 
 TEST(ExtensionConfigTest, BadSettingsNameTheirVariable) {
@@ -45,6 +50,9 @@ TEST(ExtensionConfigTest, BadSettingsNameTheirVariable) {
   s = ExtensionSettingsFromEnv(MapEnv({{"AWS_LAMBDA_RUNTIME_API", "h:1"}, {"GATEWAY_LAMBDA_TELEMETRY_PORT", "9001"}}),
                                "x");
   EXPECT_NE(std::string(s.status().message()).find("GATEWAY_LAMBDA_TELEMETRY_PORT"), std::string::npos);
+  s = ExtensionSettingsFromEnv(
+      MapEnv({{"AWS_LAMBDA_RUNTIME_API", "h:1"}, {"GATEWAY_LAMBDA_RELEASE_PROGRAM_PAGES", "sometimes"}}), "x");
+  EXPECT_NE(std::string(s.status().message()).find("GATEWAY_LAMBDA_RELEASE_PROGRAM_PAGES"), std::string::npos);
 }
 
 TEST(ExtensionConfigTest, DefaultsSuitASmallSandbox) {

@@ -151,6 +151,7 @@ class ExtensionRunnerTest : public ::testing::Test {
       ++gateway_starts_;
       return app;
     };
+    deps.release_program_pages = release_program_pages_;
     runner_ = std::make_unique<ExtensionRunner>(settings_, lifecycle_, std::move(deps));
     thread_ = std::thread([this] { exit_code_ = runner_->Run(); });
   }
@@ -191,6 +192,7 @@ class ExtensionRunnerTest : public ::testing::Test {
   FakeExtensionsApi api_;
   GatewayConfig config_;
   absl::Status config_status_;
+  std::function<void()> release_program_pages_;
   ExtensionSettings settings_;
   LifecycleOptions lifecycle_;
   std::unique_ptr<ExtensionRunner> runner_;
@@ -229,6 +231,31 @@ TEST_F(ExtensionRunnerTest, EveryInvokesSpansAreAtDynatraceReparentedWhenTheNext
   EXPECT_EQ(runner_->stats().runtime_done_missed, 0);
   EXPECT_EQ(runner_->stats().flushes_incomplete, 0);
   EXPECT_TRUE(api_.errors().empty());
+}
+
+TEST_F(ExtensionRunnerTest, ProgramPagesAreReleasedOnceAfterTheFirstInvoke) {
+  Mutex released_mu;
+  std::vector<int> next_calls_at_release;  // guarded by released_mu
+  release_program_pages_ = [&] {
+    MutexLock lock(&released_mu);
+    next_calls_at_release.push_back(api_.next_calls());
+  };
+  StartRunner();
+  ASSERT_TRUE(api_.WaitForSubscription(absl::Now() + kWait));
+  constexpr int kInvokes = 3;
+  for (int k = 1; k <= kInvokes; ++k) {
+    const std::string id = absl::StrCat("req-", k);
+    api_.PushEvent(testing::Invoke(id, absl::Now() + absl::Seconds(60)));
+    SendInvokeSpans(k);
+    SendRuntimeDone(id);
+    ASSERT_TRUE(api_.WaitForNextCalls(k + 1, absl::Now() + kWait));
+  }
+  api_.PushEvent(testing::Shutdown(absl::Now() + absl::Seconds(2)));
+  EXPECT_EQ(WaitForExit(), 0);
+  MutexLock lock(&released_mu);
+  // Not during init (the function's cold start): after the first invoke,
+  // before the second event/next, and not again.
+  EXPECT_EQ(next_calls_at_release, (std::vector<int>{1}));
 }
 
 TEST_F(ExtensionRunnerTest, RegisterFailureExitsWithoutStartingAnything) {
