@@ -58,7 +58,7 @@ TEST_F(TierCrashTest, KilledReplicaLosesOnlyWhatItHadNotExportedAndOnlyMovedTrac
   const TierVerdict verdict = Classify(plan, OracleOptions(), Received(), probes);
   // Memberships in order: before the kill, after it, after the join.
   const std::vector<std::vector<int>> rings = {{0, 1, 2}, {0, 2}, {0, 2, 3}};
-  const absl::Time settled_at = joined_at + 2 * kResolverInterval;
+  const absl::Time settled_at = joined_at + DiscoveryLag();
   const absl::Time lost_from = killed_at - kHoldWindow - absl::Seconds(2);
   int64_t moved_traces_spans = 0;
   int64_t early_losses = 0;

@@ -52,14 +52,16 @@ std::string TestDir() {
 
 // ---- GatewayReplica -------------------------------------------------------
 
-std::string GatewayReplica::endpoint() const { return absl::StrCat("127.0.0.1:", grpc_port_); }
+std::string GatewayReplica::endpoint() const { return absl::StrCat(grpc_host_, ":", grpc_port_); }
 
 std::string GatewayReplica::Log() const { return ReadFile(log_path_); }
 
 absl::StatusOr<std::unique_ptr<GatewayReplica>> GatewayReplica::Start(const GatewayReplicaOptions& options) {
   const std::string config_path = absl::StrCat(options.dir, "/", options.name, ".yaml");
   std::ofstream(config_path) << "receivers:\n"
-                                "  grpc: {endpoint: 127.0.0.1:0}\n"
+                                "  grpc: {endpoint: \""
+                             << options.grpc_host << ":" << options.grpc_port
+                             << "\"}\n"
                                 "  http: {endpoint: 127.0.0.1:0}\n"
                                 "admin: {endpoint: 127.0.0.1:0}\n"
                                 "reparent: {hold_window: "
@@ -80,6 +82,7 @@ absl::StatusOr<std::unique_ptr<GatewayReplica>> GatewayReplica::Start(const Gate
   std::vector<std::string> argv = {options.binary, "--config=" + config_path};
   if (options.drain_delay > absl::ZeroDuration()) argv.push_back("--drain-delay=" + Duration(options.drain_delay));
   auto replica = std::make_unique<GatewayReplica>();
+  replica->grpc_host_ = options.grpc_host;
   replica->log_path_ = absl::StrCat(options.dir, "/", options.name, ".log");
   testing::ChildProcessOptions spawn;
   spawn.argv = std::move(argv);
@@ -154,6 +157,24 @@ std::string StaticResolverYaml(const std::vector<std::string>& endpoints) {
   return absl::StrCat("      static:\n        hostnames: [", absl::StrJoin(endpoints, ", "), "]\n");
 }
 
+std::string DnsResolverYaml(const std::string& hostname, int port, absl::Duration interval) {
+  return absl::StrCat("      dns:\n        hostname: ", hostname, "\n        port: \"", port,
+                      "\"\n        interval: ", Duration(interval), "\n        timeout: 1s\n");
+}
+
+absl::Status RewriteHostsFile(const std::string& path, const std::string& hostname,
+                              const std::vector<std::string>& addresses) {
+  std::string text = "127.0.0.1 localhost\n";
+  for (const std::string& address : addresses) absl::StrAppend(&text, address, " ", hostname, "\n");
+  // std::ios::trunc keeps the inode: the Collector's namespace has this
+  // very file bind-mounted over /etc/hosts.
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<CollectorReplica>> CollectorReplica::Start(const CollectorReplicaOptions& options) {
   absl::Status last = absl::UnavailableError("not started");
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -167,6 +188,12 @@ absl::StatusOr<std::unique_ptr<CollectorReplica>> CollectorReplica::Start(const 
     replica->log_path_ = absl::StrCat(options.dir, "/", options.name, ".log");
     testing::ChildProcessOptions spawn;
     spawn.argv = {options.binary, "--config=" + config_path};
+    if (!options.hosts_file.empty()) {
+      // unshare execs the shell and the shell execs the Collector: the child
+      // process is the Collector itself, signals included.
+      spawn.argv.insert(spawn.argv.begin(), {"/usr/bin/unshare", "--user", "--map-root-user", "--mount", "--", "/bin/sh", "-c",
+                                             "mount --bind \"$0\" /etc/hosts && exec \"$@\"", options.hosts_file});
+    }
     spawn.env = testing::EnvironmentWith(options.env);
     spawn.stdout_to = testing::ChildOutput::File(replica->log_path_);
     spawn.stderr_to = spawn.stdout_to;

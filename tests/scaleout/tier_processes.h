@@ -45,6 +45,11 @@ struct GatewayReplicaOptions {
   // --drain-delay; zero leaves the flag out.
   absl::Duration drain_delay = absl::ZeroDuration();
   absl::Duration drain_timeout = absl::Seconds(5);
+  // The OTLP/gRPC listener: host (any 127.x.y.z address) and port (0: any).
+  // A DNS resolver hands out one port for every address it finds, as a
+  // Kubernetes headless Service does, so replicas found that way share it.
+  std::string grpc_host = "127.0.0.1";
+  int grpc_port = 0;
 };
 
 class GatewayReplica {
@@ -55,7 +60,7 @@ class GatewayReplica {
   int grpc_port() const { return grpc_port_; }
   int http_port() const { return http_port_; }
   int admin_port() const { return admin_port_; }
-  // "127.0.0.1:<grpc port>": what the Collectors' resolver hands out.
+  // "<grpc host>:<grpc port>": what the Collectors' resolver hands out.
   std::string endpoint() const;
   testing::ChildProcess& process() { return *process_; }
   // Its stdout and stderr so far.
@@ -67,6 +72,7 @@ class GatewayReplica {
   int grpc_port_ = 0;
   int http_port_ = 0;
   int admin_port_ = 0;
+  std::string grpc_host_;
 };
 
 struct CollectorReplicaOptions {
@@ -78,6 +84,11 @@ struct CollectorReplicaOptions {
   std::string resolver_yaml;
   // Added to (and overriding) this process's environment.
   std::vector<std::string> env;
+  // When set, the Collector runs in a user and mount namespace of its own
+  // (`unshare`) where this file is /etc/hosts: what its DNS resolver finds
+  // for a name, without a DNS server or a change to the machine. Rewrite it
+  // in place (RewriteHostsFile), not by rename: it is bind-mounted.
+  std::string hosts_file;
 };
 
 // The Collector configuration of the tier: OTLP in (gRPC and HTTP), batch,
@@ -91,6 +102,13 @@ std::string TierCollectorConfig(int grpc_port, int http_port, const std::string&
 std::string CloudMapResolverYaml(absl::Duration interval);
 // resolver: static, these host:port endpoints.
 std::string StaticResolverYaml(const std::vector<std::string>& endpoints);
+// resolver: dns, every address of `hostname`, all on `port` (the Kubernetes
+// headless Service variant of deploy/kubernetes).
+std::string DnsResolverYaml(const std::string& hostname, int port, absl::Duration interval);
+// Writes `hostname` with these addresses, one line each, over `path` in
+// place (same file, so a bind mount of it sees the change).
+absl::Status RewriteHostsFile(const std::string& path, const std::string& hostname,
+                              const std::vector<std::string>& addresses);
 
 class CollectorReplica {
  public:

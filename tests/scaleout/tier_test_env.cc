@@ -32,6 +32,11 @@ void TierTest::SetUp() {
   absl::StatusOr<std::unique_ptr<FakeCloudMap>> cloud_map = FakeCloudMap::Start();
   ASSERT_TRUE(cloud_map.ok()) << cloud_map.status();
   cloud_map_ = *std::move(cloud_map);
+  hosts_file_ = absl::StrCat(dir_, "/hosts");
+}
+
+absl::Duration TierTest::DiscoveryLag() const {
+  return 2 * kResolverInterval + (discovery_ == Discovery::kDns ? absl::Seconds(5) : absl::ZeroDuration());
 }
 
 void TierTest::TearDown() {
@@ -57,12 +62,26 @@ void TierTest::StartGateway(int i, absl::Duration drain_delay) {
   options.dynatrace_url = dynatrace_[i]->url();
   options.hold_window = kHoldWindow;
   options.drain_delay = drain_delay;
+  if (discovery_ == Discovery::kDns) {
+    // The first replica picks the port; the others take it on their own
+    // loopback address.
+    options.grpc_host = absl::StrCat("127.0.0.", i + 1);
+    options.grpc_port = dns_port_;
+  }
   absl::StatusOr<std::unique_ptr<GatewayReplica>> replica = GatewayReplica::Start(options);
   ASSERT_TRUE(replica.ok()) << replica.status();
   gateways_[i] = *std::move(replica);
+  if (discovery_ == Discovery::kDns && dns_port_ == 0) dns_port_ = gateways_[i]->grpc_port();
 }
 
 void TierTest::PublishGateways(const std::vector<int>& replicas) {
+  if (discovery_ == Discovery::kDns) {
+    std::vector<std::string> addresses;
+    for (int i : replicas) addresses.push_back(absl::StrCat("127.0.0.", i + 1));
+    const absl::Status written = RewriteHostsFile(hosts_file_, kDnsName, addresses);
+    ASSERT_TRUE(written.ok()) << written;
+    return;
+  }
   std::vector<std::string> endpoints;
   for (int i : replicas) endpoints.push_back(gateways_[i]->endpoint());
   cloud_map_->SetInstances(std::move(endpoints));
@@ -74,8 +93,13 @@ void TierTest::StartCollectors() {
     options.binary = collector_binary_;
     options.dir = dir_;
     options.name = absl::StrCat("collector", i);
-    options.resolver_yaml = CloudMapResolverYaml(kResolverInterval);
-    options.env = cloud_map_->CollectorEnv();
+    if (discovery_ == Discovery::kDns) {
+      options.resolver_yaml = DnsResolverYaml(kDnsName, dns_port_, kResolverInterval);
+      options.hosts_file = hosts_file_;
+    } else {
+      options.resolver_yaml = CloudMapResolverYaml(kResolverInterval);
+      options.env = cloud_map_->CollectorEnv();
+    }
     absl::StatusOr<std::unique_ptr<CollectorReplica>> collector = CollectorReplica::Start(options);
     ASSERT_TRUE(collector.ok()) << collector.status();
     collectors_.push_back(*std::move(collector));

@@ -1,8 +1,12 @@
 // A gtest fixture for the two-tier tests: up to four gateway replicas (the
 // real binary, $GATEWAY_BINARY), each exporting to its own FakeDynatrace so
 // that every span's exporter is known; two Collector replicas whose
-// loadbalancing exporter finds the gateways through a FakeCloudMap (the ECS
-// service-discovery variant), re-resolving every second.
+// loadbalancing exporter finds the gateways, re-resolving every second,
+// through either
+//   - a FakeCloudMap (the ECS service-discovery variant; the default), or
+//   - DNS (the Kubernetes headless Service variant): replica i listens on
+//     127.0.0.<i+1>, all on one gRPC port, and the Collectors resolve one
+//     name from an /etc/hosts of their own (CollectorReplicaOptions::hosts_file).
 //
 //   class MyTest : public TierTest {};
 //   TEST_F(MyTest, ...) {
@@ -32,11 +36,22 @@
 
 namespace gateway::scaleout {
 
+// How the Collectors find the gateway replicas.
+enum class Discovery { kCloudMap, kDns };
+
 class TierTest : public ::testing::Test {
  protected:
   static constexpr int kReplicas = 4;
   static constexpr absl::Duration kHoldWindow = absl::Seconds(3);
   static constexpr absl::Duration kResolverInterval = absl::Seconds(1);
+  static constexpr char kDnsName[] = "otlp-gateway-headless.tier.test";
+
+  // Before the first StartGateway.
+  void UseDiscovery(Discovery discovery) { discovery_ = discovery; }
+  // Longest time from PublishGateways until every Collector routes by the
+  // new list: two resolver intervals; with DNS also Go's /etc/hosts cache
+  // (5 s), which the Collector's resolver reads through.
+  absl::Duration DiscoveryLag() const;
 
   void SetUp() override;
   void TearDown() override;
@@ -44,7 +59,7 @@ class TierTest : public ::testing::Test {
   // Starts replica `i` exporting to fake `i`; fails the test if it does not
   // come up.
   void StartGateway(int i, absl::Duration drain_delay = absl::ZeroDuration());
-  // What the fake Cloud Map answers from now on.
+  // What the fake Cloud Map (or the name, with DNS) answers from now on.
   void PublishGateways(const std::vector<int>& replicas);
   void StartCollectors();
   std::vector<std::pair<int, int>> CollectorPorts() const;
@@ -77,6 +92,9 @@ class TierTest : public ::testing::Test {
   std::array<std::unique_ptr<testing::FakeDynatrace>, kReplicas> dynatrace_;
   std::array<std::unique_ptr<GatewayReplica>, kReplicas> gateways_;
   std::unique_ptr<FakeCloudMap> cloud_map_;
+  Discovery discovery_ = Discovery::kCloudMap;
+  std::string hosts_file_;  // with DNS: the Collectors' /etc/hosts
+  int dns_port_ = 0;        // with DNS: every replica's gRPC port
   std::vector<std::unique_ptr<CollectorReplica>> collectors_;
 };
 
