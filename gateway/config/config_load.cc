@@ -51,6 +51,7 @@ reparent:
   max_held_spans: 1000000
   max_resolved_spans: 4000000
   cross_process: false
+  wait_for_link_fate: true   # with cross_process; false in a tier without a fate store (docs/scale-out.md)
   shards: 0
   fate_store:                # shared with other gateways; docs/reparenting.md "Across gateways"
     type: none               # none | redis
@@ -220,7 +221,8 @@ absl::Status ParseReceivers(const YamlSection& s, GatewayConfig* config) {
 absl::Status ParseReparent(const YamlSection& s, ReparentOptions* r) {
   GATEWAY_RETURN_IF_ERROR(s.CheckKeys({"target_kinds", "link_choice", "record_original", "fanout",
                                        "max_fanout_links", "hold_window", "resolved_ttl", "max_held_spans",
-                                       "max_resolved_spans", "cross_process", "shards", "fate_store"}));
+                                       "max_resolved_spans", "cross_process", "wait_for_link_fate", "shards",
+                                       "fate_store"}));
   if (s.Has("target_kinds")) {
     std::vector<std::string> kinds;
     GATEWAY_RETURN_IF_ERROR(s.StringList("target_kinds", &kinds));
@@ -249,6 +251,7 @@ absl::Status ParseReparent(const YamlSection& s, ReparentOptions* r) {
   GATEWAY_RETURN_IF_ERROR(s.Integer("max_held_spans", &r->max_held_spans, 0, int64_t{1} << 40));
   GATEWAY_RETURN_IF_ERROR(s.Integer("max_resolved_spans", &r->max_resolved_spans, 0, int64_t{1} << 40));
   GATEWAY_RETURN_IF_ERROR(s.Bool("cross_process", &r->cross_process));
+  GATEWAY_RETURN_IF_ERROR(s.Bool("wait_for_link_fate", &r->wait_for_link_fate));
   return s.Integer("shards", &r->shards, 0, 1024);
 }
 

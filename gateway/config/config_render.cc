@@ -50,7 +50,8 @@ std::string RenderEffectiveConfig(const GatewayConfig& c) {
                   B(r.record_original), "\n  fanout: ", B(r.fanout), "\n  max_fanout_links: ", r.max_fanout_links,
                   "\n  hold_window: ", D(r.hold_window), "\n  resolved_ttl: ", D(r.resolved_ttl),
                   "\n  max_held_spans: ", r.max_held_spans, "\n  max_resolved_spans: ", r.max_resolved_spans,
-                  "\n  cross_process: ", B(r.cross_process), "\n  shards: ", r.shards, "\n");
+                  "\n  cross_process: ", B(r.cross_process), "\n  wait_for_link_fate: ", B(r.wait_for_link_fate),
+                  "\n  shards: ", r.shards, "\n");
   const FateStoreConfig& f = c.fate_store;
   std::vector<std::string> publish_kinds;
   for (SpanKind k : f.publish_kinds) publish_kinds.emplace_back(SpanKindName(k));

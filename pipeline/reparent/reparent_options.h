@@ -40,6 +40,16 @@ struct ReparentOptions {
   // Spans whose parent is remote also wait for it (a central gateway that
   // sees several services). Off: a remote parent counts as resolved-unchanged.
   bool cross_process = false;
+  // With cross_process: a target whose link's span has not been seen waits,
+  // within the hold window, to learn whether that span moved (chains of hops
+  // arriving out of order, docs/reparenting.md §3). Off: it goes to the
+  // link's trace at once, as without cross_process. Off in a tier of
+  // gateway replicas without a shared fate store: a replica never sees the
+  // producers the others own, so the wait would only hold those consumers
+  // and their descendants for the whole window.
+  bool wait_for_link_fate = true;
+
+  bool WaitsForLinkFate() const { return cross_process && wait_for_link_fate; }
 
   // Worker threads, each owning the traces that hash to it. 0: one per core.
   int shards = 0;

@@ -251,9 +251,10 @@ void TraceResolver::StartTarget(const SpanRef& span, const std::shared_ptr<const
     return;
   }
   // Not known: a gateway in front of one service uses what it knows; a
-  // central one (cross_process) waits for the link target within the hold
-  // window. Another shard's trace is always asked about.
-  if (!options_.cross_process && Owns(link.trace_id)) {
+  // central one (cross_process, wait_for_link_fate) waits for the link
+  // target within the hold window. Another shard's trace is always asked
+  // about.
+  if (!options_.WaitsForLinkFate() && Owns(link.trace_id)) {
     DecideTarget(span, buffer, chosen, link.trace_id, anchored, now, out);
     return;
   }
@@ -346,7 +347,7 @@ void TraceResolver::MakeMessageSpans(const SpanRef& batch, const std::shared_ptr
     Fate fate;
     if (memory_.Find(target, FateFingerprint(target), &fate)) {
       EmitMessageSpan(batch, buffer, m.link, m.id, fate.moved ? fate.new_trace : link.trace_id, batch_trace, now, out);
-    } else if (!options_.cross_process && Owns(link.trace_id)) {
+    } else if (!options_.WaitsForLinkFate() && Owns(link.trace_id)) {
       EmitMessageSpan(batch, buffer, m.link, m.id, link.trace_id, batch_trace, now, out);
     } else {
       const uint64_t id = Hold(batch, buffer, Wait::kLink, m.link, m.id, /*message_span=*/true, false, now);

@@ -91,7 +91,7 @@ void TraceResolver::WaitForLink(uint64_t hold_id, const LinkRef& link) {
   // The first to wait for it asks; the answer wakes them all.
   auto it = waiting_.find(FateKey{link.trace_id, link.span_id});
   if (it != waiting_.end() && it->second.size() == 1) {
-    queries_.push_back(FateQuery{link.trace_id, link.span_id, options_.cross_process});
+    queries_.push_back(FateQuery{link.trace_id, link.span_id, options_.WaitsForLinkFate()});
   }
 }
 
@@ -180,12 +180,12 @@ void TraceResolver::Resume(uint64_t hold_id, bool known, const Fate& fate, absl:
 }
 
 void TraceResolver::BreakCycle(uint64_t hold_id) {
-  if (options_.cross_process) cycle_checks_.push_back(hold_id);
+  if (options_.WaitsForLinkFate()) cycle_checks_.push_back(hold_id);
 }
 
 void TraceResolver::CheckCycle(uint64_t hold_id) {
-  // Only waits for link targets join traces into cycles (without
-  // cross_process a target never waits for one of ours); a cycle of parents
+  // Only waits for link targets join traces into cycles (unless it
+  // WaitsForLinkFate a target never waits for one of ours); a cycle of parents
   // alone is left to the hold window, as before.
   if (link_waits_ == 0 || !held_.contains(hold_id)) return;
   cycle_members_.clear();

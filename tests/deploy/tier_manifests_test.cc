@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -54,6 +55,23 @@ GatewayConfig ExampleConfig() {
                                                              {"GATEWAY_CROSS_PROCESS", "true"}}));
   EXPECT_TRUE(config.ok()) << config.status();
   return config.ok() ? *config : GatewayConfig{};
+}
+
+// A tier replica's environment, as the image's config file reads it: a
+// central gateway (cross_process) that does not wait for producers it will
+// never see (no fate store in these manifests; docs/scale-out.md).
+void ExpectTierReplicaEnv(const std::map<std::string, std::string>& env) {
+  ASSERT_TRUE(env.count("GATEWAY_CROSS_PROCESS") && env.count("GATEWAY_WAIT_FOR_LINK_FATE"));
+  absl::StatusOr<GatewayConfig> config = LoadConfigFile(
+      "deploy/config/gateway.yaml",
+      MapEnv({{"DT_ENDPOINT", "https://x/api/v2/otlp"},
+              {"DT_API_TOKEN", "t"},
+              {"GATEWAY_CROSS_PROCESS", env.at("GATEWAY_CROSS_PROCESS")},
+              {"GATEWAY_WAIT_FOR_LINK_FATE", env.at("GATEWAY_WAIT_FOR_LINK_FATE")}}));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->reparent.cross_process);
+  EXPECT_FALSE(config->reparent.wait_for_link_fate);
+  EXPECT_EQ(config->fate_store.type, FateStoreType::kNone) << "with a fate store, waiting may be worth it";
 }
 
 // The value of --drain-delay in a container's args.
@@ -132,11 +150,11 @@ TEST(TierManifestsTest, KubernetesHeadlessServiceFeedsTheCollectorsDnsResolver) 
   EXPECT_EQ(gateway["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"].as<int>(), 0);
   const YAML::Node container = pod["spec"]["containers"][0];
   EXPECT_EQ(container["readinessProbe"]["httpGet"]["path"].as<std::string>(), "/readyz");
-  bool cross_process = false;
-  for (const YAML::Node& env : container["env"]) {
-    cross_process |= env["name"].as<std::string>() == "GATEWAY_CROSS_PROCESS" && env["value"].as<std::string>() == "true";
+  std::map<std::string, std::string> env;
+  for (const YAML::Node& e : container["env"]) {
+    if (e["value"]) env[e["name"].as<std::string>()] = e["value"].as<std::string>();
   }
-  EXPECT_TRUE(cross_process);
+  ExpectTierReplicaEnv(env);
   const absl::Duration drain_delay = DrainDelay(container["args"]);
   EXPECT_GT(absl::Seconds(pod["spec"]["terminationGracePeriodSeconds"].as<int>()),
             drain_delay + example.shutdown.drain_timeout);
@@ -169,6 +187,11 @@ TEST(TierManifestsTest, EcsGatewaysRegisterInCloudMapThatTheCollectorsResolve) {
   EXPECT_GT(stop_timeout, drain_delay + example.shutdown.drain_timeout);
   EXPECT_LE(stop_timeout, absl::Seconds(120)) << "Fargate's maximum stopTimeout";
   EXPECT_EQ(gateway["PortMappings"][0]["ContainerPort"].as<int>(), 4317);
+  std::map<std::string, std::string> gateway_env;
+  for (const YAML::Node& e : gateway["Environment"]) {
+    if (e["Value"].IsScalar()) gateway_env[e["Name"].as<std::string>()] = e["Value"].as<std::string>();
+  }
+  ExpectTierReplicaEnv(gateway_env);
   EXPECT_EQ(resources["GatewayService"]["Properties"]["ServiceRegistries"][0]["RegistryArn"].as<std::string>(),
             "GatewayDiscovery.Arn");
   EXPECT_EQ(resources["GatewayService"]["Properties"]["DeploymentConfiguration"]["MinimumHealthyPercent"].as<int>(),

@@ -66,7 +66,7 @@ absl::StatusOr<std::unique_ptr<GatewayReplica>> GatewayReplica::Start(const Gate
                                 "admin: {endpoint: 127.0.0.1:0}\n"
                                 "reparent: {hold_window: "
                              << Duration(options.hold_window)
-                             << ", cross_process: true, shards: 1}\n"
+                             << ", cross_process: true, wait_for_link_fate: false, shards: 1}\n"
                                 "batch: {timeout: 50ms}\n"
                                 "exporter:\n"
                                 "  type: dynatrace\n"

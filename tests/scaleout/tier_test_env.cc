@@ -206,6 +206,7 @@ void TierTest::WaitQuiet(absl::Duration quiet, absl::Duration max) {
 ReparentOptions TierTest::OracleOptions() {
   ReparentOptions options;
   options.cross_process = true;
+  options.wait_for_link_fate = false;  // as the replicas run (and deploy/ manifests)
   return options;
 }
 

@@ -82,7 +82,8 @@ class TierTest : public ::testing::Test {
   std::map<std::string, std::vector<ReceivedCopy>> Received() const;
   int64_t SpansReceived() const;
 
-  // The gateways' reparenting rules (cross-process, defaults otherwise).
+  // The gateways' reparenting rules (cross-process without waiting for link
+  // targets, as in deploy/'s tier manifests; defaults otherwise).
   static ReparentOptions OracleOptions();
   static void SleepUntil(absl::Time t);
 

@@ -56,6 +56,7 @@ TEST_F(ConfigTest, EmptyFileGivesDocumentedDefaults) {
   EXPECT_EQ(c.reparent.hold_window, absl::Seconds(10));
   EXPECT_EQ(c.reparent.resolved_ttl, absl::Minutes(5));
   EXPECT_FALSE(c.reparent.cross_process);
+  EXPECT_TRUE(c.reparent.wait_for_link_fate);
   EXPECT_EQ(c.reparent.shards, 0);
   EXPECT_EQ(c.batch.max_spans, 2000);
   EXPECT_EQ(c.batch.timeout, absl::Milliseconds(200));
@@ -137,6 +138,7 @@ reparent:
   max_held_spans: 123
   max_resolved_spans: 456
   cross_process: true
+  wait_for_link_fate: false
   shards: 3
 batch:
   max_spans: 100
@@ -191,6 +193,7 @@ log:
   EXPECT_EQ(c.reparent.max_held_spans, 123);
   EXPECT_EQ(c.reparent.max_resolved_spans, 456);
   EXPECT_TRUE(c.reparent.cross_process);
+  EXPECT_FALSE(c.reparent.wait_for_link_fate);
   EXPECT_EQ(c.reparent.shards, 3);
   EXPECT_EQ(c.batch.max_spans, 100);
   EXPECT_EQ(c.batch.max_bytes, 200000);

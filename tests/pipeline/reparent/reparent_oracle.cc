@@ -1,7 +1,7 @@
 // ReparentOffline: docs/reparenting.md applied to all spans at once. Every
 // span (and per-message span) is decided as soon as what it depends on is
 // decided, until nothing moves; then, as the engine does when it stops
-// waiting: with cross_process, a cycle of waits is broken at its least
+// waiting: when it waits for link fates, a cycle of waits is broken at its least
 // member waiting for a link target; a span waiting for a link target at the
 // end of a chain of waits is placed without it; what still waits for a
 // parent goes out unchanged.
@@ -67,7 +67,7 @@ class Oracle {
       while (Step()) {
       }
       if (std::all_of(nodes_.begin(), nodes_.end(), [](const Node& n) { return n.decided; })) break;
-      if (options_.cross_process && BreakCycles()) continue;
+      if (options_.WaitsForLinkFate() && BreakCycles()) continue;
       if (ForceDeepestLinkWaits()) continue;
       // What still waits has a parent that never came: unchanged.
       for (Node& n : nodes_) {

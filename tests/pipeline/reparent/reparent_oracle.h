@@ -6,9 +6,10 @@
 // same spans whatever order and requests they arrive in, as long as nothing
 // is released early. Two rules depend on arrival, which OracleArrival
 // describes when it matters: an invocation takes a target child along only
-// when the child came before it in the same request, and without
-// cross_process a target (or per-message span) uses its link target's fate
-// only if it was known when the target was decided.
+// when the child came before it in the same request, and unless it
+// WaitsForLinkFate (cross_process and wait_for_link_fate) a target (or
+// per-message span) uses its link target's fate only if it was known when
+// the target was decided.
 //
 //   std::vector<Span> expected = ReparentOffline(all_spans, options);
 //   std::vector<Span> actual = DecodeSpans(outputs);

@@ -3,8 +3,9 @@
 // invocations, links that cannot be parents), arriving in random order split
 // into random requests, through the online TraceResolver; the output
 // (everything within the hold window, then ReleaseAll) must equal what the
-// offline oracle computes from all spans at once. Without cross_process a
-// target uses what is known when it is decided, which depends on arrival:
+// offline oracle computes from all spans at once. Without cross_process (or
+// with it, without wait_for_link_fate) a target uses what is known when it
+// is decided, which depends on arrival:
 // the oracle is then told, per target and per-message span, whether it used
 // its link target's fate (read from the output: whether it went to its
 // link's own trace), and checks everything else against that.
@@ -42,6 +43,7 @@ Forest RandomForest(uint64_t seed) {
   f.options.max_fanout_links = pick(0, 3);
   f.options.record_original = coin(0.7);
   f.options.cross_process = coin(0.5);
+  if (f.options.cross_process) f.options.wait_for_link_fate = coin(0.7);
   if (coin(0.3)) f.options.target_kinds = {SpanKind::kConsumer, SpanKind::kServer};
 
   const ProtoSpan::SpanKind kinds[] = {ProtoSpan::SPAN_KIND_INTERNAL, ProtoSpan::SPAN_KIND_SERVER,
@@ -231,7 +233,7 @@ TEST_P(ReparentPropertyTest, OnlineEngineMatchesOfflineOracleInAnyArrivalOrder) 
     const std::vector<ProtoSpan> actual = testing::DecodeSpans(out);
     std::map<std::string, std::string> trace_of;
     for (const ProtoSpan& s : actual) trace_of[s.span_id()] = s.trace_id();
-    if (!forest.options.cross_process) {
+    if (!forest.options.WaitsForLinkFate()) {
       when.link_known = [&trace_of](const std::string& span_id, const std::string& link_trace) {
         auto it = trace_of.find(span_id);
         return it == trace_of.end() || it->second != link_trace;

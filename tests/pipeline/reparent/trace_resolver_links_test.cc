@@ -119,6 +119,27 @@ TEST_F(TraceResolverTest, WithCrossProcessAConsumerWaitsForItsLinkTargetWithinTh
   EXPECT_EQ(resolver_->stats().released_hold_window, 0);
 }
 
+TEST_F(TraceResolverTest, WithCrossProcessButNoLinkWaitAConsumerGoesToItsLinksTraceAtOnce) {
+  options_.cross_process = true;
+  options_.wait_for_link_fate = false;  // a tier replica without a fate store
+  options_.hold_window = absl::Seconds(10);
+  // Its child still waits for it (cross_process: a parent may be anywhere).
+  EXPECT_TRUE(Feed({MakeSpan(1, 11, 10)}).empty());
+  // The producer was never seen here: no wait, under it in its trace now,
+  // the child with it.
+  auto out = Feed({MakeSpan(1, 10, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {Link(2, 20)})});
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(Find(out, 10)->trace_id(), TraceIdBytes(2));
+  EXPECT_EQ(Find(out, 10)->parent_span_id(), SpanIdBytes(20));
+  EXPECT_EQ(Find(out, 11)->trace_id(), TraceIdBytes(2));
+  EXPECT_EQ(resolver_->HeldSpans(), 0);
+  EXPECT_EQ(resolver_->stats().link_fate_unknown, 0);
+  // A remote parent is still waited for: only link targets are not.
+  ProtoSpan remote_child = MakeSpan(3, 31, 30);
+  remote_child.set_flags(0x01 | kSpanFlagsHasIsRemote | kSpanFlagsIsRemote);
+  EXPECT_TRUE(Feed({remote_child}).empty());
+}
+
 TEST_F(TraceResolverTest, ACycleOfLinksIsBrokenAtItsLeastConsumer) {
   options_.cross_process = true;
   // 10 (trace 1) links to 21 (trace 2), whose parent 20 links to 11 below 10.
