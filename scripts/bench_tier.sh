@@ -12,7 +12,8 @@
 #   collector-nogzip  the same with compression: none (how much of the
 #              Collector's CPU is gzip)
 #   tier       the two-tier setup: one Collector (loadbalancing by trace id,
-#              static resolver) -> BENCH_TIER_GATEWAYS gateways -> the sink
+#              static resolver) -> BENCH_TIER_GATEWAYS gateways (cross_process,
+#              wait_for_link_fate: false, as the manifests) -> the sink
 # Each setup: a closed-loop run (throughput, CPU per process, delivered),
 # then an open-loop run at a fixed offered load (client latency, delay of the
 # last span to the sink). Writes the "Collector side by side" section of
@@ -123,9 +124,9 @@ start_sink() {
   SINK_HTTP=$(head -n 1 "$WORK/$name.out" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["http_port"])')
 }
 
-# start_gateway <name> <export http port>: sets GW_PID GW_GRPC
+# start_gateway <name> <export http port> [reparent yaml]: sets GW_PID GW_GRPC
 start_gateway() {
-  local name=$1 export_port=$2 admin
+  local name=$1 export_port=$2 reparent=${3:-"{cross_process: true}"} admin
   GW_GRPC=$(free_port)
   admin=$(free_port)
   cat >"$WORK/$name.yaml" <<EOF
@@ -133,7 +134,7 @@ receivers:
   grpc: {endpoint: "127.0.0.1:$GW_GRPC", max_recv_msg_size_mib: 16}
   http: {enabled: false}
 admin: {endpoint: "127.0.0.1:$admin"}
-reparent: {cross_process: true}
+reparent: $reparent
 exporter:
   type: dynatrace
   dynatrace: {endpoint: "http://127.0.0.1:$export_port/api/v2/otlp", api_token: "bench-token-not-a-secret"}
@@ -262,7 +263,8 @@ for setup in $SETUPS; do
       export_pid=$SINK_PID export_port=$SINK_HTTP
       endpoints=() gw_procs=()
       for i in $(seq "$TIER_GATEWAYS"); do
-        start_gateway "tier-gateway$i" "$export_port"
+        # As deploy/'s tier manifests run the replicas (docs/scale-out.md).
+        start_gateway "tier-gateway$i" "$export_port" "{cross_process: true, wait_for_link_fate: false}"
         endpoints+=("127.0.0.1:$GW_GRPC")
         gw_procs+=("gateway$i=$GW_PID")
       done
