@@ -9,6 +9,10 @@ shared libraries to load at each cold start (docs/lambda.md, What it costs).
 
 `static_cxx_binary` builds its `binary` with the flag set, whatever the
 command line says, so `//deploy/lambda:layer` is always the static link.
+`static_cxx_arm64_binary` does the same for aarch64 with the cross
+toolchain (bazel/toolchains/aarch64, as `--config=arm64` selects it), so
+`//deploy/lambda:layer_arm64` needs no flags and its test can run host
+tools (the Lambda API stand-ins) built for this machine beside it.
 """
 
 def _flag_impl(ctx):
@@ -28,6 +32,29 @@ _static_cxx_transition = transition(
     outputs = ["//bazel:static_cxx"],
 )
 
+def _static_cxx_arm64_transition_impl(settings, attr):
+    # The same as --config=arm64 in .bazelrc. Build-time tools keep the host
+    # toolchain (in Bazel 4 they would otherwise follow --crosstool_top).
+    return {
+        "//bazel:static_cxx": True,
+        "//command_line_option:cpu": "aarch64",
+        "//command_line_option:compiler": "gcc",
+        "//command_line_option:crosstool_top": "//bazel/toolchains/aarch64:toolchain",
+        "//command_line_option:host_crosstool_top": "@bazel_tools//tools/cpp:toolchain",
+    }
+
+_static_cxx_arm64_transition = transition(
+    implementation = _static_cxx_arm64_transition_impl,
+    inputs = [],
+    outputs = [
+        "//bazel:static_cxx",
+        "//command_line_option:cpu",
+        "//command_line_option:compiler",
+        "//command_line_option:crosstool_top",
+        "//command_line_option:host_crosstool_top",
+    ],
+)
+
 def _static_cxx_binary_impl(ctx):
     binary = ctx.attr.binary[0][DefaultInfo].files_to_run.executable
     out = ctx.actions.declare_file(ctx.label.name)
@@ -44,6 +71,17 @@ static_cxx_binary = rule(
     executable = True,
     attrs = {
         "binary": attr.label(cfg = _static_cxx_transition, executable = True, mandatory = True),
+        "_allowlist_function_transition": attr.label(
+            default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
+        ),
+    },
+)
+
+static_cxx_arm64_binary = rule(
+    implementation = _static_cxx_binary_impl,
+    executable = True,
+    attrs = {
+        "binary": attr.label(cfg = _static_cxx_arm64_transition, executable = True, mandatory = True),
         "_allowlist_function_transition": attr.label(
             default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
         ),

@@ -11,6 +11,9 @@
 //
 //   lambda_extension_bench --extension=bazel-bin/gateway/otlp_gateway --starts=5 --invokes=200 --spans=100
 //   lambda_extension_bench --root=/tmp/layer-root --extension=/opt/extensions/otlp-reparent-gateway --check
+//   # the arm64 layer under qemu-user:
+//   lambda_extension_bench --root=/tmp/layer-root --emulator=/qemu-aarch64-static
+//     --extension=/opt/extensions/otlp-reparent-gateway --check
 //
 // With --root the extension runs chrooted there (the process must be allowed
 // to chroot: root, or inside `unshare --user --map-root-user`). With --check
@@ -51,6 +54,9 @@
 
 ABSL_FLAG(std::string, extension, "", "the extension executable (inside --root when given)");
 ABSL_FLAG(std::string, root, "", "chroot into this directory before starting the extension");
+ABSL_FLAG(std::string, emulator, "",
+          "start the extension through this program (inside --root when given) as `EMULATOR EXTENSION`: "
+          "a statically linked qemu-user for another architecture's extension where binfmt_misc is not set up");
 ABSL_FLAG(int, starts, 1, "cold starts (process lifecycles)");
 ABSL_FLAG(int, invokes, 20, "invokes per start");
 ABSL_FLAG(int, spans, 100, "spans each invoke sends (one OTLP/HTTP request)");
@@ -267,15 +273,21 @@ void OneStart(int start, Run* run) {
   std::vector<char*> envp;
   for (std::string& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
+  std::string emulator = absl::GetFlag(FLAGS_emulator);
   std::string argv0 = extension;
-  char* argv[] = {argv0.data(), nullptr};
+  // qemu-user gives the program it runs the argv[0] it was given, so the
+  // extension still registers under its own file name.
+  std::vector<char*> argv;
+  if (!emulator.empty()) argv.push_back(emulator.data());
+  argv.push_back(argv0.data());
+  argv.push_back(nullptr);
 
   const absl::Time spawned = absl::Now();
   const pid_t pid = fork();
   child.store(pid);
   if (pid == 0) {
     if (!root.empty() && (chroot(root.c_str()) != 0 || chdir("/") != 0)) _exit(126);
-    execve(extension.c_str(), argv, envp.data());
+    execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   auto wait_exit = [&](absl::Time deadline) -> int {

@@ -5,6 +5,10 @@
 #
 #   scripts/install_deps.sh            build dependencies only
 #   scripts/install_deps.sh --test     plus what the test suite uses
+#   scripts/install_deps.sh --arm64    plus the arm64 cross build of the Lambda
+#                                      layer: Debian's aarch64 cross compiler,
+#                                      qemu-user-static to run the result, and
+#                                      .deps/sysroot-arm64 (install_arm64_sysroot.sh)
 #
 # Test tools from registries other than apt live under the gitignored .deps/
 # at the root of the tree (stable paths; other tests may rely on them):
@@ -41,13 +45,22 @@ TEST_PACKAGES=(
   chromium  # tests/e2e/status_page_test.sh renders /status headless
   patchelf zip unzip  # deploy/lambda/build_layer.sh and the Lambda layer tests
 )
+ARM64_PACKAGES=(
+  g++-aarch64-linux-gnu  # gcc 12 for aarch64 with libstdc++ and glibc (*-arm64-cross packages)
+  qemu-user-static  # tests/deploy:lambda_layer_arm64_test runs the layer's binary
+  patchelf zip unzip  # deploy/lambda/build_layer.sh
+)
 
 packages=("${BUILD_PACKAGES[@]}")
 with_tests=0
-if [[ "${1:-}" == "--test" ]]; then
-  with_tests=1
-  packages+=("${TEST_PACKAGES[@]}")
-fi
+with_arm64=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) with_tests=1; packages+=("${TEST_PACKAGES[@]}") ;;
+    --arm64) with_arm64=1; packages+=("${ARM64_PACKAGES[@]}") ;;
+    *) echo "usage: $0 [--test] [--arm64]" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
@@ -150,4 +163,12 @@ if ((with_tests)); then
   # The OpenTelemetry Collector (differential metrics test, load-balancing
   # tier): about 4-5 CPU-minutes from a cold module cache.
   go_build tests/go/collector .deps/bin/otelcol-gateway-test .
+fi
+
+if ((with_arm64)); then
+  # The arm64 libraries, unpacked beside the tree (no arm64 package is
+  # installed on this machine).
+  scripts/install_arm64_sysroot.sh
+  require_tool aarch64-linux-gnu-g++ "apt-get install g++-aarch64-linux-gnu"
+  require_tool qemu-aarch64-static "apt-get install qemu-user-static"
 fi
