@@ -4,7 +4,10 @@
 # (//bench:noop_sink, counting the spans it receives over OTLP/HTTP) against
 #   sink       the no-op sink itself (the transport's ceiling)
 #   gateway    one gateway (reparenting on, cross_process: true, gzip
-#              OTLP/HTTP out with an Api-Token header)
+#              OTLP/HTTP out with an Api-Token header;
+#              wait_for_link_fate: false, because the load generator's
+#              consumers link to producers it never sends, which a waiting
+#              gateway would hold for the whole hold window)
 #   collector  the Collector doing what it can of that job: otlp receiver ->
 #              batch -> otlphttp exporter (gzip); it cannot reparent
 #   collector-gzip1  the same at gzip level 1 (the level the gateway's
@@ -12,8 +15,8 @@
 #   collector-nogzip  the same with compression: none (how much of the
 #              Collector's CPU is gzip)
 #   tier       the two-tier setup: one Collector (loadbalancing by trace id,
-#              static resolver) -> BENCH_TIER_GATEWAYS gateways (cross_process,
-#              wait_for_link_fate: false, as the manifests) -> the sink
+#              static resolver) -> BENCH_TIER_GATEWAYS gateways configured as
+#              above (as deploy/'s tier manifests run them) -> the sink
 # Each setup: a closed-loop run (throughput, CPU per process, delivered),
 # then an open-loop run at a fixed offered load (client latency, delay of the
 # last span to the sink). Writes the "Collector side by side" section of
@@ -124,9 +127,9 @@ start_sink() {
   SINK_HTTP=$(head -n 1 "$WORK/$name.out" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["http_port"])')
 }
 
-# start_gateway <name> <export http port> [reparent yaml]: sets GW_PID GW_GRPC
+# start_gateway <name> <export http port>: sets GW_PID GW_GRPC
 start_gateway() {
-  local name=$1 export_port=$2 reparent=${3:-"{cross_process: true}"} admin
+  local name=$1 export_port=$2 admin
   GW_GRPC=$(free_port)
   admin=$(free_port)
   cat >"$WORK/$name.yaml" <<EOF
@@ -134,7 +137,7 @@ receivers:
   grpc: {endpoint: "127.0.0.1:$GW_GRPC", max_recv_msg_size_mib: 16}
   http: {enabled: false}
 admin: {endpoint: "127.0.0.1:$admin"}
-reparent: $reparent
+reparent: {cross_process: true, wait_for_link_fate: false}
 exporter:
   type: dynatrace
   dynatrace: {endpoint: "http://127.0.0.1:$export_port/api/v2/otlp", api_token: "bench-token-not-a-secret"}
@@ -263,8 +266,7 @@ for setup in $SETUPS; do
       export_pid=$SINK_PID export_port=$SINK_HTTP
       endpoints=() gw_procs=()
       for i in $(seq "$TIER_GATEWAYS"); do
-        # As deploy/'s tier manifests run the replicas (docs/scale-out.md).
-        start_gateway "tier-gateway$i" "$export_port" "{cross_process: true, wait_for_link_fate: false}"
+        start_gateway "tier-gateway$i" "$export_port"
         endpoints+=("127.0.0.1:$GW_GRPC")
         gw_procs+=("gateway$i=$GW_PID")
       done
