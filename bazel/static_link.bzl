@@ -66,24 +66,19 @@ def _static_cxx_binary_impl(ctx):
     )
     return [DefaultInfo(files = depset([out]), executable = out)]
 
-static_cxx_binary = rule(
-    implementation = _static_cxx_binary_impl,
-    executable = True,
-    attrs = {
-        "binary": attr.label(cfg = _static_cxx_transition, executable = True, mandatory = True),
-        "_allowlist_function_transition": attr.label(
-            default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
-        ),
-    },
-)
+def _static_binary_rule(cfg):
+    # The same copy rule, its `binary` built in the configuration `cfg` sets.
+    return rule(
+        implementation = _static_cxx_binary_impl,
+        executable = True,
+        attrs = {
+            "binary": attr.label(cfg = cfg, executable = True, mandatory = True),
+            "_allowlist_function_transition": attr.label(
+                default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
+            ),
+        },
+    )
 
-static_cxx_arm64_binary = rule(
-    implementation = _static_cxx_binary_impl,
-    executable = True,
-    attrs = {
-        "binary": attr.label(cfg = _static_cxx_arm64_transition, executable = True, mandatory = True),
-        "_allowlist_function_transition": attr.label(
-            default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
-        ),
-    },
-)
+static_cxx_binary = _static_binary_rule(_static_cxx_transition)
+
+static_cxx_arm64_binary = _static_binary_rule(_static_cxx_arm64_transition)
