@@ -128,6 +128,7 @@ void FateMemory::Rotate(absl::Time now) {
   forget(moved_[current_]);
   forget(fates_[current_]);
   routes_[current_].clear();
+  if (moved_filter_ != nullptr) moved_filter_->Rotate();
   generation_start_ = now;
 }
 
@@ -144,6 +145,7 @@ void FateMemory::Expire(absl::Time now) {
       fates_[g].Clear();
       routes_[g].clear();
     }
+    if (moved_filter_ != nullptr) moved_filter_->Clear();
     generation_start_ = now;
   } else if (now - generation_start_ >= half) {
     Rotate(now);

@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "pipeline/otlp/trace_ids.h"
 #include "pipeline/reparent/fate_table.h"
+#include "pipeline/reparent/moved_filter.h"
 
 namespace gateway {
 
@@ -64,7 +65,10 @@ class FateMemory {
   void Record(const FateKey& key, uint64_t fingerprint, bool moved, const TraceId& new_trace, absl::Time now) {
     if (generation_start_ == absl::InfinitePast()) generation_start_ = now;
     if (max_resolved_spans_ <= 0 || !MakeRoom(moved, now)) return;
-    if (moved) moved_[current_].InsertOrAssign(key, fingerprint, new_trace);
+    if (moved) {
+      moved_[current_].InsertOrAssign(key, fingerprint, new_trace);
+      if (moved_filter_ != nullptr) moved_filter_->Add(fingerprint);
+    }
     fates_[current_].Insert(fingerprint, moved);
     AfterInsert(now);
   }
@@ -96,6 +100,11 @@ class FateMemory {
   // nullptr when none; valid until the next change.
   const std::vector<MessageRoute>* FindRoutes(const FateKey& batch) const;
   bool HasRoutes() const { return !routes_[0].empty() || !routes_[1].empty(); }
+
+  // From now on also adds every moved fate to `filter` (null: none), and
+  // rotates and clears it with the generations. It must be empty and
+  // outlive the memory or be replaced.
+  void ShareMovedFates(MovedFilter* filter) { moved_filter_ = filter; }
 
   // Forgets fates older than resolved_ttl (rotating the generations).
   void Expire(absl::Time now);
@@ -153,6 +162,7 @@ class FateMemory {
   // Batch spans' message routes, by generation like the fates.
   absl::flat_hash_map<FateKey, std::vector<MessageRoute>> routes_[2];
   int current_ = 0;
+  MovedFilter* moved_filter_ = nullptr;
   absl::Time generation_start_ = absl::InfinitePast();
   int64_t peak_table_bytes_ = 0;
 };

@@ -3,14 +3,18 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "concurrentqueue/blockingconcurrentqueue.h"
 #include "pipeline/base/sync.h"
 #include "pipeline/reparent/fate_store_gate.h"
+#include "pipeline/reparent/moved_filter.h"
+#include "pipeline/reparent/peer_fates.h"
 #include "pipeline/reparent/shard_of.h"
 #include "pipeline/reparent/trace_resolver.h"
 
@@ -28,6 +32,9 @@ constexpr int kMaxItemsPerFlush = 1 << 20;
 // store answers within a round trip or says it is down; a fate still absent
 // would be asked again only after 250 ms).
 constexpr absl::Duration kFlushFateStoreWait = absl::Milliseconds(250);
+// How often, at most, a worker with targets waiting for another shard to
+// catch up (PeerAnswer::kNotYet) asks again when it has nothing else to do.
+constexpr absl::Duration kPeerRecheck = absl::Milliseconds(1);
 
 // Counts down the shards that have not finished a Flush yet.
 struct FlushBarrier {
@@ -50,6 +57,13 @@ struct Work {
   std::vector<FateQuery> queries;
   uint32_t asker = 0;
   std::vector<FateAnswer> answers;
+  // Spans of a request, when shards share their moved fates: this part's
+  // place in its shard's order of submitted parts, and for every shard j
+  // the first ticket of j submitted after this request began (every part
+  // of j with a smaller ticket was submitted before it).
+  bool has_ticket = false;
+  uint64_t ticket = 0;
+  absl::InlinedVector<uint64_t, 4> horizon;
 };
 
 struct Counters {
@@ -63,6 +77,8 @@ struct Counters {
   Counter* released_memory_bound;
   Counter* released_shutdown;
   Counter* released_flush;
+  Counter* fate_queries;
+  Counter* peer_answers;
 };
 
 // A per-shard value summed by a gauge; each shard's worker stores its own
@@ -100,8 +116,38 @@ class ShardedTraceEngine final : public TraceEngine {
   void Shutdown() override;
 
  private:
+  struct Shard;
+
+  // A shard's resolver's view of the other shards (PeerFates): during the
+  // request being processed, a link target of shard j's trace surely did
+  // not move when j has finished every part submitted before the request
+  // (its watermark has reached the request's horizon) and j's filter does
+  // not hold it.
+  class Peers final : public PeerFates {
+   public:
+    explicit Peers(const std::vector<std::unique_ptr<Shard>>& shards) : shards_(shards) {}
+    PeerAnswer Ask(const TraceId& trace, const SpanId& span, uint64_t* after) const override;
+    PeerAnswer AskAgain(const TraceId& trace, const SpanId& span, uint64_t after) const override;
+    // The request being processed (null: none; nothing is answered).
+    const absl::InlinedVector<uint64_t, 4>* horizon = nullptr;
+
+   private:
+    const std::vector<std::unique_ptr<Shard>>& shards_;
+  };
+
   struct Shard {
     moodycamel::BlockingConcurrentQueue<Work> queue;
+    // Sharing moved fates (shards > 1, link fates not waited for): the
+    // resolver's moved fates, read by the other shards' workers; tickets
+    // handed out by Submit (any thread); every ticket below done_below is
+    // finished (stored by the worker with release, after its fates).
+    std::unique_ptr<MovedFilter> filter;
+    std::unique_ptr<Peers> peers;
+    std::atomic<uint64_t> next_ticket{0};
+    std::atomic<uint64_t> done_below{0};
+    // Worker only: tickets finished out of order (the queue is FIFO per
+    // producer only), a min-heap.
+    std::vector<uint64_t> done_early;
     std::unique_ptr<TraceResolver> resolver;
     std::unique_ptr<TraceBatcher> batcher;
     // With a fate store: in front of the resolver. After `queue`, so that it
@@ -121,6 +167,8 @@ class ShardedTraceEngine final : public TraceEngine {
   // Sends the questions and answers `index`'s resolver has produced.
   void Route(size_t index);
   void Publish(size_t index);
+  // `index`'s worker has finished the part with `ticket`.
+  void Finish(Shard& shard, uint64_t ticket);
   void ReleaseDirect(ScannedTraceRequest request);
 
   const ReparentOptions options_;
@@ -164,6 +212,12 @@ ShardedTraceEngine::ShardedTraceEngine(const ReparentOptions& options, const Tra
   counters_.released_memory_bound = metrics.GetCounter(released, released_help, {{"reason", "memory_bound"}});
   counters_.released_shutdown = metrics.GetCounter(released, released_help, {{"reason", "shutdown"}});
   counters_.released_flush = metrics.GetCounter(released, released_help, {{"reason", "flush"}});
+  const std::string lookups = "gateway_link_fate_lookups_total";
+  const std::string lookups_help =
+      "Link targets of other shards' traces looked up: asked of the owning shard, or answered from its shared filter "
+      "of moved fates";
+  counters_.fate_queries = metrics.GetCounter(lookups, lookups_help, {{"answered_by", "owner_shard"}});
+  counters_.peer_answers = metrics.GetCounter(lookups, lookups_help, {{"answered_by", "shared_filter"}});
   held_ = std::make_shared<ShardGauge>(n);
   metrics.AddGauge("gateway_held_spans", "Spans waiting for their parent's fate", {},
                    [gauge = held_] { return static_cast<double>(gauge->Sum()); });
@@ -189,10 +243,27 @@ ShardedTraceEngine::ShardedTraceEngine(const ReparentOptions& options, const Tra
       options.max_table_bytes > 0 ? std::max<int64_t>(1, options.max_table_bytes / static_cast<int64_t>(n)) : 0;
   limits.recent_decisions = kRecentDecisions;
   limits.shards = static_cast<uint32_t>(n);
+  // Shards share their moved fates when a question to the owner would not
+  // wait anyway (docs/reparenting.md §8). The filters' bytes come out of
+  // the tables' bound, at most a quarter of it.
+  const bool share = n > 1 && !options.WaitsForLinkFate() && limits.max_resolved_spans > 0;
+  size_t filter_bytes = MovedFilter::BytesFor(std::max<int64_t>(1, limits.max_resolved_spans / 2));
+  if (limits.max_table_bytes > 0) {
+    while (filter_bytes > 64 && static_cast<int64_t>(2 * filter_bytes) > limits.max_table_bytes / 4) filter_bytes /= 2;
+    if (share) {
+      limits.max_table_bytes = std::max<int64_t>(1, limits.max_table_bytes - 2 * static_cast<int64_t>(filter_bytes));
+    }
+  }
   for (size_t i = 0; i < n; ++i) {
     limits.shard = static_cast<uint32_t>(i);
     auto shard = std::make_unique<Shard>();
     shard->resolver = std::make_unique<TraceResolver>(options, limits);
+    if (share) {
+      shard->filter = std::make_unique<MovedFilter>(filter_bytes);
+      shard->resolver->ShareMovedFates(shard->filter.get());
+      shard->peers = std::make_unique<Peers>(shards_);
+      shard->resolver->AskPeersFirst(shard->peers.get());
+    }
     shard->batcher = std::make_unique<TraceBatcher>(batcher_options, exporter, budget);
     if (fate_store != nullptr) {
       // An empty work item only wakes the worker (the queue takes any number
@@ -231,11 +302,26 @@ void ShardedTraceEngine::Submit(ScannedTraceRequest request) {
     const size_t expected = request.spans.size() / n;
     for (std::vector<SpanRef>& part : parts) part.reserve(expected + expected / 4 + 8);
     for (SpanRef& span : request.spans) parts[ShardOf(span.trace_id, n)].push_back(std::move(span));
+    // Tickets before any part is enqueued: a request submitted before this
+    // one began has smaller tickets on every shard.
+    const bool share = shards_[0]->filter != nullptr;
+    absl::InlinedVector<uint64_t, 4> horizon;
+    if (share) {
+      horizon.resize(n);
+      for (size_t i = 0; i < n; ++i) {
+        horizon[i] = parts[i].empty() ? shards_[i]->next_ticket.load() : shards_[i]->next_ticket.fetch_add(1);
+      }
+    }
     for (size_t i = 0; i < n; ++i) {
       if (parts[i].empty()) continue;
       Work work;
       work.spans = std::move(parts[i]);
       work.buffer = request.buffer;
+      if (share) {
+        work.has_ticket = true;
+        work.ticket = horizon[i];
+        work.horizon = horizon;
+      }
       shards_[i]->queue.enqueue(std::move(work));
     }
   }
@@ -265,6 +351,7 @@ void ShardedTraceEngine::Run(size_t index) {
   };
   auto process = [&](Work& work) {
     const absl::Time now = clock_.Now();
+    if (work.has_ticket) shard.peers->horizon = &work.horizon;
     if (!work.spans.empty()) {
       if (gate != nullptr && gate->Admit(work.buffer, work.spans, now, &pass)) {
         // Consumers wait in the gate for the fate store's answer.
@@ -278,6 +365,13 @@ void ShardedTraceEngine::Run(size_t index) {
     for (const FateAnswer& answer : work.answers) {
       resolver.LearnFate(answer.trace, answer.span, answer.known ? &answer.fate : nullptr, now, &out);
     }
+    if (work.has_ticket) {
+      shard.peers->horizon = nullptr;
+      // After the part's fates went into the filter.
+      Finish(shard, work.ticket);
+      work.has_ticket = false;
+    }
+    if (resolver.HasPeerWaits()) resolver.RecheckPeers(now, &out);
     work.spans.clear();
     work.queries.clear();
     work.answers.clear();
@@ -300,7 +394,11 @@ void ShardedTraceEngine::Run(size_t index) {
     absl::Time now = clock_.Now();
     absl::Time next = std::min(resolver.NextExpiry(), batcher.Deadline());
     if (gate != nullptr) next = std::min(next, gate->NextDeadline());
-    const absl::Duration wait = std::clamp(next - now, absl::ZeroDuration(), options_.worker_tick);
+    // Targets waiting for another shard to catch up look again soon (that
+    // shard does not wake this one).
+    const absl::Duration tick =
+        resolver.HasPeerWaits() ? std::min(options_.worker_tick, kPeerRecheck) : options_.worker_tick;
+    const absl::Duration wait = std::clamp(next - now, absl::ZeroDuration(), tick);
     bool got = shard.queue.wait_dequeue_timed(work, absl::ToInt64Microseconds(wait));
     for (int taken = 0; got; ++taken) {
       take(work, &stop);
@@ -337,6 +435,7 @@ void ShardedTraceEngine::Run(size_t index) {
     } else {
       now = clock_.Now();
       if (gate != nullptr) gate->Poll(now, resolver, &out);
+      resolver.RecheckPeers(now, &out);
       resolver.Expire(now, &out);
       emit(now);
       if (shards_.size() > 1) Route(index);
@@ -351,6 +450,37 @@ void ShardedTraceEngine::Run(size_t index) {
     }
     flushes.clear();
   }
+}
+
+PeerAnswer ShardedTraceEngine::Peers::Ask(const TraceId& trace, const SpanId& span, uint64_t* after) const {
+  if (horizon == nullptr) return PeerAnswer::kAskOwner;
+  *after = (*horizon)[ShardOf(trace, shards_.size())];
+  return AskAgain(trace, span, *after);
+}
+
+PeerAnswer ShardedTraceEngine::Peers::AskAgain(const TraceId& trace, const SpanId& span, uint64_t after) const {
+  const Shard& owner = *shards_[ShardOf(trace, shards_.size())];
+  // Acquire: the owner's fates of everything before `after` are in its
+  // filter.
+  if (owner.done_below.load(std::memory_order_acquire) < after) return PeerAnswer::kNotYet;
+  return owner.filter->MayContain(FateFingerprint(FateKey{trace, span})) ? PeerAnswer::kAskOwner
+                                                                         : PeerAnswer::kUnmoved;
+}
+
+void ShardedTraceEngine::Finish(Shard& shard, uint64_t ticket) {
+  const uint64_t below = shard.done_below.load(std::memory_order_relaxed);
+  if (ticket != below) {
+    shard.done_early.push_back(ticket);
+    std::push_heap(shard.done_early.begin(), shard.done_early.end(), std::greater<>());
+    return;
+  }
+  uint64_t next = ticket + 1;
+  while (!shard.done_early.empty() && shard.done_early.front() == next) {
+    std::pop_heap(shard.done_early.begin(), shard.done_early.end(), std::greater<>());
+    shard.done_early.pop_back();
+    ++next;
+  }
+  shard.done_below.store(next, std::memory_order_release);
 }
 
 void ShardedTraceEngine::Route(size_t index) {
@@ -396,9 +526,12 @@ void ShardedTraceEngine::Publish(size_t index) {
     counters_.released_shutdown->Add(s.released_shutdown - p.released_shutdown);
   }
   if (s.released_flush != p.released_flush) counters_.released_flush->Add(s.released_flush - p.released_flush);
+  if (s.fate_queries != p.fate_queries) counters_.fate_queries->Add(s.fate_queries - p.fate_queries);
+  if (s.peer_answers != p.peer_answers) counters_.peer_answers->Add(s.peer_answers - p.peer_answers);
   p = s;
   held_->values[index].store(shard.resolver->HeldSpans(), std::memory_order_relaxed);
-  table_bytes_->values[index].store(shard.resolver->TableBytes(), std::memory_order_relaxed);
+  table_bytes_->values[index].store(
+      shard.resolver->TableBytes() + (shard.filter != nullptr ? shard.filter->Bytes() : 0), std::memory_order_relaxed);
   held_bytes_->values[index].store(shard.resolver->HeldBytes(), std::memory_order_relaxed);
   if (s.decisions != shard.decisions_published) {
     const auto& recent = shard.resolver->RecentDecisions();

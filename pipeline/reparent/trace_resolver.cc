@@ -70,6 +70,15 @@ bool TraceResolver::Owns(const TraceId& trace) const {
   return limits_.shards <= 1 || ShardOf(trace, limits_.shards) == limits_.shard;
 }
 
+PeerAnswer TraceResolver::LinkFateNow(const LinkRef& link, uint64_t* after) {
+  if (options_.WaitsForLinkFate()) return PeerAnswer::kAskOwner;
+  if (Owns(link.trace_id)) return PeerAnswer::kUnmoved;
+  if (peers_ == nullptr) return PeerAnswer::kAskOwner;
+  const PeerAnswer answer = peers_->Ask(link.trace_id, link.span_id, after);
+  if (answer == PeerAnswer::kUnmoved) ++stats_.peer_answers;
+  return answer;
+}
+
 bool TraceResolver::EligibleLink(const SpanRef& span, const LinkRef& link) const {
   if (!link.valid || link.trace_id == span.trace_id) return false;
   // Unsampled where the flags say so: the link's flags were written (the
@@ -252,14 +261,16 @@ void TraceResolver::StartTarget(const SpanRef& span, const std::shared_ptr<const
   }
   // Not known: a gateway in front of one service uses what it knows; a
   // central one (cross_process, wait_for_link_fate) waits for the link
-  // target within the hold window. Another shard's trace is always asked
-  // about.
-  if (!options_.WaitsForLinkFate() && Owns(link.trace_id)) {
+  // target within the hold window. Another shard's trace is asked about
+  // unless a peer can say it did not move.
+  uint64_t after = 0;
+  const PeerAnswer now_answer = LinkFateNow(link, &after);
+  if (now_answer == PeerAnswer::kUnmoved) {
     DecideTarget(span, buffer, chosen, link.trace_id, anchored, now, out);
     return;
   }
   const uint64_t id = Hold(span, buffer, Wait::kLink, chosen, SpanId(), false, anchored, now);
-  WaitForLink(id, link);
+  WaitForLink(link, now_answer == PeerAnswer::kNotYet ? &after : nullptr);
   BreakCycle(id);
 }
 
@@ -347,12 +358,16 @@ void TraceResolver::MakeMessageSpans(const SpanRef& batch, const std::shared_ptr
     Fate fate;
     if (memory_.Find(target, FateFingerprint(target), &fate)) {
       EmitMessageSpan(batch, buffer, m.link, m.id, fate.moved ? fate.new_trace : link.trace_id, batch_trace, now, out);
-    } else if (!options_.WaitsForLinkFate() && Owns(link.trace_id)) {
+      continue;
+    }
+    uint64_t after = 0;
+    const PeerAnswer now_answer = LinkFateNow(link, &after);
+    if (now_answer == PeerAnswer::kUnmoved) {
       EmitMessageSpan(batch, buffer, m.link, m.id, link.trace_id, batch_trace, now, out);
     } else {
       const uint64_t id = Hold(batch, buffer, Wait::kLink, m.link, m.id, /*message_span=*/true, false, now);
       batch_traces_[id] = batch_trace;
-      WaitForLink(id, link);
+      WaitForLink(link, now_answer == PeerAnswer::kNotYet ? &after : nullptr);
       BreakCycle(id);
     }
   }

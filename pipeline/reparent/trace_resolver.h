@@ -45,6 +45,8 @@
 #include "pipeline/reparent/fate_observer.h"
 #include "pipeline/reparent/fate_memory.h"
 #include "pipeline/reparent/fate_table.h"
+#include "pipeline/reparent/moved_filter.h"
+#include "pipeline/reparent/peer_fates.h"
 #include "pipeline/reparent/reparent_options.h"
 #include "pipeline/reparent/trace_engine.h"
 
@@ -86,6 +88,10 @@ struct TraceResolverStats {
   // target's fate after waiting for it (hold window, held bound, shutdown,
   // or a cycle of links).
   int64_t link_fate_unknown = 0;
+  // Link targets of other shards' traces: questions sent to their owners,
+  // and answers taken from the owners' shared filters instead (AskPeersFirst).
+  int64_t fate_queries = 0;
+  int64_t peer_answers = 0;
   // Reparent decisions recorded so far (RecentDecisions keeps the last few).
   int64_t decisions = 0;
 };
@@ -179,6 +185,21 @@ class TraceResolver final {
   // was asked does not know it; what waits for it is decided without it.
   void LearnFate(const TraceId& trace, const SpanId& span, const Fate* fate, absl::Time now,
                  std::vector<OutputSpan>* out);
+  // Without WaitsForLinkFate: before asking the owner of a link target of
+  // another shard's trace, asks `peers` (null: nobody) whether it surely
+  // has not moved; if so the target goes to its link's trace at once, as
+  // the owner's answer would send it; if they cannot tell yet, they are
+  // asked again at RecheckPeers. `peers` must outlive the resolver or
+  // be replaced.
+  void AskPeersFirst(const PeerFates* peers) { peers_ = peers; }
+  // Adds every moved fate this resolver remembers to `filter` (null: none),
+  // rotating it with the fate tables; see FateMemory::ShareMovedFates.
+  void ShareMovedFates(MovedFilter* filter) { memory_.ShareMovedFates(filter); }
+  // Whether targets wait for the peers (AskPeersFirst said kNotYet).
+  bool HasPeerWaits() const { return !peer_waits_.empty(); }
+  // Asks the peers again about what waits for them: decides what they
+  // now answer for, asks the owners what only they can say.
+  void RecheckPeers(absl::Time now, std::vector<OutputSpan>* out);
   // The remembered fate of span (original trace `trace`, `span`); false if none.
   bool KnownFate(const TraceId& trace, const SpanId& span, Fate* fate) const;
 
@@ -340,6 +361,19 @@ class TraceResolver final {
   // Decides the targets held back to the end of the request.
   void FinishRequest(absl::Time now, std::vector<OutputSpan>* out);
   bool Owns(const TraceId& trace) const;
+  // What to do now about a link target whose fate is not known here:
+  // kUnmoved: decide it into its link's trace (no waiting for link fates,
+  // and this shard owns it or a peer says it did not move); kAskOwner: wait
+  // and ask its owner (or, owned, just wait); kNotYet: wait and ask the
+  // peers again (*after).
+  PeerAnswer LinkFateNow(const LinkRef& link, uint64_t* after);
+  const PeerFates* peers_ = nullptr;
+  // Link targets the peers are to be asked about again (RecheckPeers).
+  struct PeerWait {
+    FateKey key;
+    uint64_t after;
+  };
+  std::vector<PeerWait> peer_waits_;
 
   // --- waiting (trace_resolver_waits.cc) ---
   // Holds a span that arrives now (or a per-message span not made yet) and
@@ -351,9 +385,10 @@ class TraceResolver final {
   void Restore(uint64_t hold_id, Held held);
   // Removes a held entry and returns it.
   Held Take(uint64_t hold_id);
-  // Asks the owner of link target `link` when it is not ours and nobody
-  // asked yet.
-  void WaitForLink(uint64_t hold_id, const LinkRef& link);
+  // Asks about link target `link` when it is not ours and nobody asked
+  // yet: the peers again later when `after` is given (LinkFateNow said
+  // kNotYet), else its owner.
+  void WaitForLink(const LinkRef& link, const uint64_t* after);
   static FateKey WaitKey(const Held& held);
   static FateKey OwnKey(const Held& held);
   void RecordFate(const FateKey& key, uint64_t fingerprint, bool moved, const TraceId& new_trace, absl::Time now);

@@ -85,14 +85,46 @@ TraceResolver::Held TraceResolver::Take(uint64_t hold_id) {
   return held;
 }
 
-void TraceResolver::WaitForLink(uint64_t hold_id, const LinkRef& link) {
-  (void)hold_id;
+void TraceResolver::WaitForLink(const LinkRef& link, const uint64_t* after) {
   if (Owns(link.trace_id)) return;
   // The first to wait for it asks; the answer wakes them all.
-  auto it = waiting_.find(FateKey{link.trace_id, link.span_id});
-  if (it != waiting_.end() && it->second.size() == 1) {
+  const FateKey key{link.trace_id, link.span_id};
+  auto it = waiting_.find(key);
+  if (it == waiting_.end() || it->second.size() != 1) return;
+  if (after != nullptr) {
+    peer_waits_.push_back(PeerWait{key, *after});
+  } else {
     queries_.push_back(FateQuery{link.trace_id, link.span_id, options_.WaitsForLinkFate()});
+    ++stats_.fate_queries;
   }
+}
+
+void TraceResolver::RecheckPeers(absl::Time now, std::vector<OutputSpan>* out) {
+  if (peer_waits_.empty()) return;
+  size_t kept = 0;
+  for (size_t i = 0; i < peer_waits_.size(); ++i) {
+    const PeerWait wait = peer_waits_[i];
+    // Decided meanwhile (hold window, held bound, flush): nothing to ask.
+    if (!waiting_.contains(wait.key)) continue;
+    const TraceId trace = KeyTrace(wait.key);
+    const SpanId span = KeySpan(wait.key);
+    switch (peers_ != nullptr ? peers_->AskAgain(trace, span, wait.after) : PeerAnswer::kAskOwner) {
+      case PeerAnswer::kNotYet:
+        peer_waits_[kept++] = wait;
+        break;
+      case PeerAnswer::kUnmoved:
+        ++stats_.peer_answers;
+        Wake(wait.key, false, Fate{});
+        break;
+      case PeerAnswer::kAskOwner:
+        queries_.push_back(FateQuery{trace, span, options_.WaitsForLinkFate()});
+        ++stats_.fate_queries;
+        break;
+    }
+  }
+  peer_waits_.erase(peer_waits_.begin() + static_cast<std::ptrdiff_t>(kept), peer_waits_.end());
+  ResolveReady(now, out);
+  CompactOrder();
 }
 
 void TraceResolver::RecordFate(const FateKey& key, uint64_t fingerprint, bool moved, const TraceId& new_trace,
@@ -319,6 +351,7 @@ void TraceResolver::ReleaseAllHeld(Release reason, std::vector<OutputSpan>* out)
   held_by_key_.clear();
   anchor_links_.clear();
   batch_traces_.clear();
+  peer_waits_.clear();
   link_waits_ = 0;
 }
 

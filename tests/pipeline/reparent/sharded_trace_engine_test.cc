@@ -93,6 +93,9 @@ class ShardedTraceEngineTest : public ::testing::Test {
   int64_t Released(const std::string& reason) const {
     return metrics_.CounterValue("gateway_spans_released_unchanged_total", {{"reason", reason}});
   }
+  int64_t Lookups(const std::string& answered_by) const {
+    return metrics_.CounterValue("gateway_link_fate_lookups_total", {{"answered_by", answered_by}});
+  }
 
   ReparentOptions options_;
   TraceBatcherOptions batcher_options_;
@@ -268,6 +271,19 @@ class ShardedChainTest : public ShardedTraceEngineTest {
     EXPECT_EQ(Released("hold_window"), 0);
     EXPECT_EQ(Released("shutdown"), 0);
     EXPECT_EQ(metrics_.CounterValue("gateway_link_fate_unknown_total"), 0);
+    // A sidecar's shards read each other's filters of moved fates: a
+    // producer that did not move is answered there, one that moved (every
+    // hop after the first) is asked of its owner. A central gateway waits
+    // for link fates, which only the owner can do.
+    const int64_t from_filter = Lookups("shared_filter");
+    const int64_t from_owner = Lookups("owner_shard");
+    if (cross_process) {
+      EXPECT_EQ(from_filter, 0);
+      EXPECT_GT(from_owner, 0);
+    } else {
+      EXPECT_GT(from_filter, 0);
+      EXPECT_GT(from_owner, 0);
+    }
   }
 };
 
@@ -277,6 +293,49 @@ TEST_F(ShardedChainTest, CentralGatewayChainsShuffledAcrossRequestsAndShardsEndW
 
 TEST_F(ShardedChainTest, SidecarChainsArrivingHopAfterHopEndWholeInTheFirstTrace) {
   RunChains(/*cross_process=*/false);
+}
+
+TEST_F(ShardedTraceEngineTest, SidecarShardsDecideConsumersOfEachOthersTracesWithoutAsking) {
+  options_.shards = 2;
+  Start();
+  // Consumers whose producers (not seen, so not moved) are in traces of
+  // either shard, each with a child that waits for it.
+  constexpr uint64_t kConsumers = 200;
+  int64_t cross = 0;
+  std::vector<ProtoSpan> spans;
+  for (uint64_t n = 1; n <= kConsumers; ++n) {
+    const uint64_t own_trace = Spread(n);
+    const uint64_t producer_trace = Spread(100'000 + n);
+    spans.push_back(MakeSpan(own_trace, 10 * n + 1, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {{producer_trace, 7}}));
+    spans.push_back(MakeSpan(own_trace, 10 * n + 2, 10 * n + 1));
+    TraceId own, producer;
+    TraceId::FromBytes(TraceIdBytes(own_trace), &own);
+    TraceId::FromBytes(TraceIdBytes(producer_trace), &producer);
+    if (ShardOf(own, 2) != ShardOf(producer, 2)) ++cross;
+    if (spans.size() == 20) {
+      Submit(spans);
+      spans.clear();
+    }
+  }
+  ASSERT_GT(cross, 0);
+  ASSERT_TRUE(WaitUntil([&] {
+    return metrics_.CounterValue("gateway_spans_processed_total") == static_cast<int64_t>(2 * kConsumers) &&
+           engine_->HeldSpans() == 0;
+  }));
+  EXPECT_EQ(Lookups("shared_filter"), cross);
+  EXPECT_EQ(Lookups("owner_shard"), 0);  // 200 moved fates in 1 MiB: no false positive
+  EXPECT_EQ(metrics_.CounterValue("gateway_spans_reparented_total"), static_cast<int64_t>(kConsumers));
+  engine_->Shutdown();
+  // Each consumer and its child under the consumer's producer.
+  std::map<std::string, ProtoSpan> by_id;
+  for (const ProtoSpan& s : ExportedSpans(exporter_)) by_id[s.span_id()] = s;
+  for (uint64_t n = 1; n <= kConsumers; ++n) {
+    const ProtoSpan& consumer = by_id[SpanIdBytes(10 * n + 1)];
+    EXPECT_EQ(consumer.trace_id(), TraceIdBytes(Spread(100'000 + n)));
+    EXPECT_EQ(consumer.parent_span_id(), SpanIdBytes(7));
+    EXPECT_EQ(by_id[SpanIdBytes(10 * n + 2)].trace_id(), TraceIdBytes(Spread(100'000 + n)));
+  }
+  EXPECT_EQ(ExportedSpans(exporter_).size(), 2 * kConsumers);
 }
 
 TEST_F(ShardedTraceEngineTest, ShutdownReleasesHeldSpansUnchanged) {
