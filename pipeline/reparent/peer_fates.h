@@ -9,7 +9,8 @@
 //   switch (peers.Ask(trace, span, &after)) {
 //     case PeerAnswer::kUnmoved: ...                 // decide now
 //     case PeerAnswer::kAskOwner: ...                // a FateQuery
-//     case PeerAnswer::kNotYet: ... peers.AskAgain(trace, span, after) later
+//     case PeerAnswer::kNotYet: ... once peers.Progress(owner) >= after:
+//                                   peers.AskAgain(trace, span, after)
 //   }
 #pragma once
 
@@ -40,9 +41,12 @@ class PeerFates {
   // also when no request is being processed. Called on the resolver's
   // thread; must not block.
   virtual PeerAnswer Ask(const TraceId& trace, const SpanId& span, uint64_t* after) const = 0;
-  // The same question again, with Ask's *after: never kNotYet forever (the
-  // owner keeps deciding), but may be for a while.
+  // The same question again, with Ask's *after: kNotYet until
+  // Progress(owner of `trace`) reaches `after`.
   virtual PeerAnswer AskAgain(const TraceId& trace, const SpanId& span, uint64_t after) const = 0;
+  // How far shard `shard` has got: AskAgain with an `after` of at most
+  // this no longer answers kNotYet. Never decreases.
+  virtual uint64_t Progress(uint32_t shard) const = 0;
 };
 
 }  // namespace gateway

@@ -128,6 +128,9 @@ class ShardedTraceEngine final : public TraceEngine {
     explicit Peers(const std::vector<std::unique_ptr<Shard>>& shards) : shards_(shards) {}
     PeerAnswer Ask(const TraceId& trace, const SpanId& span, uint64_t* after) const override;
     PeerAnswer AskAgain(const TraceId& trace, const SpanId& span, uint64_t after) const override;
+    uint64_t Progress(uint32_t shard) const override {
+      return shards_[shard]->done_below.load(std::memory_order_acquire);
+    }
     // The request being processed (null: none; nothing is answered).
     const absl::InlinedVector<uint64_t, 4>* horizon = nullptr;
 

@@ -196,9 +196,11 @@ class TraceResolver final {
   // rotating it with the fate tables; see FateMemory::ShareMovedFates.
   void ShareMovedFates(MovedFilter* filter) { memory_.ShareMovedFates(filter); }
   // Whether targets wait for the peers (AskPeersFirst said kNotYet).
-  bool HasPeerWaits() const { return !peer_waits_.empty(); }
-  // Asks the peers again about what waits for them: decides what they
-  // now answer for, asks the owners what only they can say.
+  bool HasPeerWaits() const { return peer_wait_count_ > 0; }
+  // Asks the peers again about what waits for them, once its owner has got
+  // far enough (a look at each owner's progress when nothing is due):
+  // decides what they now answer for, asks the owners what only they can
+  // say.
   void RecheckPeers(absl::Time now, std::vector<OutputSpan>* out);
   // The remembered fate of span (original trace `trace`, `span`); false if none.
   bool KnownFate(const TraceId& trace, const SpanId& span, Fate* fate) const;
@@ -368,12 +370,15 @@ class TraceResolver final {
   // peers again (*after).
   PeerAnswer LinkFateNow(const LinkRef& link, uint64_t* after);
   const PeerFates* peers_ = nullptr;
-  // Link targets the peers are to be asked about again (RecheckPeers).
+  // Link targets the peers are to be asked about again (RecheckPeers), per
+  // owner shard, in the order asked (so nearly in order of `after`: a
+  // shard's requests are processed nearly in ticket order).
   struct PeerWait {
     FateKey key;
     uint64_t after;
   };
-  std::vector<PeerWait> peer_waits_;
+  std::vector<std::deque<PeerWait>> peer_waits_;
+  size_t peer_wait_count_ = 0;
 
   // --- waiting (trace_resolver_waits.cc) ---
   // Holds a span that arrives now (or a per-message span not made yet) and

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <utility>
 
+#include "pipeline/reparent/shard_of.h"
 #include "pipeline/reparent/trace_resolver.h"
 
 namespace gateway {
@@ -92,7 +93,10 @@ void TraceResolver::WaitForLink(const LinkRef& link, const uint64_t* after) {
   auto it = waiting_.find(key);
   if (it == waiting_.end() || it->second.size() != 1) return;
   if (after != nullptr) {
-    peer_waits_.push_back(PeerWait{key, *after});
+    const auto owner = static_cast<uint32_t>(ShardOf(link.trace_id, limits_.shards));
+    if (peer_waits_.size() <= owner) peer_waits_.resize(limits_.shards);
+    peer_waits_[owner].push_back(PeerWait{key, *after});
+    ++peer_wait_count_;
   } else {
     queries_.push_back(FateQuery{link.trace_id, link.span_id, options_.WaitsForLinkFate()});
     ++stats_.fate_queries;
@@ -100,29 +104,35 @@ void TraceResolver::WaitForLink(const LinkRef& link, const uint64_t* after) {
 }
 
 void TraceResolver::RecheckPeers(absl::Time now, std::vector<OutputSpan>* out) {
-  if (peer_waits_.empty()) return;
-  size_t kept = 0;
-  for (size_t i = 0; i < peer_waits_.size(); ++i) {
-    const PeerWait wait = peer_waits_[i];
-    // Decided meanwhile (hold window, held bound, flush): nothing to ask.
-    if (!waiting_.contains(wait.key)) continue;
-    const TraceId trace = KeyTrace(wait.key);
-    const SpanId span = KeySpan(wait.key);
-    switch (peers_ != nullptr ? peers_->AskAgain(trace, span, wait.after) : PeerAnswer::kAskOwner) {
-      case PeerAnswer::kNotYet:
-        peer_waits_[kept++] = wait;
+  if (peer_wait_count_ == 0) return;
+  for (uint32_t shard = 0; shard < peer_waits_.size(); ++shard) {
+    std::deque<PeerWait>& waits = peer_waits_[shard];
+    if (waits.empty()) continue;
+    // Those behind one not due yet wait for it (a little longer at worst).
+    const uint64_t progress = peers_ != nullptr ? peers_->Progress(shard) : ~uint64_t{0};
+    while (!waits.empty() && waits.front().after <= progress) {
+      const PeerWait wait = waits.front();
+      waits.pop_front();
+      --peer_wait_count_;
+      // Decided meanwhile (hold window, held bound, flush): nothing to ask.
+      if (!waiting_.contains(wait.key)) continue;
+      const TraceId trace = KeyTrace(wait.key);
+      const SpanId span = KeySpan(wait.key);
+      const PeerAnswer answer = peers_ != nullptr ? peers_->AskAgain(trace, span, wait.after) : PeerAnswer::kAskOwner;
+      if (answer == PeerAnswer::kNotYet) {
+        waits.push_front(wait);
+        ++peer_wait_count_;
         break;
-      case PeerAnswer::kUnmoved:
+      }
+      if (answer == PeerAnswer::kUnmoved) {
         ++stats_.peer_answers;
         Wake(wait.key, false, Fate{});
-        break;
-      case PeerAnswer::kAskOwner:
+      } else {
         queries_.push_back(FateQuery{trace, span, options_.WaitsForLinkFate()});
         ++stats_.fate_queries;
-        break;
+      }
     }
   }
-  peer_waits_.erase(peer_waits_.begin() + static_cast<std::ptrdiff_t>(kept), peer_waits_.end());
   ResolveReady(now, out);
   CompactOrder();
 }
@@ -352,6 +362,7 @@ void TraceResolver::ReleaseAllHeld(Release reason, std::vector<OutputSpan>* out)
   anchor_links_.clear();
   batch_traces_.clear();
   peer_waits_.clear();
+  peer_wait_count_ = 0;
   link_waits_ = 0;
 }
 

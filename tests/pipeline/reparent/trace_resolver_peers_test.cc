@@ -28,7 +28,9 @@ class ScriptedPeers final : public PeerFates {
     last_after = after;
     return Next();
   }
+  uint64_t Progress(uint32_t shard) const override { return progress; }
   mutable std::deque<PeerAnswer> script;
+  uint64_t progress = 100;
   mutable int asked = 0;
   mutable int asked_again = 0;
   mutable uint64_t last_after = 0;
@@ -112,18 +114,32 @@ TEST_F(TraceResolverPeersTest, WhatOnlyTheOwnerCanSayIsAskedOfTheOwner) {
   ExpectUnderItsProducer(testing::DecodeSpans(out), TraceIdBytes(999));
 }
 
-TEST_F(TraceResolverPeersTest, NotYetWaitsWithoutAQuestionAndIsAskedAgain) {
-  MakeWithPeers({PeerAnswer::kNotYet, PeerAnswer::kNotYet, PeerAnswer::kUnmoved});
+TEST_F(TraceResolverPeersTest, NotYetWaitsWithoutAQuestionAndIsAskedAgainOnceTheOwnerGotFarEnough) {
+  MakeWithPeers({PeerAnswer::kNotYet, PeerAnswer::kUnmoved});
+  peers_.progress = 6;  // Ask set after = 7
   EXPECT_TRUE(FeedRequest(ConsumerAndChild()).empty());
   EXPECT_TRUE(resolver_->HasPeerWaits());
   EXPECT_EQ(resolver_->HeldSpans(), 2);
-  EXPECT_TRUE(Recheck().empty());  // still not yet
-  EXPECT_EQ(peers_.last_after, 7u);
+  EXPECT_TRUE(Recheck().empty());  // the owner is not there yet: not even asked
+  EXPECT_EQ(peers_.asked_again, 0);
+  peers_.progress = 7;
   ExpectUnderItsProducer(Recheck(), TraceIdBytes(other_));
+  EXPECT_EQ(peers_.asked_again, 1);
+  EXPECT_EQ(peers_.last_after, 7u);
   EXPECT_FALSE(resolver_->HasPeerWaits());
   EXPECT_TRUE(Queries().empty());
   EXPECT_EQ(resolver_->stats().peer_answers, 1);
   EXPECT_EQ(resolver_->stats().link_fate_unknown, 0);
+}
+
+TEST_F(TraceResolverPeersTest, APeerThatStillCannotTellIsAskedAgainLater) {
+  MakeWithPeers({PeerAnswer::kNotYet, PeerAnswer::kNotYet, PeerAnswer::kUnmoved});
+  EXPECT_TRUE(FeedRequest(ConsumerAndChild()).empty());
+  EXPECT_TRUE(Recheck().empty());
+  EXPECT_TRUE(resolver_->HasPeerWaits());
+  ExpectUnderItsProducer(Recheck(), TraceIdBytes(other_));
+  EXPECT_EQ(peers_.asked_again, 2);
+  EXPECT_TRUE(Queries().empty());
 }
 
 TEST_F(TraceResolverPeersTest, NotYetThenMayHaveMovedAsksTheOwner) {
