@@ -306,7 +306,8 @@ TEST_F(ShardedTraceEngineTest, SidecarShardsDecideConsumersOfEachOthersTracesWit
   for (uint64_t n = 1; n <= kConsumers; ++n) {
     const uint64_t own_trace = Spread(n);
     const uint64_t producer_trace = Spread(100'000 + n);
-    spans.push_back(MakeSpan(own_trace, 10 * n + 1, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {{producer_trace, 7}}));
+    spans.push_back(
+        MakeSpan(own_trace, 10 * n + 1, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {{producer_trace, 7}}));
     spans.push_back(MakeSpan(own_trace, 10 * n + 2, 10 * n + 1));
     TraceId own, producer;
     TraceId::FromBytes(TraceIdBytes(own_trace), &own);
