@@ -22,13 +22,14 @@ namespace gateway {
 
 enum class PeerAnswer : uint8_t {
   // The owner surely does not remember the span as moved, and it has
-  // decided every span submitted before the request being processed: the
-  // answer the owner would give to a question that does not wait.
+  // processed every span submitted before the request being processed, and
+  // its own part of that request: the answer the owner would give to a
+  // question that does not wait.
   kUnmoved,
   // It may have moved: only the owner can say (FateQuery).
   kAskOwner,
-  // The owner has not yet decided everything submitted before the request:
-  // ask again (AskAgain) once it may have.
+  // The owner has not processed all that yet: ask again (AskAgain) once it
+  // may have.
   kNotYet,
 };
 

@@ -59,8 +59,8 @@ struct Work {
   std::vector<FateAnswer> answers;
   // Spans of a request, when shards share their moved fates: this part's
   // place in its shard's order of submitted parts, and for every shard j
-  // the first ticket of j submitted after this request began (every part
-  // of j with a smaller ticket was submitted before it).
+  // the ticket below which j's parts were submitted before this request
+  // began or belong to it (its own part included).
   bool has_ticket = false;
   uint64_t ticket = 0;
   absl::InlinedVector<uint64_t, 4> horizon;
@@ -120,9 +120,9 @@ class ShardedTraceEngine final : public TraceEngine {
 
   // A shard's resolver's view of the other shards (PeerFates): during the
   // request being processed, a link target of shard j's trace surely did
-  // not move when j has finished every part submitted before the request
-  // (its watermark has reached the request's horizon) and j's filter does
-  // not hold it.
+  // not move when j has finished every part submitted before the request,
+  // and its part of the request (its watermark has reached the request's
+  // horizon), and j's filter does not hold it.
   class Peers final : public PeerFates {
    public:
     explicit Peers(const std::vector<std::unique_ptr<Shard>>& shards) : shards_(shards) {}
@@ -306,13 +306,15 @@ void ShardedTraceEngine::Submit(ScannedTraceRequest request) {
     for (std::vector<SpanRef>& part : parts) part.reserve(expected + expected / 4 + 8);
     for (SpanRef& span : request.spans) parts[ShardOf(span.trace_id, n)].push_back(std::move(span));
     // Tickets before any part is enqueued: a request submitted before this
-    // one began has smaller tickets on every shard.
+    // one began has smaller tickets on every shard. The horizon includes
+    // this request's own parts (a producer earlier in the same request is
+    // decided before a consumer of it on another shard learns its fate).
     const bool share = shards_[0]->filter != nullptr;
     absl::InlinedVector<uint64_t, 4> horizon;
     if (share) {
       horizon.resize(n);
       for (size_t i = 0; i < n; ++i) {
-        horizon[i] = parts[i].empty() ? shards_[i]->next_ticket.load() : shards_[i]->next_ticket.fetch_add(1);
+        horizon[i] = parts[i].empty() ? shards_[i]->next_ticket.load() : shards_[i]->next_ticket.fetch_add(1) + 1;
       }
     }
     for (size_t i = 0; i < n; ++i) {
@@ -322,7 +324,7 @@ void ShardedTraceEngine::Submit(ScannedTraceRequest request) {
       work.buffer = request.buffer;
       if (share) {
         work.has_ticket = true;
-        work.ticket = horizon[i];
+        work.ticket = horizon[i] - 1;
         work.horizon = horizon;
       }
       shards_[i]->queue.enqueue(std::move(work));

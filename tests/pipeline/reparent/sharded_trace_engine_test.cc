@@ -339,6 +339,48 @@ TEST_F(ShardedTraceEngineTest, SidecarShardsDecideConsumersOfEachOthersTracesWit
   EXPECT_EQ(ExportedSpans(exporter_).size(), 2 * kConsumers);
 }
 
+// Hops of chains in one request, their traces on different shards: a
+// consumer's shard learns the fate of a producer in the same request only
+// after the producer's shard has processed its part of it (the old way, a
+// question behind that part in its queue, and the shared filter alike).
+TEST_F(ShardedTraceEngineTest, ASidecarConsumerFollowsAProducerThatMovedInTheSameRequest) {
+  options_.shards = 2;
+  Start();
+  std::vector<ProtoSpan> request;
+  std::vector<uint64_t> chains;
+  TraceId ta, b, c;
+  for (uint64_t n = 1; chains.size() < 100; ++n) {
+    // Trace a (never sent) <- b's consumer, b's producer below it <- c's
+    // consumer: b and c on different shards, a on b's (so that b's hop is
+    // decided as its shard processes it: a sidecar does not wait for a hop
+    // that is itself waiting, docs/reparenting.md §3).
+    const uint64_t a = Spread(10'000 + n), tb = Spread(20'000 + n), tc = Spread(30'000 + n);
+    TraceId::FromBytes(TraceIdBytes(a), &ta);
+    TraceId::FromBytes(TraceIdBytes(tb), &b);
+    TraceId::FromBytes(TraceIdBytes(tc), &c);
+    if (ShardOf(b, 2) == ShardOf(c, 2) || ShardOf(ta, 2) != ShardOf(b, 2)) continue;
+    chains.push_back(n);
+    request.push_back(MakeSpan(tb, 10 * n + 1, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {{a, 7}}));
+    request.push_back(MakeSpan(tb, 10 * n + 2, 10 * n + 1, ProtoSpan::SPAN_KIND_PRODUCER));
+    request.push_back(MakeSpan(tc, 10 * n + 3, std::nullopt, ProtoSpan::SPAN_KIND_CONSUMER, {{tb, 10 * n + 2}}));
+  }
+  Submit(request);
+  ASSERT_TRUE(WaitUntil([&] {
+    return metrics_.CounterValue("gateway_spans_processed_total") == static_cast<int64_t>(request.size()) &&
+           engine_->HeldSpans() == 0;
+  }));
+  engine_->Shutdown();
+  std::map<std::string, ProtoSpan> by_id;
+  for (const ProtoSpan& s : ExportedSpans(exporter_)) by_id[s.span_id()] = s;
+  ASSERT_EQ(by_id.size(), request.size());
+  for (uint64_t n : chains) {
+    const std::string a = TraceIdBytes(Spread(10'000 + n));
+    for (uint64_t k = 1; k <= 3; ++k) EXPECT_EQ(by_id[SpanIdBytes(10 * n + k)].trace_id(), a) << n << "/" << k;
+    EXPECT_EQ(by_id[SpanIdBytes(10 * n + 3)].parent_span_id(), SpanIdBytes(10 * n + 2));
+  }
+  EXPECT_EQ(Released("shutdown"), 0);
+}
+
 TEST_F(ShardedTraceEngineTest, ShutdownReleasesHeldSpansUnchanged) {
   options_.shards = 2;
   Start();
