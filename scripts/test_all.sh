@@ -88,7 +88,7 @@ if [[ "${GATEWAY_SANITIZE:-1}" != "0" ]]; then
     --config=tsan --copt=-O1 --copt=-Wno-tsan --keep_going \
     --test_env=TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan_suppressions.txt" \
     -- //tests/pipeline/base:sync_test //tests/pipeline/reparent:sharded_trace_engine_test \
-    //tests/pipeline/reparent:moved_filter_test \
+    //tests/pipeline/reparent:moved_filter_test //tests/pipeline/reparent:sharded_engine_property_test \
     //tests/pipeline/export:otlp_http_exporter_test //tests/pipeline/export:persistent_queue_test \
     //tests/pipeline/export:debug_exporter_test //tests/pipeline/ingest:memory_guard_test \
     //tests/pipeline/export:persistent_queue_faults_test //tests/pipeline/reparent:engine_flush_test \
