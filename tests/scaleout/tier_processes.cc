@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "tests/reliability/reliability_env.h"
 
@@ -162,6 +163,13 @@ std::string DnsResolverYaml(const std::string& hostname, int port, absl::Duratio
                       "\"\n        interval: ", Duration(interval), "\n        timeout: 1s\n");
 }
 
+std::string K8sResolverYaml(const std::string& service, int port) {
+  // The timeout bounds client-go's list and watch calls; FakeKubeApi's long
+  // poll stays under it.
+  return absl::StrCat("      k8s:\n        service: ", service, "\n        ports: [", port,
+                      "]\n        timeout: 5s\n");
+}
+
 absl::Status RewriteHostsFile(const std::string& path, const std::string& hostname,
                               const std::vector<std::string>& addresses) {
   std::string text = "127.0.0.1 localhost\n";
@@ -269,6 +277,113 @@ HttpResponse FakeCloudMap::Handle(HttpRequest request) {
     }
   }
   return {200, "application/x-amz-json-1.1", absl::StrCat("{\"Instances\":[", absl::StrJoin(instances, ","), "]}")};
+}
+
+namespace {
+
+// The value of `key` in a query string ("a=1&b=2"), or "".
+std::string QueryValue(const std::string& query, const std::string& key) {
+  for (const absl::string_view part : absl::StrSplit(query, '&')) {
+    const size_t eq = part.find('=');
+    if (eq != absl::string_view::npos && part.substr(0, eq) == key) return std::string(part.substr(eq + 1));
+  }
+  return "";
+}
+
+// How long a watch waits for a change. The response (headers included)
+// goes out only then, so client-go times the watch from its end: one that
+// ends with no event looks to its reflector like a "very short watch",
+// which it backs off from. So a watch without a change ends with a
+// bookmark.
+constexpr absl::Duration kWatchPoll = absl::Milliseconds(500);
+
+// A watch event that only says the watch is at `version`; `initial_end`:
+// the end of a watch list's initial events.
+std::string Bookmark(int64_t version, bool initial_end) {
+  return absl::StrCat(
+      "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"EndpointSlice\",\"apiVersion\":\"discovery.k8s.io/v1\","
+      "\"metadata\":{\"resourceVersion\":\"", version, "\"",
+      initial_end ? ",\"annotations\":{\"k8s.io/initial-events-end\":\"true\"}" : "", "}}}\n");
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<FakeKubeApi>> FakeKubeApi::Start(const std::string& dir) {
+  auto fake = std::unique_ptr<FakeKubeApi>(new FakeKubeApi());
+  HttpServerOptions options;
+  options.listen_address = "127.0.0.1:0";
+  // A watch holds its I/O thread for up to kWatchPoll: one per Collector,
+  // and room for their lists.
+  options.threads = 4;
+  absl::StatusOr<std::unique_ptr<HttpServer>> server = StartHttpServer(options, *fake);
+  if (!server.ok()) return server.status();
+  fake->server_ = *std::move(server);
+  fake->kubeconfig_ = absl::StrCat(dir, "/kubeconfig");
+  std::ofstream(fake->kubeconfig_) << absl::StrCat(
+      "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://127.0.0.1:",
+      fake->server_->port(),
+      "\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\ncurrent-context: fake\n"
+      "users:\n- name: fake\n  user:\n    token: test-not-a-token\n");
+  return fake;
+}
+
+FakeKubeApi::~FakeKubeApi() {
+  {
+    MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (server_) server_->Shutdown();
+}
+
+void FakeKubeApi::SetAddresses(std::vector<std::string> addresses, int port) {
+  MutexLock lock(&mu_);
+  addresses_ = std::move(addresses);
+  port_ = port;
+  ++version_;
+}
+
+std::string FakeKubeApi::SliceJson() const {
+  std::vector<std::string> endpoints;
+  for (const std::string& address : addresses_) {
+    endpoints.push_back(absl::StrCat("{\"addresses\":[\"", address, "\"],\"conditions\":{\"ready\":true}}"));
+  }
+  return absl::StrCat("{\"kind\":\"EndpointSlice\",\"apiVersion\":\"discovery.k8s.io/v1\",\"metadata\":{\"name\":\"",
+                      kService, "-fake\",\"namespace\":\"", kNamespace, "\",\"resourceVersion\":\"", version_,
+                      "\",\"labels\":{\"kubernetes.io/service-name\":\"", kService,
+                      "\"}},\"addressType\":\"IPv4\",\"endpoints\":[", absl::StrJoin(endpoints, ","),
+                      "],\"ports\":[{\"name\":\"otlp-grpc\",\"port\":", port_, ",\"protocol\":\"TCP\"}]}");
+}
+
+HttpResponse FakeKubeApi::Handle(HttpRequest request) {
+  requests_.fetch_add(1);
+  const std::string path = absl::StrCat("/apis/discovery.k8s.io/v1/namespaces/", kNamespace, "/endpointslices");
+  if (request.method != "GET" || request.path != path) {
+    return {404, "application/json", "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"code\":404}"};
+  }
+  const std::string watch = QueryValue(request.query, "watch");
+  MutexLock lock(&mu_);
+  if (watch != "true" && watch != "1") {
+    return {200, "application/json",
+            absl::StrCat("{\"kind\":\"EndpointSliceList\",\"apiVersion\":\"discovery.k8s.io/v1\",\"metadata\":{"
+                         "\"resourceVersion\":\"", version_, "\"},\"items\":[", SliceJson(), "]}")};
+  }
+  if (QueryValue(request.query, "sendInitialEvents") == "true") {
+    // A watch list (client-go's WatchListClient): the slice, the bookmark
+    // that ends the initial events, and a plain one for the rest of the
+    // watch, which the reflector goes on reading (without an event it would
+    // be a "very short watch").
+    return {200, "application/json",
+            absl::StrCat("{\"type\":\"ADDED\",\"object\":", SliceJson(), "}\n", Bookmark(version_, true),
+                         Bookmark(version_, false))};
+  }
+  int64_t since = 0;
+  if (!absl::SimpleAtoi(QueryValue(request.query, "resourceVersion"), &since)) since = 0;
+  mu_.AwaitWithTimeout([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return version_ > since || stopping_; },
+                       kWatchPoll);
+  if (version_ <= since) {
+    return {200, "application/json", Bookmark(version_, false)};
+  }
+  return {200, "application/json", absl::StrCat("{\"type\":\"MODIFIED\",\"object\":", SliceJson(), "}\n")};
 }
 
 }  // namespace gateway::scaleout

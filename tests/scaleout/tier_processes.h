@@ -105,6 +105,9 @@ std::string StaticResolverYaml(const std::vector<std::string>& endpoints);
 // resolver: dns, every address of `hostname`, all on `port` (the Kubernetes
 // headless Service variant of deploy/kubernetes).
 std::string DnsResolverYaml(const std::string& hostname, int port, absl::Duration interval);
+// resolver: k8s, the EndpointSlices of Service `service` ("name.namespace"),
+// every address on `port` (found through KUBECONFIG: FakeKubeApi).
+std::string K8sResolverYaml(const std::string& service, int port);
 // Writes `hostname` with these addresses, one line each, over `path` in
 // place (same file, so a bind mount of it sees the change).
 absl::Status RewriteHostsFile(const std::string& path, const std::string& hostname,
@@ -154,6 +157,44 @@ class FakeCloudMap final : public HttpHandler {
   std::atomic<int64_t> requests_{0};
   mutable Mutex mu_;
   std::vector<std::string> endpoints_ ABSL_GUARDED_BY(mu_);
+};
+
+// The Kubernetes API as the Collector's `k8s` resolver uses it (client-go's
+// informer on EndpointSlices): list, and watch by long poll, of one
+// Service's slice in namespace "tier", whose addresses SetAddresses
+// replaces (each change a new resourceVersion and a MODIFIED event). Plain
+// HTTP, reached through the kubeconfig at KubeconfigPath().
+//
+// Threads: the server's; SetAddresses from any thread.
+class FakeKubeApi final : public HttpHandler {
+ public:
+  static constexpr char kNamespace[] = "tier";
+  static constexpr char kService[] = "otlp-gateway";
+
+  // `dir`: where the kubeconfig goes.
+  static absl::StatusOr<std::unique_ptr<FakeKubeApi>> Start(const std::string& dir);
+  ~FakeKubeApi() override;
+
+  // The slice's endpoints from now on ("127.0.0.2", ...), all on `port`.
+  void SetAddresses(std::vector<std::string> addresses, int port);
+  const std::string& KubeconfigPath() const { return kubeconfig_; }
+  int64_t Requests() const { return requests_.load(); }
+
+  HttpResponse Handle(HttpRequest request) override;
+
+ private:
+  FakeKubeApi() = default;
+  // The slice as JSON at the current version.
+  std::string SliceJson() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  std::unique_ptr<HttpServer> server_;
+  std::string kubeconfig_;
+  std::atomic<int64_t> requests_{0};
+  mutable Mutex mu_;
+  int64_t version_ ABSL_GUARDED_BY(mu_) = 1;
+  std::vector<std::string> addresses_ ABSL_GUARDED_BY(mu_);
+  int port_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace gateway::scaleout

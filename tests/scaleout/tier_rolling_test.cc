@@ -5,7 +5,8 @@
 // SIGTERM. Run with Cloud Map (ECS) without and with --drain-delay (the
 // gateway keeps receiving while the Collectors' resolver catches up), and
 // with DNS (a Kubernetes headless Service, which drops a terminating pod
-// from its answer) with the delay. The rule checked, span id by span id
+// from its answer) and with the `k8s` resolver (its EndpointSlices, from a
+// fake API server), both with the delay. The rule checked, span id by span id
 // (docs/scale-out.md, "When a replica leaves or joins"):
 //
 //   - nothing is lost: what the leaving replica refuses, the Collectors send
@@ -34,6 +35,18 @@ struct Rollout {
 };
 
 class TierRollingTest : public TierTest, public ::testing::WithParamInterface<Rollout> {};
+
+const char* DiscoveryName(Discovery discovery) {
+  switch (discovery) {
+    case Discovery::kDns:
+      return "Dns";
+    case Discovery::kK8s:
+      return "K8s";
+    case Discovery::kCloudMap:
+      break;
+  }
+  return "CloudMap";
+}
 
 TEST_P(TierRollingTest, ReplacedReplicaLosesNothingAndOnlyMovedTracesSplit) {
   const absl::Duration drain_delay = GetParam().drain_delay;
@@ -95,7 +108,7 @@ TEST_P(TierRollingTest, ReplacedReplicaLosesNothingAndOnlyMovedTracesSplit) {
 
   auto count = [&verdict](Outcome o) { return verdict.counts.count(o) ? verdict.counts.at(o) : 0; };
   const std::string summary = absl::StrCat(
-      "tier_rolling: discovery=", GetParam().discovery == Discovery::kDns ? "dns" : "cloud_map",
+      "tier_rolling: discovery=", DiscoveryName(GetParam().discovery),
       " drain_delay=", absl::FormatDuration(drain_delay), " spans_expected=", verdict.spans.size(),
       " exact=", count(Outcome::kExact), " unmoved=", count(Outcome::kUnmoved),
       " missing=", count(Outcome::kMissing), " wrong=", count(Outcome::kWrong),
@@ -109,10 +122,11 @@ TEST_P(TierRollingTest, ReplacedReplicaLosesNothingAndOnlyMovedTracesSplit) {
 INSTANTIATE_TEST_SUITE_P(Discovery, TierRollingTest,
                          ::testing::Values(Rollout{Discovery::kCloudMap, absl::ZeroDuration()},
                                            Rollout{Discovery::kCloudMap, absl::Seconds(3)},
-                                           Rollout{Discovery::kDns, absl::Seconds(3)}),
+                                           Rollout{Discovery::kDns, absl::Seconds(3)},
+                                           Rollout{Discovery::kK8s, absl::Seconds(3)}),
                          [](const ::testing::TestParamInfo<Rollout>& info) {
-                           return absl::StrCat(info.param.discovery == Discovery::kDns ? "Dns" : "CloudMap",
-                                               "DrainDelay", absl::ToInt64Seconds(info.param.drain_delay), "s");
+                           return absl::StrCat(DiscoveryName(info.param.discovery), "DrainDelay",
+                                               absl::ToInt64Seconds(info.param.drain_delay), "s");
                          });
 
 }  // namespace

@@ -36,13 +36,22 @@ void TierTest::SetUp() {
 }
 
 absl::Duration TierTest::DiscoveryLag() const {
-  return 2 * kResolverInterval + (discovery_ == Discovery::kDns ? absl::Seconds(5) : absl::ZeroDuration());
+  switch (discovery_) {
+    case Discovery::kDns:
+      return 2 * kResolverInterval + absl::Seconds(5);
+    case Discovery::kK8s:
+      return 2 * kResolverInterval + absl::Seconds(1);
+    case Discovery::kCloudMap:
+      break;
+  }
+  return 2 * kResolverInterval;
 }
 
 void TierTest::TearDown() {
   // Collectors first, so that they do not retry into stopped gateways.
   for (auto& collector : collectors_) collector->process().Signal(SIGTERM);
   for (auto& collector : collectors_) collector->process().Wait(absl::Now() + absl::Seconds(10));
+  kube_api_.reset();  // ends its watches
   for (auto& gateway : gateways_) {
     if (gateway) gateway->process().Signal(SIGTERM);
   }
@@ -62,7 +71,7 @@ void TierTest::StartGateway(int i, absl::Duration drain_delay) {
   options.dynatrace_url = dynatrace_[i]->url();
   options.hold_window = kHoldWindow;
   options.drain_delay = drain_delay;
-  if (discovery_ == Discovery::kDns) {
+  if (discovery_ == Discovery::kDns || discovery_ == Discovery::kK8s) {
     // The first replica picks the port; the others take it on their own
     // loopback address.
     options.grpc_host = absl::StrCat("127.0.0.", i + 1);
@@ -71,10 +80,21 @@ void TierTest::StartGateway(int i, absl::Duration drain_delay) {
   absl::StatusOr<std::unique_ptr<GatewayReplica>> replica = GatewayReplica::Start(options);
   ASSERT_TRUE(replica.ok()) << replica.status();
   gateways_[i] = *std::move(replica);
-  if (discovery_ == Discovery::kDns && dns_port_ == 0) dns_port_ = gateways_[i]->grpc_port();
+  if (discovery_ != Discovery::kCloudMap && dns_port_ == 0) dns_port_ = gateways_[i]->grpc_port();
 }
 
 void TierTest::PublishGateways(const std::vector<int>& replicas) {
+  if (discovery_ == Discovery::kK8s) {
+    if (kube_api_ == nullptr) {
+      absl::StatusOr<std::unique_ptr<FakeKubeApi>> kube = FakeKubeApi::Start(dir_);
+      ASSERT_TRUE(kube.ok()) << kube.status();
+      kube_api_ = *std::move(kube);
+    }
+    std::vector<std::string> addresses;
+    for (int i : replicas) addresses.push_back(absl::StrCat("127.0.0.", i + 1));
+    kube_api_->SetAddresses(std::move(addresses), dns_port_);
+    return;
+  }
   if (discovery_ == Discovery::kDns) {
     std::vector<std::string> addresses;
     for (int i : replicas) addresses.push_back(absl::StrCat("127.0.0.", i + 1));
@@ -96,6 +116,11 @@ void TierTest::StartCollectors() {
     if (discovery_ == Discovery::kDns) {
       options.resolver_yaml = DnsResolverYaml(kDnsName, dns_port_, kResolverInterval);
       options.hosts_file = hosts_file_;
+    } else if (discovery_ == Discovery::kK8s) {
+      ASSERT_NE(kube_api_, nullptr) << "PublishGateways first";
+      options.resolver_yaml =
+          K8sResolverYaml(absl::StrCat(FakeKubeApi::kService, ".", FakeKubeApi::kNamespace), dns_port_);
+      options.env = {absl::StrCat("KUBECONFIG=", kube_api_->KubeconfigPath())};
     } else {
       options.resolver_yaml = CloudMapResolverYaml(kResolverInterval);
       options.env = cloud_map_->CollectorEnv();

@@ -6,7 +6,9 @@
 //   - a FakeCloudMap (the ECS service-discovery variant; the default), or
 //   - DNS (the Kubernetes headless Service variant): replica i listens on
 //     127.0.0.<i+1>, all on one gRPC port, and the Collectors resolve one
-//     name from an /etc/hosts of their own (CollectorReplicaOptions::hosts_file).
+//     name from an /etc/hosts of their own (CollectorReplicaOptions::hosts_file);
+//   - the `k8s` resolver: the same addresses, in the EndpointSlice of a
+//     FakeKubeApi that the Collectors reach through KUBECONFIG.
 //
 //   class MyTest : public TierTest {};
 //   TEST_F(MyTest, ...) {
@@ -37,7 +39,7 @@
 namespace gateway::scaleout {
 
 // How the Collectors find the gateway replicas.
-enum class Discovery { kCloudMap, kDns };
+enum class Discovery { kCloudMap, kDns, kK8s };
 
 class TierTest : public ::testing::Test {
  protected:
@@ -50,7 +52,8 @@ class TierTest : public ::testing::Test {
   void UseDiscovery(Discovery discovery) { discovery_ = discovery; }
   // Longest time from PublishGateways until every Collector routes by the
   // new list: two resolver intervals; with DNS also Go's /etc/hosts cache
-  // (5 s), which the Collector's resolver reads through.
+  // (5 s), which the Collector's resolver reads through; with k8s the fake
+  // API's watch poll (0.5 s), once more if another watch held its thread.
   absl::Duration DiscoveryLag() const;
 
   void SetUp() override;
@@ -93,9 +96,10 @@ class TierTest : public ::testing::Test {
   std::array<std::unique_ptr<testing::FakeDynatrace>, kReplicas> dynatrace_;
   std::array<std::unique_ptr<GatewayReplica>, kReplicas> gateways_;
   std::unique_ptr<FakeCloudMap> cloud_map_;
+  std::unique_ptr<FakeKubeApi> kube_api_;  // with k8s
   Discovery discovery_ = Discovery::kCloudMap;
   std::string hosts_file_;  // with DNS: the Collectors' /etc/hosts
-  int dns_port_ = 0;        // with DNS: every replica's gRPC port
+  int dns_port_ = 0;        // with DNS and k8s: every replica's gRPC port
   std::vector<std::unique_ptr<CollectorReplica>> collectors_;
 };
 
