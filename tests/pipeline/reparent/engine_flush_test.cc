@@ -19,7 +19,6 @@
 namespace gateway {
 namespace {
 
-using opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
 using testing::ProtoSpan;
 using testing::SpanIdBytes;
 using testing::TraceIdBytes;
@@ -42,20 +41,6 @@ ProtoSpan MakeSpan(uint64_t trace, uint64_t span, std::optional<uint64_t> parent
     l->set_span_id(SpanIdBytes(sp));
   }
   return s;
-}
-
-std::vector<ProtoSpan> ExportedSpans(const testing::FakeExporter& exporter) {
-  std::vector<ProtoSpan> out;
-  for (const std::string& body : exporter.Bodies()) {
-    ExportTraceServiceRequest request;
-    EXPECT_TRUE(request.ParseFromString(body));
-    for (const auto& rs : request.resource_spans()) {
-      for (const auto& ss : rs.scope_spans()) {
-        for (const auto& s : ss.spans()) out.push_back(s);
-      }
-    }
-  }
-  return out;
 }
 
 const ProtoSpan* FindSpan(const std::vector<ProtoSpan>& spans, uint64_t span_id) {
@@ -113,7 +98,7 @@ TEST_F(EngineFlushTest, EverythingSubmittedBeforeTheFlushIsExportedWhenItReturns
   }
   ASSERT_TRUE(engine_->Flush(absl::Now() + kWait));
 
-  const std::vector<ProtoSpan> exported = ExportedSpans(exporter_);
+  const std::vector<ProtoSpan> exported = testing::SpansOfBodies(exporter_.Bodies());
   absl::flat_hash_set<std::string> seen;
   for (const ProtoSpan& s : exported) EXPECT_TRUE(seen.insert(s.span_id()).second) << "exported twice";
   EXPECT_EQ(seen, submitted);
@@ -144,7 +129,7 @@ TEST_F(EngineFlushTest, FatesOutliveTheFlushSoALateChildStillFollows) {
   ASSERT_TRUE(engine_->Flush(absl::Now() + kWait));
   Submit({MakeSpan(2, 3, 2)});
   ASSERT_TRUE(engine_->Flush(absl::Now() + kWait));
-  const std::vector<ProtoSpan> exported = ExportedSpans(exporter_);
+  const std::vector<ProtoSpan> exported = testing::SpansOfBodies(exporter_.Bodies());
   const ProtoSpan* late = FindSpan(exported, 3);
   ASSERT_NE(late, nullptr);
   EXPECT_EQ(late->trace_id(), TraceIdBytes(1));
@@ -175,7 +160,7 @@ TEST_F(EngineFlushTest, SubmitsDuringFlushesFromOtherThreadsAreNeitherLostNorDup
   for (std::thread& t : threads) t.join();
   ASSERT_TRUE(engine_->Flush(absl::Now() + kWait));
   absl::flat_hash_set<std::string> seen;
-  for (const ProtoSpan& s : ExportedSpans(exporter_)) EXPECT_TRUE(seen.insert(s.span_id()).second);
+  for (const ProtoSpan& s : testing::SpansOfBodies(exporter_.Bodies())) EXPECT_TRUE(seen.insert(s.span_id()).second);
   EXPECT_EQ(seen.size(), size_t{kThreads * kRequests * 2});
 }
 

@@ -24,7 +24,6 @@
 namespace gateway {
 namespace {
 
-using opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
 using testing::FakeFateStore;
 using testing::ProtoSpan;
 using testing::SpanIdBytes;
@@ -85,15 +84,7 @@ class FateStoreEngineTest : public ::testing::Test {
   // times each came out; fan-out spans excluded.
   std::map<std::string, std::vector<ProtoSpan>> Exported() const {
     std::map<std::string, std::vector<ProtoSpan>> out;
-    for (const std::string& body : exporter_.Bodies()) {
-      ExportTraceServiceRequest request;
-      EXPECT_TRUE(request.ParseFromString(body));
-      for (const auto& rs : request.resource_spans()) {
-        for (const auto& ss : rs.scope_spans()) {
-          for (const auto& s : ss.spans()) out[s.span_id()].push_back(s);
-        }
-      }
-    }
+    for (ProtoSpan& s : testing::SpansOfBodies(exporter_.Bodies())) out[s.span_id()].push_back(std::move(s));
     return out;
   }
   bool WaitExported(int64_t items) { return exporter_.WaitForItems(items, absl::Now() + absl::Seconds(20)); }

@@ -57,6 +57,10 @@ ScannedTraceRequest ScanOrFail(std::string body);
 // EncodeTraceRequest of `spans`, parsed back with libprotobuf and flattened.
 std::vector<ProtoSpan> DecodeSpans(absl::Span<const OutputSpan> spans);
 
+// The spans of serialized ExportTraceServiceRequests (e.g. a FakeExporter's
+// Bodies()), flattened in order; a body that does not parse fails the test.
+std::vector<ProtoSpan> SpansOfBodies(const std::vector<std::string>& bodies);
+
 // Serialized spans sorted by (trace id, span id, bytes): a multiset to
 // compare, independent of output order.
 std::vector<std::string> Canonical(const std::vector<ProtoSpan>& spans);

@@ -39,13 +39,19 @@ ScannedTraceRequest ScanOrFail(std::string body) {
 }
 
 std::vector<ProtoSpan> DecodeSpans(absl::Span<const OutputSpan> spans) {
+  if (spans.empty()) return {};
+  return SpansOfBodies({EncodeTraceRequest(spans)});
+}
+
+std::vector<ProtoSpan> SpansOfBodies(const std::vector<std::string>& bodies) {
   std::vector<ProtoSpan> out;
-  if (spans.empty()) return out;
-  ExportTraceServiceRequest request;
-  EXPECT_TRUE(request.ParseFromString(EncodeTraceRequest(spans)));
-  for (const auto& rs : request.resource_spans()) {
-    for (const auto& ss : rs.scope_spans()) {
-      for (const auto& s : ss.spans()) out.push_back(s);
+  for (const std::string& body : bodies) {
+    ExportTraceServiceRequest request;
+    EXPECT_TRUE(request.ParseFromString(body));
+    for (const auto& rs : request.resource_spans()) {
+      for (const auto& ss : rs.scope_spans()) {
+        for (const auto& s : ss.spans()) out.push_back(s);
+      }
     }
   }
   return out;

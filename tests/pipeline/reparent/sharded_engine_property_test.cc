@@ -18,7 +18,6 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "pipeline/base/metrics_registry.h"
 #include "pipeline/ingest/memory_budget.h"
 #include "pipeline/reparent/sharded_trace_engine.h"
@@ -30,7 +29,6 @@
 namespace gateway {
 namespace {
 
-using opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
 using testing::Forest;
 using testing::ProtoSpan;
 
@@ -48,20 +46,6 @@ void SpreadTraces(std::vector<ProtoSpan>* spans) {
     spread(s.mutable_trace_id());
     for (auto& link : *s.mutable_links()) spread(link.mutable_trace_id());
   }
-}
-
-std::vector<ProtoSpan> Exported(const testing::FakeExporter& exporter) {
-  std::vector<ProtoSpan> out;
-  for (const std::string& body : exporter.Bodies()) {
-    ExportTraceServiceRequest request;
-    EXPECT_TRUE(request.ParseFromString(body));
-    for (const auto& rs : request.resource_spans()) {
-      for (const auto& ss : rs.scope_spans()) {
-        for (const auto& s : ss.spans()) out.push_back(s);
-      }
-    }
-  }
-  return out;
 }
 
 TEST(ShardedEnginePropertyTest, MatchesTheOfflineOracleHoweverTheShardsInterleave) {
@@ -109,7 +93,7 @@ TEST(ShardedEnginePropertyTest, MatchesTheOfflineOracleHoweverTheShardsInterleav
     engine->Shutdown();
     ASSERT_EQ(metrics.CounterValue("gateway_spans_processed_total"), static_cast<int64_t>(forest.spans.size()));
 
-    const std::vector<ProtoSpan> actual = Exported(exporter);
+    const std::vector<ProtoSpan> actual = testing::SpansOfBodies(exporter.Bodies());
     std::map<std::string, std::string> trace_of;
     for (const ProtoSpan& s : actual) trace_of[s.span_id()] = s.trace_id();
     when.link_known = [&trace_of](const std::string& span_id, const std::string& link_trace) {

@@ -60,20 +60,6 @@ bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout = kWait
   return true;
 }
 
-std::vector<ProtoSpan> ExportedSpans(const testing::FakeExporter& exporter) {
-  std::vector<ProtoSpan> out;
-  for (const std::string& body : exporter.Bodies()) {
-    ExportTraceServiceRequest request;
-    EXPECT_TRUE(request.ParseFromString(body));
-    for (const auto& rs : request.resource_spans()) {
-      for (const auto& ss : rs.scope_spans()) {
-        for (const auto& s : ss.spans()) out.push_back(s);
-      }
-    }
-  }
-  return out;
-}
-
 class ShardedTraceEngineTest : public ::testing::Test {
  protected:
   void Start() {
@@ -151,7 +137,7 @@ TEST_F(ShardedTraceEngineTest, EverySpanComesOutExactlyOnceFromManyProducers) {
   engine_->Shutdown();
   ASSERT_TRUE(exporter_.WaitForItems(static_cast<int64_t>(expected.size()), absl::Now() + kWait));
   EXPECT_EQ(exporter_.Items(), static_cast<int64_t>(expected.size()));
-  EXPECT_EQ(testing::Canonical(ExportedSpans(exporter_)), testing::Canonical(expected));
+  EXPECT_EQ(testing::Canonical(testing::SpansOfBodies(exporter_.Bodies())), testing::Canonical(expected));
 
   const int64_t messages = kThreads * kRequestsPerThread;
   EXPECT_EQ(metrics_.CounterValue("gateway_spans_processed_total"), 4 * messages);
@@ -250,7 +236,7 @@ class ShardedChainTest : public ShardedTraceEngineTest {
              engine_->HeldSpans() == 0;
     }));
     engine_->Shutdown();
-    const std::vector<ProtoSpan> got = ExportedSpans(exporter_);
+    const std::vector<ProtoSpan> got = testing::SpansOfBodies(exporter_.Bodies());
     std::map<std::string, int> count;
     std::map<std::string, const ProtoSpan*> by_id;
     for (const ProtoSpan& s : got) {
@@ -329,14 +315,14 @@ TEST_F(ShardedTraceEngineTest, SidecarShardsDecideConsumersOfEachOthersTracesWit
   engine_->Shutdown();
   // Each consumer and its child under the consumer's producer.
   std::map<std::string, ProtoSpan> by_id;
-  for (const ProtoSpan& s : ExportedSpans(exporter_)) by_id[s.span_id()] = s;
+  for (const ProtoSpan& s : testing::SpansOfBodies(exporter_.Bodies())) by_id[s.span_id()] = s;
   for (uint64_t n = 1; n <= kConsumers; ++n) {
     const ProtoSpan& consumer = by_id[SpanIdBytes(10 * n + 1)];
     EXPECT_EQ(consumer.trace_id(), TraceIdBytes(Spread(100'000 + n)));
     EXPECT_EQ(consumer.parent_span_id(), SpanIdBytes(7));
     EXPECT_EQ(by_id[SpanIdBytes(10 * n + 2)].trace_id(), TraceIdBytes(Spread(100'000 + n)));
   }
-  EXPECT_EQ(ExportedSpans(exporter_).size(), 2 * kConsumers);
+  EXPECT_EQ(testing::SpansOfBodies(exporter_.Bodies()).size(), 2 * kConsumers);
 }
 
 // Hops of chains in one request, their traces on different shards: a
@@ -371,7 +357,7 @@ TEST_F(ShardedTraceEngineTest, ASidecarConsumerFollowsAProducerThatMovedInTheSam
   }));
   engine_->Shutdown();
   std::map<std::string, ProtoSpan> by_id;
-  for (const ProtoSpan& s : ExportedSpans(exporter_)) by_id[s.span_id()] = s;
+  for (const ProtoSpan& s : testing::SpansOfBodies(exporter_.Bodies())) by_id[s.span_id()] = s;
   ASSERT_EQ(by_id.size(), request.size());
   for (uint64_t n : chains) {
     const std::string a = TraceIdBytes(Spread(10'000 + n));

@@ -13,7 +13,6 @@
 namespace gateway {
 namespace {
 
-using opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
 using testing::ProtoSpan;
 
 // The spans below end just after 1'700'000'000 s; they arrive a second later.
@@ -42,15 +41,7 @@ ScannedTraceRequest Scan(uint64_t first, int count, size_t pad = 0) {
 // Span id -> how many times it was exported, over every exported request.
 std::map<std::string, int> ExportedIds(const testing::FakeExporter& exporter) {
   std::map<std::string, int> out;
-  for (const std::string& body : exporter.Bodies()) {
-    ExportTraceServiceRequest request;
-    EXPECT_TRUE(request.ParseFromString(body));
-    for (const auto& rs : request.resource_spans()) {
-      for (const auto& ss : rs.scope_spans()) {
-        for (const auto& s : ss.spans()) ++out[s.span_id()];
-      }
-    }
-  }
+  for (const ProtoSpan& s : testing::SpansOfBodies(exporter.Bodies())) ++out[s.span_id()];
   return out;
 }
 
