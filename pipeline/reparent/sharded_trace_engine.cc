@@ -250,10 +250,13 @@ ShardedTraceEngine::ShardedTraceEngine(const ReparentOptions& options, const Tra
   // wait anyway (docs/reparenting.md §8). The filters' bytes come out of
   // the tables' bound, at most a quarter of it.
   const bool share = n > 1 && !options.WaitsForLinkFate() && limits.max_resolved_spans > 0;
-  size_t filter_bytes = MovedFilter::BytesFor(std::max<int64_t>(1, limits.max_resolved_spans / 2));
-  if (limits.max_table_bytes > 0) {
-    while (filter_bytes > 64 && static_cast<int64_t>(2 * filter_bytes) > limits.max_table_bytes / 4) filter_bytes /= 2;
-    if (share) {
+  size_t filter_bytes = 0;
+  if (share) {
+    filter_bytes = MovedFilter::BytesFor(std::max<int64_t>(1, limits.max_resolved_spans / 2));
+    if (limits.max_table_bytes > 0) {
+      while (filter_bytes > 64 && static_cast<int64_t>(2 * filter_bytes) > limits.max_table_bytes / 4) {
+        filter_bytes /= 2;
+      }
       limits.max_table_bytes = std::max<int64_t>(1, limits.max_table_bytes - 2 * static_cast<int64_t>(filter_bytes));
     }
   }
