@@ -27,6 +27,14 @@ std::string ReadFile(const std::string& path) {
   return buffer.str();
 }
 
+// A fake's HTTP server on 127.0.0.1, port chosen by the kernel.
+absl::StatusOr<std::unique_ptr<HttpServer>> StartLoopbackServer(HttpHandler& handler, int threads) {
+  HttpServerOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.threads = threads;
+  return StartHttpServer(options, handler);
+}
+
 // The value of "key":"digits" in the first log line with "msg":"listening".
 int ListeningPort(const std::string& log, const std::string& key) {
   const size_t line = log.find("\"msg\":\"listening\"");
@@ -227,10 +235,7 @@ absl::StatusOr<std::unique_ptr<CollectorReplica>> CollectorReplica::Start(const 
 
 absl::StatusOr<std::unique_ptr<FakeCloudMap>> FakeCloudMap::Start() {
   auto fake = std::unique_ptr<FakeCloudMap>(new FakeCloudMap());
-  HttpServerOptions options;
-  options.listen_address = "127.0.0.1:0";
-  options.threads = 1;
-  absl::StatusOr<std::unique_ptr<HttpServer>> server = StartHttpServer(options, *fake);
+  absl::StatusOr<std::unique_ptr<HttpServer>> server = StartLoopbackServer(*fake, /*threads=*/1);
   if (!server.ok()) return server.status();
   fake->server_ = *std::move(server);
   return fake;
@@ -310,12 +315,9 @@ std::string Bookmark(int64_t version, bool initial_end) {
 
 absl::StatusOr<std::unique_ptr<FakeKubeApi>> FakeKubeApi::Start(const std::string& dir) {
   auto fake = std::unique_ptr<FakeKubeApi>(new FakeKubeApi());
-  HttpServerOptions options;
-  options.listen_address = "127.0.0.1:0";
   // A watch holds its I/O thread for up to kWatchPoll: one per Collector,
   // and room for their lists.
-  options.threads = 4;
-  absl::StatusOr<std::unique_ptr<HttpServer>> server = StartHttpServer(options, *fake);
+  absl::StatusOr<std::unique_ptr<HttpServer>> server = StartLoopbackServer(*fake, /*threads=*/4);
   if (!server.ok()) return server.status();
   fake->server_ = *std::move(server);
   fake->kubeconfig_ = absl::StrCat(dir, "/kubeconfig");
