@@ -27,7 +27,7 @@ namespace gateway {
 class MovedFilter final {
  public:
   // Bytes of one generation for `entries` moved fates: one byte (8 bits)
-  // per entry, a power of two, at least one 64-byte line. About 3 % false
+  // per entry, a power of two, at least one 64-byte line. About 4 % false
   // positives per generation when full (a false positive costs the reader a
   // question to the owner, never a wrong answer).
   static size_t BytesFor(int64_t entries) {
