@@ -216,10 +216,16 @@ class GatewayAppImpl final : public GatewayApp {
       options.tls_cert_path = config_.grpc.tls.cert_file;
       options.tls_key_path = config_.grpc.tls.key_file;
       options.bearer_token = config_.grpc.auth.bearer_token;
+      options.admission_wait.max_wait = config_.queue.admission_wait;
+      // The waiting bodies are memory the budget does not count.
+      options.admission_wait.max_waiting_bytes = budget_->Limit() / 4;
       GATEWAY_ASSIGN_OR_RETURN(grpc_, StartGrpcReceiver(options, *pipeline_, registry_));
       registry_.AddGauge("gateway_grpc_accept_failures",
                          "Accepts of plaintext gRPC connections that failed (e.g. out of file descriptors)", {},
                          [grpc = grpc_.get()] { return static_cast<double>(grpc->AcceptFailures()); });
+      registry_.AddGauge("gateway_admission_waiting_requests",
+                         "gRPC calls waiting for room in the memory budget (queue.admission_wait)", {},
+                         [grpc = grpc_.get()] { return static_cast<double>(grpc->WaitingForRoom()); });
     }
     if (config_.http.enabled) {
       OtlpHttpHandlerOptions handler_options;

@@ -113,17 +113,27 @@ std::unique_ptr<ReceiveHold> GatewayPipeline::HoldForReceive(int64_t bytes) {
 }
 
 IngestResult GatewayPipeline::Accept(Signal signal, std::string request) {
+  IngestResult result = Offer(signal, &request);
+  // Offer leaves a refusal for room uncounted: its caller may offer again.
+  if (result.no_room) counters_[static_cast<int>(signal)].overloaded->Add();
+  return result;
+}
+
+IngestResult GatewayPipeline::Offer(Signal signal, std::string* request) {
   if (shutting_down_.load(std::memory_order_acquire)) {
     return {IngestOutcome::kShuttingDown, 0, "gateway is shutting down", absl::Seconds(1)};
   }
   SignalCounters& counters = counters_[static_cast<int>(signal)];
-  const int64_t size = static_cast<int64_t>(request.size());
+  const int64_t size = static_cast<int64_t>(request->size());
   if (!budget_.TryAdmit(size)) {
-    counters.overloaded->Add();
-    return {IngestOutcome::kOverloaded, 0, "gateway memory limit reached, retry later", absl::Seconds(1)};
+    IngestResult refused{IngestOutcome::kOverloaded, 0, "gateway memory limit reached, retry later",
+                         absl::Seconds(1)};
+    refused.no_room = !budget_.UnderPressure();
+    if (!refused.no_room) counters.overloaded->Add();
+    return refused;
   }
-  IngestResult result = signal == Signal::kTraces ? IngestTraces(std::move(request), 0)
-                                                  : IngestPassThrough(signal, std::move(request), 0);
+  IngestResult result = signal == Signal::kTraces ? IngestTraces(std::move(*request), 0)
+                                                  : IngestPassThrough(signal, std::move(*request), 0);
   if (result.outcome == IngestOutcome::kOverloaded) counters.overloaded->Add();  // persistent queue full
   if (result.outcome == IngestOutcome::kInvalid) {
     counters.invalid->Add();

@@ -41,6 +41,7 @@ class GatewayPipeline final : public Ingest {
                   PersistentQueue* wal = nullptr, MetricsTransform* metrics_transform = nullptr);
 
   IngestResult Accept(Signal signal, std::string request) override;
+  IngestResult Offer(Signal signal, std::string* request) override;
   bool Ready() const override;
   std::unique_ptr<ReceiveHold> HoldForReceive(int64_t bytes) override;
 

@@ -104,6 +104,7 @@ metrics:
 queue:
   memory_limit_mib: 256
   process_memory_limit_mib: 0
+  admission_wait: 500ms   # a gRPC call waits this long for room before UNAVAILABLE
   persistent:
     enabled: false
     directory: ""
@@ -404,10 +405,11 @@ absl::Status ParseDocument(const YAML::Node& root, const EnvLookup& env, Gateway
   GATEWAY_RETURN_IF_ERROR(ParseMetrics(metrics, &config->metrics));
 
   GATEWAY_ASSIGN_OR_RETURN(YamlSection queue, top.Sub("queue"));
-  GATEWAY_RETURN_IF_ERROR(queue.CheckKeys({"memory_limit_mib", "process_memory_limit_mib", "persistent"}));
+  GATEWAY_RETURN_IF_ERROR(queue.CheckKeys({"memory_limit_mib", "process_memory_limit_mib", "admission_wait", "persistent"}));
   GATEWAY_RETURN_IF_ERROR(queue.Integer("memory_limit_mib", &config->queue.memory_limit_mib, 1, 1 << 20));
   GATEWAY_RETURN_IF_ERROR(
       queue.Integer("process_memory_limit_mib", &config->queue.process_memory_limit_mib, -1, 1 << 20));
+  GATEWAY_RETURN_IF_ERROR(queue.Duration("admission_wait", &config->queue.admission_wait));
   GATEWAY_ASSIGN_OR_RETURN(YamlSection persistent, queue.Sub("persistent"));
   GATEWAY_RETURN_IF_ERROR(persistent.CheckKeys({"enabled", "directory", "max_size_mib"}));
   GATEWAY_RETURN_IF_ERROR(persistent.Bool("enabled", &config->queue.persistent.enabled));

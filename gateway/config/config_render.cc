@@ -83,6 +83,7 @@ std::string RenderEffectiveConfig(const GatewayConfig& c) {
                   RenderMetricsConfig(c.metrics, ResolveExporterType(c) == ExporterType::kDynatrace));
   absl::StrAppend(&out, "queue:\n  memory_limit_mib: ", c.queue.memory_limit_mib,
                   "\n  process_memory_limit_mib: ", c.queue.process_memory_limit_mib,
+                  "\n  admission_wait: ", D(c.queue.admission_wait),
                   "\n  persistent:\n    enabled: ", B(c.queue.persistent.enabled),
                   "\n    directory: ", Q(c.queue.persistent.directory),
                   "\n    max_size_mib: ", c.queue.persistent.max_size_mib, "\n");

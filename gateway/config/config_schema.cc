@@ -104,6 +104,9 @@ absl::Status ValidateConfig(const GatewayConfig& c) {
         "exporter.retry.max_interval: must be at least exporter.retry.initial_interval");
   }
   GATEWAY_RETURN_IF_ERROR(Positive("shutdown.drain_timeout", c.shutdown.drain_timeout));
+  if (c.queue.admission_wait < absl::ZeroDuration() || c.queue.admission_wait > absl::Seconds(60)) {
+    return absl::InvalidArgumentError("queue.admission_wait: must be between 0s and 60s");
+  }
   if (c.shutdown.drain_delay < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("shutdown.drain_delay: must not be negative");
   }

@@ -156,6 +156,10 @@ struct QueueConfig {
   // reparenting tables. 0: 80% of the container's (cgroup) memory limit when
   // there is one, else none. -1: none.
   int64_t process_memory_limit_mib = 0;
+  // A gRPC call refused because the bytes in flight are at memory_limit_mib
+  // waits this long at most for room (in arrival order) before it is
+  // answered UNAVAILABLE. Zero: answered at once.
+  absl::Duration admission_wait = absl::Milliseconds(500);
   PersistentQueueConfig persistent;
 };
 

@@ -1,5 +1,6 @@
 #include "gateway/receivers/grpc_receiver.h"
 
+#include <chrono>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -22,12 +23,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "gateway/receivers/admission_waitlist.h"
 #include "gateway/receivers/receiver_common.h"
 #include "gateway/receivers/tcp_listener.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.grpc.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.grpc.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
 #include "pipeline/base/absl_compat.h"
+#include "pipeline/base/clock.h"
 
 namespace gateway {
 namespace {
@@ -72,36 +75,50 @@ absl::Status CheckKeyPair(const std::string& cert_pem, const std::string& cert_p
   return status;
 }
 
-// Everything the three services share: counters, the Ingest, the token.
+// Everything the three services share: counters, the Ingest (through the
+// admission waitlist), the token.
 class ExportCore final {
  public:
   ExportCore(const GrpcReceiverOptions& options, Ingest& ingest, MetricsRegistry& registry)
-      : ingest_(ingest), metrics_(registry, "grpc"), bearer_token_(options.bearer_token) {}
+      : waitlist_(ingest, options.admission_wait, RealClock(), registry),
+        metrics_(registry, "grpc"),
+        bearer_token_(options.bearer_token) {}
 
+  // The call finishes now, or later on the waitlist's thread once the
+  // pipeline has room for it.
   grpc::ServerUnaryReactor* Export(Signal signal, grpc::CallbackServerContext* context,
                                    const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(Handle(signal, context, request, response));
-    return reactor;
-  }
-
- private:
-  grpc::Status Handle(Signal signal, grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-                      grpc::ByteBuffer* response) {
     ReceiverMetrics::SignalCounters& counters = metrics_.For(signal);
     counters.requests->Add();
     if (!bearer_token_.empty() && !Authorized(*context)) {
-      return Reject(signal, RejectReason::kUnauthenticated, grpc::StatusCode::UNAUTHENTICATED,
-                    "missing or invalid bearer token");
+      reactor->Finish(Reject(signal, RejectReason::kUnauthenticated, grpc::StatusCode::UNAUTHENTICATED,
+                             "missing or invalid bearer token"));
+      return reactor;
     }
-
     std::string bytes;
     if (!Flatten(*request, &bytes)) {
-      return Reject(signal, RejectReason::kInvalid, grpc::StatusCode::INVALID_ARGUMENT, "unreadable request");
+      reactor->Finish(
+          Reject(signal, RejectReason::kInvalid, grpc::StatusCode::INVALID_ARGUMENT, "unreadable request"));
+      return reactor;
     }
     counters.bytes->Add(static_cast<int64_t>(bytes.size()));
+    const std::chrono::system_clock::time_point deadline = context->deadline();
+    waitlist_.Submit(signal, std::move(bytes),
+                     deadline == std::chrono::system_clock::time_point::max() ? absl::InfiniteFuture()
+                                                                               : absl::FromChrono(deadline),
+                     [this, signal, reactor, response](IngestResult result) {
+                       reactor->Finish(Answer(signal, std::move(result), response));
+                     });
+    return reactor;
+  }
 
-    IngestResult result = ingest_.Accept(signal, std::move(bytes));
+  // Finishes every call waiting for room; later calls do not wait.
+  void StopWaiting() { waitlist_.Stop(); }
+  int64_t Waiting() const { return waitlist_.Waiting(); }
+
+ private:
+  grpc::Status Answer(Signal signal, IngestResult result, grpc::ByteBuffer* response) {
     switch (result.outcome) {
       case IngestOutcome::kAccepted: {
         std::string reply = ExportResponseProto(result.rejected_items, result.message);
@@ -151,7 +168,7 @@ class ExportCore final {
     return true;
   }
 
-  Ingest& ingest_;
+  AdmissionWaitlist waitlist_;
   ReceiverMetrics metrics_;
   RejectLog reject_log_;
   const std::string bearer_token_;
@@ -211,10 +228,15 @@ GrpcReceiver::~GrpcReceiver() { Shutdown(absl::Now()); }
 
 int64_t GrpcReceiver::AcceptFailures() const { return acceptor_ != nullptr ? acceptor_->AcceptFailures() : 0; }
 
+int64_t GrpcReceiver::WaitingForRoom() const { return services_ != nullptr ? services_->core.Waiting() : 0; }
+
 void GrpcReceiver::Shutdown(absl::Time deadline) {
   if (shut_down_ || server_ == nullptr) return;
   shut_down_ = true;
   if (acceptor_ != nullptr) acceptor_->Stop();  // no connection reaches a server shutting down
+  // Calls waiting for room are finished first: gRPC's shutdown waits for
+  // every call to finish.
+  services_->core.StopWaiting();
   server_->Shutdown(absl::ToChronoTime(deadline));
   server_->Wait();
 }

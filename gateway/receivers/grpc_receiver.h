@@ -13,6 +13,8 @@
 // Outcome mapping: kAccepted -> OK (Export*ServiceResponse, with
 // partial_success when items were rejected), kInvalid -> INVALID_ARGUMENT,
 // kOverloaded and kShuttingDown -> UNAVAILABLE (retryable per the OTLP spec).
+// A call refused for lack of room first waits for room, up to
+// options.admission_wait.max_wait (admission_waitlist.h).
 // A wrong or missing bearer token -> UNAUTHENTICATED. gzip-compressed
 // requests are accepted; requests over max_recv_message_bytes get
 // RESOURCE_EXHAUSTED from gRPC itself.
@@ -29,6 +31,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "gateway/receivers/admission_waitlist.h"
 #include "pipeline/ingest/ingest.h"
 #include "pipeline/base/metrics_registry.h"
 
@@ -58,6 +61,10 @@ struct GrpcReceiverOptions {
   // max_connection_age_grace to finish. Zero: connections live forever.
   absl::Duration max_connection_age = absl::Minutes(30);
   absl::Duration max_connection_age_grace = absl::Seconds(30);
+  // Calls refused for lack of room in the memory budget wait for room, in
+  // arrival order, instead of getting UNAVAILABLE at once
+  // (admission_waitlist.h). max_wait zero: they do not wait.
+  AdmissionWaitlistOptions admission_wait;
 };
 
 class GrpcReceiver final {
@@ -73,6 +80,8 @@ class GrpcReceiver final {
   // Accepts that failed (e.g. out of descriptors); 0 with TLS, where gRPC
   // accepts and only logs them.
   int64_t AcceptFailures() const;
+  // Calls waiting for room in the memory budget now.
+  int64_t WaitingForRoom() const;
 
   // Stops accepting calls, lets calls in flight finish until `deadline`,
   // then cancels the rest and returns. Idempotent; call from one thread.

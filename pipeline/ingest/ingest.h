@@ -44,6 +44,11 @@ struct IngestResult {
   std::string message;
   // With kOverloaded: how long the client should wait.
   absl::Duration retry_after = absl::Seconds(1);
+  // With kOverloaded: refused before the request was read, for lack of room
+  // in the memory budget (not for memory pressure, a full persistent queue
+  // or shutdown), so room may come back within milliseconds as exports
+  // finish. Offer leaves such a request with its caller.
+  bool no_room = false;
 };
 
 // Bytes of the memory budget held for one request body while a receiver
@@ -70,6 +75,17 @@ class Ingest {
   // commit): ~0.3 ms for a 64 KiB request on the development machine's disk
   // (bench/persistent_queue_benchmark, docs/architecture.md).
   virtual IngestResult Accept(Signal signal, std::string request) = 0;
+
+  // Accept for a caller that may offer the request again: when the result
+  // has `no_room`, `*request` is left as it was and the refusal is not
+  // counted as backpressure (the caller ends with Accept, which counts);
+  // otherwise it is consumed as by Accept. Thread-safe. Default: Accept of
+  // a copy, consumed only when the copy was not refused for room.
+  virtual IngestResult Offer(Signal signal, std::string* request) {
+    IngestResult result = Accept(signal, *request);
+    if (!result.no_room) request->clear();
+    return result;
+  }
 
   // True while the pipeline would accept a request of `bytes`; for readiness.
   virtual bool Ready() const = 0;

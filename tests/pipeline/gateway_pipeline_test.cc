@@ -128,6 +128,40 @@ TEST_F(GatewayPipelineTest, FullBudgetPushesBackAndCounts) {
   EXPECT_EQ(budget_.InFlight(), 0);
 }
 
+TEST_F(GatewayPipelineTest, OfferLeavesARequestRefusedForRoomWithItsCaller) {
+  Start();
+  // The budget is full while the engine holds one request as large as it.
+  budget_.ForceAdmit(budget_.Limit());
+  std::string body = TraceRequest(7, 3);
+  const std::string original = body;
+  IngestResult refused = pipeline_->Offer(Signal::kTraces, &body);
+  ASSERT_EQ(refused.outcome, IngestOutcome::kOverloaded);
+  EXPECT_TRUE(refused.no_room);
+  EXPECT_EQ(body, original);
+  // Its caller may offer it again, so the refusal is not backpressure yet.
+  EXPECT_EQ(Backpressured(Signal::kTraces), 0);
+  // Accept is a last offer: it counts.
+  EXPECT_TRUE(pipeline_->Accept(Signal::kTraces, original).no_room);
+  EXPECT_EQ(Backpressured(Signal::kTraces), 1);
+  budget_.Release(budget_.Limit());
+  IngestResult accepted = pipeline_->Offer(Signal::kTraces, &body);
+  ASSERT_EQ(accepted.outcome, IngestOutcome::kAccepted) << accepted.message;
+  EXPECT_EQ(engine_.Requests(), 1);
+  EXPECT_EQ(Backpressured(Signal::kTraces), 1);
+}
+
+TEST_F(GatewayPipelineTest, MemoryPressureIsNotARefusalForRoom) {
+  budget_.SetPressure(true);
+  Start();
+  std::string body = TraceRequest(1, 1);
+  IngestResult result = pipeline_->Offer(Signal::kTraces, &body);
+  EXPECT_EQ(result.outcome, IngestOutcome::kOverloaded);
+  // Room does not come back as exports finish under memory pressure: the
+  // refusal is final and counted.
+  EXPECT_FALSE(result.no_room);
+  EXPECT_EQ(Backpressured(Signal::kTraces), 1);
+}
+
 TEST_F(GatewayPipelineTest, PassThroughReleasesBudgetWhenExported) {
   exporter_.set_complete_immediately(false);
   Start();

@@ -143,6 +143,75 @@ TEST_F(GrpcReceiverTest, OverloadBecomesUnavailable) {
   EXPECT_EQ(retry.retry_delay().seconds(), 3);
 }
 
+// A call refused for lack of room is not answered until room comes: then it
+// is accepted, whole, and the client never hears UNAVAILABLE.
+TEST_F(GrpcReceiverTest, ACallRefusedForRoomWaitsForIt) {
+  Start();
+  Notification room;
+  ingest_.SetHook([&room](Signal, const std::string&) {
+    if (room.HasBeenNotified()) return IngestResult{};
+    IngestResult refused{IngestOutcome::kOverloaded, 0, "no room", absl::Seconds(1)};
+    refused.no_room = true;
+    return refused;
+  });
+  const trace_v1::ExportTraceServiceRequest request = MakeTraces(4);
+  trace_v1::ExportTraceServiceResponse response;
+  grpc::Status status;
+  Notification answered;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  traces_->async()->Export(&context, &request, &response, [&](grpc::Status s) {
+    status = std::move(s);
+    answered.Notify();
+  });
+  // Offered (and refused) at least twice: it is waiting, not answered.
+  ASSERT_TRUE(ingest_.WaitForCalls(2, absl::Seconds(10)));
+  EXPECT_FALSE(answered.HasBeenNotified());
+  EXPECT_EQ(receiver_->WaitingForRoom(), 1);
+  room.Notify();
+  ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(ingest_.Calls().back().request, request.SerializeAsString());
+  EXPECT_EQ(Rejected("overloaded"), 0);
+  EXPECT_EQ(registry_.CounterValue("gateway_admission_waits_total", {{"outcome", "admitted"}}), 1);
+}
+
+// Shutdown does not wait for room: a waiting call gets its last offer and
+// its answer (here UNAVAILABLE), and the server stops.
+TEST_F(GrpcReceiverTest, ShutdownAnswersCallsWaitingForRoom) {
+  Start();
+  IngestResult refused{IngestOutcome::kOverloaded, 0, "no room", absl::Seconds(2)};
+  refused.no_room = true;
+  ingest_.SetResult(refused);
+  const trace_v1::ExportTraceServiceRequest request = MakeTraces(1);
+  trace_v1::ExportTraceServiceResponse response;
+  grpc::Status status;
+  Notification answered;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  traces_->async()->Export(&context, &request, &response, [&](grpc::Status s) {
+    status = std::move(s);
+    answered.Notify();
+  });
+  ASSERT_TRUE(ingest_.WaitForCalls(1, absl::Seconds(10)));
+  receiver_->Shutdown(absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Rejected("overloaded"), 1);
+}
+
+TEST_F(GrpcReceiverTest, WithoutAdmissionWaitARefusalForRoomIsAnsweredAtOnce) {
+  GrpcReceiverOptions options;
+  options.admission_wait.max_wait = absl::ZeroDuration();
+  Start(options);
+  IngestResult refused{IngestOutcome::kOverloaded, 0, "no room", absl::Seconds(2)};
+  refused.no_room = true;
+  ingest_.SetResult(refused);
+  trace_v1::ExportTraceServiceResponse response;
+  EXPECT_EQ(ExportTraces(MakeTraces(1), &response).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(ingest_.CallCount(), 1u);
+}
+
 TEST_F(GrpcReceiverTest, ShuttingDownBecomesUnavailable) {
   Start();
   ingest_.SetResult({IngestOutcome::kShuttingDown, 0, ""});

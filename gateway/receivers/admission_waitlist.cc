@@ -1,0 +1,130 @@
+#include "gateway/receivers/admission_waitlist.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace gateway {
+
+AdmissionWaitlist::AdmissionWaitlist(Ingest& ingest, AdmissionWaitlistOptions options, Clock& clock,
+                                     MetricsRegistry& metrics)
+    : ingest_(ingest), options_(options), clock_(clock) {
+  const auto waits = [&metrics](const char* outcome) {
+    return metrics.GetCounter("gateway_admission_waits_total",
+                              "Requests refused for lack of room that waited for it (gRPC), by how it ended",
+                              {{"outcome", outcome}});
+  };
+  admitted_ = waits("admitted");
+  timed_out_ = waits("timed_out");
+  no_wait_ = waits("no_wait");
+  stopped_ = waits("shutdown");
+  waited_us_ = metrics.GetCounter("gateway_admission_wait_microseconds_total",
+                                  "Time requests waited for room, summed (gRPC)");
+  if (options_.max_wait > absl::ZeroDuration()) thread_ = std::thread([this] { Run(); });
+}
+
+AdmissionWaitlist::~AdmissionWaitlist() { Stop(); }
+
+int64_t AdmissionWaitlist::Waiting() const {
+  MutexLock lock(&mu_);
+  return static_cast<int64_t>(waiting_.size()) + (offering_ ? 1 : 0);
+}
+
+void AdmissionWaitlist::Submit(Signal signal, std::string body, absl::Time client_deadline, Done done) {
+  const auto park = [&](absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const int64_t bytes = static_cast<int64_t>(body.size());
+    if (stopping_ || waiting_bytes_ + bytes > options_.max_waiting_bytes) return false;
+    // Half of what the client has left, so that it hears the answer in time
+    // to send again.
+    const absl::Time until = std::min(now + options_.max_wait, now + (client_deadline - now) / 2);
+    if (until <= now) return false;
+    waiting_bytes_ += bytes;
+    waiting_.push_back({signal, std::move(body), until, now, std::move(done)});
+    return true;
+  };
+  if (options_.max_wait <= absl::ZeroDuration()) {
+    done(ingest_.Accept(signal, std::move(body)));
+    return;
+  }
+  bool behind_others = false;
+  {
+    MutexLock lock(&mu_);
+    if (stopping_) {
+      behind_others = true;  // straight to the last offer
+    } else if (!waiting_.empty() || offering_) {
+      // Behind whatever waits already, so that the oldest is admitted first.
+      if (park(clock_.Now())) return;
+      no_wait_->Add();
+      behind_others = true;
+    }
+  }
+  if (!behind_others) {
+    IngestResult result = ingest_.Offer(signal, &body);
+    if (!result.no_room) {
+      done(std::move(result));
+      return;
+    }
+    MutexLock lock(&mu_);
+    if (park(clock_.Now())) return;
+    if (!stopping_) no_wait_->Add();
+  }
+  // The last offer: Accept counts a refusal as backpressure.
+  done(ingest_.Accept(signal, std::move(body)));
+}
+
+void AdmissionWaitlist::Run() {
+  while (true) {
+    Parked head;
+    bool last = false;
+    {
+      MutexLock lock(&mu_);
+      mu_.Await([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !waiting_.empty(); });
+      if (waiting_.empty()) return;  // stopping, nothing left
+      head = std::move(waiting_.front());
+      waiting_.pop_front();
+      offering_ = true;
+      last = stopping_;
+    }
+    const int64_t bytes = static_cast<int64_t>(head.body.size());
+    const absl::Time now = clock_.Now();
+    IngestResult result;
+    bool waits_on = false;
+    if (last || now >= head.until) {
+      // The last offer: Accept counts a refusal as backpressure.
+      (last ? stopped_ : timed_out_)->Add();
+      result = ingest_.Accept(head.signal, std::move(head.body));
+    } else {
+      result = ingest_.Offer(head.signal, &head.body);
+      waits_on = result.no_room;
+      if (!waits_on) admitted_->Add();
+    }
+    if (!waits_on) {
+      // Free its bytes before answering, so that a request the answer
+      // prompts finds them free.
+      {
+        MutexLock lock(&mu_);
+        offering_ = false;
+        waiting_bytes_ -= bytes;
+      }
+      waited_us_->Add(absl::ToInt64Microseconds(now - head.since));
+      head.done(std::move(result));
+      continue;
+    }
+
+    MutexLock lock(&mu_);
+    offering_ = false;
+    waiting_.push_front(std::move(head));
+    // Room comes back as exports finish; look again shortly (at once when
+    // stopping).
+    mu_.AwaitWithTimeout([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; }, options_.poll);
+  }
+}
+
+void AdmissionWaitlist::Stop() {
+  {
+    MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace gateway

@@ -1,0 +1,105 @@
+// Requests refused for lack of room wait here for room, in arrival order,
+// instead of being answered "overloaded" at once.
+//
+// When the memory budget is full, room comes back as exports finish, often
+// within a millisecond. A client told UNAVAILABLE sends the whole request
+// again later, and the gateway receives it twice; a client that waits a
+// little is accepted the first time. So a receiver whose calls can finish
+// later (gRPC's callback API) submits each request here: it is accepted at
+// once when there is room; otherwise it waits, at the back of the list, until
+// room comes, until `max_wait` has passed or half the client's own deadline
+// is left, whichever is first, and is then offered one last time (accepted
+// or answered "overloaded" with the pipeline's retry delay). A request that
+// does not fit under `max_waiting_bytes` (the waiting bodies are memory the
+// budget does not count) is answered at once. While any request waits, new
+// ones queue behind it, so the oldest is admitted first.
+//
+//   AdmissionWaitlist waitlist(ingest, {absl::Milliseconds(500), 8 << 20}, RealClock(), metrics);
+//   waitlist.Submit(Signal::kTraces, std::move(body), client_deadline,
+//                   [reactor](IngestResult result) { reactor->Finish(ToStatus(result)); });
+//   ...
+//   waitlist.Stop();  // offers each waiting request once more, then returns
+//
+// Thread-safe: Submit from any number of threads. `done` runs exactly once,
+// on the submitting thread or on the waitlist's own thread, which offers the
+// head of the list again every `poll` while the budget has no room.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <thread>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/time/time.h"
+#include "pipeline/base/clock.h"
+#include "pipeline/base/metrics_registry.h"
+#include "pipeline/base/signal.h"
+#include "pipeline/base/sync.h"
+#include "pipeline/ingest/ingest.h"
+
+namespace gateway {
+
+struct AdmissionWaitlistOptions {
+  // Longest wait for room. Zero: never wait (answer at once).
+  absl::Duration max_wait = absl::Milliseconds(500);
+  // Bytes of request bodies waiting at most.
+  int64_t max_waiting_bytes = int64_t{8} << 20;
+  // How often the head of the list is offered again while there is no room.
+  absl::Duration poll = absl::Milliseconds(1);
+};
+
+class AdmissionWaitlist final {
+ public:
+  using Done = absl::AnyInvocable<void(IngestResult)>;
+
+  // `ingest`, `clock` and `metrics` must outlive the waitlist.
+  AdmissionWaitlist(Ingest& ingest, AdmissionWaitlistOptions options, Clock& clock, MetricsRegistry& metrics);
+  ~AdmissionWaitlist();  // Stop()
+  AdmissionWaitlist(const AdmissionWaitlist&) = delete;
+  AdmissionWaitlist& operator=(const AdmissionWaitlist&) = delete;
+
+  // Hands `body` to the Ingest now or once there is room; `done` gets the
+  // outcome. `client_deadline`: when the client gives up
+  // (absl::InfiniteFuture() if never).
+  void Submit(Signal signal, std::string body, absl::Time client_deadline, Done done);
+
+  // Offers each waiting request one last time (Accept), runs its `done`, and
+  // stops the thread; later Submits go straight to Accept. Idempotent; call
+  // before the Ingest shuts down for good, from one thread.
+  void Stop();
+
+  // Requests waiting now.
+  int64_t Waiting() const;
+
+ private:
+  struct Parked {
+    Signal signal = Signal::kTraces;
+    std::string body;
+    absl::Time until;  // offered for the last time from then on
+    absl::Time since;
+    Done done;
+  };
+
+  void Run();
+
+  Ingest& ingest_;
+  const AdmissionWaitlistOptions options_;
+  Clock& clock_;
+  Counter* admitted_;   // after waiting
+  Counter* timed_out_;  // waited max_wait, then offered once more
+  Counter* no_wait_;    // refused for room, with no space in the list or no time before the client gives up
+  Counter* stopped_;    // waiting when Stop was called
+  Counter* waited_us_;  // microseconds waited, by requests that waited
+
+  mutable Mutex mu_;
+  // Waiting requests, oldest first. The head is out of the list while the
+  // thread offers it (`offering_`).
+  std::deque<Parked> waiting_ ABSL_GUARDED_BY(mu_);
+  bool offering_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t waiting_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace gateway
