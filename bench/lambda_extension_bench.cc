@@ -9,6 +9,15 @@
 //   * idle resident memory (VmRSS) after init and after the invokes;
 //   * SHUTDOWN -> exit, and the exit code.
 //
+// By default the Dynatrace stand-in serves HTTPS, as Dynatrace does, with
+// the test certificate for localhost (tests/gateway/testdata/README.md):
+// the extension exports to https://localhost:PORT/api/v2/otlp and
+// SSL_CERT_FILE names a bundle of that certificate followed by the system's
+// CA bundle (--system_ca_bundle), so it verifies the stand-in for real and
+// parses a bundle of the usual size. --dynatrace_tls=false: plain HTTP.
+// Paths are relative to the working directory: the repository root, or the
+// runfiles tree under `bazel run` / `bazel test`.
+//
 //   lambda_extension_bench --extension=bazel-bin/gateway/otlp_gateway --starts=5 --invokes=200 --spans=100
 //   lambda_extension_bench --root=/tmp/layer-root --extension=/opt/extensions/otlp-reparent-gateway --check
 //   # the arm64 layer under qemu-user:
@@ -36,6 +45,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -63,6 +73,12 @@ ABSL_FLAG(int, spans, 100, "spans each invoke sends (one OTLP/HTTP request)");
 ABSL_FLAG(bool, grpc, true, "keep the OTLP/gRPC receiver (false: receivers.grpc.enabled: false)");
 ABSL_FLAG(bool, release_program_pages, true,
           "false: GATEWAY_LAMBDA_RELEASE_PROGRAM_PAGES=false (keep start-up code resident)");
+ABSL_FLAG(bool, dynatrace_tls, true, "serve the Dynatrace stand-in over HTTPS (false: plain HTTP)");
+ABSL_FLAG(std::string, tls_cert, "tests/gateway/testdata/localhost.crt",
+          "the stand-in's certificate (PEM, for localhost); also the CA the extension trusts");
+ABSL_FLAG(std::string, tls_key, "tests/gateway/testdata/localhost.key", "the stand-in's private key (PEM)");
+ABSL_FLAG(std::string, system_ca_bundle, "/etc/ssl/certs/ca-certificates.crt",
+          "appended to --tls_cert in the extension's SSL_CERT_FILE (empty: the test certificate alone)");
 ABSL_FLAG(bool, check, false, "verify delivery before next and exit code 0; exit 1 otherwise");
 ABSL_FLAG(std::string, smaps, "",
           "copy the extension's /proc/<pid>/smaps here when idle after the invokes (the last start's), to see "
@@ -217,11 +233,25 @@ void Fail(Run* run, std::string message) {
   run->errors.push_back(std::move(message));
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 // One cold start: spawn, init, invokes, SHUTDOWN.
 void OneStart(int start, Run* run) {
-  absl::StatusOr<std::unique_ptr<FakeDynatrace>> dt = FakeDynatrace::Start({.token = kToken});
+  const bool tls = absl::GetFlag(FLAGS_dynatrace_tls);
+  FakeDynatrace::Options dt_options{.token = kToken};
+  if (tls) {
+    dt_options.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
+    dt_options.tls_key_path = absl::GetFlag(FLAGS_tls_key);
+  }
+  absl::StatusOr<std::unique_ptr<FakeDynatrace>> dt = FakeDynatrace::Start(dt_options);
+  if (!dt.ok()) return Fail(run, absl::StrCat("cannot start the Dynatrace stand-in: ", dt.status().ToString()));
   absl::StatusOr<std::unique_ptr<FakeLambdaApi>> api = FakeLambdaApi::Start({});
-  if (!dt.ok() || !api.ok()) return Fail(run, "cannot start the stand-ins");
+  if (!api.ok()) return Fail(run, absl::StrCat("cannot start the Lambda API stand-in: ", api.status().ToString()));
   gateway::Mutex mu;
   std::map<int, absl::Time> next_at;
   std::map<int, std::set<std::string>> delivered_at_next;
@@ -252,6 +282,17 @@ void OneStart(int start, Run* run) {
   const std::string root = absl::GetFlag(FLAGS_root);
   const std::string config_path = root.empty() ? absl::StrCat("/tmp/lambda_bench_", getpid(), ".yaml")
                                                : "/tmp/lambda_extension_bench.yaml";
+  const std::string ca_path = root.empty() ? absl::StrCat("/tmp/lambda_bench_", getpid(), "_ca.pem")
+                                           : "/tmp/lambda_extension_bench_ca.pem";
+  if (tls) {
+    std::string bundle = ReadFile(absl::GetFlag(FLAGS_tls_cert));
+    if (const std::string system = absl::GetFlag(FLAGS_system_ca_bundle); !system.empty()) {
+      const std::string more = ReadFile(system);
+      if (more.empty()) return Fail(run, absl::StrCat("cannot read --system_ca_bundle=", system));
+      absl::StrAppend(&bundle, "\n", more);
+    }
+    std::ofstream(root + ca_path) << bundle;
+  }
   {
     std::ofstream config(root + config_path);
     config << "receivers:\n  grpc:\n    enabled: " << (absl::GetFlag(FLAGS_grpc) ? "true" : "false")
@@ -269,6 +310,7 @@ void OneStart(int start, Run* run) {
       "GATEWAY_LOG_LEVEL=warn",
       absl::StrCat("GATEWAY_LAMBDA_RELEASE_PROGRAM_PAGES=", absl::GetFlag(FLAGS_release_program_pages) ? "true" : "false"),
   };
+  if (tls) env.push_back(absl::StrCat("SSL_CERT_FILE=", ca_path));
   const std::string extension = absl::GetFlag(FLAGS_extension);
   std::vector<char*> envp;
   for (std::string& e : env) envp.push_back(e.data());
@@ -367,7 +409,10 @@ void OneStart(int start, Run* run) {
   run->shutdown_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - shutdown));
   if (code != 0) Fail(run, absl::StrCat("the extension exited with ", code, " after SHUTDOWN"));
   if (!(*api)->errors().empty()) Fail(run, "the extension reported an error to Lambda");
-  if (root.empty()) std::remove(config_path.c_str());
+  if (root.empty()) {
+    std::remove(config_path.c_str());
+    if (tls) std::remove(ca_path.c_str());
+  }
 }
 
 std::string Stats(const std::vector<double>& v) {
@@ -386,7 +431,7 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   if (absl::GetFlag(FLAGS_extension).empty()) {
     std::cerr << "usage: lambda_extension_bench --extension=PATH [--root=DIR] [--starts=N] [--invokes=N] "
-                 "[--spans=N] [--check]\n";
+                 "[--spans=N] [--dynatrace_tls=true|false] [--check]\n";
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
@@ -395,6 +440,7 @@ int main(int argc, char** argv) {
   for (int start = 1; start <= absl::GetFlag(FLAGS_starts); ++start) OneStart(start, &run);
   std::cout << "{\"starts\":" << absl::GetFlag(FLAGS_starts) << ",\"invokes_per_start\":" << absl::GetFlag(FLAGS_invokes)
             << ",\"spans_per_invoke\":" << absl::GetFlag(FLAGS_spans)
+            << ",\"dynatrace_tls\":" << (absl::GetFlag(FLAGS_dynatrace_tls) ? "true" : "false")
             << ",\n \"init_registered_ms\":" << Stats(run.registered_ms)
             << ",\n \"init_otlp_ready_ms\":" << Stats(run.otlp_ready_ms)
             << ",\n \"init_first_next_ms\":" << Stats(run.first_next_ms)

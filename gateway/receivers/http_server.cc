@@ -33,6 +33,7 @@
 #include "absl/time/clock.h"
 #include "gateway/receivers/growing_string_body.h"
 #include "gateway/receivers/tcp_listener.h"
+#include "gateway/receivers/tls_server_context.h"
 #include "pipeline/base/absl_compat.h"
 #include "pipeline/base/logging.h"
 #include "pipeline/base/sync.h"
@@ -492,15 +493,9 @@ absl::Status HttpServer::Impl::Start() {
   }
 
   if (!options_.tls_cert_path.empty()) {
-    ssl_.emplace(asio::ssl::context::tls_server);
-    ssl_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                      asio::ssl::context::no_tlsv1_1);
-    beast::error_code ec;
-    ssl_->use_certificate_chain_file(options_.tls_cert_path, ec);
-    if (ec) return absl::InvalidArgumentError(absl::StrCat("TLS certificate ", options_.tls_cert_path, ": ", ec.message()));
-    ssl_->use_private_key_file(options_.tls_key_path, asio::ssl::context::pem, ec);
-    if (ec) return absl::InvalidArgumentError(absl::StrCat("TLS key ", options_.tls_key_path, ": ", ec.message()));
+    absl::StatusOr<asio::ssl::context> ssl = NewTlsServerContext(options_.tls_cert_path, options_.tls_key_path);
+    if (!ssl.ok()) return ssl.status();
+    ssl_.emplace(*std::move(ssl));
   }
 
   int threads = options_.threads > 0 ? options_.threads : static_cast<int>(std::thread::hardware_concurrency());

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
@@ -21,6 +22,7 @@
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "pipeline/base/absl_compat.h"
+#include "gateway/receivers/tls_server_context.h"
 #include "pipeline/otlp/gzip.h"
 #include "tests/fakes/dynatrace_metrics_contract.h"
 
@@ -112,7 +114,16 @@ std::string SuccessBody(Signal signal, int64_t rejected, const std::string& mess
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<FakeDynatrace>> FakeDynatrace::Start(Options options) {
+  if (options.tls_cert_path.empty() != options.tls_key_path.empty()) {
+    return absl::InvalidArgumentError("FakeDynatrace: TLS needs both a certificate and a key");
+  }
   std::unique_ptr<FakeDynatrace> fake(new FakeDynatrace(std::move(options)));
+  if (!fake->options_.tls_cert_path.empty()) {
+    absl::StatusOr<asio::ssl::context> tls =
+        NewTlsServerContext(fake->options_.tls_cert_path, fake->options_.tls_key_path);
+    if (!tls.ok()) return tls.status();
+    fake->tls_ = std::make_unique<asio::ssl::context>(*std::move(tls));
+  }
   if (absl::Status s = fake->Listen(0); !s.ok()) return s;
   fake->accept_thread_ = std::thread([f = fake.get()] { f->AcceptLoop(); });
   return fake;
@@ -160,7 +171,10 @@ absl::Status FakeDynatrace::Listen(int port) {
   return absl::OkStatus();
 }
 
-std::string FakeDynatrace::url() const { return absl::StrCat("http://127.0.0.1:", port_, options_.base_path); }
+std::string FakeDynatrace::url() const {
+  return tls_ != nullptr ? absl::StrCat("https://localhost:", port_, options_.base_path)
+                         : absl::StrCat("http://127.0.0.1:", port_, options_.base_path);
+}
 
 void FakeDynatrace::AcceptLoop() {
   // Bounded by the destructor: polls the listening socket with a short
@@ -247,18 +261,16 @@ FakeDynatrace::Response FakeDynatrace::NextResponse() {
   return r;
 }
 
-void FakeDynatrace::Serve(int fd) {
-  asio::io_context ioc;
-  asio::ip::tcp::socket socket(ioc);
+template <class Stream>
+void FakeDynatrace::ServeRequests(Stream& stream) {
   boost::system::error_code ec;
-  socket.assign(asio::ip::tcp::v4(), fd, ec);
   beast::flat_buffer buffer;
   // One request per iteration; ends when the client closes, on error, or
   // when GoDown/the destructor shuts the socket down.
   while (!ec) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(kMaxBody);
-    http::read(socket, buffer, parser, ec);
+    http::read(stream, buffer, parser, ec);
     if (ec) break;
     http::request<http::string_body> req = parser.release();
 
@@ -398,8 +410,23 @@ void FakeDynatrace::Serve(int fd) {
     res.keep_alive(req.keep_alive());
     res.body() = std::move(body);
     res.prepare_payload();
-    http::write(socket, res, ec);
+    http::write(stream, res, ec);
     if (!req.keep_alive()) break;
+  }
+}
+
+void FakeDynatrace::Serve(int fd) {
+  asio::io_context ioc;
+  asio::ip::tcp::socket socket(ioc);
+  boost::system::error_code ec;
+  socket.assign(asio::ip::tcp::v4(), fd, ec);
+  if (!ec && tls_ != nullptr) {
+    asio::ssl::stream<asio::ip::tcp::socket&> stream(socket, *tls_);
+    // Failed handshakes (an untrusting client, GoDown) just close.
+    stream.handshake(asio::ssl::stream_base::server, ec);
+    if (!ec) ServeRequests(stream);
+  } else if (!ec) {
+    ServeRequests(socket);
   }
   MutexLock lock(&mu_);
   connections_.erase(std::remove(connections_.begin(), connections_.end(), fd), connections_.end());

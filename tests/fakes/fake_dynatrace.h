@@ -21,6 +21,10 @@
 //   ASSERT_TRUE(dt->WaitForSpans(100, absl::Now() + absl::Seconds(10)));
 //   std::vector<ResourceSpans> spans = dt->ReceivedSpans();
 //
+// With options.tls_cert_path and tls_key_path it serves HTTPS instead, so
+// that a client's TLS handshake, certificate check and encryption are part
+// of what a test or benchmark exercises.
+//
 // Thread-safe; one thread accepts, one thread serves each connection.
 #pragma once
 
@@ -41,6 +45,10 @@
 #include "pipeline/base/signal.h"
 #include "pipeline/base/sync.h"
 
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
+
 namespace gateway::testing {
 
 class FakeDynatrace final {
@@ -53,6 +61,11 @@ class FakeDynatrace final {
     std::string base_path = "/api/v2/otlp";
     // Decoded bodies larger than this get 413 (0: no limit).
     size_t max_body_bytes = 0;
+    // PEM files: HTTPS when both are set (a certificate for "localhost",
+    // e.g. tests/gateway/testdata/localhost.crt), plain HTTP when both are
+    // empty.
+    std::string tls_cert_path;
+    std::string tls_key_path;
   };
 
   // One scripted answer, used for the next request (FIFO); when the script
@@ -95,8 +108,8 @@ class FakeDynatrace final {
   FakeDynatrace(const FakeDynatrace&) = delete;
   FakeDynatrace& operator=(const FakeDynatrace&) = delete;
 
-  // "http://127.0.0.1:<port><base_path>": the OTLP base, to which the
-  // exporter appends /v1/traces etc.
+  // "http://127.0.0.1:<port><base_path>", or "https://localhost:<port>..."
+  // with TLS: the OTLP base, to which the exporter appends /v1/traces etc.
   std::string url() const;
   int port() const { return port_; }
 
@@ -142,9 +155,15 @@ class FakeDynatrace final {
   absl::Status Listen(int port);
   void AcceptLoop();
   void Serve(int fd);
+  // Answers requests on a connected (and, for TLS, handshaken) stream until
+  // the client closes or the socket is shut down.
+  template <class Stream>
+  void ServeRequests(Stream& stream);
   Response NextResponse();
 
   Options options_;
+  // Set once in Start() when TLS is on; shared by the connections.
+  std::unique_ptr<boost::asio::ssl::context> tls_;
   int port_ = 0;
 
   mutable Mutex mu_;
