@@ -26,7 +26,7 @@
 // The process runs with the allocator settings the gateway's main sets
 // (pipeline/base/allocator.h), for all three.
 //
-// docs/performance.md has the figures and the command.
+// docs/performance-engine.md has the figures and the command.
 #include <string>
 #include <vector>
 

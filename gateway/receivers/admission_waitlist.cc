@@ -1,5 +1,7 @@
 #include "gateway/receivers/admission_waitlist.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -72,6 +74,8 @@ void AdmissionWaitlist::Submit(Signal signal, std::string body, absl::Time clien
 }
 
 void AdmissionWaitlist::Run() {
+  // Named for top -H and perf.
+  pthread_setname_np(pthread_self(), "admission-wait");
   while (true) {
     Parked head;
     bool last = false;
