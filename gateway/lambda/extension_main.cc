@@ -55,12 +55,13 @@ int RunExtensionMain(std::string_view argv0, const ConfigOverrides& flags, const
     return config;
   };
   if (settings->release_program_pages) {
-    deps.release_program_pages = [] {
+    deps.release_program_pages = [](ProgramPageRelease how) {
       const absl::Time start = absl::Now();
-      absl::StatusOr<ReleasedProgramPages> released = ReleaseProgramPages();
+      absl::StatusOr<ReleasedProgramPages> released = ReleaseProgramPages(how);
       if (released.ok()) {
         LogDebug("lambda_program_pages_released",
-                 {{"segments", absl::StrCat(released->segments)},
+                 {{"how", how == ProgramPageRelease::kReclaim ? "reclaim" : "unmap"},
+                  {"segments", absl::StrCat(released->segments)},
                   {"bytes", absl::StrCat(released->bytes)},
                   {"took_us", absl::StrCat(absl::ToInt64Microseconds(absl::Now() - start))}});
       } else {

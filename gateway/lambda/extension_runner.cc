@@ -89,6 +89,12 @@ int ExtensionRunner::Run() {
     absl::StatusOr<LifecycleEvent> event = deps_.api->NextEvent();
     if (!event.ok()) return Fail(false, kErrorEventLoop, absl::StrCat("event/next: ", event.status().message()));
     const absl::Time received = clock_.Now();
+    // Not during init, whose length is the function's cold start: when the
+    // first invoke begins, so that the rest of it brings back from the
+    // layer's file what the invokes run; what only init ran stays out.
+    if (events == 1 && event->type == LifecycleEventType::kInvoke && deps_.release_program_pages) {
+      deps_.release_program_pages(ProgramPageRelease::kReclaim);
+    }
     Step step = event->type == LifecycleEventType::kInvoke ? lifecycle_.OnInvoke(*event, received)
                                                            : lifecycle_.OnShutdown(*event, received);
     for (int i = 0; i < kMaxStepsPerEvent && (step.kind == Step::kWaitForRuntimeDone || step.kind == Step::kFlush);
@@ -117,10 +123,10 @@ int ExtensionRunner::Run() {
       Stop();
       return step.exit_code;
     }
-    // Once, after the first invoke: not during init, whose length is the
-    // function's cold start, and not later, when what is left resident is
-    // what every invoke uses.
-    if (events == 1 && deps_.release_program_pages) deps_.release_program_pages();
+    // And once it has ended: what only the first invoke ran (the first
+    // export's connection) leaves the process, the page cache keeps it, so
+    // the second invoke maps what it runs back without reading the file.
+    if (events == 1 && deps_.release_program_pages) deps_.release_program_pages(ProgramPageRelease::kUnmap);
   }
 }
 

@@ -27,6 +27,7 @@
 #include "gateway/receivers/http_server.h"
 #include "gateway/lambda/extension_config.h"
 #include "gateway/lambda/extensions_api.h"
+#include "gateway/lambda/program_pages.h"
 #include "gateway/lambda/lifecycle.h"
 #include "gateway/lambda/telemetry_listener.h"
 #include "pipeline/base/clock.h"
@@ -47,11 +48,11 @@ struct ExtensionRunnerDeps {
   // Told "registered", "otlp_ready" (receivers listening) and "ready"
   // (about to ask for the first event); for benchmarks. May be empty.
   std::function<void(std::string_view phase)> on_phase;
-  // Called once, when the first event has been handled and before the
-  // second event/next: ReleaseProgramPages (program_pages.h), for the code
-  // that init and the first invoke ran and later invokes do not. May be
-  // empty.
-  std::function<void()> release_program_pages;
+  // ReleaseProgramPages (program_pages.h): called with kReclaim when the
+  // first event is an invoke, before the runner waits for its runtimeDone,
+  // and with kUnmap once that first event has been handled, before the
+  // second event/next. May be empty.
+  std::function<void(ProgramPageRelease)> release_program_pages;
 };
 
 class ExtensionRunner final {

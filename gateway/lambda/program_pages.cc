@@ -20,6 +20,7 @@ namespace {
 struct Walk {
   uintptr_t page = 4096;
   ReleasedProgramPages released;
+  int advice = MADV_PAGEOUT;
   int error = 0;
 };
 
@@ -34,7 +35,7 @@ int AdviseObject(dl_phdr_info* info, size_t /*size*/, void* data) {
     const uintptr_t begin = (start + walk.page - 1) & ~(walk.page - 1);
     const uintptr_t end = (start + ph.p_memsz) & ~(walk.page - 1);
     if (end <= begin) continue;
-    if (madvise(reinterpret_cast<void*>(begin), end - begin, MADV_PAGEOUT) != 0) {
+    if (madvise(reinterpret_cast<void*>(begin), end - begin, walk.advice) != 0) {
       // EINVAL from a kernel before 5.4, or for a special mapping (the vDSO).
       walk.error = errno;
       ++walk.released.refused_segments;
@@ -48,13 +49,15 @@ int AdviseObject(dl_phdr_info* info, size_t /*size*/, void* data) {
 
 }  // namespace
 
-absl::StatusOr<ReleasedProgramPages> ReleaseProgramPages() {
+absl::StatusOr<ReleasedProgramPages> ReleaseProgramPages(ProgramPageRelease how) {
   Walk walk;
+  walk.advice = how == ProgramPageRelease::kReclaim ? MADV_PAGEOUT : MADV_DONTNEED;
   if (const long page = sysconf(_SC_PAGESIZE); page > 0) walk.page = static_cast<uintptr_t>(page);
   dl_iterate_phdr(AdviseObject, &walk);
   if (walk.released.segments == 0 && walk.error != 0) {
     return absl::FailedPreconditionError(
-        absl::StrCat("madvise(MADV_PAGEOUT): ", std::strerror(walk.error), " (needs Linux 5.4 or later)"));
+        absl::StrCat(how == ProgramPageRelease::kReclaim ? "madvise(MADV_PAGEOUT): " : "madvise(MADV_DONTNEED): ", std::strerror(walk.error),
+                     how == ProgramPageRelease::kReclaim ? " (needs Linux 5.4 or later)" : ""));
   }
   return walk.released;
 }

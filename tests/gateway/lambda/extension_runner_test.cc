@@ -192,7 +192,7 @@ class ExtensionRunnerTest : public ::testing::Test {
   FakeExtensionsApi api_;
   GatewayConfig config_;
   absl::Status config_status_;
-  std::function<void()> release_program_pages_;
+  std::function<void(ProgramPageRelease)> release_program_pages_;
   ExtensionSettings settings_;
   LifecycleOptions lifecycle_;
   std::unique_ptr<ExtensionRunner> runner_;
@@ -233,19 +233,35 @@ TEST_F(ExtensionRunnerTest, EveryInvokesSpansAreAtDynatraceReparentedWhenTheNext
   EXPECT_TRUE(api_.errors().empty());
 }
 
-TEST_F(ExtensionRunnerTest, ProgramPagesAreReleasedOnceAfterTheFirstInvoke) {
+TEST_F(ExtensionRunnerTest, ProgramPagesAreReclaimedWhenTheFirstInvokeBeginsAndUnmappedWhenItEnds) {
+  struct Release {
+    ProgramPageRelease how;
+    int next_calls;
+    int64_t runtime_done_seen;
+  };
   Mutex released_mu;
-  std::vector<int> next_calls_at_release;  // guarded by released_mu
-  release_program_pages_ = [&] {
+  std::vector<Release> released ABSL_GUARDED_BY(released_mu);
+  release_program_pages_ = [&](ProgramPageRelease how) {
     MutexLock lock(&released_mu);
-    next_calls_at_release.push_back(api_.next_calls());
+    released.push_back({how, api_.next_calls(), runner_->stats().runtime_done_seen});
   };
   StartRunner();
   ASSERT_TRUE(api_.WaitForSubscription(absl::Now() + kWait));
+  {
+    MutexLock lock(&released_mu);
+    EXPECT_TRUE(released.empty()) << "not during init";
+  }
   constexpr int kInvokes = 3;
   for (int k = 1; k <= kInvokes; ++k) {
     const std::string id = absl::StrCat("req-", k);
     api_.PushEvent(testing::Invoke(id, absl::Now() + absl::Seconds(60)));
+    if (k == 1) {
+      // Reclaimed before the runner waits for the first runtimeDone.
+      MutexLock lock(&released_mu);
+      ASSERT_TRUE(released_mu.AwaitWithTimeout(
+          [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(released_mu) { return !released.empty(); }, kWait))
+          << "nothing released when the first invoke began";
+    }
     SendInvokeSpans(k);
     SendRuntimeDone(id);
     ASSERT_TRUE(api_.WaitForNextCalls(k + 1, absl::Now() + kWait));
@@ -253,9 +269,15 @@ TEST_F(ExtensionRunnerTest, ProgramPagesAreReleasedOnceAfterTheFirstInvoke) {
   api_.PushEvent(testing::Shutdown(absl::Now() + absl::Seconds(2)));
   EXPECT_EQ(WaitForExit(), 0);
   MutexLock lock(&released_mu);
-  // Not during init (the function's cold start): after the first invoke,
-  // before the second event/next, and not again.
-  EXPECT_EQ(next_calls_at_release, (std::vector<int>{1}));
+  // Once each, both before the second event/next; unmapped after the first
+  // invoke's runtimeDone.
+  ASSERT_EQ(released.size(), 2u);
+  EXPECT_EQ(released[0].how, ProgramPageRelease::kReclaim);
+  EXPECT_EQ(released[0].next_calls, 1);
+  EXPECT_EQ(released[0].runtime_done_seen, 0);
+  EXPECT_EQ(released[1].how, ProgramPageRelease::kUnmap);
+  EXPECT_EQ(released[1].next_calls, 1);
+  EXPECT_EQ(released[1].runtime_done_seen, 1);
 }
 
 TEST_F(ExtensionRunnerTest, RegisterFailureExitsWithoutStartingAnything) {
