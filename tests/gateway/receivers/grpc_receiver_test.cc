@@ -39,6 +39,22 @@ trace_v1::ExportTraceServiceRequest MakeTraces(int spans, size_t name_size = 8) 
   return request;
 }
 
+// A refusal for lack of room in the memory budget (the kind a gRPC call
+// waits out).
+IngestResult NoRoom(absl::Duration retry_after) {
+  IngestResult refused{IngestOutcome::kOverloaded, 0, "no room", retry_after};
+  refused.no_room = true;
+  return refused;
+}
+
+// One call made with the async stub, answered later.
+struct AsyncCall {
+  grpc::ClientContext context;
+  trace_v1::ExportTraceServiceResponse response;
+  grpc::Status status;
+  Notification answered;
+};
+
 class GrpcReceiverTest : public ::testing::Test {
  protected:
   void Start(GrpcReceiverOptions options = {}) {
@@ -69,6 +85,14 @@ class GrpcReceiverTest : public ::testing::Test {
     context.set_compression_algorithm(compression);
     if (!authorization.empty()) context.AddMetadata("authorization", authorization);
     return traces_->Export(&context, request, response);
+  }
+
+  void ExportTracesAsync(const trace_v1::ExportTraceServiceRequest& request, AsyncCall* call) {
+    SetDeadline(&call->context);
+    traces_->async()->Export(&call->context, &request, &call->response, [call](grpc::Status s) {
+      call->status = std::move(s);
+      call->answered.Notify();
+    });
   }
 
   int64_t Rejected(const std::string& reason, const std::string& signal = "traces") {
@@ -149,28 +173,18 @@ TEST_F(GrpcReceiverTest, ACallRefusedForRoomWaitsForIt) {
   Start();
   Notification room;
   ingest_.SetHook([&room](Signal, const std::string&) {
-    if (room.HasBeenNotified()) return IngestResult{};
-    IngestResult refused{IngestOutcome::kOverloaded, 0, "no room", absl::Seconds(1)};
-    refused.no_room = true;
-    return refused;
+    return room.HasBeenNotified() ? IngestResult{} : NoRoom(absl::Seconds(1));
   });
   const trace_v1::ExportTraceServiceRequest request = MakeTraces(4);
-  trace_v1::ExportTraceServiceResponse response;
-  grpc::Status status;
-  Notification answered;
-  grpc::ClientContext context;
-  SetDeadline(&context);
-  traces_->async()->Export(&context, &request, &response, [&](grpc::Status s) {
-    status = std::move(s);
-    answered.Notify();
-  });
+  AsyncCall call;
+  ExportTracesAsync(request, &call);
   // Offered (and refused) at least twice: it is waiting, not answered.
   ASSERT_TRUE(ingest_.WaitForCalls(2, absl::Seconds(10)));
-  EXPECT_FALSE(answered.HasBeenNotified());
+  EXPECT_FALSE(call.answered.HasBeenNotified());
   EXPECT_EQ(receiver_->WaitingForRoom(), 1);
   room.Notify();
-  ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(call.answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(call.status.ok()) << call.status.error_message();
   EXPECT_EQ(ingest_.Calls().back().request, request.SerializeAsString());
   EXPECT_EQ(Rejected("overloaded"), 0);
   EXPECT_EQ(registry_.CounterValue("gateway_admission_waits_total", {{"outcome", "admitted"}}), 1);
@@ -180,23 +194,14 @@ TEST_F(GrpcReceiverTest, ACallRefusedForRoomWaitsForIt) {
 // its answer (here UNAVAILABLE), and the server stops.
 TEST_F(GrpcReceiverTest, ShutdownAnswersCallsWaitingForRoom) {
   Start();
-  IngestResult refused{IngestOutcome::kOverloaded, 0, "no room", absl::Seconds(2)};
-  refused.no_room = true;
-  ingest_.SetResult(refused);
+  ingest_.SetResult(NoRoom(absl::Seconds(2)));
   const trace_v1::ExportTraceServiceRequest request = MakeTraces(1);
-  trace_v1::ExportTraceServiceResponse response;
-  grpc::Status status;
-  Notification answered;
-  grpc::ClientContext context;
-  SetDeadline(&context);
-  traces_->async()->Export(&context, &request, &response, [&](grpc::Status s) {
-    status = std::move(s);
-    answered.Notify();
-  });
+  AsyncCall call;
+  ExportTracesAsync(request, &call);
   ASSERT_TRUE(ingest_.WaitForCalls(1, absl::Seconds(10)));
   receiver_->Shutdown(absl::Now() + absl::Seconds(5));
-  ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  ASSERT_TRUE(call.answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(call.status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(Rejected("overloaded"), 1);
 }
 
@@ -204,9 +209,7 @@ TEST_F(GrpcReceiverTest, WithoutAdmissionWaitARefusalForRoomIsAnsweredAtOnce) {
   GrpcReceiverOptions options;
   options.admission_wait.max_wait = absl::ZeroDuration();
   Start(options);
-  IngestResult refused{IngestOutcome::kOverloaded, 0, "no room", absl::Seconds(2)};
-  refused.no_room = true;
-  ingest_.SetResult(refused);
+  ingest_.SetResult(NoRoom(absl::Seconds(2)));
   trace_v1::ExportTraceServiceResponse response;
   EXPECT_EQ(ExportTraces(MakeTraces(1), &response).error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(ingest_.CallCount(), 1u);
