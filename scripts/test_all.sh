@@ -95,6 +95,7 @@ if [[ "${GATEWAY_SANITIZE:-1}" != "0" ]]; then
     //tests/pipeline/metrics:series_table_test \
     //tests/pipeline/ingest:heap_trimmer_test //tests/gateway/receivers:http_server_test \
     //tests/gateway/receivers:grpc_receiver_test //tests/gateway/receivers:tcp_listener_test \
+    //tests/gateway/receivers:admission_waitlist_test \
     //tests/gateway:gateway_app_test
 fi
 
