@@ -444,9 +444,22 @@ int64_t FakeDynatrace::RequestCount() const {
 }
 
 std::vector<opentelemetry::proto::trace::v1::ResourceSpans> FakeDynatrace::ReceivedSpans() const {
+  size_t cursor = 0;
+  return ReceivedSpansSince(&cursor);
+}
+
+std::vector<opentelemetry::proto::trace::v1::ResourceSpans> FakeDynatrace::ReceivedSpansSince(size_t* cursor) const {
+  std::vector<ReceivedRequest> received;
+  {
+    MutexLock lock(&mu_);
+    for (size_t i = std::min(*cursor, requests_.size()); i < requests_.size(); ++i) {
+      if (requests_[i].signal == Signal::kTraces) received.push_back(requests_[i]);
+    }
+    *cursor = requests_.size();
+  }
   std::vector<opentelemetry::proto::trace::v1::ResourceSpans> out;
-  for (const ReceivedRequest& r : Requests()) {
-    if (r.signal != Signal::kTraces || r.status < 200 || r.status >= 300) continue;
+  for (const ReceivedRequest& r : received) {
+    if (r.status < 200 || r.status >= 300) continue;
     coltrace::ExportTraceServiceRequest request;
     request.ParseFromString(r.body);
     for (auto& rs : *request.mutable_resource_spans()) out.push_back(std::move(rs));

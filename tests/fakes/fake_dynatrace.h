@@ -133,6 +133,10 @@ class FakeDynatrace final {
   int64_t RequestCount() const;
   // Resource spans / metrics / logs from requests answered 2xx.
   std::vector<opentelemetry::proto::trace::v1::ResourceSpans> ReceivedSpans() const;
+  // The same for the requests received since `*cursor` (a request index,
+  // 0 at first), which it then moves past them: for a caller that reads the
+  // spans as they come without re-reading all of them each time.
+  std::vector<opentelemetry::proto::trace::v1::ResourceSpans> ReceivedSpansSince(size_t* cursor) const;
   std::vector<opentelemetry::proto::metrics::v1::ResourceMetrics> ReceivedMetrics() const;
   std::vector<opentelemetry::proto::logs::v1::ResourceLogs> ReceivedLogs() const;
   // Spans / log records in requests answered 2xx (partial_success rejections
