@@ -405,7 +405,8 @@ absl::Status ParseDocument(const YAML::Node& root, const EnvLookup& env, Gateway
   GATEWAY_RETURN_IF_ERROR(ParseMetrics(metrics, &config->metrics));
 
   GATEWAY_ASSIGN_OR_RETURN(YamlSection queue, top.Sub("queue"));
-  GATEWAY_RETURN_IF_ERROR(queue.CheckKeys({"memory_limit_mib", "process_memory_limit_mib", "admission_wait", "persistent"}));
+  GATEWAY_RETURN_IF_ERROR(
+      queue.CheckKeys({"memory_limit_mib", "process_memory_limit_mib", "admission_wait", "persistent"}));
   GATEWAY_RETURN_IF_ERROR(queue.Integer("memory_limit_mib", &config->queue.memory_limit_mib, 1, 1 << 20));
   GATEWAY_RETURN_IF_ERROR(
       queue.Integer("process_memory_limit_mib", &config->queue.process_memory_limit_mib, -1, 1 << 20));

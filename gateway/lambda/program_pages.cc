@@ -55,9 +55,10 @@ absl::StatusOr<ReleasedProgramPages> ReleaseProgramPages(ProgramPageRelease how)
   if (const long page = sysconf(_SC_PAGESIZE); page > 0) walk.page = static_cast<uintptr_t>(page);
   dl_iterate_phdr(AdviseObject, &walk);
   if (walk.released.segments == 0 && walk.error != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(how == ProgramPageRelease::kReclaim ? "madvise(MADV_PAGEOUT): " : "madvise(MADV_DONTNEED): ", std::strerror(walk.error),
-                     how == ProgramPageRelease::kReclaim ? " (needs Linux 5.4 or later)" : ""));
+    const bool reclaim = how == ProgramPageRelease::kReclaim;
+    return absl::FailedPreconditionError(absl::StrCat(reclaim ? "madvise(MADV_PAGEOUT): " : "madvise(MADV_DONTNEED): ",
+                                                      std::strerror(walk.error),
+                                                      reclaim ? " (needs Linux 5.4 or later)" : ""));
   }
   return walk.released;
 }
