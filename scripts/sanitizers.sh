@@ -24,7 +24,10 @@ configs=("$@")
 [ ${#configs[@]} -eq 0 ] && configs=(asan ubsan tsan)
 
 ALL_TARGETS=(//...)
-TSAN_TARGETS=(//tests/pipeline/... //tests/gateway/... //tests/reliability/... -//tests/reliability:memory_bound_test)
+# memory_bound_test and slow_connections_test bound the gateway's resident
+# memory, which the sanitizers' shadow memory multiplies (as in test_all.sh).
+RSS_BOUND_TESTS=(-//tests/reliability:memory_bound_test -//tests/reliability:slow_connections_test)
+TSAN_TARGETS=(//tests/pipeline/... //tests/gateway/... //tests/reliability/... "${RSS_BOUND_TESTS[@]}")
 
 # The end-to-end and cross-check tests run the JS SDK from tests/js.
 scripts/install_deps.sh --test >&2 || exit 1
@@ -35,8 +38,7 @@ failed=0
 for config in "${configs[@]}"; do
   case "$config" in
     # The fuzz smoke test builds with clang itself; no bazel config applies.
-    # memory_bound_test bounds resident memory, which ASan multiplies.
-    asan | ubsan) targets=("${ALL_TARGETS[@]}" -//tests/fuzz:fuzz_smoke_test -//tests/reliability:memory_bound_test) ;;
+    asan | ubsan) targets=("${ALL_TARGETS[@]}" -//tests/fuzz:fuzz_smoke_test "${RSS_BOUND_TESTS[@]}") ;;
     tsan) targets=("${TSAN_TARGETS[@]}") ;;
     *) echo "sanitizers.sh: unknown config $config" >&2; exit 2 ;;
   esac
