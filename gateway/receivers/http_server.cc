@@ -35,6 +35,7 @@
 #include "gateway/receivers/tcp_listener.h"
 #include "gateway/receivers/tls_server_context.h"
 #include "pipeline/base/absl_compat.h"
+#include "pipeline/base/cgroup.h"
 #include "pipeline/base/logging.h"
 #include "pipeline/base/sync.h"
 
@@ -498,7 +499,7 @@ absl::Status HttpServer::Impl::Start() {
     ssl_.emplace(*std::move(ssl));
   }
 
-  int threads = options_.threads > 0 ? options_.threads : static_cast<int>(std::thread::hardware_concurrency());
+  int threads = options_.threads > 0 ? options_.threads : UsableCpus();
   threads = std::max(threads, 1);
   for (int i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
 

@@ -38,7 +38,8 @@ struct HttpServerOptions {
   // host:port; port 0 picks a free port (see HttpServer::port()). IPv6 hosts
   // in brackets: "[::]:4318".
   std::string listen_address = "0.0.0.0:4318";
-  // I/O threads, each with its own io_context; 0 means one per core.
+  // I/O threads, each with its own io_context; 0 means one per CPU the
+  // process may use (UsableCpus, pipeline/base/cgroup.h).
   int threads = 0;
   // Open connections at most; 0: no cap.
   int max_connections = 1024;

@@ -4,16 +4,13 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "pipeline/base/absl_compat.h"
+#include "pipeline/base/cgroup.h"
 
 namespace gateway {
 namespace {
@@ -41,15 +38,6 @@ class ProcResidentMemory final : public ResidentMemory {
   const int64_t page_size_;
 };
 
-// Contents of a small file, trimmed; NotFound when it cannot be read.
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("no ", path));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return std::string(absl::StripAsciiWhitespace(text.str()));
-}
-
 // A limit file's value; NotFound when it says there is no limit.
 absl::StatusOr<int64_t> ParseLimit(const std::string& path) {
   absl::StatusOr<std::string> text = ReadSmallFile(path);
@@ -69,20 +57,8 @@ absl::StatusOr<int64_t> ParseLimit(const std::string& path) {
 std::unique_ptr<ResidentMemory> NewProcResidentMemory() { return std::make_unique<ProcResidentMemory>(); }
 
 absl::StatusOr<int64_t> ContainerMemoryLimit(const std::string& cgroup_root, const std::string& proc_self_cgroup) {
-  // Candidate directories: the namespace root first, then this process's
-  // own cgroup paths ("0::/path" for v2, "N:memory:/path" for v1).
-  std::vector<std::string> candidates = {cgroup_root + "/memory.max", cgroup_root + "/memory/memory.limit_in_bytes"};
-  if (absl::StatusOr<std::string> lines = ReadSmallFile(proc_self_cgroup); lines.ok()) {
-    for (absl::string_view line : absl::StrSplit(ToAbsl(*lines), '\n')) {
-      std::vector<absl::string_view> parts = absl::StrSplit(line, absl::MaxSplits(':', 2));
-      if (parts.size() != 3 || parts[2].empty() || parts[2] == "/") continue;
-      const std::string path(parts[2]);
-      if (parts[0] == "0" && parts[1].empty()) candidates.push_back(cgroup_root + path + "/memory.max");
-      for (absl::string_view controller : absl::StrSplit(parts[1], ',')) {
-        if (controller == "memory") candidates.push_back(cgroup_root + "/memory" + path + "/memory.limit_in_bytes");
-      }
-    }
-  }
+  const std::vector<std::string> candidates =
+      CgroupFiles(cgroup_root, proc_self_cgroup, "memory.max", "memory", "memory.limit_in_bytes");
   for (const std::string& path : candidates) {
     absl::StatusOr<int64_t> limit = ParseLimit(path);
     if (limit.ok() || absl::IsInvalidArgument(limit.status())) return limit;

@@ -51,7 +51,8 @@ struct ReparentOptions {
 
   bool WaitsForLinkFate() const { return cross_process && wait_for_link_fate; }
 
-  // Worker threads, each owning the traces that hash to it. 0: one per core.
+  // Worker threads, each owning the traces that hash to it. 0: half the
+  // CPUs the process may use (UsableCpus, pipeline/base/cgroup.h), at least 1.
   int shards = 0;
   // Longest a worker sleeps between looks at the clock (hold window, batch
   // delay) when no spans arrive; bounds how late an expiry on a simulated

@@ -28,7 +28,7 @@
 
 namespace gateway {
 
-// Starts options.shards worker threads (hardware concurrency when 0).
+// Starts options.shards worker threads (half the usable CPUs when 0).
 // `exporter`, `budget` (may be null), `metrics` and `clock` must outlive the
 // engine. Spans submitted after Shutdown go out unchanged at once, on the
 // caller's thread, counted as released with reason "shutdown".

@@ -1,0 +1,87 @@
+// The container's CPU quota and the CPUs the process may use, read from a
+// made-up cgroup tree (v2 and v1, at the namespace root and at the
+// process's own path).
+#include "pipeline/base/cgroup.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "absl/status/status.h"
+#include "gtest/gtest.h"
+
+namespace gateway {
+namespace {
+
+namespace fs = std::filesystem;
+
+class CgroupTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    root_ = fs::path(tmp != nullptr ? tmp : "/tmp") / ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+  }
+
+  void Write(const std::string& relative, const std::string& text) {
+    const fs::path path = root_ / relative;
+    fs::create_directories(path.parent_path());
+    std::ofstream(path) << text;
+  }
+
+  std::string Root() const { return (root_ / "cgroup").string(); }
+  std::string Self() const { return (root_ / "proc_self_cgroup").string(); }
+
+  fs::path root_;
+};
+
+TEST_F(CgroupTest, CgroupV2QuotaAtTheNamespaceRoot) {
+  Write("cgroup/cpu.max", "150000 100000\n");
+  absl::StatusOr<double> limit = ContainerCpuLimit(Root(), Self());
+  ASSERT_TRUE(limit.ok()) << limit.status();
+  EXPECT_DOUBLE_EQ(*limit, 1.5);
+  // Rounded up, and never above what the affinity mask allows.
+  EXPECT_EQ(UsableCpus(Root(), Self(), 16), 2);
+  EXPECT_EQ(UsableCpus(Root(), Self(), 1), 1);
+}
+
+TEST_F(CgroupTest, CgroupV2MaxIsNoQuota) {
+  Write("cgroup/cpu.max", "max 100000\n");
+  EXPECT_TRUE(absl::IsNotFound(ContainerCpuLimit(Root(), Self()).status()));
+  EXPECT_EQ(UsableCpus(Root(), Self(), 8), 8);
+}
+
+TEST_F(CgroupTest, CgroupV2QuotaAtTheProcessPath) {
+  Write("proc_self_cgroup", "0::/kubepods/pod1/ctr\n");
+  Write("cgroup/kubepods/pod1/ctr/cpu.max", "50000 100000");
+  EXPECT_EQ(UsableCpus(Root(), Self(), 64), 1);  // half a CPU: one
+}
+
+TEST_F(CgroupTest, CgroupV1QuotaAndItsUnlimitedSpelling) {
+  Write("proc_self_cgroup", "4:cpu,cpuacct:/ecs/task/ctr\n");
+  Write("cgroup/cpu/ecs/task/ctr/cpu.cfs_quota_us", "300000");
+  Write("cgroup/cpu/ecs/task/ctr/cpu.cfs_period_us", "100000");
+  EXPECT_EQ(UsableCpus(Root(), Self(), 32), 3);
+  Write("cgroup/cpu/ecs/task/ctr/cpu.cfs_quota_us", "-1");
+  EXPECT_TRUE(absl::IsNotFound(ContainerCpuLimit(Root(), Self()).status()));
+  EXPECT_EQ(UsableCpus(Root(), Self(), 32), 32);
+}
+
+TEST_F(CgroupTest, AnUnreadableQuotaIsAnErrorAndLeavesTheAffinity) {
+  Write("cgroup/cpu.max", "lots 100000");
+  EXPECT_TRUE(absl::IsInvalidArgument(ContainerCpuLimit(Root(), Self()).status()));
+  EXPECT_EQ(UsableCpus(Root(), Self(), 4), 4);
+}
+
+TEST_F(CgroupTest, NoCgroupFilesMeansTheAffinityAlone) {
+  EXPECT_TRUE(absl::IsNotFound(ContainerCpuLimit(Root(), Self()).status()));
+  EXPECT_EQ(UsableCpus(Root(), Self(), 2), 2);
+  EXPECT_EQ(UsableCpus(Root(), Self(), 0), 1);
+}
+
+TEST_F(CgroupTest, ThisProcessHasAtLeastOneCpu) { EXPECT_GE(UsableCpus(), 1); }
+
+}  // namespace
+}  // namespace gateway
