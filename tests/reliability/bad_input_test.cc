@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "pipeline/otlp/gzip.h"
 #include "gateway/gateway_app.h"
@@ -72,6 +73,11 @@ class BadInputTest : public ::testing::Test {
     ASSERT_TRUE(app.ok()) << app.status();
     app_ = *std::move(app);
     good_client_ = std::thread([this] { GoodClientLoop(); });
+    // The test body starts once the well-behaved client is being served, so
+    // the two overlap even when the body takes milliseconds and the client's
+    // thread is scheduled late (a loaded CI machine).
+    ASSERT_TRUE(good_client_started_.WaitForNotificationWithTimeout(absl::Seconds(20)))
+        << "the well-behaved client's first request did not complete";
   }
 
   void TearDown() override {
@@ -84,10 +90,11 @@ class BadInputTest : public ::testing::Test {
     if (app_) app_->Shutdown();
   }
 
-  // Alternates gRPC and HTTP exports of 5 spans while the test runs (bounded).
+  // Alternates gRPC and HTTP exports of 5 spans while the test runs (bounded),
+  // at least one of each whatever the test's length.
   void GoodClientLoop() {
     SpanFactory spans(1'000'000);
-    for (int i = 0; i < 2000 && !stop_good_client_; ++i) {
+    for (int i = 0; i < 2000 && (i < 2 || !stop_good_client_); ++i) {
       const std::string body = spans.Request(5).SerializeAsString();
       bool ok;
       if (i % 2 == 0) {
@@ -97,6 +104,7 @@ class BadInputTest : public ::testing::Test {
       }
       (ok ? good_ok_ : good_failed_)++;
       if (ok) good_spans_acked_ += 5;
+      if (i == 0) good_client_started_.Notify();
       absl::SleepFor(absl::Milliseconds(5));  // pacing of a real client, not a wait for a condition
     }
   }
@@ -111,6 +119,7 @@ class BadInputTest : public ::testing::Test {
   std::unique_ptr<FakeDynatrace> dynatrace_;
   std::unique_ptr<GatewayApp> app_;
   std::thread good_client_;
+  absl::Notification good_client_started_;
   std::atomic<bool> stop_good_client_{false};
   std::atomic<int> good_ok_{0};
   std::atomic<int> good_failed_{0};
