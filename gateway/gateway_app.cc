@@ -224,7 +224,8 @@ class GatewayAppImpl final : public GatewayApp {
                          "Accepts of plaintext gRPC connections that failed (e.g. out of file descriptors)", {},
                          [grpc = grpc_.get()] { return static_cast<double>(grpc->AcceptFailures()); });
       registry_.AddGauge("gateway_admission_waiting_requests",
-                         "gRPC calls waiting for room in the memory budget (queue.admission_wait)", {},
+                         "Requests waiting for room in the memory budget (queue.admission_wait), by transport",
+                         {{"transport", "grpc"}},
                          [grpc = grpc_.get()] { return static_cast<double>(grpc->WaitingForRoom()); });
     }
     if (config_.http.enabled) {
@@ -233,6 +234,7 @@ class GatewayAppImpl final : public GatewayApp {
       handler_options.cors_allowed_origins = config_.http.cors_allowed_origins;
       handler_options.bearer_token = config_.http.auth.bearer_token;
       handler_options.own_instance_id = loop_guard_.instance_id;
+      handler_options.admission_wait = config_.queue.admission_wait;
       otlp_http_handler_ = std::make_unique<OtlpHttpHandler>(handler_options, *pipeline_, registry_);
       HttpServerOptions options;
       options.listen_address = config_.http.endpoint;
@@ -250,6 +252,10 @@ class GatewayAppImpl final : public GatewayApp {
       registry_.AddGauge("gateway_http_bodies_too_slow",
                          "Connections closed for a body slower than min_body_bytes_per_second", {},
                          [http = http_.get()] { return static_cast<double>(http->SlowBodies()); });
+      registry_.AddGauge("gateway_admission_waiting_requests",
+                         "Requests waiting for room in the memory budget (queue.admission_wait), by transport",
+                         {{"transport", "http"}},
+                         [http = http_.get()] { return static_cast<double>(http->WaitingForRoom()); });
     }
 
     AdminProbes probes;

@@ -112,6 +112,10 @@ std::unique_ptr<ReceiveHold> GatewayPipeline::HoldForReceive(int64_t bytes) {
   return hold;
 }
 
+bool GatewayPipeline::BudgetFull() const {
+  return !shutting_down_.load(std::memory_order_acquire) && !budget_.UnderPressure() && !budget_.HasRoom();
+}
+
 IngestResult GatewayPipeline::Accept(Signal signal, std::string request) {
   IngestResult result = Offer(signal, &request);
   // Offer leaves a refusal for room uncounted: its caller may offer again.

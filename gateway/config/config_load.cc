@@ -104,7 +104,7 @@ metrics:
 queue:
   memory_limit_mib: 256
   process_memory_limit_mib: 0
-  admission_wait: 500ms   # a gRPC call waits this long for room before UNAVAILABLE
+  admission_wait: 500ms   # a request waits this long for room before UNAVAILABLE / 503
   persistent:
     enabled: false
     directory: ""

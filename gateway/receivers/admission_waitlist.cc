@@ -12,15 +12,15 @@ AdmissionWaitlist::AdmissionWaitlist(Ingest& ingest, AdmissionWaitlistOptions op
     : ingest_(ingest), options_(options), clock_(clock) {
   const auto waits = [&metrics](const char* outcome) {
     return metrics.GetCounter("gateway_admission_waits_total",
-                              "Requests refused for lack of room that waited for it (gRPC), by how it ended",
-                              {{"outcome", outcome}});
+                              "Requests refused for lack of room that waited for it, by transport and how it ended",
+                              {{"transport", "grpc"}, {"outcome", outcome}});
   };
   admitted_ = waits("admitted");
   timed_out_ = waits("timed_out");
   no_wait_ = waits("no_wait");
   stopped_ = waits("shutdown");
   waited_us_ = metrics.GetCounter("gateway_admission_wait_microseconds_total",
-                                  "Time requests waited for room, summed (gRPC)");
+                                  "Time requests waited for room, summed, by transport", {{"transport", "grpc"}});
   if (options_.max_wait > absl::ZeroDuration()) thread_ = std::thread([this] { Run(); });
 }
 

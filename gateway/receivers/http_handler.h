@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/time/time.h"
+
 namespace gateway {
 
 struct HttpRequest {
@@ -55,6 +57,19 @@ class HttpHandler {
   // gateway the headers only. nullopt reads the body and calls Handle with
   // the same request (and its `admission`). Default: go on.
   virtual std::optional<HttpResponse> OnHeaders(HttpRequest* request) { return std::nullopt; }
+
+  // Called on the I/O thread once the request line and headers are in,
+  // before OnHeaders. Non-zero: the handler has no room for the body now,
+  // room comes back by itself (as exports finish), and the request may wait
+  // for it this long, its body unread (room_wait_queue.h); OnHeaders is
+  // called once HasRoom says yes or the time is up. Default: never wait.
+  virtual absl::Duration RoomWait(const HttpRequest& request) { return absl::ZeroDuration(); }
+  // Whether waiting requests may go on. Called from the I/O threads, about
+  // once a millisecond each while requests wait there.
+  virtual bool HasRoom() { return true; }
+  // How a wait ended: room came, or not (the time ran out, the server is
+  // stopping); how long it took. On the I/O thread, before OnHeaders.
+  virtual void RoomWaitEnded(bool room, absl::Duration waited) {}
 
   // Called on the I/O thread while the body is read, after each read that
   // left it incomplete, with the bytes the request now has in memory (the

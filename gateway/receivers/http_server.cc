@@ -9,7 +9,6 @@
 #include <string>
 #include <thread>
 #include <type_traits>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -32,6 +31,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gateway/receivers/growing_string_body.h"
+#include "gateway/receivers/http_worker.h"
+#include "gateway/receivers/room_wait_queue.h"
 #include "gateway/receivers/tcp_listener.h"
 #include "gateway/receivers/tls_server_context.h"
 #include "pipeline/base/absl_compat.h"
@@ -45,30 +46,14 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using http_server_internal::SessionBase;
+using http_server_internal::Worker;
 
 namespace {
 
 std::chrono::steady_clock::duration ToSteady(absl::Duration d) {
   return std::chrono::duration_cast<std::chrono::steady_clock::duration>(absl::ToChronoNanoseconds(d));
 }
-
-// "host:port" or "[v6]:port".
-class SessionBase {
- public:
-  virtual ~SessionBase() = default;
-  // On the session's I/O thread: the server is stopping.
-  virtual void OnServerShutdown() = 0;
-};
-
-// One I/O thread's state. Only its own thread touches `sessions` (and, after
-// the thread is joined, the destructor).
-struct Worker {
-  std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
-  // Declared last so that it is destroyed first, while `sessions` is alive:
-  // destroying it destroys pending handlers and with them sessions.
-  asio::io_context ioc{1};
-  std::thread thread;
-};
 
 }  // namespace
 
@@ -99,6 +84,9 @@ class HttpServer::Impl {
   int64_t RefusedConnections() const { return refused_connections_.load(std::memory_order_relaxed); }
   int64_t AcceptFailures() const { return accept_backoff_.failures(); }
   int64_t SlowBodies() const { return slow_bodies_.load(std::memory_order_relaxed); }
+  int64_t WaitingForRoom() const { return waiting_for_room_.load(std::memory_order_relaxed); }
+  void RoomWaitStarted() { waiting_for_room_.fetch_add(1, std::memory_order_relaxed); }
+  void RoomWaitEnded() { waiting_for_room_.fetch_sub(1, std::memory_order_relaxed); }
   // A body was cut off for arriving too slowly; logs at most a line a second.
   void NoteSlowBody(const std::string& remote, size_t bytes) {
     slow_bodies_.fetch_add(1, std::memory_order_relaxed);
@@ -136,6 +124,7 @@ class HttpServer::Impl {
   std::atomic<int64_t> refused_connections_{0};
   LogRateLimiter slow_body_log_{1};
   std::atomic<int64_t> slow_bodies_{0};
+  std::atomic<int64_t> waiting_for_room_{0};
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   bool started_ = false;
@@ -242,6 +231,24 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       request_.headers.emplace_back(std::move(name), std::string(field.value()));
     }
     request_.remote_address = remote_;
+    const absl::Duration wait = server_.handler().RoomWait(request_);
+    if (wait > absl::ZeroDuration() && !server_.stopping()) {
+      // The body stays in the socket until there is room for it.
+      server_.RoomWaitStarted();
+      const auto since = std::chrono::steady_clock::now();
+      worker_.room_waits->Add(since + ToSteady(wait), [self = this->shared_from_this(), since](bool room) {
+        self->server_.RoomWaitEnded();
+        self->server_.handler().RoomWaitEnded(room, absl::FromChrono(std::chrono::steady_clock::now() - since));
+        self->AfterHeaders();
+      });
+      return;
+    }
+    AfterHeaders();
+  }
+
+  // The handler's verdict on the headers, then the body (or the refusal).
+  void AfterHeaders() {
+    const auto& header = parser_->get();
     if (std::optional<HttpResponse> refused = server_.handler().OnHeaders(&request_)) {
       // The body is not read: the connection closes after the answer.
       const unsigned version = header.version();
@@ -501,7 +508,11 @@ absl::Status HttpServer::Impl::Start() {
 
   int threads = options_.threads > 0 ? options_.threads : UsableCpus();
   threads = std::max(threads, 1);
-  for (int i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
+  for (int i = 0; i < threads; ++i) {
+    workers_.push_back(std::make_unique<Worker>());
+    Worker& w = *workers_.back();
+    w.room_waits.emplace(w.ioc, [this] { return handler_.HasRoom(); }, RoomWaitOptions{});
+  }
 
   accept_worker_ = std::make_unique<Worker>();
   beast::error_code ec;
@@ -547,6 +558,8 @@ void HttpServer::Impl::Shutdown() {
       for (auto& [raw, weak] : w->sessions) {
         if (auto session = weak.lock()) session->OnServerShutdown();
       }
+      // Requests waiting for room go on now (read, or refused by the handler).
+      if (w->room_waits) w->room_waits->ResumeAll();
     });
   }
   {
@@ -571,6 +584,7 @@ int HttpServer::port() const { return impl_->port(); }
 int64_t HttpServer::RefusedConnections() const { return impl_->RefusedConnections(); }
 int64_t HttpServer::AcceptFailures() const { return impl_->AcceptFailures(); }
 int64_t HttpServer::SlowBodies() const { return impl_->SlowBodies(); }
+int64_t HttpServer::WaitingForRoom() const { return impl_->WaitingForRoom(); }
 void HttpServer::Shutdown() { impl_->Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<HttpServer>> StartHttpServer(const HttpServerOptions& options, HttpHandler& handler) {

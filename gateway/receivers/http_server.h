@@ -20,7 +20,9 @@
 // before it tries again, and logs at most one line a second. A body is read
 // in steps and grows as it arrives (the handler sees each step through
 // OnBodyProgress), not allocated whole from its Content-Length; one that
-// arrives slower than min_body_bytes_per_second is cut off.
+// arrives slower than min_body_bytes_per_second is cut off. A request the
+// handler has no room for yet (HttpHandler::RoomWait) waits on its I/O
+// thread, body unread, oldest first (room_wait_queue.h).
 #pragma once
 
 #include <cstddef>
@@ -83,6 +85,9 @@ class HttpServer final {
   // Connections closed because a body arrived slower than
   // min_body_bytes_per_second.
   int64_t SlowBodies() const;
+  // Requests waiting now, their bodies unread, for the handler's room
+  // (HttpHandler::RoomWait).
+  int64_t WaitingForRoom() const;
 
   // Stops accepting, closes idle connections, lets requests in flight finish
   // (up to shutdown_grace; their connections close after the response), then

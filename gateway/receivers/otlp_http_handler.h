@@ -10,8 +10,10 @@
 //
 // What the headers decide (path, method, content type, token, and whether
 // the memory budget has room) is decided in OnHeaders, before the body is
-// read. The body then holds budget for what it has in memory as it arrives
-// (OnBodyProgress), not for what Content-Length announces.
+// read. An export that arrives while the budget is full first waits for
+// room, up to `admission_wait`, its body unread (RoomWait). The body then
+// holds budget for what it has in memory as it arrives (OnBodyProgress),
+// not for what Content-Length announces.
 //
 // Answers:
 //   200  Export*ServiceResponse (partial_success when items were rejected)
@@ -22,7 +24,8 @@
 //   415  content type other than application/x-protobuf or application/json,
 //        or an encoding other than gzip, deflate or identity
 //   503  with Retry-After (seconds) when Ingest says kOverloaded or kShuttingDown,
-//        or the budget has no room when the headers arrive or as the body grows
+//        or the budget has no room after the headers (and admission_wait) or as
+//        the body grows
 //   508  the request is this gateway's own export (its exporter points back at it)
 // Error bodies are a google.rpc.Status, in protobuf or JSON like the request.
 #pragma once
@@ -49,6 +52,9 @@ struct OtlpHttpHandlerOptions {
   // This gateway's ExportLoopGuard id: a request carrying it in
   // X-Otlp-Reparent-Gateway-Instance is its own export and is refused (508).
   std::string own_instance_id;
+  // How long a request that arrives while the memory budget is full waits
+  // for room, its body unread, before it is answered 503. Zero: at once.
+  absl::Duration admission_wait = absl::ZeroDuration();
 };
 
 class OtlpHttpHandler final : public HttpHandler {
@@ -60,6 +66,10 @@ class OtlpHttpHandler final : public HttpHandler {
   std::optional<HttpResponse> OnHeaders(HttpRequest* request) override;
   std::optional<HttpResponse> OnBodyProgress(HttpRequest* request, size_t bytes_in_memory) override;
   HttpResponse Handle(HttpRequest request) override;
+  // An export that finds the budget full waits up to `admission_wait`.
+  absl::Duration RoomWait(const HttpRequest& request) override;
+  bool HasRoom() override;
+  void RoomWaitEnded(bool room, absl::Duration waited) override;
 
  private:
   enum class Format : uint8_t { kProtobuf, kJson };
@@ -82,6 +92,9 @@ class OtlpHttpHandler final : public HttpHandler {
   Ingest& ingest_;
   ReceiverMetrics metrics_;
   RejectLog reject_log_;
+  Counter* room_admitted_;   // waited, then found room
+  Counter* room_timed_out_;  // waited admission_wait (or the server stopped)
+  Counter* room_waited_us_;
 };
 
 }  // namespace gateway

@@ -79,6 +79,16 @@ std::unique_ptr<ReceiveHold> FakeIngest::HoldForReceive(int64_t bytes) {
   });
 }
 
+bool FakeIngest::BudgetFull() const {
+  MutexLock lock(&mu_);
+  return budget_full_;
+}
+
+void FakeIngest::SetBudgetFull(bool full) {
+  MutexLock lock(&mu_);
+  budget_full_ = full;
+}
+
 void FakeIngest::SetReceiveRoom(bool room) {
   MutexLock lock(&mu_);
   receive_room_ = room;

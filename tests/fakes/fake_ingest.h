@@ -37,12 +37,15 @@ class FakeIngest final : public Ingest {
   // are the totals its holds are grown to (GrowTo fails while there is no
   // room).
   std::unique_ptr<ReceiveHold> HoldForReceive(int64_t bytes) override;
+  // What SetBudgetFull set (default false).
+  bool BudgetFull() const override;
 
   // The result every later call returns (default: kAccepted, nothing rejected).
   void SetResult(IngestResult result);
   void SetHook(Hook hook);
   void SetReady(bool ready);
   void SetReceiveRoom(bool room);
+  void SetBudgetFull(bool full);
   // Bytes asked of HoldForReceive and of its holds' GrowTo, in order.
   std::vector<int64_t> Holds() const;
 
@@ -57,6 +60,7 @@ class FakeIngest final : public Ingest {
   Hook hook_ ABSL_GUARDED_BY(mu_);
   bool ready_ ABSL_GUARDED_BY(mu_) = true;
   bool receive_room_ ABSL_GUARDED_BY(mu_) = true;
+  bool budget_full_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<int64_t> holds_ ABSL_GUARDED_BY(mu_);
   std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
 };

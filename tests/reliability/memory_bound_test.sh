@@ -79,7 +79,7 @@ errors=$(field errors)
 backpressure=$(sed -n 's/.*"grpc_UNAVAILABLE":\([0-9]*\).*/\1/p' <<<"$result")
 ((accepted > 0)) || { echo "FAIL: nothing accepted" >&2; exit 1; }
 waited=$(curl -sf --max-time 5 "http://127.0.0.1:$admin_port/metrics" |
-  awk '/^gateway_admission_waits_total\{outcome="(admitted|timed_out)"\}/ {n += $2} END {print n + 0}')
+  awk '/^gateway_admission_waits_total\{transport="grpc",outcome="(admitted|timed_out)"\}/ {n += $2} END {print n + 0}')
 echo "calls that waited for room: $waited, answered UNAVAILABLE: ${backpressure:-0}"
 ((errors > 0 || waited > 0)) || { echo "FAIL: no backpressure: the load did not overload the gateway" >&2; exit 1; }
 [[ "${backpressure:-0}" == "$errors" ]] || { echo "FAIL: $errors errors, only ${backpressure:-0} UNAVAILABLE" >&2; exit 1; }

@@ -47,7 +47,13 @@ class OverloadTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<FakeDynatrace>> fake = FakeDynatrace::Start({});
     ASSERT_TRUE(fake.ok()) << fake.status();
     dynatrace_ = *std::move(fake);
+    StartApp(/*admission_wait=*/GatewayConfig{}.queue.admission_wait);
+  }
+
+  void StartApp(absl::Duration admission_wait) {
+    if (app_) app_->Shutdown();
     GatewayConfig config = ReliabilityConfig(*dynatrace_);
+    config.queue.admission_wait = admission_wait;
     config.queue.memory_limit_mib = kLimitMib;
     // Slow answers, not timeouts: a timed-out export would be retried and
     // could arrive twice.
@@ -212,6 +218,48 @@ TEST_F(OverloadTest, PushesBackWithinTheMemoryBoundLosesNothingAndRecovers) {
   EXPECT_EQ(duplicated, 0);
   EXPECT_EQ(refused_delivered, 0) << "spans of refused requests were exported";
   EXPECT_EQ(static_cast<int64_t>(counts.size()), static_cast<int64_t>(total.acked.size()));
+}
+
+TEST_F(OverloadTest, RequestsArrivingWhileTheBudgetIsFullWaitForRoomAndAreAccepted) {
+  // Far longer than the export takes, so that the wait ends with room, not
+  // with its time up, however slow the machine.
+  StartApp(absl::Seconds(20));
+  dynatrace_->SetDefaultResponse({.delay = absl::Seconds(1)});
+  SpanFactory factory(uint64_t{5} << 40);
+  std::vector<std::string> ids;
+  // The first request is admitted whatever its size: this one (~1.2 MiB in
+  // 1000 spans, two export batches sent together) fills the 1 MiB budget
+  // until its exports, a second later, are answered.
+  ExportTraceServiceRequest fill = factory.Request(1000);
+  for (auto& span : *fill.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_spans()) {
+    span.set_name(std::string(1200, 'n'));
+    ids.push_back(span.span_id());
+  }
+  // Over gRPC: an HTTP body that grows past the budget is refused as it arrives.
+  ASSERT_TRUE(GrpcExportRaw(app_->grpc_port(), kTraceExport, fill.SerializeAsString()).ok());
+  ASSERT_GE(InFlightBytes(), static_cast<double>(kLimitMib << 20));
+
+  // One request per protocol while the budget is full: each waits, and is
+  // accepted once the export frees the budget, instead of being refused.
+  ClientTally tally;
+  ClientTally http_tally;
+  std::thread grpc_client([&] { SendOne(/*grpc=*/true, factory, tally); });
+  SpanFactory http_factory(uint64_t{6} << 40);
+  SendOne(/*grpc=*/false, http_factory, http_tally);
+  grpc_client.join();
+  EXPECT_EQ(tally.accepted_requests, 1);
+  EXPECT_EQ(http_tally.accepted_requests, 1);
+  EXPECT_EQ(tally.overloaded + http_tally.overloaded, 0);
+  const MetricsRegistry& metrics = app_->metrics();
+  EXPECT_EQ(metrics.CounterValue("gateway_admission_waits_total", {{"transport", "grpc"}, {"outcome", "admitted"}}),
+            1);
+  EXPECT_EQ(metrics.CounterValue("gateway_admission_waits_total", {{"transport", "http"}, {"outcome", "admitted"}}),
+            1);
+
+  ids.insert(ids.end(), tally.acked.begin(), tally.acked.end());
+  ids.insert(ids.end(), http_tally.acked.begin(), http_tally.acked.end());
+  const std::map<std::string, int> counts = WaitForSpanIds(*dynatrace_, ids, absl::Seconds(30));
+  for (const std::string& id : ids) EXPECT_EQ(counts.count(id) ? counts.at(id) : 0, 1);
 }
 
 }  // namespace

@@ -82,7 +82,7 @@ class AdmissionWaitlistTest : public ::testing::Test {
     return std::make_unique<AdmissionWaitlist>(ingest_, options, clock_, metrics_);
   }
   int64_t Waits(const char* outcome) const {
-    return metrics_.CounterValue("gateway_admission_waits_total", {{"outcome", outcome}});
+    return metrics_.CounterValue("gateway_admission_waits_total", {{"transport", "grpc"}, {"outcome", outcome}});
   }
 
   testing::FakeIngest ingest_;
@@ -145,7 +145,7 @@ TEST_F(AdmissionWaitlistTest, AfterMaxWaitTheRequestGetsTheLastOfferAndItsAnswer
   EXPECT_EQ(outcomes_.Done()[0].second, IngestOutcome::kOverloaded);
   EXPECT_EQ(Waits("timed_out"), 1);
   EXPECT_EQ(Waits("admitted"), 0);
-  EXPECT_EQ(metrics_.CounterValue("gateway_admission_wait_microseconds_total"), 501'000);
+  EXPECT_EQ(metrics_.CounterValue("gateway_admission_wait_microseconds_total", {{"transport", "grpc"}}), 501'000);
 }
 
 TEST_F(AdmissionWaitlistTest, AClientDeadlineShortensTheWaitToHalfOfWhatIsLeft) {

@@ -187,7 +187,8 @@ TEST_F(GrpcReceiverTest, ACallRefusedForRoomWaitsForIt) {
   ASSERT_TRUE(call.status.ok()) << call.status.error_message();
   EXPECT_EQ(ingest_.Calls().back().request, request.SerializeAsString());
   EXPECT_EQ(Rejected("overloaded"), 0);
-  EXPECT_EQ(registry_.CounterValue("gateway_admission_waits_total", {{"outcome", "admitted"}}), 1);
+  EXPECT_EQ(
+      registry_.CounterValue("gateway_admission_waits_total", {{"transport", "grpc"}, {"outcome", "admitted"}}), 1);
 }
 
 // Shutdown does not wait for room: a waiting call gets its last offer and

@@ -27,9 +27,19 @@ using testing::RawHttpResponse;
 // Echoes the request; /slow blocks until released; /throw throws; /refuse is
 // refused from its headers, and /held gets an admission handle there that
 // Handle sees; /capped bodies are refused (503) once they have more than
-// 64 KiB in memory. Records the largest bytes_in_memory reported.
+// 64 KiB in memory; /wait waits for room (RoomWait) while room_ is false.
+// Records the largest bytes_in_memory reported.
 class EchoHandler final : public HttpHandler {
  public:
+  absl::Duration RoomWait(const HttpRequest& request) override {
+    if (request.path != "/wait" || room_.load()) return absl::ZeroDuration();
+    return room_wait_;
+  }
+  bool HasRoom() override { return room_.load(); }
+  void RoomWaitEnded(bool room, absl::Duration waited) override {
+    (room ? waits_with_room_ : waits_without_room_).fetch_add(1);
+  }
+
   std::optional<HttpResponse> OnHeaders(HttpRequest* request) override {
     header_calls_.fetch_add(1);
     if (!request->body.empty()) return HttpResponse{500, "text/plain", "body before OnHeaders\n", {}};
@@ -70,6 +80,10 @@ class EchoHandler final : public HttpHandler {
   std::atomic<int> header_calls_{0};
   std::atomic<int> progress_calls_{0};
   std::atomic<size_t> max_in_memory_{0};
+  std::atomic<bool> room_{true};
+  absl::Duration room_wait_ = absl::Seconds(30);  // set before Start
+  std::atomic<int> waits_with_room_{0};
+  std::atomic<int> waits_without_room_{0};
   Notification slow_entered_;
   Notification release_;
 };
@@ -93,6 +107,16 @@ class HttpServerTest : public ::testing::Test {
   static std::string Post(const std::string& path, const std::string& body, const std::string& extra = "") {
     return absl::StrCat("POST ", path, " HTTP/1.1\r\nHost: t\r\n", extra, "Content-Length: ", body.size(),
                         "\r\n\r\n", body);
+  }
+
+  // Until `n` requests wait for room (bounded; the server has no event for it).
+  bool WaitUntilWaitingForRoom(int64_t n) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (server_->WaitingForRoom() != n) {
+      if (absl::Now() >= deadline) return false;
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    return true;
   }
 
   EchoHandler handler_;
@@ -415,6 +439,58 @@ TEST_F(HttpServerTest, ShutdownLetsARequestInFlightFinish) {
   stopper.join();
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.Header("connection"), "close");
+}
+
+TEST_F(HttpServerTest, ARequestWithoutRoomWaitsWithItsBodyUnreadUntilThereIsRoom) {
+  handler_.room_ = false;
+  Start();
+  RawHttpClient client(server_->port());
+  ASSERT_TRUE(client.Send(Post("/wait", "body")));
+  ASSERT_TRUE(WaitUntilWaitingForRoom(1));
+  EXPECT_EQ(handler_.header_calls_.load(), 0);
+  EXPECT_EQ(handler_.calls_.load(), 0);
+  // Another connection is served meanwhile.
+  RawHttpClient other(server_->port());
+  ASSERT_TRUE(other.Send(Post("/a", "x")));
+  EXPECT_EQ(other.ReadResponse().status, 200);
+
+  handler_.room_ = true;
+  RawHttpResponse r = client.ReadResponse();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "POST /wait? [] body");
+  EXPECT_EQ(handler_.waits_with_room_.load(), 1);
+  EXPECT_EQ(handler_.waits_without_room_.load(), 0);
+  EXPECT_EQ(server_->WaitingForRoom(), 0);
+  // The connection stays usable.
+  ASSERT_TRUE(client.Send(Post("/wait", "again")));
+  EXPECT_EQ(client.ReadResponse().body, "POST /wait? [] again");
+}
+
+TEST_F(HttpServerTest, AWaitForRoomEndsWhenItsTimeIsUpAndTheHandlerDecides) {
+  handler_.room_ = false;
+  handler_.room_wait_ = absl::Milliseconds(50);
+  Start();
+  RawHttpClient client(server_->port());
+  ASSERT_TRUE(client.Send(Post("/wait", "body")));
+  RawHttpResponse r = client.ReadResponse();
+  EXPECT_EQ(r.status, 200);  // this handler's OnHeaders lets it in
+  EXPECT_EQ(handler_.waits_without_room_.load(), 1);
+  EXPECT_EQ(handler_.header_calls_.load(), 1);
+}
+
+TEST_F(HttpServerTest, ShutdownEndsTheWaitsForRoom) {
+  handler_.room_ = false;
+  Start();
+  RawHttpClient client(server_->port());
+  ASSERT_TRUE(client.Send(Post("/wait", "body")));
+  ASSERT_TRUE(WaitUntilWaitingForRoom(1));
+  const absl::Time start = absl::Now();
+  server_->Shutdown();
+  RawHttpResponse r = client.ReadResponse();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.Header("connection"), "close");
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));  // not the 30 s wait
+  EXPECT_EQ(handler_.waits_without_room_.load(), 1);
 }
 
 TEST_F(HttpServerTest, StartFailsOnAnAddressInUse) {

@@ -217,6 +217,37 @@ TEST_F(OtlpHttpHandlerTest, ShuttingDownIs503) {
   EXPECT_EQ(Rejected("shutting_down"), 1);
 }
 
+TEST_F(OtlpHttpHandlerTest, ExportsWaitForRoomOnlyWhileTheBudgetIsFull) {
+  OtlpHttpHandlerOptions options;
+  options.admission_wait = absl::Milliseconds(300);
+  OtlpHttpHandler& handler = Handler(options);
+  const HttpRequest post = Post("/v1/traces", "");
+  EXPECT_EQ(handler.RoomWait(post), absl::ZeroDuration());
+  EXPECT_TRUE(handler.HasRoom());
+
+  ingest_.SetBudgetFull(true);
+  EXPECT_EQ(handler.RoomWait(post), absl::Milliseconds(300));
+  EXPECT_FALSE(handler.HasRoom());
+  // Only exports wait: not a wrong path or method, which OnHeaders refuses.
+  EXPECT_EQ(handler.RoomWait(Post("/v1/spans", "")), absl::ZeroDuration());
+  HttpRequest get = post;
+  get.method = "GET";
+  EXPECT_EQ(handler.RoomWait(get), absl::ZeroDuration());
+
+  handler.RoomWaitEnded(true, absl::Milliseconds(2));
+  handler.RoomWaitEnded(false, absl::Milliseconds(300));
+  EXPECT_EQ(registry_.CounterValue("gateway_admission_waits_total", {{"transport", "http"}, {"outcome", "admitted"}}),
+            1);
+  EXPECT_EQ(registry_.CounterValue("gateway_admission_waits_total", {{"transport", "http"}, {"outcome", "timed_out"}}),
+            1);
+  EXPECT_EQ(registry_.CounterValue("gateway_admission_wait_microseconds_total", {{"transport", "http"}}), 302'000);
+}
+
+TEST_F(OtlpHttpHandlerTest, NoWaitForRoomWhenAdmissionWaitIsZero) {
+  ingest_.SetBudgetFull(true);
+  EXPECT_EQ(Handler().RoomWait(Post("/v1/traces", "")), absl::ZeroDuration());
+}
+
 TEST_F(OtlpHttpHandlerTest, UnknownPathIs404AndWrongMethodIs405) {
   OtlpHttpHandler& handler = Handler();
   EXPECT_EQ(handler.Handle(Post("/v1/spans", "")).status, 404);
