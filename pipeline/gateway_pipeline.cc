@@ -112,8 +112,8 @@ std::unique_ptr<ReceiveHold> GatewayPipeline::HoldForReceive(int64_t bytes) {
   return hold;
 }
 
-bool GatewayPipeline::BudgetFull() const {
-  return !shutting_down_.load(std::memory_order_acquire) && !budget_.UnderPressure() && !budget_.HasRoom();
+bool GatewayPipeline::NoRoomYet(int64_t bytes) const {
+  return !shutting_down_.load(std::memory_order_acquire) && !budget_.UnderPressure() && !budget_.Fits(bytes);
 }
 
 IngestResult GatewayPipeline::Accept(Signal signal, std::string request) {

@@ -44,7 +44,7 @@ class GatewayPipeline final : public Ingest {
   IngestResult Offer(Signal signal, std::string* request) override;
   bool Ready() const override;
   std::unique_ptr<ReceiveHold> HoldForReceive(int64_t bytes) override;
-  bool BudgetFull() const override;
+  bool NoRoomYet(int64_t bytes) const override;
 
   // Feeds every request left unacknowledged in the persistent queue by an
   // earlier run back into the pipeline, whatever the memory limit. Call once,

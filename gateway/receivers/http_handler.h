@@ -64,9 +64,9 @@ class HttpHandler {
   // for it this long, its body unread (room_wait_queue.h); OnHeaders is
   // called once HasRoom says yes or the time is up. Default: never wait.
   virtual absl::Duration RoomWait(const HttpRequest& request) { return absl::ZeroDuration(); }
-  // Whether waiting requests may go on. Called from the I/O threads, about
-  // once a millisecond each while requests wait there.
-  virtual bool HasRoom() { return true; }
+  // Whether a waiting request may go on. Called on its I/O thread, about
+  // once a millisecond while it waits first in line.
+  virtual bool HasRoom(const HttpRequest& request) { return true; }
   // How a wait ended: room came, or not (the time ran out, the server is
   // stopping); how long it took. On the I/O thread, before OnHeaders.
   virtual void RoomWaitEnded(bool room, absl::Duration waited) {}

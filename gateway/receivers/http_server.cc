@@ -236,11 +236,14 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       // The body stays in the socket until there is room for it.
       server_.RoomWaitStarted();
       const auto since = std::chrono::steady_clock::now();
-      worker_.room_waits->Add(since + ToSteady(wait), [self = this->shared_from_this(), since](bool room) {
-        self->server_.RoomWaitEnded();
-        self->server_.handler().RoomWaitEnded(room, absl::FromChrono(std::chrono::steady_clock::now() - since));
-        self->AfterHeaders();
-      });
+      auto self = this->shared_from_this();
+      worker_.room_waits->Add(
+          since + ToSteady(wait), [self] { return self->server_.handler().HasRoom(self->request_); },
+          [self, since](bool room) {
+            self->server_.RoomWaitEnded();
+            self->server_.handler().RoomWaitEnded(room, absl::FromChrono(std::chrono::steady_clock::now() - since));
+            self->AfterHeaders();
+          });
       return;
     }
     AfterHeaders();
@@ -511,7 +514,7 @@ absl::Status HttpServer::Impl::Start() {
   for (int i = 0; i < threads; ++i) {
     workers_.push_back(std::make_unique<Worker>());
     Worker& w = *workers_.back();
-    w.room_waits.emplace(w.ioc, [this] { return handler_.HasRoom(); }, RoomWaitOptions{});
+    w.room_waits.emplace(w.ioc, RoomWaitOptions{});
   }
 
   accept_worker_ = std::make_unique<Worker>();

@@ -89,13 +89,19 @@ OtlpHttpHandler::OtlpHttpHandler(OtlpHttpHandlerOptions options, Ingest& ingest,
 
 absl::Duration OtlpHttpHandler::RoomWait(const HttpRequest& request) {
   if (options_.admission_wait <= absl::ZeroDuration() || request.method != "POST" ||
-      !SignalForPath(request.path).has_value() || !ingest_.BudgetFull()) {
+      !SignalForPath(request.path).has_value() || HasRoom(request)) {
     return absl::ZeroDuration();
   }
   return options_.admission_wait;
 }
 
-bool OtlpHttpHandler::HasRoom() { return !ingest_.BudgetFull(); }
+bool OtlpHttpHandler::HasRoom(const HttpRequest& request) {
+  // Room for the body as announced: a body decompresses to more, so this is
+  // the least it will need (0 when chunked).
+  int64_t announced = 0;
+  if (!absl::SimpleAtoi(request.Header("content-length"), &announced) || announced < 0) announced = 0;
+  return !ingest_.NoRoomYet(announced);
+}
 
 void OtlpHttpHandler::RoomWaitEnded(bool room, absl::Duration waited) {
   (room ? room_admitted_ : room_timed_out_)->Add();

@@ -68,7 +68,7 @@ class OtlpHttpHandler final : public HttpHandler {
   HttpResponse Handle(HttpRequest request) override;
   // An export that finds the budget full waits up to `admission_wait`.
   absl::Duration RoomWait(const HttpRequest& request) override;
-  bool HasRoom() override;
+  bool HasRoom(const HttpRequest& request) override;
   void RoomWaitEnded(bool room, absl::Duration waited) override;
 
  private:

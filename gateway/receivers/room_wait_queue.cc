@@ -6,12 +6,11 @@
 
 namespace gateway {
 
-RoomWaitQueue::RoomWaitQueue(boost::asio::io_context& ioc, absl::AnyInvocable<bool()> has_room,
-                             RoomWaitOptions options)
-    : timer_(ioc), has_room_(std::move(has_room)), options_(options) {}
+RoomWaitQueue::RoomWaitQueue(boost::asio::io_context& ioc, RoomWaitOptions options)
+    : timer_(ioc), options_(options) {}
 
-void RoomWaitQueue::Add(std::chrono::steady_clock::time_point until, Resume resume) {
-  waiting_.push_back({until, std::move(resume)});
+void RoomWaitQueue::Add(std::chrono::steady_clock::time_point until, HasRoom has_room, Resume resume) {
+  waiting_.push_back({until, std::move(has_room), std::move(resume)});
   Arm();
 }
 
@@ -38,7 +37,7 @@ void RoomWaitQueue::OnPoll() {
   const auto now = std::chrono::steady_clock::now();
   size_t resumed = 0;
   // Oldest first while there is room; then those whose time is up.
-  while (!waiting_.empty() && resumed < options_.max_resumes_per_poll && has_room_()) {
+  while (!waiting_.empty() && resumed < options_.max_resumes_per_poll && waiting_.front().has_room()) {
     Resume resume = std::move(waiting_.front().resume);
     waiting_.pop_front();
     ++resumed;

@@ -6,12 +6,13 @@
 // time, since room comes back as exports finish. While it waits its body
 // stays in the socket, so TCP slows the client down and the gateway holds
 // only the headers. Every `poll` while any request waits, the queue resumes
-// requests from the oldest while `has_room` says yes (at most
+// requests from the oldest while each one's `has_room` says yes (at most
 // `max_resumes_per_poll`, since a resumed request takes its room only as its
 // body arrives), and any whose time is up.
 //
-//   RoomWaitQueue waits(ioc, [&handler] { return handler.HasRoom(); }, {});
-//   waits.Add(now + wait, [session](bool room) { session->AfterHeaders(); });
+//   RoomWaitQueue waits(ioc, {});
+//   waits.Add(now + wait, [session] { return session->HasRoom(); },
+//             [session](bool room) { session->AfterHeaders(); });
 //   ...
 //   waits.ResumeAll();  // the server is stopping
 //
@@ -40,12 +41,16 @@ class RoomWaitQueue final {
   // `room`: whether room came (false: the time ran out, or ResumeAll).
   using Resume = absl::AnyInvocable<void(bool room)>;
 
-  RoomWaitQueue(boost::asio::io_context& ioc, absl::AnyInvocable<bool()> has_room, RoomWaitOptions options);
+  using HasRoom = absl::AnyInvocable<bool()>;
+
+  RoomWaitQueue(boost::asio::io_context& ioc, RoomWaitOptions options);
   RoomWaitQueue(const RoomWaitQueue&) = delete;
   RoomWaitQueue& operator=(const RoomWaitQueue&) = delete;
 
-  // `resume` runs once, on the io_context's thread, at a later poll.
-  void Add(std::chrono::steady_clock::time_point until, Resume resume);
+  // `resume` runs once, on the io_context's thread, at a later poll, once
+  // `has_room` says yes (asked while this request is first in line) or at
+  // `until`.
+  void Add(std::chrono::steady_clock::time_point until, HasRoom has_room, Resume resume);
   // Resumes every waiting request now, oldest first, with room = false;
   // later Adds wait as before.
   void ResumeAll();
@@ -54,6 +59,7 @@ class RoomWaitQueue final {
  private:
   struct Waiting {
     std::chrono::steady_clock::time_point until;
+    HasRoom has_room;
     Resume resume;
   };
 
@@ -61,7 +67,6 @@ class RoomWaitQueue final {
   void OnPoll();
 
   boost::asio::steady_timer timer_;
-  absl::AnyInvocable<bool()> has_room_;
   const RoomWaitOptions options_;
   std::deque<Waiting> waiting_;
   bool armed_ = false;

@@ -105,11 +105,12 @@ class Ingest {
     return std::make_unique<Unbounded>();
   }
 
-  // True while a new request would be refused only because the memory
-  // budget is full (not for process memory pressure, not while shutting
-  // down): room comes back by itself as exports finish, so a receiver may
-  // let the request wait for it. Thread-safe. Default: never.
-  virtual bool BudgetFull() const { return false; }
+  // True while a request of about `bytes` would be refused only because the
+  // memory budget has no room for it now (not for process memory pressure,
+  // not while shutting down): room comes back by itself as exports finish,
+  // so a receiver may let the request wait for it. Thread-safe. Default:
+  // never.
+  virtual bool NoRoomYet(int64_t bytes) const { return false; }
 };
 
 }  // namespace gateway

@@ -13,6 +13,7 @@
 // Thread-safe, lock-free; any number of threads may admit and release.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 
@@ -57,6 +58,11 @@ class MemoryBudget final {
 
   // Whether TryAdmit would currently admit a small request.
   bool HasRoom() const { return !UnderPressure() && InFlight() < Limit(); }
+  // Whether TryAdmit would currently admit `bytes`, pressure aside.
+  bool Fits(int64_t bytes) const {
+    const int64_t current = InFlight();
+    return current == 0 || current + std::max<int64_t>(bytes, 1) <= limit_;
+  }
 
  private:
   const int64_t limit_;

@@ -79,9 +79,15 @@ std::unique_ptr<ReceiveHold> FakeIngest::HoldForReceive(int64_t bytes) {
   });
 }
 
-bool FakeIngest::BudgetFull() const {
+bool FakeIngest::NoRoomYet(int64_t bytes) const {
   MutexLock lock(&mu_);
+  room_asked_.push_back(bytes);
   return budget_full_;
+}
+
+std::vector<int64_t> FakeIngest::RoomAsked() const {
+  MutexLock lock(&mu_);
+  return room_asked_;
 }
 
 void FakeIngest::SetBudgetFull(bool full) {

@@ -37,8 +37,9 @@ class FakeIngest final : public Ingest {
   // are the totals its holds are grown to (GrowTo fails while there is no
   // room).
   std::unique_ptr<ReceiveHold> HoldForReceive(int64_t bytes) override;
-  // What SetBudgetFull set (default false).
-  bool BudgetFull() const override;
+  // What SetBudgetFull set (default false), whatever `bytes`, which are
+  // recorded (RoomAsked).
+  bool NoRoomYet(int64_t bytes) const override;
 
   // The result every later call returns (default: kAccepted, nothing rejected).
   void SetResult(IngestResult result);
@@ -46,6 +47,7 @@ class FakeIngest final : public Ingest {
   void SetReady(bool ready);
   void SetReceiveRoom(bool room);
   void SetBudgetFull(bool full);
+  std::vector<int64_t> RoomAsked() const;
   // Bytes asked of HoldForReceive and of its holds' GrowTo, in order.
   std::vector<int64_t> Holds() const;
 
@@ -61,6 +63,7 @@ class FakeIngest final : public Ingest {
   bool ready_ ABSL_GUARDED_BY(mu_) = true;
   bool receive_room_ ABSL_GUARDED_BY(mu_) = true;
   bool budget_full_ ABSL_GUARDED_BY(mu_) = false;
+  mutable std::vector<int64_t> room_asked_ ABSL_GUARDED_BY(mu_);
   std::vector<int64_t> holds_ ABSL_GUARDED_BY(mu_);
   std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
 };

@@ -35,7 +35,7 @@ class EchoHandler final : public HttpHandler {
     if (request.path != "/wait" || room_.load()) return absl::ZeroDuration();
     return room_wait_;
   }
-  bool HasRoom() override { return room_.load(); }
+  bool HasRoom(const HttpRequest& request) override { return room_.load(); }
   void RoomWaitEnded(bool room, absl::Duration waited) override {
     (room ? waits_with_room_ : waits_without_room_).fetch_add(1);
   }

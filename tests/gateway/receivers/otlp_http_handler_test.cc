@@ -221,13 +221,17 @@ TEST_F(OtlpHttpHandlerTest, ExportsWaitForRoomOnlyWhileTheBudgetIsFull) {
   OtlpHttpHandlerOptions options;
   options.admission_wait = absl::Milliseconds(300);
   OtlpHttpHandler& handler = Handler(options);
-  const HttpRequest post = Post("/v1/traces", "");
+  HttpRequest post = Post("/v1/traces", "");
+  post.headers.emplace_back("content-length", "30000");
   EXPECT_EQ(handler.RoomWait(post), absl::ZeroDuration());
-  EXPECT_TRUE(handler.HasRoom());
+  EXPECT_TRUE(handler.HasRoom(post));
+  // Room is asked for the body as announced.
+  ASSERT_FALSE(ingest_.RoomAsked().empty());
+  EXPECT_EQ(ingest_.RoomAsked().back(), 30000);
 
   ingest_.SetBudgetFull(true);
   EXPECT_EQ(handler.RoomWait(post), absl::Milliseconds(300));
-  EXPECT_FALSE(handler.HasRoom());
+  EXPECT_FALSE(handler.HasRoom(post));
   // Only exports wait: not a wrong path or method, which OnHeaders refuses.
   EXPECT_EQ(handler.RoomWait(Post("/v1/spans", "")), absl::ZeroDuration());
   HttpRequest get = post;

@@ -17,7 +17,7 @@ using Clock = std::chrono::steady_clock;
 // expiry, so what a poll resumes is exact.
 class RoomWaitQueueTest : public ::testing::Test {
  protected:
-  RoomWaitQueueTest() : queue_(ioc_, [this] { return HasRoom(); }, {std::chrono::milliseconds(1), 3}) {}
+  RoomWaitQueueTest() : queue_(ioc_, {std::chrono::milliseconds(1), 3}) {}
 
   bool HasRoom() {
     ++room_checks_;
@@ -27,7 +27,7 @@ class RoomWaitQueueTest : public ::testing::Test {
   }
   // `id` waiting until `until`; its outcome lands in resumed_.
   void Add(int id, Clock::time_point until) {
-    queue_.Add(until, [this, id](bool room) { resumed_.emplace_back(id, room); });
+    queue_.Add(until, [this] { return HasRoom(); }, [this, id](bool room) { resumed_.emplace_back(id, room); });
   }
   void RunOnePoll() {
     ioc_.restart();
@@ -69,6 +69,21 @@ TEST_F(RoomWaitQueueTest, WaitsWhileThereIsNoRoomThenResumesOldestFirst) {
   EXPECT_EQ(queue_.size(), 0u);
 }
 
+TEST_F(RoomWaitQueueTest, OnlyTheHeadIsAskedForRoom) {
+  const auto later = Clock::now() + std::chrono::seconds(60);
+  int head_asked = 0;
+  queue_.Add(later, [&head_asked] { return ++head_asked > 1; }, [this](bool room) { resumed_.emplace_back(1, room); });
+  Add(2, later);
+  room_budget_ = 100;  // the second would go on, but waits behind the first
+  RunOnePoll();
+  EXPECT_TRUE(resumed_.empty());
+  EXPECT_EQ(room_checks_, 0);
+  RunOnePoll();
+  ASSERT_EQ(resumed_.size(), 2u);
+  EXPECT_EQ(resumed_[0], std::make_pair(1, true));
+  EXPECT_EQ(resumed_[1], std::make_pair(2, true));
+}
+
 TEST_F(RoomWaitQueueTest, ResumesAtMostTheCapPerPoll) {
   const auto later = Clock::now() + std::chrono::seconds(60);
   for (int id = 1; id <= 5; ++id) Add(id, later);
@@ -103,7 +118,7 @@ TEST_F(RoomWaitQueueTest, ResumeAllLetsEveryoneGoOnAtOnce) {
 
 TEST_F(RoomWaitQueueTest, ARequestAddedByAResumeQueuesBehindTheOthers) {
   const auto later = Clock::now() + std::chrono::seconds(60);
-  queue_.Add(later, [this, later](bool room) {
+  queue_.Add(later, [this] { return HasRoom(); }, [this, later](bool room) {
     resumed_.emplace_back(1, room);
     Add(3, later);  // the connection's next request, also without room
   });

@@ -34,6 +34,19 @@ TEST(MemoryBudgetTest, RequestLargerThanTheLimitIsAdmittedOnlyAlone) {
   budget.Release(500);
 }
 
+TEST(MemoryBudgetTest, FitsAnswersAsTryAdmitWouldWithoutAdmitting) {
+  MemoryBudget budget(100);
+  EXPECT_TRUE(budget.Fits(500));  // nothing in flight
+  ASSERT_TRUE(budget.TryAdmit(70));
+  EXPECT_TRUE(budget.Fits(30));
+  EXPECT_FALSE(budget.Fits(31));
+  EXPECT_TRUE(budget.Fits(0));
+  EXPECT_EQ(budget.InFlight(), 70);
+  ASSERT_TRUE(budget.TryAdmit(30));
+  EXPECT_FALSE(budget.Fits(0));  // full: not even an empty body
+  budget.Release(100);
+}
+
 TEST(MemoryBudgetTest, PressureRefusesEverythingButKeepsWhatWasAdmitted) {
   MemoryBudget budget(100);
   ASSERT_TRUE(budget.TryAdmit(10));
