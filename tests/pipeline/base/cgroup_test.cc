@@ -3,38 +3,24 @@
 // process's own path).
 #include "pipeline/base/cgroup.h"
 
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <string>
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/fake_cgroup_tree.h"
 
 namespace gateway {
 namespace {
 
-namespace fs = std::filesystem;
+using testing::FakeCgroupTree;
 
 class CgroupTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    root_ = fs::path(tmp != nullptr ? tmp : "/tmp") / ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::remove_all(root_);
-    fs::create_directories(root_);
-  }
+  void Write(const std::string& relative, const std::string& text) { tree_.Write(relative, text); }
+  std::string Root() const { return tree_.Root(); }
+  std::string Self() const { return tree_.Self(); }
 
-  void Write(const std::string& relative, const std::string& text) {
-    const fs::path path = root_ / relative;
-    fs::create_directories(path.parent_path());
-    std::ofstream(path) << text;
-  }
-
-  std::string Root() const { return (root_ / "cgroup").string(); }
-  std::string Self() const { return (root_ / "proc_self_cgroup").string(); }
-
-  fs::path root_;
+  FakeCgroupTree tree_;
 };
 
 TEST_F(CgroupTest, CgroupV2QuotaAtTheNamespaceRoot) {

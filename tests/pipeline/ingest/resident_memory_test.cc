@@ -1,40 +1,23 @@
 #include "pipeline/ingest/resident_memory.h"
 
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/fake_cgroup_tree.h"
 
 namespace gateway {
 namespace {
 
-namespace fs = std::filesystem;
+using testing::FakeCgroupTree;
 
 class ContainerMemoryLimitTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    root_ = fs::path(tmp != nullptr ? tmp : "/tmp") /
-            ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::remove_all(root_);
-    fs::create_directories(root_);
-  }
+  void Write(const std::string& relative, const std::string& text) { tree_.Write(relative, text); }
+  absl::StatusOr<int64_t> Limit() { return ContainerMemoryLimit(tree_.Root(), tree_.Self()); }
 
-  void Write(const std::string& relative, const std::string& text) {
-    const fs::path path = root_ / relative;
-    fs::create_directories(path.parent_path());
-    std::ofstream(path) << text;
-  }
-
-  absl::StatusOr<int64_t> Limit() {
-    return ContainerMemoryLimit((root_ / "cgroup").string(), (root_ / "proc_self_cgroup").string());
-  }
-
-  fs::path root_;
+  FakeCgroupTree tree_;
 };
 
 TEST_F(ContainerMemoryLimitTest, CgroupV2LimitAtTheNamespaceRoot) {
