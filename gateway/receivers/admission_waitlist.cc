@@ -9,18 +9,7 @@ namespace gateway {
 
 AdmissionWaitlist::AdmissionWaitlist(Ingest& ingest, AdmissionWaitlistOptions options, Clock& clock,
                                      MetricsRegistry& metrics)
-    : ingest_(ingest), options_(options), clock_(clock) {
-  const auto waits = [&metrics](const char* outcome) {
-    return metrics.GetCounter("gateway_admission_waits_total",
-                              "Requests refused for lack of room that waited for it, by transport and how it ended",
-                              {{"transport", "grpc"}, {"outcome", outcome}});
-  };
-  admitted_ = waits("admitted");
-  timed_out_ = waits("timed_out");
-  no_wait_ = waits("no_wait");
-  stopped_ = waits("shutdown");
-  waited_us_ = metrics.GetCounter("gateway_admission_wait_microseconds_total",
-                                  "Time requests waited for room, summed, by transport", {{"transport", "grpc"}});
+    : ingest_(ingest), options_(options), clock_(clock), counters_(metrics, "grpc") {
   if (options_.max_wait > absl::ZeroDuration()) thread_ = std::thread([this] { Run(); });
 }
 
@@ -55,7 +44,7 @@ void AdmissionWaitlist::Submit(Signal signal, std::string body, absl::Time clien
     } else if (!waiting_.empty() || offering_) {
       // Behind whatever waits already, so that the oldest is admitted first.
       if (park(clock_.Now())) return;
-      no_wait_->Add();
+      counters_.no_wait->Add();
       behind_others = true;
     }
   }
@@ -67,7 +56,7 @@ void AdmissionWaitlist::Submit(Signal signal, std::string body, absl::Time clien
     }
     MutexLock lock(&mu_);
     if (park(clock_.Now())) return;
-    if (!stopping_) no_wait_->Add();
+    if (!stopping_) counters_.no_wait->Add();
   }
   // The last offer: Accept counts a refusal as backpressure.
   done(ingest_.Accept(signal, std::move(body)));
@@ -94,12 +83,12 @@ void AdmissionWaitlist::Run() {
     bool waits_on = false;
     if (last || now >= head.until) {
       // The last offer: Accept counts a refusal as backpressure.
-      (last ? stopped_ : timed_out_)->Add();
+      (last ? counters_.shutdown : counters_.timed_out)->Add();
       result = ingest_.Accept(head.signal, std::move(head.body));
     } else {
       result = ingest_.Offer(head.signal, &head.body);
       waits_on = result.no_room;
-      if (!waits_on) admitted_->Add();
+      if (!waits_on) counters_.admitted->Add();
     }
     if (!waits_on) {
       // Free its bytes before answering, so that a request the answer
@@ -109,7 +98,7 @@ void AdmissionWaitlist::Run() {
         offering_ = false;
         waiting_bytes_ -= bytes;
       }
-      waited_us_->Add(absl::ToInt64Microseconds(now - head.since));
+      counters_.waited_us->Add(absl::ToInt64Microseconds(now - head.since));
       head.done(std::move(result));
       continue;
     }

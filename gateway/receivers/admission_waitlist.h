@@ -32,6 +32,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/time/time.h"
+#include "gateway/receivers/receiver_common.h"
 #include "pipeline/base/clock.h"
 #include "pipeline/base/metrics_registry.h"
 #include "pipeline/base/signal.h"
@@ -86,11 +87,10 @@ class AdmissionWaitlist final {
   Ingest& ingest_;
   const AdmissionWaitlistOptions options_;
   Clock& clock_;
-  Counter* admitted_;   // after waiting
-  Counter* timed_out_;  // waited max_wait, then offered once more
-  Counter* no_wait_;    // refused for room, with no space in the list or no time before the client gives up
-  Counter* stopped_;    // waiting when Stop was called
-  Counter* waited_us_;  // microseconds waited, by requests that waited
+  // timed_out: waited max_wait, then offered once more; no_wait: refused
+  // for room with no space in the list or no time before the client gives
+  // up; shutdown: waiting when Stop was called.
+  AdmissionWaitCounters counters_;
 
   mutable Mutex mu_;
   // Waiting requests, oldest first. The head is out of the list while the

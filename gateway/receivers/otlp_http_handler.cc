@@ -75,17 +75,7 @@ std::string StatusBody(int code, const std::string& message, bool json,
 }  // namespace
 
 OtlpHttpHandler::OtlpHttpHandler(OtlpHttpHandlerOptions options, Ingest& ingest, MetricsRegistry& metrics)
-    : options_(std::move(options)), ingest_(ingest), metrics_(metrics, "http") {
-  const auto waits = [&metrics](const char* outcome) {
-    return metrics.GetCounter("gateway_admission_waits_total",
-                              "Requests refused for lack of room that waited for it, by transport and how it ended",
-                              {{"transport", "http"}, {"outcome", outcome}});
-  };
-  room_admitted_ = waits("admitted");
-  room_timed_out_ = waits("timed_out");
-  room_waited_us_ = metrics.GetCounter("gateway_admission_wait_microseconds_total",
-                                       "Time requests waited for room, summed, by transport", {{"transport", "http"}});
-}
+    : options_(std::move(options)), ingest_(ingest), metrics_(metrics, "http"), waits_(metrics, "http") {}
 
 absl::Duration OtlpHttpHandler::RoomWait(const HttpRequest& request) {
   if (options_.admission_wait <= absl::ZeroDuration() || request.method != "POST" ||
@@ -104,8 +94,9 @@ bool OtlpHttpHandler::HasRoom(const HttpRequest& request) {
 }
 
 void OtlpHttpHandler::RoomWaitEnded(bool room, absl::Duration waited) {
-  (room ? room_admitted_ : room_timed_out_)->Add();
-  room_waited_us_->Add(absl::ToInt64Microseconds(waited));
+  // The server does not say whether its shutdown ended a wait: timed_out.
+  (room ? waits_.admitted : waits_.timed_out)->Add();
+  waits_.waited_us->Add(absl::ToInt64Microseconds(waited));
 }
 
 bool OtlpHttpHandler::OriginAllowed(const std::string& origin) const {

@@ -92,9 +92,7 @@ class OtlpHttpHandler final : public HttpHandler {
   Ingest& ingest_;
   ReceiverMetrics metrics_;
   RejectLog reject_log_;
-  Counter* room_admitted_;   // waited, then found room
-  Counter* room_timed_out_;  // waited admission_wait (or the server stopped)
-  Counter* room_waited_us_;
+  AdmissionWaitCounters waits_;  // RoomWait's
 };
 
 }  // namespace gateway

@@ -116,6 +116,25 @@ ReceiverMetrics::ReceiverMetrics(MetricsRegistry& registry, std::string_view tra
   }
 }
 
+namespace {
+
+Counter* AdmissionWaits(MetricsRegistry& registry, const std::string& transport, const char* outcome) {
+  return registry.GetCounter("gateway_admission_waits_total",
+                             "Requests refused for lack of room that waited for it, by transport and how it ended",
+                             {{"transport", transport}, {"outcome", outcome}});
+}
+
+}  // namespace
+
+AdmissionWaitCounters::AdmissionWaitCounters(MetricsRegistry& registry, std::string_view transport)
+    : admitted(AdmissionWaits(registry, std::string(transport), "admitted")),
+      timed_out(AdmissionWaits(registry, std::string(transport), "timed_out")),
+      no_wait(AdmissionWaits(registry, std::string(transport), "no_wait")),
+      shutdown(AdmissionWaits(registry, std::string(transport), "shutdown")),
+      waited_us(registry.GetCounter("gateway_admission_wait_microseconds_total",
+                                    "Time requests waited for room, summed, by transport",
+                                    {{"transport", std::string(transport)}})) {}
+
 void RejectLog::Rejected(std::string_view transport, Signal signal, RejectReason reason,
                          std::string_view detail) {
   int64_t suppressed = 0;

@@ -82,6 +82,22 @@ class ReceiverMetrics final {
   std::array<SignalCounters, kSignalCount> counters_;
 };
 
+// Counters of the requests of one transport that waited for budget room
+// (queue.admission_wait), registered at construction:
+//   gateway_admission_waits_total{transport,outcome}: admitted (room came),
+//     timed_out (the wait ended without room), no_wait (no room and no
+//     place to wait), shutdown (the gateway stopped the wait)
+//   gateway_admission_wait_microseconds_total{transport}
+struct AdmissionWaitCounters {
+  AdmissionWaitCounters(MetricsRegistry& registry, std::string_view transport);
+
+  Counter* admitted;
+  Counter* timed_out;
+  Counter* no_wait;
+  Counter* shutdown;
+  Counter* waited_us;  // summed over the requests that waited
+};
+
 // Logs a rejected request as one warn line, at most `per_second` lines a
 // second across all threads; the lines that were skipped are counted in the
 // next one's "suppressed" field. Thread-safe.
