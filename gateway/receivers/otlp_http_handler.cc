@@ -78,8 +78,10 @@ OtlpHttpHandler::OtlpHttpHandler(OtlpHttpHandlerOptions options, Ingest& ingest,
     : options_(std::move(options)), ingest_(ingest), metrics_(metrics, "http"), waits_(metrics, "http") {}
 
 absl::Duration OtlpHttpHandler::RoomWait(const HttpRequest& request) {
-  if (options_.admission_wait <= absl::ZeroDuration() || request.method != "POST" ||
-      !SignalForPath(request.path).has_value() || HasRoom(request)) {
+  // What OnHeaders refuses anyway (wrong path or method, content type,
+  // token) is refused at once.
+  if (options_.admission_wait <= absl::ZeroDuration() || Classify(request) != Screening::kExport ||
+      HasRoom(request)) {
     return absl::ZeroDuration();
   }
   return options_.admission_wait;
@@ -111,49 +113,65 @@ bool OtlpHttpHandler::Authorized(const HttpRequest& request) const {
   return BearerTokenMatches(request.Header("authorization"), options_.bearer_token);
 }
 
+OtlpHttpHandler::Screening OtlpHttpHandler::Classify(const HttpRequest& request) const {
+  if (!SignalForPath(request.path).has_value()) return Screening::kNoPath;
+  if (!options_.own_instance_id.empty() &&
+      request.Header("x-otlp-reparent-gateway-instance") == options_.own_instance_id) {
+    return Screening::kExportLoop;
+  }
+  if (request.method == "OPTIONS" && !options_.cors_allowed_origins.empty()) return Screening::kPreflight;
+  if (request.method != "POST") return Screening::kWrongMethod;
+  const std::string media_type = MediaType(request.Header("content-type"));
+  if (media_type != kProtobufType && media_type != "application/protobuf" && media_type != kJsonType) {
+    return Screening::kUnsupportedType;
+  }
+  if (!options_.bearer_token.empty() && !Authorized(request)) return Screening::kUnauthenticated;
+  return Screening::kExport;
+}
+
 std::optional<HttpResponse> OtlpHttpHandler::Screen(const HttpRequest& request, Signal* signal_out,
                                                    Format* format_out) {
-  const bool json_request = MediaType(request.Header("content-type")) == kJsonType;
-  std::optional<Signal> signal = SignalForPath(request.path);
-  if (!signal.has_value()) {
+  const Screening screening = Classify(request);
+  const std::string media_type = MediaType(request.Header("content-type"));
+  const bool json_request = media_type == kJsonType;
+  if (screening == Screening::kNoPath) {
     HttpResponse response;
     response.status = 404;
     response.content_type = json_request ? kJsonType : kProtobufType;
     response.body = StatusBody(kNotFound, absl::StrCat("no OTLP endpoint at ", request.path), json_request);
     return response;
   }
-  *signal_out = *signal;
-  if (!options_.own_instance_id.empty() &&
-      request.Header("x-otlp-reparent-gateway-instance") == options_.own_instance_id) {
-    // Loop Detected: refused before the body is read, so a misconfigured
-    // export stops here instead of circling.
-    return Reject(*signal, RejectReason::kExportLoop, 508, Format::kProtobuf,
-                  "this request is this gateway's own export: its exporter endpoint points back at it");
-  }
-  if (request.method == "OPTIONS" && !options_.cors_allowed_origins.empty()) return std::nullopt;
-  if (request.method != "POST") {
-    HttpResponse response;
-    response.status = 405;
-    response.content_type = json_request ? kJsonType : kProtobufType;
-    response.body = StatusBody(kUnimplemented, "use POST", json_request);
-    response.headers.emplace_back("Allow", options_.cors_allowed_origins.empty() ? "POST" : "POST, OPTIONS");
-    return response;
-  }
-  const std::string media_type = MediaType(request.Header("content-type"));
-  if (media_type == kProtobufType || media_type == "application/protobuf") {
-    *format_out = Format::kProtobuf;
-  } else if (media_type == kJsonType) {
-    *format_out = Format::kJson;
-  } else {
-    return Reject(*signal, RejectReason::kUnsupported, 415, Format::kProtobuf,
-                  absl::StrCat("unsupported content type '", media_type,
-                               "'; use application/x-protobuf or application/json"));
-  }
-  if (!options_.bearer_token.empty() && !Authorized(request)) {
-    HttpResponse response =
-        Reject(*signal, RejectReason::kUnauthenticated, 401, *format_out, "missing or invalid bearer token");
-    response.headers.emplace_back("WWW-Authenticate", "Bearer");
-    return response;
+  const Signal signal = *SignalForPath(request.path);
+  *signal_out = signal;
+  *format_out = json_request ? Format::kJson : Format::kProtobuf;
+  switch (screening) {
+    case Screening::kExportLoop:
+      // Loop Detected: refused before the body is read, so a misconfigured
+      // export stops here instead of circling.
+      return Reject(signal, RejectReason::kExportLoop, 508, Format::kProtobuf,
+                    "this request is this gateway's own export: its exporter endpoint points back at it");
+    case Screening::kWrongMethod: {
+      HttpResponse response;
+      response.status = 405;
+      response.content_type = json_request ? kJsonType : kProtobufType;
+      response.body = StatusBody(kUnimplemented, "use POST", json_request);
+      response.headers.emplace_back("Allow", options_.cors_allowed_origins.empty() ? "POST" : "POST, OPTIONS");
+      return response;
+    }
+    case Screening::kUnsupportedType:
+      return Reject(signal, RejectReason::kUnsupported, 415, Format::kProtobuf,
+                    absl::StrCat("unsupported content type '", media_type,
+                                 "'; use application/x-protobuf or application/json"));
+    case Screening::kUnauthenticated: {
+      HttpResponse response =
+          Reject(signal, RejectReason::kUnauthenticated, 401, *format_out, "missing or invalid bearer token");
+      response.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return response;
+    }
+    case Screening::kNoPath:  // answered above
+    case Screening::kPreflight:
+    case Screening::kExport:
+      break;
   }
   return std::nullopt;
 }

@@ -78,6 +78,18 @@ class OtlpHttpHandler final : public HttpHandler {
   // wrong method, unsupported content type, bad token), else nullopt with
   // *signal and *format set. OPTIONS preflights pass.
   std::optional<HttpResponse> Screen(const HttpRequest& request, Signal* signal, Format* format);
+  // What Screen decides, without counting or logging: kExport for a POST it
+  // lets through.
+  enum class Screening : uint8_t {
+    kExport,
+    kNoPath,
+    kExportLoop,
+    kPreflight,
+    kWrongMethod,
+    kUnsupportedType,
+    kUnauthenticated
+  };
+  Screening Classify(const HttpRequest& request) const;
   // Takes request->body (moved into the pipeline when it needs no decoding).
   HttpResponse Export(Signal signal, Format format, HttpRequest* request);
   // The 503 with Retry-After for a full pipeline or a draining gateway.

@@ -232,11 +232,14 @@ TEST_F(OtlpHttpHandlerTest, ExportsWaitForRoomOnlyWhileTheBudgetIsFull) {
   ingest_.SetBudgetFull(true);
   EXPECT_EQ(handler.RoomWait(post), absl::Milliseconds(300));
   EXPECT_FALSE(handler.HasRoom(post));
-  // Only exports wait: not a wrong path or method, which OnHeaders refuses.
+  // Only exports wait: not what OnHeaders refuses anyway.
   EXPECT_EQ(handler.RoomWait(Post("/v1/spans", "")), absl::ZeroDuration());
   HttpRequest get = post;
   get.method = "GET";
   EXPECT_EQ(handler.RoomWait(get), absl::ZeroDuration());
+  EXPECT_EQ(handler.RoomWait(Post("/v1/traces", "", "text/plain")), absl::ZeroDuration());
+  EXPECT_EQ(handler.RoomWait(Post("/v1/logs", "", "application/json")), absl::Milliseconds(300));
+  EXPECT_EQ(Rejected("unsupported"), 0);  // asking counts nothing
 
   handler.RoomWaitEnded(true, absl::Milliseconds(2));
   handler.RoomWaitEnded(false, absl::Milliseconds(300));
@@ -245,6 +248,19 @@ TEST_F(OtlpHttpHandlerTest, ExportsWaitForRoomOnlyWhileTheBudgetIsFull) {
   EXPECT_EQ(registry_.CounterValue("gateway_admission_waits_total", {{"transport", "http"}, {"outcome", "timed_out"}}),
             1);
   EXPECT_EQ(registry_.CounterValue("gateway_admission_wait_microseconds_total", {{"transport", "http"}}), 302'000);
+}
+
+TEST_F(OtlpHttpHandlerTest, AnExportWithoutItsTokenDoesNotWaitForRoom) {
+  OtlpHttpHandlerOptions options;
+  options.admission_wait = absl::Milliseconds(300);
+  options.bearer_token = "tok";
+  OtlpHttpHandler& handler = Handler(options);
+  ingest_.SetBudgetFull(true);
+  HttpRequest post = Post("/v1/traces", "");
+  EXPECT_EQ(handler.RoomWait(post), absl::ZeroDuration());
+  post.headers.emplace_back("authorization", "Bearer tok");
+  EXPECT_EQ(handler.RoomWait(post), absl::Milliseconds(300));
+  EXPECT_EQ(Rejected("unauthenticated"), 0);
 }
 
 TEST_F(OtlpHttpHandlerTest, NoWaitForRoomWhenAdmissionWaitIsZero) {
