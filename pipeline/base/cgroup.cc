@@ -73,7 +73,9 @@ absl::StatusOr<double> ParseCpuLimit(const std::string& path) {
       return absl::InvalidArgumentError(absl::StrCat(period_path, ": unreadable period"));
     }
   }
-  if (quota <= 0 || period <= 0) return absl::InvalidArgumentError(absl::StrCat(path, ": quota or period not positive"));
+  if (quota <= 0 || period <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": quota or period not positive"));
+  }
   return static_cast<double>(quota) / static_cast<double>(period);
 }
 
