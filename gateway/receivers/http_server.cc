@@ -240,8 +240,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       worker_.room_waits->Add(
           since + ToSteady(wait), [self] { return self->server_.handler().HasRoom(self->request_); },
           [self, since](bool room) {
+            const auto waited = std::chrono::steady_clock::now() - since;
+            // The wait was the gateway's: the read deadline starts again.
+            self->request_deadline_ += waited;
             self->server_.RoomWaitEnded();
-            self->server_.handler().RoomWaitEnded(room, absl::FromChrono(std::chrono::steady_clock::now() - since));
+            self->server_.handler().RoomWaitEnded(room, absl::FromChrono(waited));
             self->AfterHeaders();
           });
       return;

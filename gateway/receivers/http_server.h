@@ -49,7 +49,8 @@ struct HttpServerOptions {
   size_t max_body_bytes = size_t{4} << 20;
   // Largest request line plus headers.
   size_t max_header_bytes = size_t{16} << 10;
-  // Deadline for reading one request, headers and body, from its first byte.
+  // Deadline for reading one request, headers and body, from its first byte;
+  // a wait for the handler's room (HttpHandler::RoomWait) does not count.
   absl::Duration read_timeout = absl::Seconds(30);
   // A body must arrive at this rate on average once body_rate_grace has
   // passed since its first byte was awaited, or the connection is closed:

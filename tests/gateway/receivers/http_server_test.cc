@@ -478,6 +478,27 @@ TEST_F(HttpServerTest, AWaitForRoomEndsWhenItsTimeIsUpAndTheHandlerDecides) {
   EXPECT_EQ(handler_.header_calls_.load(), 1);
 }
 
+TEST_F(HttpServerTest, TheWaitForRoomDoesNotCountAgainstTheReadTimeout) {
+  handler_.room_ = false;
+  // After the wait the read deadline is a full read_timeout away, time
+  // enough for the client to send the body on a loaded machine.
+  handler_.room_wait_ = absl::Milliseconds(1500);
+  HttpServerOptions options;
+  options.read_timeout = absl::Seconds(1);
+  Start(options);
+  RawHttpClient client(server_->port());
+  // The headers, then the body only once the wait has ended, after the
+  // read_timeout counted from the first byte.
+  ASSERT_TRUE(client.Send("POST /wait HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\n"));
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (handler_.waits_without_room_.load() == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_EQ(handler_.waits_without_room_.load(), 1);
+  ASSERT_TRUE(client.Send("body"));
+  RawHttpResponse r = client.ReadResponse();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "POST /wait? [] body");
+}
+
 TEST_F(HttpServerTest, ShutdownEndsTheWaitsForRoom) {
   handler_.room_ = false;
   Start();
