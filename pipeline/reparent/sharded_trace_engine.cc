@@ -13,6 +13,7 @@
 #include "concurrentqueue/blockingconcurrentqueue.h"
 #include "pipeline/base/cgroup.h"
 #include "pipeline/base/sync.h"
+#include "pipeline/reparent/engine_metrics.h"
 #include "pipeline/reparent/fate_store_gate.h"
 #include "pipeline/reparent/moved_filter.h"
 #include "pipeline/reparent/peer_fates.h"
@@ -36,6 +37,13 @@ constexpr absl::Duration kFlushFateStoreWait = absl::Milliseconds(250);
 // How often, at most, a worker with targets waiting for another shard to
 // catch up (PeerAnswer::kNotYet) asks again when it has nothing else to do.
 constexpr absl::Duration kPeerRecheck = absl::Milliseconds(1);
+
+// By default half the CPUs the process may use: the receivers and the
+// exporter (gzip) need the rest. On 2 cores one shard took 18-20 % less CPU
+// per span than two, and accepted more (docs/performance.md).
+size_t ShardCount(const ReparentOptions& options) {
+  return options.shards > 0 ? static_cast<size_t>(options.shards) : static_cast<size_t>(std::max(1, UsableCpus() / 2));
+}
 
 // Counts down the shards that have not finished a Flush yet.
 struct FlushBarrier {
@@ -67,42 +75,14 @@ struct Work {
   absl::InlinedVector<uint64_t, 4> horizon;
 };
 
-struct Counters {
-  Counter* processed;
-  Counter* reparented;
-  Counter* descendants_moved;
-  Counter* fanout_created;
-  Counter* routed;
-  Counter* link_fate_unknown;
-  Counter* released_hold_window;
-  Counter* released_memory_bound;
-  Counter* released_shutdown;
-  Counter* released_flush;
-  Counter* fate_queries;
-  Counter* peer_answers;
-};
-
-// A per-shard value summed by a gauge; each shard's worker stores its own
-// entry, the gauge reads them all. Shared so that the registry may outlive
-// the engine.
-struct ShardGauge {
-  explicit ShardGauge(size_t shards) : values(shards) {}
-  std::vector<std::atomic<int64_t>> values;
-  int64_t Sum() const {
-    int64_t sum = 0;
-    for (const auto& v : values) sum += v.load(std::memory_order_relaxed);
-    return sum;
-  }
-};
-
 // Threading: Submit runs on any receiver thread and only enqueues. Each
 // shard's queue is multi-producer (receivers, other shards' workers),
 // single-consumer (its worker); the worker alone touches its resolver and
 // batcher. A worker asks another shard about a link target by enqueuing a
 // query on that shard's queue, and answers arrive on its own: no worker
-// waits for another. Shared state is the
-// counters (atomics), the held and table-bytes gauges (atomics) and the decisions snapshot
-// (per-shard mutex, taken only when a decision was made).
+// waits for another. Shared state is the metrics (atomics; each shard's
+// worker publishes its own entries) and the decisions snapshot (per-shard
+// mutex, taken only when a decision was made).
 class ShardedTraceEngine final : public TraceEngine {
  public:
   ShardedTraceEngine(const ReparentOptions& options, const TraceBatcherOptions& batcher_options,
@@ -112,7 +92,7 @@ class ShardedTraceEngine final : public TraceEngine {
 
   void Submit(ScannedTraceRequest request) override;
   bool Flush(absl::Time deadline) override;
-  int64_t HeldSpans() const override { return held_->Sum(); }
+  int64_t HeldSpans() const override { return metrics_.HeldSpans(); }
   std::vector<ReparentDecision> RecentDecisions() const override;
   void Shutdown() override;
 
@@ -160,7 +140,6 @@ class ShardedTraceEngine final : public TraceEngine {
     // Route's scratch space (worker only).
     std::vector<FateQuery> queries;
     std::vector<FateAnswer> answers;
-    TraceResolverStats published;
     int64_t decisions_published = 0;
     mutable Mutex mu;
     std::vector<ReparentDecision> decisions ABSL_GUARDED_BY(mu);
@@ -180,10 +159,7 @@ class ShardedTraceEngine final : public TraceEngine {
   Exporter& exporter_;
   MemoryBudget* const budget_;
   const Clock& clock_;
-  Counters counters_;
-  std::shared_ptr<ShardGauge> held_;
-  std::shared_ptr<ShardGauge> table_bytes_;
-  std::shared_ptr<ShardGauge> held_bytes_;
+  EngineMetrics metrics_;
   std::vector<std::unique_ptr<Shard>> shards_;
 
   std::atomic<bool> stopping_{false};
@@ -194,54 +170,13 @@ class ShardedTraceEngine final : public TraceEngine {
 ShardedTraceEngine::ShardedTraceEngine(const ReparentOptions& options, const TraceBatcherOptions& batcher_options,
                                        Exporter& exporter, MemoryBudget* budget, MetricsRegistry& metrics,
                                        const Clock& clock, FateStoreClient* fate_store)
-    : options_(options), batcher_options_(batcher_options), exporter_(exporter), budget_(budget), clock_(clock) {
-  // By default half the CPUs the process may use: the receivers and the
-  // exporter (gzip) need the rest. On 2 cores one shard took 18-20 % less
-  // CPU per span than two, and accepted more (docs/performance.md).
-  size_t n = options.shards > 0 ? static_cast<size_t>(options.shards)
-                                : static_cast<size_t>(std::max(1, UsableCpus() / 2));
-
-  const std::string released = "gateway_spans_released_unchanged_total";
-  const std::string released_help = "Spans sent on unchanged before their parent's fate was known";
-  counters_.processed = metrics.GetCounter("gateway_spans_processed_total", "Spans the reparenting engine took in");
-  counters_.reparented = metrics.GetCounter("gateway_spans_reparented_total",
-                                            "Spans given their linked producer span as parent");
-  counters_.descendants_moved = metrics.GetCounter("gateway_descendants_moved_total",
-                                                   "Spans moved to the new trace of a reparented ancestor");
-  counters_.fanout_created = metrics.GetCounter("gateway_fanout_spans_created_total",
-                                                "Per-message consumer spans created for the links of batch spans");
-  counters_.routed = metrics.GetCounter("gateway_spans_routed_to_message_total",
-                                        "Children of batch spans moved under their message's per-message span");
-  counters_.link_fate_unknown =
-      metrics.GetCounter("gateway_link_fate_unknown_total",
-                         "Targets and per-message spans placed without their link target's fate after waiting for it");
-  counters_.released_hold_window = metrics.GetCounter(released, released_help, {{"reason", "hold_window"}});
-  counters_.released_memory_bound = metrics.GetCounter(released, released_help, {{"reason", "memory_bound"}});
-  counters_.released_shutdown = metrics.GetCounter(released, released_help, {{"reason", "shutdown"}});
-  counters_.released_flush = metrics.GetCounter(released, released_help, {{"reason", "flush"}});
-  const std::string lookups = "gateway_link_fate_lookups_total";
-  const std::string lookups_help =
-      "Link targets of other shards' traces looked up: asked of the owning shard, or answered from its shared filter "
-      "of moved fates";
-  counters_.fate_queries = metrics.GetCounter(lookups, lookups_help, {{"answered_by", "owner_shard"}});
-  counters_.peer_answers = metrics.GetCounter(lookups, lookups_help, {{"answered_by", "shared_filter"}});
-  held_ = std::make_shared<ShardGauge>(n);
-  metrics.AddGauge("gateway_held_spans", "Spans waiting for their parent's fate", {},
-                   [gauge = held_] { return static_cast<double>(gauge->Sum()); });
-  table_bytes_ = std::make_shared<ShardGauge>(n);
-  metrics.AddGauge("gateway_reparent_table_bytes",
-                   "Bytes the tables of remembered fates have allocated (reparent.max_table_bytes bounds them)", {},
-                   [gauge = table_bytes_] { return static_cast<double>(gauge->Sum()); });
-  metrics.AddGauge("gateway_reparent_table_bytes_limit",
-                   "Bound on gateway_reparent_table_bytes (0: none; a quarter of the process memory bound)", {},
-                   [limit = options.max_table_bytes] { return static_cast<double>(limit); });
-  held_bytes_ = std::make_shared<ShardGauge>(n);
-  metrics.AddGauge("gateway_held_span_bytes",
-                   "Bytes the held spans' bookkeeping has allocated (their requests: gateway_memory_in_flight_bytes)",
-                   {},
-                   [gauge = held_bytes_] { return static_cast<double>(gauge->Sum()); });
-  metrics.AddGauge("gateway_held_spans_limit", "Bound on gateway_held_spans (reparent.max_held_spans, as fitted)", {},
-                   [limit = options.max_held_spans] { return static_cast<double>(limit); });
+    : options_(options),
+      batcher_options_(batcher_options),
+      exporter_(exporter),
+      budget_(budget),
+      clock_(clock),
+      metrics_(metrics, options, ShardCount(options)) {
+  const size_t n = metrics_.shards();
 
   TraceResolverLimits limits;
   limits.max_held_spans = std::max<int64_t>(1, options.max_held_spans / static_cast<int64_t>(n));
@@ -345,9 +280,7 @@ void ShardedTraceEngine::ReleaseDirect(ScannedTraceRequest request) {
   const absl::Time now = clock_.Now();
   for (const SpanRef& span : request.spans) batcher.Add(OutputSpan::Unchanged(span, request.buffer), now);
   batcher.Flush();
-  const int64_t count = static_cast<int64_t>(request.spans.size());
-  counters_.processed->Add(count);
-  counters_.released_shutdown->Add(count);
+  metrics_.CountReleasedAtShutdown(static_cast<int64_t>(request.spans.size()));
 }
 
 void ShardedTraceEngine::Run(size_t index) {
@@ -516,40 +449,13 @@ void ShardedTraceEngine::Route(size_t index) {
 
 void ShardedTraceEngine::Publish(size_t index) {
   Shard& shard = *shards_[index];
-  const TraceResolverStats& s = shard.resolver->stats();
-  TraceResolverStats& p = shard.published;
-  if (s.processed != p.processed) counters_.processed->Add(s.processed - p.processed);
-  if (s.reparented != p.reparented) counters_.reparented->Add(s.reparented - p.reparented);
-  if (s.descendants_moved != p.descendants_moved) {
-    counters_.descendants_moved->Add(s.descendants_moved - p.descendants_moved);
-  }
-  if (s.fanout_created != p.fanout_created) counters_.fanout_created->Add(s.fanout_created - p.fanout_created);
-  if (s.routed != p.routed) counters_.routed->Add(s.routed - p.routed);
-  if (s.link_fate_unknown != p.link_fate_unknown) {
-    counters_.link_fate_unknown->Add(s.link_fate_unknown - p.link_fate_unknown);
-  }
-  if (s.released_hold_window != p.released_hold_window) {
-    counters_.released_hold_window->Add(s.released_hold_window - p.released_hold_window);
-  }
-  if (s.released_memory_bound != p.released_memory_bound) {
-    counters_.released_memory_bound->Add(s.released_memory_bound - p.released_memory_bound);
-  }
-  if (s.released_shutdown != p.released_shutdown) {
-    counters_.released_shutdown->Add(s.released_shutdown - p.released_shutdown);
-  }
-  if (s.released_flush != p.released_flush) counters_.released_flush->Add(s.released_flush - p.released_flush);
-  if (s.fate_queries != p.fate_queries) counters_.fate_queries->Add(s.fate_queries - p.fate_queries);
-  if (s.peer_answers != p.peer_answers) counters_.peer_answers->Add(s.peer_answers - p.peer_answers);
-  p = s;
-  held_->values[index].store(shard.resolver->HeldSpans(), std::memory_order_relaxed);
-  table_bytes_->values[index].store(
-      shard.resolver->TableBytes() + (shard.filter != nullptr ? shard.filter->Bytes() : 0), std::memory_order_relaxed);
-  held_bytes_->values[index].store(shard.resolver->HeldBytes(), std::memory_order_relaxed);
-  if (s.decisions != shard.decisions_published) {
+  metrics_.Publish(index, *shard.resolver, shard.filter != nullptr ? shard.filter->Bytes() : 0);
+  const int64_t decisions = shard.resolver->stats().decisions;
+  if (decisions != shard.decisions_published) {
     const auto& recent = shard.resolver->RecentDecisions();
     MutexLock lock(&shard.mu);
     shard.decisions.assign(recent.begin(), recent.end());
-    shard.decisions_published = s.decisions;
+    shard.decisions_published = decisions;
   }
 }
 
