@@ -15,10 +15,7 @@ AdmissionWaitlist::AdmissionWaitlist(Ingest& ingest, AdmissionWaitlistOptions op
 
 AdmissionWaitlist::~AdmissionWaitlist() { Stop(); }
 
-int64_t AdmissionWaitlist::Waiting() const {
-  MutexLock lock(&mu_);
-  return static_cast<int64_t>(waiting_.size()) + (offering_ ? 1 : 0);
-}
+int64_t AdmissionWaitlist::Waiting() const { return queued_.load(std::memory_order_relaxed); }
 
 void AdmissionWaitlist::Submit(Signal signal, std::string body, absl::Time client_deadline, Done done) {
   const auto park = [&](absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -30,25 +27,18 @@ void AdmissionWaitlist::Submit(Signal signal, std::string body, absl::Time clien
     if (until <= now) return false;
     waiting_bytes_ += bytes;
     waiting_.push_back({signal, std::move(body), until, now, std::move(done)});
+    queued_.fetch_add(1, std::memory_order_relaxed);
     return true;
   };
   if (options_.max_wait <= absl::ZeroDuration()) {
     done(ingest_.Accept(signal, std::move(body)));
     return;
   }
-  bool behind_others = false;
-  {
-    MutexLock lock(&mu_);
-    if (stopping_) {
-      behind_others = true;  // straight to the last offer
-    } else if (!waiting_.empty() || offering_) {
-      // Behind whatever waits already, so that the oldest is admitted first.
-      if (park(clock_.Now())) return;
-      counters_.no_wait->Add();
-      behind_others = true;
-    }
-  }
-  if (!behind_others) {
+  // Nothing waits (nearly always): offered at once, without mu_, so that the
+  // common case neither contends nor wakes the waitlist's thread. Racing with
+  // a request being parked only bends the order by one; after Stop, an offer
+  // with room is what Accept does, and one without falls through to Accept.
+  if (queued_.load(std::memory_order_relaxed) == 0) {
     IngestResult result = ingest_.Offer(signal, &body);
     if (!result.no_room) {
       done(std::move(result));
@@ -57,6 +47,13 @@ void AdmissionWaitlist::Submit(Signal signal, std::string body, absl::Time clien
     MutexLock lock(&mu_);
     if (park(clock_.Now())) return;
     if (!stopping_) counters_.no_wait->Add();
+  } else {
+    // Behind whatever waits already, so that the oldest is admitted first.
+    MutexLock lock(&mu_);
+    if (!stopping_) {
+      if (park(clock_.Now())) return;
+      counters_.no_wait->Add();
+    }
   }
   // The last offer: Accept counts a refusal as backpressure.
   done(ingest_.Accept(signal, std::move(body)));
@@ -74,7 +71,6 @@ void AdmissionWaitlist::Run() {
       if (waiting_.empty()) return;  // stopping, nothing left
       head = std::move(waiting_.front());
       waiting_.pop_front();
-      offering_ = true;
       last = stopping_;
     }
     const int64_t bytes = static_cast<int64_t>(head.body.size());
@@ -95,8 +91,8 @@ void AdmissionWaitlist::Run() {
       // prompts finds them free.
       {
         MutexLock lock(&mu_);
-        offering_ = false;
         waiting_bytes_ -= bytes;
+        queued_.fetch_sub(1, std::memory_order_relaxed);
       }
       counters_.waited_us->Add(absl::ToInt64Microseconds(now - head.since));
       head.done(std::move(result));
@@ -104,7 +100,6 @@ void AdmissionWaitlist::Run() {
     }
 
     MutexLock lock(&mu_);
-    offering_ = false;
     waiting_.push_front(std::move(head));
     // Room comes back as exports finish; look again shortly (at once when
     // stopping).

@@ -25,6 +25,7 @@
 // head of the list again every `poll` while the budget has no room.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -94,11 +95,13 @@ class AdmissionWaitlist final {
 
   mutable Mutex mu_;
   // Waiting requests, oldest first. The head is out of the list while the
-  // thread offers it (`offering_`).
+  // thread offers it.
   std::deque<Parked> waiting_ ABSL_GUARDED_BY(mu_);
-  bool offering_ ABSL_GUARDED_BY(mu_) = false;
   int64_t waiting_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // waiting_.size() plus the one being offered; changed under mu_, read
+  // without it by Submit's fast path and by Waiting().
+  std::atomic<int64_t> queued_{0};
   std::thread thread_;
 };
 
