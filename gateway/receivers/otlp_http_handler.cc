@@ -32,6 +32,17 @@ constexpr int kUnimplemented = 12;
 constexpr int kUnavailable = 14;
 constexpr int kUnauthenticated = 16;
 
+// A request's Content-Encoding, lower-cased and trimmed ("" when absent).
+std::string Encoding(const HttpRequest& request) {
+  std::string encoding(absl::StripAsciiWhitespace(request.Header("content-encoding")));
+  absl::AsciiStrToLower(&encoding);
+  return encoding;
+}
+
+bool IsCompressed(const std::string& encoding) {
+  return encoding == "gzip" || encoding == "x-gzip" || encoding == "deflate";
+}
+
 int GrpcCodeFor(int http_status) {
   switch (http_status) {
     case 401:
@@ -88,11 +99,27 @@ absl::Duration OtlpHttpHandler::RoomWait(const HttpRequest& request) {
 }
 
 bool OtlpHttpHandler::HasRoom(const HttpRequest& request) {
-  // Room for the body as announced: a body decompresses to more, so this is
-  // the least it will need (0 when chunked).
+  return !ingest_.NoRoomYet(ExpectedAdmittedBytes(request));
+}
+
+int64_t OtlpHttpHandler::ExpectedAdmittedBytes(const HttpRequest& request) const {
+  // 0 when chunked: the body then holds room as it arrives.
   int64_t announced = 0;
-  if (!absl::SimpleAtoi(request.Header("content-length"), &announced) || announced < 0) announced = 0;
-  return !ingest_.NoRoomYet(announced);
+  if (!absl::SimpleAtoi(request.Header("content-length"), &announced) || announced < 0) return 0;
+  if (!IsCompressed(Encoding(request))) return announced;
+  // Admitted decompressed: waiting for room for the compressed bytes only
+  // would end in a 503 at Accept whenever the budget is nearly full.
+  const int64_t limit = static_cast<int64_t>(options_.max_decompressed_bytes);
+  if (announced >= limit) return limit;
+  return std::min(limit, announced * inflation_x16_.load(std::memory_order_relaxed) / 16);
+}
+
+void OtlpHttpHandler::NoteInflation(size_t compressed, size_t inflated) {
+  if (compressed == 0) return;
+  // Between 1x and 64x; each body moves the average an eighth of the way.
+  const int64_t ratio = std::clamp<int64_t>(static_cast<int64_t>(inflated * 16 / compressed), 16, 64 * 16);
+  const int64_t old = inflation_x16_.load(std::memory_order_relaxed);
+  inflation_x16_.store(old + (ratio - old) / 8, std::memory_order_relaxed);
 }
 
 void OtlpHttpHandler::RoomWaitEnded(bool room, absl::Duration waited) {
@@ -265,16 +292,14 @@ HttpResponse OtlpHttpHandler::Export(Signal signal, Format format, HttpRequest* 
   ReceiverMetrics::SignalCounters& counters = metrics_.For(signal);
   counters.requests->Add();
 
-  std::string encoding = request.Header("content-encoding");
-  absl::AsciiStrToLower(&encoding);
-  encoding = std::string(absl::StripAsciiWhitespace(encoding));
+  const std::string encoding = Encoding(request);
   std::string body;
   if (encoding.empty() || encoding == "identity") {
     if (request.body.size() > options_.max_decompressed_bytes) {
       return Reject(signal, RejectReason::kTooLarge, 413, format, "request body exceeds the size limit");
     }
     body = std::move(request.body);
-  } else if (encoding == "gzip" || encoding == "x-gzip" || encoding == "deflate") {
+  } else if (IsCompressed(encoding)) {
     absl::StatusOr<std::string> inflated = encoding == "deflate"
                                                ? DeflateDecompress(request.body, options_.max_decompressed_bytes)
                                                : GzipDecompress(request.body, options_.max_decompressed_bytes);
@@ -285,6 +310,7 @@ HttpResponse OtlpHttpHandler::Export(Signal signal, Format format, HttpRequest* 
       return Reject(signal, RejectReason::kInvalid, 400, format,
                     absl::StrCat(encoding, " body: ", inflated.status().message()));
     }
+    NoteInflation(request.body.size(), inflated->size());
     body = *std::move(inflated);
   } else {
     return Reject(signal, RejectReason::kUnsupported, 415, format,

@@ -11,9 +11,11 @@
 // What the headers decide (path, method, content type, token, and whether
 // the memory budget has room) is decided in OnHeaders, before the body is
 // read. An export that arrives while the budget is full first waits for
-// room, up to `admission_wait`, its body unread (RoomWait). The body then
-// holds budget for what it has in memory as it arrives (OnBodyProgress),
-// not for what Content-Length announces.
+// room, up to `admission_wait`, its body unread (RoomWait): room for what
+// Content-Length announces, times the recent inflation ratio of compressed
+// requests when the body is gzip or deflate (it is admitted decompressed).
+// The body then holds budget for what it has in memory as it arrives
+// (OnBodyProgress), not for what Content-Length announces.
 //
 // Answers:
 //   200  Export*ServiceResponse (partial_success when items were rejected)
@@ -30,7 +32,9 @@
 // Error bodies are a google.rpc.Status, in protobuf or JSON like the request.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -99,12 +103,21 @@ class OtlpHttpHandler final : public HttpHandler {
                       std::string message);
   bool OriginAllowed(const std::string& origin) const;
   bool Authorized(const HttpRequest& request) const;
+  // The bytes a request will need admitted: its announced body, inflated
+  // by the recent ratio when compressed (RoomWait, HasRoom).
+  int64_t ExpectedAdmittedBytes(const HttpRequest& request) const;
+  // Folds one decompressed body's ratio into the recent one.
+  void NoteInflation(size_t compressed, size_t inflated);
 
   const OtlpHttpHandlerOptions options_;
   Ingest& ingest_;
   ReceiverMetrics metrics_;
   RejectLog reject_log_;
   AdmissionWaitCounters waits_;  // RoomWait's
+  // Recent decompressed/compressed size of compressed bodies, in sixteenths
+  // (16: 1x), a moving average over about the last 8. Relaxed: an estimate,
+  // updated by every I/O thread.
+  std::atomic<int64_t> inflation_x16_{16};
 };
 
 }  // namespace gateway

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <iostream>
 #include <map>
+#include <random>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "absl/strings/numbers.h"
 #include "gateway/gateway_app.h"
+#include "pipeline/otlp/gzip.h"
 #include "pipeline/base/sync.h"
 #include "tests/reliability/reliability_env.h"
 
@@ -258,6 +260,64 @@ TEST_F(OverloadTest, RequestsArrivingWhileTheBudgetIsFullWaitForRoomAndAreAccept
 
   ids.insert(ids.end(), tally.acked.begin(), tally.acked.end());
   ids.insert(ids.end(), http_tally.acked.begin(), http_tally.acked.end());
+  const std::map<std::string, int> counts = WaitForSpanIds(*dynatrace_, ids, absl::Seconds(30));
+  for (const std::string& id : ids) EXPECT_EQ(counts.count(id) ? counts.at(id) : 0, 1);
+}
+
+TEST_F(OverloadTest, ACompressedRequestWaitsForRoomForWhatItDecompressesTo) {
+  StartApp(absl::Seconds(20));
+  SpanFactory factory(uint64_t{7} << 40);
+  std::mt19937_64 rng(3);
+  std::vector<std::string> ids;
+  // Spans named with random hex digits, which gzip packs about 2:1.
+  auto request = [&](int spans, size_t name_bytes) {
+    ExportTraceServiceRequest r = factory.Request(spans);
+    for (auto& span : *r.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_spans()) {
+      std::string name(name_bytes, '0');
+      for (char& c : name) c = "0123456789abcdef"[rng() % 16];
+      span.set_name(name);
+      ids.push_back(span.span_id());
+    }
+    return r;
+  };
+  auto post_gzip = [&](const ExportTraceServiceRequest& r) {
+    const std::string body = GzipCompress(r.SerializeAsString(), 6);
+    return HttpPost(app_->http_port(), "/v1/traces", "application/x-protobuf", body, "Content-Encoding: gzip\r\n",
+                    absl::Seconds(30));
+  };
+  // The gateway learns how much such bodies grow.
+  for (int i = 0; i < 8; ++i) ASSERT_EQ(post_gzip(request(20, 1000)).status, 200);
+  const std::vector<std::string> learned = ids;
+  WaitForSpanIds(*dynatrace_, learned, absl::Seconds(30));
+  const absl::Time drained_by = absl::Now() + absl::Seconds(10);
+  while (InFlightBytes() > 0 && absl::Now() < drained_by) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_EQ(InFlightBytes(), 0);
+
+  // About half the 1 MiB budget held by exports Dynatrace answers slowly.
+  dynatrace_->SetDefaultResponse({.delay = absl::Seconds(5)});
+  ASSERT_TRUE(GrpcExportRaw(app_->grpc_port(), kTraceExport, request(250, 2000).SerializeAsString()).ok());
+  // Until the spans sit in export bodies (a batch goes out after 200 ms).
+  double held = InFlightBytes();
+  const absl::Time steady_by = absl::Now() + absl::Seconds(3);
+  for (int steady = 0; steady < 15 && absl::Now() < steady_by;) {
+    absl::SleepFor(absl::Milliseconds(20));
+    const double now = InFlightBytes();
+    steady = now == held ? steady + 1 : 0;
+    held = now;
+  }
+  const double free = static_cast<double>(kLimitMib << 20) - held;
+  ASSERT_GT(free, 200'000) << "held " << held;
+
+  // Compressed, it fits in what is free; decompressed (1.5x that), it does
+  // not. It waits for the slow exports instead of being refused at Accept.
+  const ExportTraceServiceRequest big = request(static_cast<int>(free * 1.5 / 1000), 1000);
+  ASSERT_LT(GzipCompress(big.SerializeAsString(), 6).size(), static_cast<size_t>(free));
+  ASSERT_GT(big.ByteSizeLong(), static_cast<size_t>(free));
+  EXPECT_EQ(post_gzip(big).status, 200);
+  EXPECT_EQ(
+      app_->metrics().CounterValue("gateway_admission_waits_total", {{"transport", "http"}, {"outcome", "admitted"}}),
+      1);
+
   const std::map<std::string, int> counts = WaitForSpanIds(*dynatrace_, ids, absl::Seconds(30));
   for (const std::string& id : ids) EXPECT_EQ(counts.count(id) ? counts.at(id) : 0, 1);
 }

@@ -250,6 +250,51 @@ TEST_F(OtlpHttpHandlerTest, ExportsWaitForRoomOnlyWhileTheBudgetIsFull) {
   EXPECT_EQ(registry_.CounterValue("gateway_admission_wait_microseconds_total", {{"transport", "http"}}), 302'000);
 }
 
+TEST_F(OtlpHttpHandlerTest, ACompressedExportWaitsForRoomForItsLikelyDecompressedSize) {
+  OtlpHttpHandlerOptions options;
+  options.admission_wait = absl::Milliseconds(300);
+  options.max_decompressed_bytes = 1 << 20;
+  OtlpHttpHandler& handler = Handler(options);
+  auto announcing = [](int64_t bytes, const std::string& encoding) {
+    HttpRequest post = Post("/v1/traces", "");
+    post.headers.emplace_back("content-length", absl::StrCat(bytes));
+    if (!encoding.empty()) post.headers.emplace_back("content-encoding", encoding);
+    return post;
+  };
+  auto asked = [&](const HttpRequest& request) {
+    EXPECT_TRUE(handler.HasRoom(request));
+    return ingest_.RoomAsked().back();
+  };
+  // Nothing decompressed yet: the announced size.
+  EXPECT_EQ(asked(announcing(1000, "gzip")), 1000);
+
+  const std::string raw = TracesWire(50);
+  const std::string compressed = GzipCompress(raw, 6);
+  ASSERT_FALSE(compressed.empty());
+  const double ratio = static_cast<double>(raw.size()) / static_cast<double>(compressed.size());
+  ASSERT_GT(ratio, 4.0);
+  for (int i = 0; i < 30; ++i) {
+    HttpRequest post = Post("/v1/traces", compressed);
+    post.headers.emplace_back("content-encoding", "gzip");
+    ASSERT_EQ(handler.Handle(std::move(post)).status, 200);
+  }
+  // Compressed bodies: the recent ratio (within the average's rounding of
+  // half a step); uncompressed ones as announced.
+  for (const std::string encoding : {"gzip", " GZIP ", "deflate"}) {
+    const int64_t gzip_asks = asked(announcing(1000, encoding));
+    EXPECT_GE(gzip_asks, static_cast<int64_t>(1000 * (ratio - 0.5))) << encoding;
+    EXPECT_LE(gzip_asks, static_cast<int64_t>(1000 * ratio) + 1) << encoding;
+  }
+  EXPECT_EQ(asked(announcing(1000, "")), 1000);
+  EXPECT_EQ(asked(announcing(1000, "identity")), 1000);
+  // Never more than a body may decompress to.
+  EXPECT_EQ(asked(announcing(900'000, "gzip")), 1 << 20);
+
+  // It waits while that much does not fit.
+  ingest_.SetBudgetFull(true);
+  EXPECT_EQ(handler.RoomWait(announcing(1000, "gzip")), absl::Milliseconds(300));
+}
+
 TEST_F(OtlpHttpHandlerTest, AnExportWithoutItsTokenDoesNotWaitForRoom) {
   OtlpHttpHandlerOptions options;
   options.admission_wait = absl::Milliseconds(300);
