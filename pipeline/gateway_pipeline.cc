@@ -41,7 +41,7 @@ std::shared_ptr<void> OnLastRelease(F f) {
 // What a receiver holds of the budget for a body it is reading.
 class BudgetHold final : public ReceiveHold {
  public:
-  explicit BudgetHold(MemoryBudget& budget) : budget_(budget) {}
+  BudgetHold(MemoryBudget& budget, const Ingest& ingest) : budget_(budget), ingest_(ingest) {}
   ~BudgetHold() override { budget_.Release(held_); }
   BudgetHold(const BudgetHold&) = delete;
   BudgetHold& operator=(const BudgetHold&) = delete;
@@ -53,8 +53,11 @@ class BudgetHold final : public ReceiveHold {
     return true;
   }
 
+  bool NoRoomYetToGrowTo(int64_t bytes) const override { return bytes > held_ && ingest_.NoRoomYet(bytes - held_); }
+
  private:
   MemoryBudget& budget_;
+  const Ingest& ingest_;
   int64_t held_ = 0;
 };
 
@@ -107,7 +110,7 @@ bool GatewayPipeline::Ready() const {
 
 std::unique_ptr<ReceiveHold> GatewayPipeline::HoldForReceive(int64_t bytes) {
   if (shutting_down_.load(std::memory_order_acquire) || !budget_.HasRoom()) return nullptr;
-  auto hold = std::make_unique<BudgetHold>(budget_);
+  auto hold = std::make_unique<BudgetHold>(budget_, *this);
   if (!hold->GrowTo(bytes)) return nullptr;
   return hold;
 }

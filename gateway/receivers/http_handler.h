@@ -68,7 +68,8 @@ class HttpHandler {
   // once a millisecond while it waits first in line.
   virtual bool HasRoom(const HttpRequest& request) { return true; }
   // How a wait ended: room came, or not (the time ran out, the server is
-  // stopping); how long it took. On the I/O thread, before OnHeaders.
+  // stopping); how long it took. On the I/O thread, before OnHeaders (or,
+  // for a paused body, OnBodyProgress).
   virtual void RoomWaitEnded(bool room, absl::Duration waited) {}
 
   // Called on the I/O thread while the body is read, after each read that
@@ -79,6 +80,20 @@ class HttpHandler {
   virtual std::optional<HttpResponse> OnBodyProgress(HttpRequest* request, size_t bytes_in_memory) {
     return std::nullopt;
   }
+
+  // Called on the I/O thread before each OnBodyProgress, with the same
+  // bytes. Non-zero: the handler has no room for what the body now holds,
+  // room comes back by itself, and reading may pause this long for it (the
+  // rest of the body stays in the socket); OnBodyProgress is called once
+  // HasRoomForBody says yes or the time is up (RoomWaitEnded first).
+  // `waited`: how long this request has already waited for room. Default:
+  // never pause.
+  virtual absl::Duration BodyRoomWait(const HttpRequest& request, size_t bytes_in_memory, absl::Duration waited) {
+    return absl::ZeroDuration();
+  }
+  // Whether a paused body may be read on. Called on its I/O thread, about
+  // once a millisecond while it waits first in line.
+  virtual bool HasRoomForBody(const HttpRequest& request, size_t bytes_in_memory) { return true; }
 
   // Called from server I/O threads, concurrently. Must not block on network
   // I/O. The OTLP handler waits for the persistent queue's fdatasync when

@@ -113,6 +113,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     parser_->header_limit(static_cast<uint32_t>(std::min<size_t>(server_.options().max_header_bytes, UINT32_MAX)));
     parser_->body_limit(server_.options().max_body_bytes);
     request_deadline_ = std::chrono::steady_clock::now() + ToSteady(server_.options().read_timeout);
+    room_waited_ = absl::ZeroDuration();
     Lowest().expires_at(request_deadline_);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = this->shared_from_this()](beast::error_code ec, size_t) {
@@ -139,22 +140,32 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     const absl::Duration wait = server_.handler().RoomWait(request_);
     if (wait > absl::ZeroDuration() && !server_.stopping()) {
       // The body stays in the socket until there is room for it.
-      server_.RoomWaitStarted();
-      const auto since = std::chrono::steady_clock::now();
-      auto self = this->shared_from_this();
-      worker_.room_waits->Add(
-          since + ToSteady(wait), [self] { return self->server_.handler().HasRoom(self->request_); },
-          [self, since](bool room) {
-            const auto waited = std::chrono::steady_clock::now() - since;
-            // The wait was the gateway's: the read deadline starts again.
-            self->request_deadline_ += waited;
-            self->server_.RoomWaitEnded();
-            self->server_.handler().RoomWaitEnded(room, absl::FromChrono(waited));
-            self->AfterHeaders();
-          });
-      return;
+      return WaitForRoom(
+          wait, [](Session& self) { return self.server_.handler().HasRoom(self.request_); },
+          [](Session& self) { self.AfterHeaders(); });
     }
     AfterHeaders();
+  }
+
+  // Pauses the request for up to `wait` on its worker's queue of waits for
+  // room; `then` runs on this thread when `has_room` says yes or the time is
+  // up. The wait was the gateway's: the read deadlines move by it.
+  template <class HasRoomFn, class ThenFn>
+  void WaitForRoom(absl::Duration wait, HasRoomFn has_room, ThenFn then) {
+    server_.RoomWaitStarted();
+    const auto since = std::chrono::steady_clock::now();
+    auto self = this->shared_from_this();
+    worker_.room_waits->Add(
+        since + ToSteady(wait), [self, has_room] { return has_room(*self); },
+        [self, since, then](bool room) {
+          const auto waited = std::chrono::steady_clock::now() - since;
+          self->request_deadline_ += waited;
+          self->body_start_ += waited;
+          self->room_waited_ += absl::FromChrono(waited);
+          self->server_.RoomWaitEnded();
+          self->server_.handler().RoomWaitEnded(room, absl::FromChrono(waited));
+          then(*self);
+        });
   }
 
   // The handler's verdict on the headers, then the body (or the refusal).
@@ -216,6 +227,19 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     body_bytes_ += n;
     if (parser_->is_done()) return Dispatch();
     const size_t in_memory = parser_->get().body().capacity() + buffer_.capacity();
+    const absl::Duration wait = server_.handler().BodyRoomWait(request_, in_memory, room_waited_);
+    if (wait > absl::ZeroDuration() && !server_.stopping()) {
+      // The rest of the body stays in the socket until there is room.
+      return WaitForRoom(
+          wait,
+          [in_memory](Session& self) { return self.server_.handler().HasRoomForBody(self.request_, in_memory); },
+          [in_memory](Session& self) { self.AfterBodyPart(in_memory); });
+    }
+    AfterBodyPart(in_memory);
+  }
+
+  // The handler's verdict on the body so far, then the next read.
+  void AfterBodyPart(size_t in_memory) {
     if (std::optional<HttpResponse> refused = server_.handler().OnBodyProgress(&request_, in_memory)) {
       const unsigned version = parser_->get().version();
       parser_.reset();
@@ -334,6 +358,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   std::chrono::steady_clock::time_point body_start_;
   size_t body_bytes_ = 0;
   bool body_rate_deadline_ = false;
+  // How long the current request has waited for room, headers and body.
+  absl::Duration room_waited_;
   // The request being read: its headers from OnHeader on, its body at Dispatch.
   HttpRequest request_;
   bool idle_ = false;

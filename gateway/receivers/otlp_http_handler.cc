@@ -122,6 +122,18 @@ void OtlpHttpHandler::NoteInflation(size_t compressed, size_t inflated) {
   inflation_x16_.store(old + (ratio - old) / 8, std::memory_order_relaxed);
 }
 
+absl::Duration OtlpHttpHandler::BodyRoomWait(const HttpRequest& request, size_t bytes_in_memory,
+                                             absl::Duration waited) {
+  if (options_.admission_wait <= waited || HasRoomForBody(request, bytes_in_memory)) return absl::ZeroDuration();
+  return options_.admission_wait - waited;
+}
+
+bool OtlpHttpHandler::HasRoomForBody(const HttpRequest& request, size_t bytes_in_memory) {
+  // OnHeaders put a ReceiveHold there for every request whose body is read.
+  const auto* hold = static_cast<const ReceiveHold*>(request.admission.get());
+  return hold == nullptr || !hold->NoRoomYetToGrowTo(static_cast<int64_t>(bytes_in_memory));
+}
+
 void OtlpHttpHandler::RoomWaitEnded(bool room, absl::Duration waited) {
   // The server does not say whether its shutdown ended a wait: timed_out.
   (room ? waits_.admitted : waits_.timed_out)->Add();

@@ -15,7 +15,9 @@
 // Content-Length announces, times the recent inflation ratio of compressed
 // requests when the body is gzip or deflate (it is admitted decompressed).
 // The body then holds budget for what it has in memory as it arrives
-// (OnBodyProgress), not for what Content-Length announces.
+// (OnBodyProgress), not for what Content-Length announces; when it outgrows
+// the room, reading pauses for what is left of `admission_wait`
+// (BodyRoomWait) before the request is refused.
 //
 // Answers:
 //   200  Export*ServiceResponse (partial_success when items were rejected)
@@ -26,8 +28,8 @@
 //   415  content type other than application/x-protobuf or application/json,
 //        or an encoding other than gzip, deflate or identity
 //   503  with Retry-After (seconds) when Ingest says kOverloaded or kShuttingDown,
-//        or the budget has no room after the headers (and admission_wait) or as
-//        the body grows
+//        or the budget has no room after the headers or as the body grows
+//        (each after waiting up to admission_wait in all)
 //   508  the request is this gateway's own export (its exporter points back at it)
 // Error bodies are a google.rpc.Status, in protobuf or JSON like the request.
 #pragma once
@@ -73,6 +75,10 @@ class OtlpHttpHandler final : public HttpHandler {
   // An export that finds the budget full waits up to `admission_wait`.
   absl::Duration RoomWait(const HttpRequest& request) override;
   bool HasRoom(const HttpRequest& request) override;
+  // A body that outgrows the room as it arrives pauses for what is left of
+  // `admission_wait`.
+  absl::Duration BodyRoomWait(const HttpRequest& request, size_t bytes_in_memory, absl::Duration waited) override;
+  bool HasRoomForBody(const HttpRequest& request, size_t bytes_in_memory) override;
   void RoomWaitEnded(bool room, absl::Duration waited) override;
 
  private:

@@ -61,6 +61,10 @@ class ReceiveHold {
   // nothing). False when the budget has no room for the difference; what
   // was held stays held until the hold is destroyed.
   virtual bool GrowTo(int64_t bytes) = 0;
+  // True while GrowTo(bytes) would fail only because the memory budget has
+  // no room for the difference now (as Ingest::NoRoomYet): the reader may
+  // pause and let room come back. Default: never.
+  virtual bool NoRoomYetToGrowTo(int64_t bytes) const { return false; }
 };
 
 class Ingest {

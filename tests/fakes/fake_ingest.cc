@@ -59,11 +59,14 @@ namespace {
 
 class FakeHold final : public ReceiveHold {
  public:
-  explicit FakeHold(std::function<bool(int64_t)> grow) : grow_(std::move(grow)) {}
+  FakeHold(std::function<bool(int64_t)> grow, std::function<bool(int64_t)> no_room_yet)
+      : grow_(std::move(grow)), no_room_yet_(std::move(no_room_yet)) {}
   bool GrowTo(int64_t bytes) override { return grow_(bytes); }
+  bool NoRoomYetToGrowTo(int64_t bytes) const override { return no_room_yet_(bytes); }
 
  private:
   std::function<bool(int64_t)> grow_;
+  std::function<bool(int64_t)> no_room_yet_;
 };
 
 }  // namespace
@@ -72,11 +75,13 @@ std::unique_ptr<ReceiveHold> FakeIngest::HoldForReceive(int64_t bytes) {
   MutexLock lock(&mu_);
   holds_.push_back(bytes);
   if (!receive_room_) return nullptr;
-  return std::make_unique<FakeHold>([this](int64_t total) {
-    MutexLock lock(&mu_);
-    holds_.push_back(total);
-    return receive_room_;
-  });
+  return std::make_unique<FakeHold>(
+      [this](int64_t total) {
+        MutexLock lock(&mu_);
+        holds_.push_back(total);
+        return receive_room_;
+      },
+      [this](int64_t total) { return NoRoomYet(total); });
 }
 
 bool FakeIngest::NoRoomYet(int64_t bytes) const {

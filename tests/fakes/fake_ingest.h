@@ -35,7 +35,7 @@ class FakeIngest final : public Ingest {
   bool Ready() const override;
   // Null while SetReceiveRoom(false); the bytes asked are recorded, and so
   // are the totals its holds are grown to (GrowTo fails while there is no
-  // room).
+  // room). Its holds' NoRoomYetToGrowTo is NoRoomYet of the total.
   std::unique_ptr<ReceiveHold> HoldForReceive(int64_t bytes) override;
   // What SetBudgetFull set (default false), whatever `bytes`, which are
   // recorded (RoomAsked).

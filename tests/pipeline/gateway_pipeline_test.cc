@@ -267,14 +267,23 @@ TEST_F(GatewayPipelineTest, BodiesInTransitAreHeldAgainstTheBudgetAsTheyGrow) {
   std::unique_ptr<ReceiveHold> second = pipeline_->HoldForReceive(0);
   ASSERT_NE(second, nullptr);
   EXPECT_FALSE(second->GrowTo(600 << 10));  // past the 1 MiB budget
+  // Room for that comes back as `first` is released: a reader may pause.
+  EXPECT_TRUE(second->NoRoomYetToGrowTo(600 << 10));
+  EXPECT_FALSE(second->NoRoomYetToGrowTo(100 << 10));
   EXPECT_TRUE(second->GrowTo(100 << 10));
   EXPECT_EQ(budget_.InFlight(), 700 << 10);
+  // What the hold has already counts: 100 KiB more to reach 200 KiB.
+  EXPECT_FALSE(second->NoRoomYetToGrowTo(200 << 10));
+  EXPECT_TRUE(second->NoRoomYetToGrowTo(500 << 10));
   first.reset();
   second.reset();
   EXPECT_EQ(budget_.InFlight(), 0);
-  EXPECT_NE(pipeline_->HoldForReceive(600 << 10), nullptr);
+  std::unique_ptr<ReceiveHold> third = pipeline_->HoldForReceive(600 << 10);
+  ASSERT_NE(third, nullptr);
   pipeline_->BeginShutdown();
   EXPECT_EQ(pipeline_->HoldForReceive(0), nullptr);
+  // Shutting down: no room comes back, nothing to pause for.
+  EXPECT_FALSE(third->NoRoomYetToGrowTo(2 << 20));
 }
 
 // Dynatrace drops spans that ended more than an hour ago; they are refused

@@ -17,6 +17,7 @@
 
 #include "gtest/gtest.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "gateway/gateway_app.h"
 #include "pipeline/otlp/gzip.h"
 #include "pipeline/base/sync.h"
@@ -315,6 +316,49 @@ TEST_F(OverloadTest, ACompressedRequestWaitsForRoomForWhatItDecompressesTo) {
   ASSERT_GT(big.ByteSizeLong(), static_cast<size_t>(free));
   EXPECT_EQ(post_gzip(big).status, 200);
   EXPECT_EQ(
+      app_->metrics().CounterValue("gateway_admission_waits_total", {{"transport", "http"}, {"outcome", "admitted"}}),
+      1);
+
+  const std::map<std::string, int> counts = WaitForSpanIds(*dynatrace_, ids, absl::Seconds(30));
+  for (const std::string& id : ids) EXPECT_EQ(counts.count(id) ? counts.at(id) : 0, 1);
+}
+
+TEST_F(OverloadTest, ABodyThatOutgrowsTheRoomAsItArrivesPausesAndIsAccepted) {
+  StartApp(absl::Seconds(20));
+  SpanFactory factory(uint64_t{8} << 40);
+  std::vector<std::string> ids;
+  auto request = [&](int spans) {
+    ExportTraceServiceRequest r = factory.Request(spans);
+    for (auto& span : *r.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_spans()) {
+      span.set_name(std::string(1000, 'b'));
+      ids.push_back(span.span_id());
+    }
+    return r;
+  };
+  auto chunk = [](std::string_view bytes) {
+    return absl::StrCat(absl::Hex(bytes.size()), "\r\n", std::string(bytes), "\r\n");
+  };
+  // A chunked body (no Content-Length, so nothing to wait for at the
+  // headers) begins while the budget is empty...
+  const std::string body = request(600).SerializeAsString();
+  RawHttpClient client(app_->http_port());
+  ASSERT_TRUE(client.Send(absl::StrCat("POST /v1/traces HTTP/1.1\r\nHost: gateway\r\n",
+                                       "Content-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n",
+                                       chunk(std::string_view(body).substr(0, 8192)))));
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (InFlightBytes() == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_GT(InFlightBytes(), 0);
+  // ...then 700 KB of the 1 MiB go to exports Dynatrace answers in 2 s...
+  dynatrace_->SetDefaultResponse({.delay = absl::Seconds(2)});
+  ASSERT_TRUE(GrpcExportRaw(app_->grpc_port(), kTraceExport, request(700).SerializeAsString()).ok());
+  // ...and the rest of the body (600 KB) no longer fits: reading pauses
+  // until the exports free the budget, instead of a 503 part way.
+  for (size_t at = 8192; at < body.size(); at += 65536) {
+    ASSERT_TRUE(client.Send(chunk(std::string_view(body).substr(at, 65536))));
+  }
+  ASSERT_TRUE(client.Send("0\r\n\r\n"));
+  EXPECT_EQ(client.ReadResponse(absl::Seconds(30)).status, 200);
+  EXPECT_GE(
       app_->metrics().CounterValue("gateway_admission_waits_total", {{"transport", "http"}, {"outcome", "admitted"}}),
       1);
 

@@ -27,7 +27,9 @@ using testing::RawHttpResponse;
 // Echoes the request; /slow blocks until released; /throw throws; /refuse is
 // refused from its headers, and /held gets an admission handle there that
 // Handle sees; /capped bodies are refused (503) once they have more than
-// 64 KiB in memory; /wait waits for room (RoomWait) while room_ is false.
+// 64 KiB in memory; /wait waits for room (RoomWait) while room_ is false,
+// and /pause pauses its body after its first part for the same reason
+// (BodyRoomWait).
 // Records the largest bytes_in_memory reported.
 class EchoHandler final : public HttpHandler {
  public:
@@ -36,6 +38,11 @@ class EchoHandler final : public HttpHandler {
     return room_wait_;
   }
   bool HasRoom(const HttpRequest& request) override { return room_.load(); }
+  absl::Duration BodyRoomWait(const HttpRequest& request, size_t bytes_in_memory, absl::Duration waited) override {
+    if (request.path != "/pause" || room_.load() || waited >= room_wait_) return absl::ZeroDuration();
+    return room_wait_ - waited;
+  }
+  bool HasRoomForBody(const HttpRequest& request, size_t bytes_in_memory) override { return room_.load(); }
   void RoomWaitEnded(bool room, absl::Duration waited) override {
     (room ? waits_with_room_ : waits_without_room_).fetch_add(1);
   }
@@ -497,6 +504,47 @@ TEST_F(HttpServerTest, TheWaitForRoomDoesNotCountAgainstTheReadTimeout) {
   RawHttpResponse r = client.ReadResponse();
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "POST /wait? [] body");
+}
+
+TEST_F(HttpServerTest, ABodyThatOutgrowsTheRoomPausesUntilThereIsRoom) {
+  handler_.room_ = false;
+  Start();
+  RawHttpClient client(server_->port());
+  ASSERT_TRUE(client.Send("POST /pause HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nfirst"));
+  ASSERT_TRUE(WaitUntilWaitingForRoom(1));
+  const int progress = handler_.progress_calls_.load();
+  // The rest arrives; reading stays paused.
+  ASSERT_TRUE(client.Send("-last"));
+  RawHttpClient other(server_->port());
+  ASSERT_TRUE(other.Send(Post("/a", "x")));
+  EXPECT_EQ(other.ReadResponse().status, 200);
+  EXPECT_EQ(handler_.progress_calls_.load(), progress);
+  EXPECT_EQ(handler_.calls_.load(), 1);  // /a only
+
+  handler_.room_ = true;
+  RawHttpResponse r = client.ReadResponse();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "POST /pause? [] first-last");
+  EXPECT_EQ(handler_.waits_with_room_.load(), 1);
+  EXPECT_EQ(server_->WaitingForRoom(), 0);
+}
+
+TEST_F(HttpServerTest, APausedBodyGoesToTheHandlerWhenItsTimeIsUp) {
+  handler_.room_ = false;
+  handler_.room_wait_ = absl::Milliseconds(50);
+  Start();
+  RawHttpClient client(server_->port());
+  ASSERT_TRUE(client.Send("POST /pause HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nfirst"));
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (handler_.waits_without_room_.load() == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_EQ(handler_.waits_without_room_.load(), 1);
+  // Its wait used up, it does not pause again: OnBodyProgress decides (this
+  // handler lets it in).
+  ASSERT_TRUE(client.Send("-last"));
+  RawHttpResponse r = client.ReadResponse();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "POST /pause? [] first-last");
+  EXPECT_EQ(handler_.waits_without_room_.load(), 1);
 }
 
 TEST_F(HttpServerTest, ShutdownEndsTheWaitsForRoom) {

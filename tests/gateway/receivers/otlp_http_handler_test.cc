@@ -295,6 +295,34 @@ TEST_F(OtlpHttpHandlerTest, ACompressedExportWaitsForRoomForItsLikelyDecompresse
   EXPECT_EQ(handler.RoomWait(announcing(1000, "gzip")), absl::Milliseconds(300));
 }
 
+TEST_F(OtlpHttpHandlerTest, ABodyThatOutgrowsTheRoomPausesForWhatIsLeftOfTheWait) {
+  OtlpHttpHandlerOptions options;
+  options.admission_wait = absl::Milliseconds(300);
+  OtlpHttpHandler& handler = Handler(options);
+  HttpRequest post = Post("/v1/traces", "");
+  ASSERT_FALSE(handler.OnHeaders(&post).has_value());  // holds budget for the body
+  EXPECT_EQ(handler.BodyRoomWait(post, 4096, absl::ZeroDuration()), absl::ZeroDuration());
+  EXPECT_TRUE(handler.HasRoomForBody(post, 4096));
+  EXPECT_EQ(ingest_.RoomAsked().back(), 4096);
+
+  ingest_.SetBudgetFull(true);
+  EXPECT_FALSE(handler.HasRoomForBody(post, 8192));
+  EXPECT_EQ(handler.BodyRoomWait(post, 8192, absl::ZeroDuration()), absl::Milliseconds(300));
+  EXPECT_EQ(handler.BodyRoomWait(post, 8192, absl::Milliseconds(120)), absl::Milliseconds(180));
+  EXPECT_EQ(handler.BodyRoomWait(post, 8192, absl::Milliseconds(300)), absl::ZeroDuration());
+  // A request whose body is not read holds nothing and never pauses.
+  HttpRequest bare = Post("/v1/traces", "");
+  EXPECT_EQ(handler.BodyRoomWait(bare, 8192, absl::ZeroDuration()), absl::ZeroDuration());
+}
+
+TEST_F(OtlpHttpHandlerTest, NoPauseWhenAdmissionWaitIsZero) {
+  OtlpHttpHandler& handler = Handler();
+  HttpRequest post = Post("/v1/traces", "");
+  ASSERT_FALSE(handler.OnHeaders(&post).has_value());
+  ingest_.SetBudgetFull(true);
+  EXPECT_EQ(handler.BodyRoomWait(post, 8192, absl::ZeroDuration()), absl::ZeroDuration());
+}
+
 TEST_F(OtlpHttpHandlerTest, AnExportWithoutItsTokenDoesNotWaitForRoom) {
   OtlpHttpHandlerOptions options;
   options.admission_wait = absl::Milliseconds(300);
