@@ -119,14 +119,8 @@ class ShardedTraceEngine final : public TraceEngine {
     const std::vector<std::unique_ptr<Shard>>& shards_;
   };
 
-  // A worker's wait spins this much before it sleeps (moodycamel's default,
-  // 10000, is CPU spent at every idle moment of a worker).
-  struct QueueTraits : moodycamel::ConcurrentQueueDefaultTraits {
-    static const int MAX_SEMA_SPINS = 100;
-  };
-
   struct Shard {
-    moodycamel::BlockingConcurrentQueue<Work, QueueTraits> queue;
+    moodycamel::BlockingConcurrentQueue<Work> queue;
     // Sharing moved fates (shards > 1, link fates not waited for): the
     // resolver's moved fates, read by the other shards' workers; tickets
     // handed out by Submit (any thread); every ticket below done_below is
