@@ -31,6 +31,7 @@
 #   BENCH_CONSUMER_SHARE=0.2  BENCH_TIER_GATEWAYS=2  BENCH_SETUPS="sink gateway collector collector-gzip1 collector-nogzip tier"
 #   BENCH_DOC=docs/scale-out.md  BENCH_PNG=docs/tier_bench.png  BENCH_KEEP=1 (keep the work directory)
 #   BENCH_OUTPUT_BASE=/path (bazel --output_base)  GATEWAY_OTELCOL=/path (Collector binary)
+#   BENCH_GATEWAY_BIN=/path (a gateway binary to measure instead of this checkout's, e.g. an older build for an A/B)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,7 +62,7 @@ echo "bench_tier: building -c opt" >&2
 BIN=$("${bazel_cmd[@]}" info -c opt bazel-bin 2>/dev/null)
 SINK=$BIN/bench/noop_sink
 LOADGEN=$BIN/bench/load_generator
-GATEWAY=$BIN/gateway/otlp_gateway
+GATEWAY=${BENCH_GATEWAY_BIN:-$BIN/gateway/otlp_gateway}
 
 WORK=$(mktemp -d /tmp/bench_tier.XXXXXX)
 LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
