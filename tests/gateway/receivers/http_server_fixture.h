@@ -120,6 +120,16 @@ class HttpServerTest : public ::testing::Test {
     return true;
   }
 
+  // Until `n` waits for room have ended without room (bounded).
+  bool WaitUntilWaitsTimedOut(int n) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (handler_.waits_without_room_.load() < n) {
+      if (absl::Now() >= deadline) return false;
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    return true;
+  }
+
   EchoHandler handler_;
   std::unique_ptr<HttpServer> server_;
 };
