@@ -238,6 +238,7 @@ class GatewayAppImpl final : public GatewayApp {
       otlp_http_handler_ = std::make_unique<OtlpHttpHandler>(handler_options, *pipeline_, registry_);
       HttpServerOptions options;
       options.listen_address = config_.http.endpoint;
+      options.thread_name = "http";
       options.threads = config_.http.threads;
       options.max_body_bytes = size_t(config_.http.max_request_body_mib) << 20;
       options.max_connections = config_.http.max_connections;
@@ -304,6 +305,7 @@ class GatewayAppImpl final : public GatewayApp {
                                                     config_.admin.status_token);
     HttpServerOptions admin;
     admin.listen_address = config_.admin.endpoint;
+    admin.thread_name = "admin";
     admin.threads = 1;
     admin.max_body_bytes = 64 << 10;
     GATEWAY_ASSIGN_OR_RETURN(admin_, StartHttpServer(admin, *admin_handler_));

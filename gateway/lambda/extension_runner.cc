@@ -61,6 +61,7 @@ int ExtensionRunner::Run() {
 
   HttpServerOptions listener;
   listener.listen_address = absl::StrCat(settings_.telemetry_listen_host, ":", settings_.telemetry_port);
+  listener.thread_name = "telapi";
   listener.threads = 1;
   listener.max_body_bytes = size_t{4} << 20;  // 2 x maxBytes (1 MiB at most) plus metadata
   listener.shutdown_grace = absl::Milliseconds(100);

@@ -1,4 +1,5 @@
 #include "gateway/receivers/admission_waitlist.h"
+#include "pipeline/base/thread_name.h"
 
 #include <pthread.h>
 
@@ -10,7 +11,10 @@ namespace gateway {
 AdmissionWaitlist::AdmissionWaitlist(Ingest& ingest, AdmissionWaitlistOptions options, Clock& clock,
                                      MetricsRegistry& metrics)
     : ingest_(ingest), options_(options), clock_(clock), counters_(metrics, "grpc") {
-  if (options_.max_wait > absl::ZeroDuration()) thread_ = std::thread([this] { Run(); });
+  if (options_.max_wait > absl::ZeroDuration()) {
+    thread_ = std::thread([this] { Run(); });
+    SetThreadName(thread_, "admission-wait");
+  }
 }
 
 AdmissionWaitlist::~AdmissionWaitlist() { Stop(); }
@@ -60,8 +64,6 @@ void AdmissionWaitlist::Submit(Signal signal, std::string body, absl::Time clien
 }
 
 void AdmissionWaitlist::Run() {
-  // Named for top -H and perf.
-  pthread_setname_np(pthread_self(), "admission-wait");
   while (true) {
     Parked head;
     bool last = false;

@@ -305,7 +305,8 @@ absl::StatusOr<std::unique_ptr<GrpcReceiver>> StartGrpcReceiver(const GrpcReceiv
     receiver->port_ = socket->port();
     absl::StatusOr<std::unique_ptr<FdAcceptor>> acceptor =
         FdAcceptor::Start(*std::move(socket), "grpc_accept_failed",
-                          [server = receiver->server_.get()](int fd) { grpc::AddInsecureChannelFromFd(server, fd); });
+                          [server = receiver->server_.get()](int fd) { grpc::AddInsecureChannelFromFd(server, fd); },
+                          "grpc-accept");
     if (!acceptor.ok()) return acceptor.status();
     receiver->acceptor_ = *std::move(acceptor);
   }

@@ -32,6 +32,7 @@
 #include "pipeline/base/cgroup.h"
 #include "pipeline/base/logging.h"
 #include "pipeline/base/sync.h"
+#include "pipeline/base/thread_name.h"
 
 namespace gateway {
 
@@ -215,6 +216,7 @@ absl::Status HttpServer::Impl::Start() {
   }
   started_ = true;
   Accept();
+  int index = 0;
   for (Worker* w : AllWorkers()) {
     w->thread = std::thread([w] {
       // run() returns once stop() is called; the work guard keeps an idle
@@ -222,6 +224,8 @@ absl::Status HttpServer::Impl::Start() {
       auto guard = asio::make_work_guard(w->ioc);
       w->ioc.run();
     });
+    SetThreadName(w->thread, w == accept_worker_.get() ? absl::StrCat(options_.thread_name, "-accept")
+                                                       : absl::StrCat(options_.thread_name, "-", index++));
   }
   return absl::OkStatus();
 }

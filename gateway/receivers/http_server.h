@@ -43,6 +43,10 @@ struct HttpServerOptions {
   // I/O threads, each with its own io_context; 0 means one per CPU the
   // process may use (UsableCpus, pipeline/base/cgroup.h).
   int threads = 0;
+  // Its threads' names (`top -H`, `perf`): `<thread_name>-<i>` for the I/O
+  // threads, `<thread_name>-accept` for the acceptor; Linux keeps 15 bytes,
+  // so at most 8 here.
+  std::string thread_name = "http";
   // Open connections at most; 0: no cap.
   int max_connections = 1024;
   // Largest request body as received (before any decompression).

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "pipeline/base/host_port.h"
+#include "pipeline/base/thread_name.h"
 
 namespace gateway {
 
@@ -90,12 +91,13 @@ absl::Duration AcceptBackoff::OnFailure(std::string_view error) {
 }
 
 absl::StatusOr<std::unique_ptr<FdAcceptor>> FdAcceptor::Start(ListenSocket socket, std::string failure_log_message,
-                                                              OnConnection on_connection) {
+                                                              OnConnection on_connection, std::string thread_name) {
   const int wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd < 0) return absl::UnavailableError(absl::StrCat("eventfd: ", std::strerror(errno)));
   std::unique_ptr<FdAcceptor> acceptor(
       new FdAcceptor(std::move(socket), wake_fd, std::move(failure_log_message), std::move(on_connection)));
   acceptor->thread_ = std::thread([raw = acceptor.get()] { raw->Run(); });
+  SetThreadName(acceptor->thread_, thread_name);
   return acceptor;
 }
 

@@ -83,8 +83,10 @@ class FdAcceptor final {
  public:
   using OnConnection = std::function<void(int fd)>;
 
+  // `thread_name`: the accepting thread's, for `top -H` and `perf`.
   static absl::StatusOr<std::unique_ptr<FdAcceptor>> Start(ListenSocket socket, std::string failure_log_message,
-                                                           OnConnection on_connection);
+                                                           OnConnection on_connection,
+                                                           std::string thread_name = "accept");
   ~FdAcceptor();  // Stop()
   FdAcceptor(const FdAcceptor&) = delete;
   FdAcceptor& operator=(const FdAcceptor&) = delete;

@@ -23,6 +23,7 @@
 #include "pipeline/export/secret_redactor.h"
 #include "pipeline/otlp/gzip.h"
 #include "pipeline/otlp/otlp_wire.h"
+#include "pipeline/base/thread_name.h"
 
 namespace gateway {
 namespace {
@@ -97,6 +98,7 @@ class OtlpHttpExporter final : public Exporter {
                       "accepts it",
                       {}, [gauges] { return static_cast<double>(gauges->auth_refused_status.load()); });
     thread_ = std::thread([this] { Run(); });
+    SetThreadName(thread_, "exporter");
   }
 
   ~OtlpHttpExporter() override { Shutdown(clock_.Now()).IgnoreError(); }

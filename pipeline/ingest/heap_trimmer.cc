@@ -1,4 +1,5 @@
 #include "pipeline/ingest/heap_trimmer.h"
+#include "pipeline/base/thread_name.h"
 
 #include <malloc.h>
 
@@ -36,6 +37,7 @@ void HeapTrimmer::Start() {
   thread_ = std::thread([this] {
     while (!stop_.WaitForNotificationWithTimeout(options_.interval)) Sample();
   });
+  SetThreadName(thread_, "heap-trimmer");
 }
 
 void HeapTrimmer::Stop() {

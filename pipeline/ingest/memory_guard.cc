@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "pipeline/base/logging.h"
+#include "pipeline/base/thread_name.h"
 
 namespace gateway {
 namespace {
@@ -41,6 +42,7 @@ void MemoryGuard::Start() {
       Sample(absl::Now());
     } while (!stop_.WaitForNotificationWithTimeout(options_.interval));
   });
+  SetThreadName(thread_, "memory-guard");
 }
 
 void MemoryGuard::Stop() {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "pipeline/base/logging.h"
+#include "pipeline/base/thread_name.h"
 
 namespace gateway {
 namespace {
@@ -92,6 +93,7 @@ FateStoreClient::FateStoreClient(const FateStoreClientOptions& options, std::uni
   metrics.AddGauge("gateway_fate_store_waiting_spans", "Consumer spans waiting for the fate store's answer", {},
                    [this] { return static_cast<double>(waiting_.load(std::memory_order_relaxed)); });
   thread_ = std::thread([this] { Run(); });
+  SetThreadName(thread_, "fate-store");
 }
 
 void FateStoreClient::Submit(std::vector<StoredFate> publish, std::vector<FateStoreLookup> lookups) {
@@ -298,8 +300,6 @@ absl::Time FateStoreClient::NextRoundTrip() const {
 }
 
 void FateStoreClient::Run() {
-  // Named for top -H and perf.
-  pthread_setname_np(pthread_self(), "fate-store");
   Item item;
   bool stop = false;
   while (!stop) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
+#include "absl/strings/str_cat.h"
 #include "concurrentqueue/blockingconcurrentqueue.h"
 #include "pipeline/base/cgroup.h"
 #include "pipeline/base/sync.h"
@@ -19,6 +20,7 @@
 #include "pipeline/reparent/peer_fates.h"
 #include "pipeline/reparent/shard_of.h"
 #include "pipeline/reparent/trace_resolver.h"
+#include "pipeline/base/thread_name.h"
 
 namespace gateway {
 namespace {
@@ -221,6 +223,7 @@ ShardedTraceEngine::ShardedTraceEngine(const ReparentOptions& options, const Tra
   }
   for (size_t i = 0; i < n; ++i) {
     shards_[i]->thread = std::thread([this, i] { Run(i); });
+    SetThreadName(shards_[i]->thread, absl::StrCat("reparent-", i));
   }
 }
 

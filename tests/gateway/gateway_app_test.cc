@@ -4,6 +4,9 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
 #include <memory>
 #include <string>
 
@@ -289,6 +292,26 @@ TEST_F(GatewayAppTest, PersistentQueueDeliversAfterRestartWhatTheTargetNeverGot)
   third->Shutdown();
   EXPECT_EQ(dynatrace_->SpanCount(), 1);
   std::filesystem::remove_all(dir);
+}
+
+// Each of the gateway's own threads says what it is in `top -H` and `perf`.
+TEST_F(GatewayAppTest, ItsThreadsAreNamedForWhatTheyDo) {
+  GatewayConfig config = Config();
+  config.http.threads = 2;
+  std::unique_ptr<GatewayApp> app = Start(config);
+  ASSERT_NE(app, nullptr);
+  std::multiset<std::string> names;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.insert(name);
+  }
+  for (const char* expected : {"reparent-0", "reparent-1", "exporter", "http-0", "http-1", "http-accept",
+                               "admin-0", "admin-accept", "grpc-accept", "admission-wait", "heap-trimmer"}) {
+    EXPECT_EQ(names.count(expected), 1u) << expected;
+  }
+  app->Shutdown();
 }
 
 }  // namespace
