@@ -1,10 +1,9 @@
 #include "gateway/receivers/admission_waitlist.h"
-#include "pipeline/base/thread_name.h"
-
-#include <pthread.h>
 
 #include <algorithm>
 #include <utility>
+
+#include "pipeline/base/thread_name.h"
 
 namespace gateway {
 

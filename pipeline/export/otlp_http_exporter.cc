@@ -16,6 +16,7 @@
 #include "pipeline/base/absl_compat.h"
 #include "pipeline/base/logging.h"
 #include "pipeline/base/sync.h"
+#include "pipeline/base/thread_name.h"
 #include "pipeline/export/curl_http_transport.h"
 #include "pipeline/export/export_metrics.h"
 #include "pipeline/export/partial_success.h"
@@ -23,7 +24,6 @@
 #include "pipeline/export/secret_redactor.h"
 #include "pipeline/otlp/gzip.h"
 #include "pipeline/otlp/otlp_wire.h"
-#include "pipeline/base/thread_name.h"
 
 namespace gateway {
 namespace {

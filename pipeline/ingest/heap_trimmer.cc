@@ -1,9 +1,10 @@
 #include "pipeline/ingest/heap_trimmer.h"
-#include "pipeline/base/thread_name.h"
 
 #include <malloc.h>
 
 #include <utility>
+
+#include "pipeline/base/thread_name.h"
 
 namespace gateway {
 namespace {

@@ -14,13 +14,13 @@
 #include "concurrentqueue/blockingconcurrentqueue.h"
 #include "pipeline/base/cgroup.h"
 #include "pipeline/base/sync.h"
+#include "pipeline/base/thread_name.h"
 #include "pipeline/reparent/engine_metrics.h"
 #include "pipeline/reparent/fate_store_gate.h"
 #include "pipeline/reparent/moved_filter.h"
 #include "pipeline/reparent/peer_fates.h"
 #include "pipeline/reparent/shard_of.h"
 #include "pipeline/reparent/trace_resolver.h"
-#include "pipeline/base/thread_name.h"
 
 namespace gateway {
 namespace {
