@@ -1,6 +1,5 @@
 #include "pipeline/reparent/fate_store_client.h"
 
-#include <pthread.h>
 
 #include <algorithm>
 #include <utility>
