@@ -1,6 +1,5 @@
 #include "pipeline/reparent/fate_store_client.h"
 
-
 #include <algorithm>
 #include <utility>
 
