@@ -43,6 +43,11 @@ bool IsCompressed(const std::string& encoding) {
   return encoding == "gzip" || encoding == "x-gzip" || encoding == "deflate";
 }
 
+// The budget a request's body holds while it is read: OnHeaders puts a
+// ReceiveHold in `admission` for every request whose body is read (null for
+// the others).
+ReceiveHold* HoldOf(const HttpRequest& request) { return static_cast<ReceiveHold*>(request.admission.get()); }
+
 int GrpcCodeFor(int http_status) {
   switch (http_status) {
     case 401:
@@ -129,8 +134,7 @@ absl::Duration OtlpHttpHandler::BodyRoomWait(const HttpRequest& request, size_t 
 }
 
 bool OtlpHttpHandler::HasRoomForBody(const HttpRequest& request, size_t bytes_in_memory) {
-  // OnHeaders put a ReceiveHold there for every request whose body is read.
-  const auto* hold = static_cast<const ReceiveHold*>(request.admission.get());
+  const ReceiveHold* hold = HoldOf(request);
   return hold == nullptr || !hold->NoRoomYetToGrowTo(static_cast<int64_t>(bytes_in_memory));
 }
 
@@ -239,8 +243,7 @@ std::optional<HttpResponse> OtlpHttpHandler::OnHeaders(HttpRequest* request) {
 }
 
 std::optional<HttpResponse> OtlpHttpHandler::OnBodyProgress(HttpRequest* request, size_t bytes_in_memory) {
-  // OnHeaders put a ReceiveHold there for every request whose body is read.
-  auto* hold = static_cast<ReceiveHold*>(request->admission.get());
+  ReceiveHold* hold = HoldOf(*request);
   if (hold == nullptr || hold->GrowTo(static_cast<int64_t>(bytes_in_memory))) return std::nullopt;
   Signal signal = Signal::kTraces;
   Format format = Format::kProtobuf;

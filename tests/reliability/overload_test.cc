@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <random>
@@ -75,6 +76,19 @@ class OverloadTest : public ::testing::Test {
   double InFlightBytes() {
     return MetricValue(app_->metrics().RenderPrometheus(), "gateway_memory_in_flight_bytes");
   }
+
+  // Polls gateway_memory_in_flight_bytes until `until` holds of it or
+  // `timeout` has passed; returns the last value read.
+  double WaitForInFlight(const std::function<bool(double)>& until, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    double bytes = InFlightBytes();
+    while (!until(bytes) && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(5));
+      bytes = InFlightBytes();
+    }
+    return bytes;
+  }
+
 
   // One request from `factory` over gRPC or HTTP; the outcome goes to `tally`.
   void SendOne(bool grpc, SpanFactory& factory, ClientTally& tally) {
@@ -290,9 +304,7 @@ TEST_F(OverloadTest, ACompressedRequestWaitsForRoomForWhatItDecompressesTo) {
   for (int i = 0; i < 8; ++i) ASSERT_EQ(post_gzip(request(20, 1000)).status, 200);
   const std::vector<std::string> learned = ids;
   WaitForSpanIds(*dynatrace_, learned, absl::Seconds(30));
-  const absl::Time drained_by = absl::Now() + absl::Seconds(10);
-  while (InFlightBytes() > 0 && absl::Now() < drained_by) absl::SleepFor(absl::Milliseconds(10));
-  ASSERT_EQ(InFlightBytes(), 0);
+  ASSERT_EQ(WaitForInFlight([](double bytes) { return bytes == 0; }, absl::Seconds(10)), 0);
 
   // About half the 1 MiB budget held by exports Dynatrace answers slowly.
   dynatrace_->SetDefaultResponse({.delay = absl::Seconds(5)});
@@ -345,9 +357,7 @@ TEST_F(OverloadTest, ABodyThatOutgrowsTheRoomAsItArrivesPausesAndIsAccepted) {
   ASSERT_TRUE(client.Send(absl::StrCat("POST /v1/traces HTTP/1.1\r\nHost: gateway\r\n",
                                        "Content-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n",
                                        chunk(std::string_view(body).substr(0, 8192)))));
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (InFlightBytes() == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
-  ASSERT_GT(InFlightBytes(), 0);
+  ASSERT_GT(WaitForInFlight([](double bytes) { return bytes > 0; }, absl::Seconds(10)), 0);
   // ...then 700 KB of the 1 MiB go to exports Dynatrace answers in 2 s...
   dynatrace_->SetDefaultResponse({.delay = absl::Seconds(2)});
   ASSERT_TRUE(GrpcExportRaw(app_->grpc_port(), kTraceExport, request(700).SerializeAsString()).ok());
