@@ -18,6 +18,10 @@
 #include <cstring>
 #include <string_view>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace gateway {
 
 namespace utf8_internal {
@@ -25,12 +29,33 @@ namespace utf8_internal {
 bool ValidateFrom(const uint8_t* p, const uint8_t* end);
 }  // namespace utf8_internal
 
-// No byte >= 0x80 (so valid UTF-8). The bytes are OR-ed 8 at a time (no
-// branch per word, so the compiler vectorizes it) and their high bits
-// tested once.
+// No byte >= 0x80 (so valid UTF-8). The bytes are OR-ed together and their
+// high bits tested once, with no branch per block: on x86-64, 64 bytes a
+// step into four independent SSE2 registers (so the ORs do not wait on each
+// other), then 16 at a time, then the last 16 again (overlapping what was
+// read); elsewhere, and for strings under 16 bytes, 8 bytes a step.
 inline bool IsAscii(std::string_view bytes) {
   const char* const data = bytes.data();
   const size_t size = bytes.size();
+#if defined(__SSE2__)
+  if (size >= 16) {
+    const auto load = [data](size_t at) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + at)); };
+    __m128i a = _mm_setzero_si128();
+    __m128i b = a;
+    __m128i c = a;
+    __m128i d = a;
+    size_t i = 0;
+    for (; i + 64 <= size; i += 64) {
+      a = _mm_or_si128(a, load(i));
+      b = _mm_or_si128(b, load(i + 16));
+      c = _mm_or_si128(c, load(i + 32));
+      d = _mm_or_si128(d, load(i + 48));
+    }
+    for (; i + 16 <= size; i += 16) a = _mm_or_si128(a, load(i));
+    a = _mm_or_si128(a, load(size - 16));
+    return _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))) == 0;
+  }
+#endif
   uint64_t high = 0;
   if (size >= 8) {
     for (size_t i = 0; i + 8 <= size; i += 8) {
