@@ -119,6 +119,8 @@ bool GatewayPipeline::NoRoomYet(int64_t bytes) const {
   return !shutting_down_.load(std::memory_order_acquire) && !budget_.UnderPressure() && !budget_.Fits(bytes);
 }
 
+void GatewayPipeline::AwaitRoom(int64_t bytes, absl::Duration timeout) { budget_.AwaitRoomFor(bytes, timeout); }
+
 IngestResult GatewayPipeline::Accept(Signal signal, std::string request) {
   IngestResult result = Offer(signal, &request);
   // Offer leaves a refusal for room uncounted: its caller may offer again.

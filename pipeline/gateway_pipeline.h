@@ -45,6 +45,7 @@ class GatewayPipeline final : public Ingest {
   bool Ready() const override;
   std::unique_ptr<ReceiveHold> HoldForReceive(int64_t bytes) override;
   bool NoRoomYet(int64_t bytes) const override;
+  void AwaitRoom(int64_t bytes, absl::Duration timeout) override;
 
   // Feeds every request left unacknowledged in the persistent queue by an
   // earlier run back into the pipeline, whatever the memory limit. Call once,

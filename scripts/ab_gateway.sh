@@ -4,7 +4,8 @@
 # (the defaults, exporting gzip OTLP/HTTP to its own //bench:noop_sink),
 # driven by //bench:load_generator, then stopped. Prints one line per run:
 # accepted spans/s, the gateway's CPU-seconds per million spans, p50/p99,
-# errors and peak RSS. The A/Bs in docs/performance.md were run this way.
+# errors, peak RSS, and how many requests waited for room and for how long
+# on average (the gateway's /metrics). The A/Bs in docs/performance.md were run this way.
 #
 #   scripts/ab_gateway.sh OLD_BINARY NEW_BINARY
 #   ROUNDS=3 PROTO=http CONC=16 DUR=6s scripts/ab_gateway.sh a b
@@ -62,11 +63,20 @@ YAML
   line=$("$BIN/bench/load_generator" --protocol="$PROTO" --target="127.0.0.1:$port" --concurrency="$CONC" \
     --duration="$DUR" --spans_per_request=100 --span_bytes=300 --consumer_share=0.2 --gateway_pid="$gw" \
     --json $EXTRA 2>/dev/null | tail -n 1)
-  python3 -c 'import json,sys
+  local metrics
+  metrics=$(curl -sf "http://127.0.0.1:$admin/metrics" || true)
+  python3 -c 'import json, re, sys
 d = json.loads(sys.argv[1])
-print("%s  spans/s %8.0f  cpu_s/M %5.2f  p50 %5.2f  p99 %6.2f ms  errors %d  peak_rss_mib %.0f" % (sys.argv[2],
-      d["spans_per_s"], d["gateway_cpu_s_per_million_spans"], d["latency_ms"]["p50"], d["latency_ms"]["p99"],
-      d["errors"], d["gateway_max_rss_mib"]))' "$line" "$tag"
+def total(name, transport):  # sum of a counter over its other labels
+  pattern = r"^%s\{[^}]*transport=\"%s\"[^}]*\} (\S+)$" % (name, transport)
+  return sum(float(v) for v in re.findall(pattern, sys.argv[3], re.M))
+transport = "grpc" if d["protocol"] == "grpc" else "http"
+waited = total("gateway_admission_waits_total", transport)
+waited_us = total("gateway_admission_wait_microseconds_total", transport)
+print("%s  spans/s %8.0f  cpu_s/M %5.2f  p50 %5.2f  p99 %6.2f ms  errors %d  peak_rss_mib %.0f  waited %d (mean %.2f ms)" % (
+      sys.argv[2], d["spans_per_s"], d["gateway_cpu_s_per_million_spans"], d["latency_ms"]["p50"],
+      d["latency_ms"]["p99"], d["errors"], d["gateway_max_rss_mib"], waited, waited_us / 1000 / max(waited, 1)))' \
+    "$line" "$tag" "$metrics"
   kill -TERM "$gw"; wait "$gw" 2>/dev/null || true
   kill "$sink"; wait "$sink" 2>/dev/null || true
 }

@@ -100,11 +100,15 @@ void AdmissionWaitlist::Run() {
       continue;
     }
 
-    MutexLock lock(&mu_);
-    waiting_.push_front(std::move(head));
-    // Room comes back as exports finish; look again shortly (at once when
-    // stopping).
-    mu_.AwaitWithTimeout([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; }, options_.poll);
+    {
+      MutexLock lock(&mu_);
+      waiting_.push_front(std::move(head));
+      if (stopping_) continue;  // the last offers, at once
+    }
+    // Room comes back as exports finish: the release that makes room for
+    // the head wakes this thread; `poll` bounds the wait (room that comes
+    // back otherwise, e.g. as memory pressure ends, and a Stop meanwhile).
+    ingest_.AwaitRoom(bytes, options_.poll);
   }
 }
 

@@ -22,7 +22,8 @@
 //
 // Thread-safe: Submit from any number of threads. `done` runs exactly once,
 // on the submitting thread or on the waitlist's own thread, which offers the
-// head of the list again every `poll` while the budget has no room.
+// head of the list again as soon as the budget has room for it
+// (Ingest::AwaitRoom), and at least every `poll`.
 #pragma once
 
 #include <atomic>
@@ -47,7 +48,9 @@ struct AdmissionWaitlistOptions {
   absl::Duration max_wait = absl::Milliseconds(500);
   // Bytes of request bodies waiting at most.
   int64_t max_waiting_bytes = int64_t{8} << 20;
-  // How often the head of the list is offered again while there is no room.
+  // Longest time between two offers of the head of the list while there is
+  // no room (it is offered again at once when a release makes room for it);
+  // also how long Stop may wait for the thread.
   absl::Duration poll = absl::Milliseconds(1);
 };
 

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "pipeline/base/signal.h"
 
@@ -115,6 +116,14 @@ class Ingest {
   // so a receiver may let the request wait for it. Thread-safe. Default:
   // never.
   virtual bool NoRoomYet(int64_t bytes) const { return false; }
+
+  // Returns when a request of about `bytes` may have room again (the memory
+  // budget released enough bytes) or after `timeout`, whichever is first:
+  // for a caller that offers a request again after a `no_room` refusal
+  // (AdmissionWaitlist), so that it neither polls nor waits longer than
+  // needed. Returning early is allowed; the caller offers again. Thread-safe.
+  // Default: waits `timeout`.
+  virtual void AwaitRoom(int64_t bytes, absl::Duration timeout) { absl::SleepFor(timeout); }
 };
 
 }  // namespace gateway

@@ -90,6 +90,23 @@ bool FakeIngest::NoRoomYet(int64_t bytes) const {
   return budget_full_;
 }
 
+void FakeIngest::AwaitRoom(int64_t bytes, absl::Duration timeout) {
+  MutexLock lock(&mu_);
+  room_awaited_.push_back(bytes);
+  const uint64_t seen = room_signals_;
+  mu_.AwaitWithTimeout([this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return room_signals_ != seen; }, timeout);
+}
+
+void FakeIngest::SignalRoom() {
+  MutexLock lock(&mu_);
+  ++room_signals_;
+}
+
+std::vector<int64_t> FakeIngest::RoomAwaited() const {
+  MutexLock lock(&mu_);
+  return room_awaited_;
+}
+
 std::vector<int64_t> FakeIngest::RoomAsked() const {
   MutexLock lock(&mu_);
   return room_asked_;

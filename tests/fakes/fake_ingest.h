@@ -40,6 +40,9 @@ class FakeIngest final : public Ingest {
   // What SetBudgetFull set (default false), whatever `bytes`, which are
   // recorded (RoomAsked).
   bool NoRoomYet(int64_t bytes) const override;
+  // Waits until SignalRoom() or `timeout`; the bytes are recorded
+  // (RoomAwaited).
+  void AwaitRoom(int64_t bytes, absl::Duration timeout) override;
 
   // The result every later call returns (default: kAccepted, nothing rejected).
   void SetResult(IngestResult result);
@@ -48,6 +51,9 @@ class FakeIngest final : public Ingest {
   void SetReceiveRoom(bool room);
   void SetBudgetFull(bool full);
   std::vector<int64_t> RoomAsked() const;
+  // Wakes every thread in AwaitRoom, as a release that makes room would.
+  void SignalRoom();
+  std::vector<int64_t> RoomAwaited() const;
   // Bytes asked of HoldForReceive and of its holds' GrowTo, in order.
   std::vector<int64_t> Holds() const;
 
@@ -64,6 +70,8 @@ class FakeIngest final : public Ingest {
   bool receive_room_ ABSL_GUARDED_BY(mu_) = true;
   bool budget_full_ ABSL_GUARDED_BY(mu_) = false;
   mutable std::vector<int64_t> room_asked_ ABSL_GUARDED_BY(mu_);
+  std::vector<int64_t> room_awaited_ ABSL_GUARDED_BY(mu_);
+  uint64_t room_signals_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<int64_t> holds_ ABSL_GUARDED_BY(mu_);
   std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
 };

@@ -115,6 +115,25 @@ TEST_F(AdmissionWaitlistTest, ARequestWaitsForRoomAndIsAcceptedWhole) {
   EXPECT_EQ(waitlist->Waiting(), 0);
 }
 
+TEST_F(AdmissionWaitlistTest, TheReleaseThatMakesRoomWakesTheWaitlistBeforeItsNextPoll) {
+  RoomyIngest room(ingest_);
+  AdmissionWaitlistOptions options;
+  options.max_wait = absl::Hours(2);
+  options.poll = absl::Hours(1);  // only a wake-up from the Ingest can end the wait in time
+  auto waitlist = Start(options);
+  waitlist->Submit(Signal::kTraces, "waiting body", absl::InfiniteFuture(), outcomes_.Record("a"));
+  // The waitlist's thread offers it once more, then waits for room.
+  const absl::Time give_up = absl::Now() + kPatience;
+  while (ingest_.RoomAwaited().empty() && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_FALSE(ingest_.RoomAwaited().empty());
+  EXPECT_EQ(ingest_.RoomAwaited()[0], static_cast<int64_t>(std::string("waiting body").size()));
+  room.AddRoom(1);
+  ingest_.SignalRoom();
+  ASSERT_TRUE(outcomes_.WaitFor(1));
+  EXPECT_EQ(outcomes_.Done()[0].second, IngestOutcome::kAccepted);
+  EXPECT_EQ(room.Admitted(), std::vector<std::string>{"waiting body"});
+}
+
 TEST_F(AdmissionWaitlistTest, TheOldestIsAdmittedFirst) {
   RoomyIngest room(ingest_);
   auto waitlist = Start();

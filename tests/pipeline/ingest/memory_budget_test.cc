@@ -97,5 +97,40 @@ TEST(MemoryBudgetTest, ConcurrentCallersStayWithinOneRequestEachOfTheLimit) {
   EXPECT_EQ(budget.InFlight(), 0);
 }
 
+// AwaitRoomFor: the timeouts below are an hour, so a wake-up that never
+// comes shows as the test's own timeout, not as a flaky time bound.
+TEST(MemoryBudgetTest, AwaitRoomForReturnsAtOnceWhenTheRequestFits) {
+  MemoryBudget budget(100);
+  ASSERT_TRUE(budget.TryAdmit(60));
+  budget.AwaitRoomFor(40, absl::Hours(1));  // 60 + 40 fits
+  budget.Release(60);
+  budget.AwaitRoomFor(1000, absl::Hours(1));  // nothing in flight: anything fits
+}
+
+TEST(MemoryBudgetTest, AwaitRoomForGivesUpAfterItsTimeoutWithoutRoom) {
+  MemoryBudget budget(100);
+  ASSERT_TRUE(budget.TryAdmit(100));
+  budget.AwaitRoomFor(50, absl::Milliseconds(1));
+  EXPECT_FALSE(budget.Fits(50));
+}
+
+TEST(MemoryBudgetTest, TheReleaseThatMakesRoomWakesEveryWaiter) {
+  MemoryBudget budget(100);
+  ASSERT_TRUE(budget.TryAdmit(100));
+  std::vector<std::thread> waiters;
+  std::atomic<int> woken{0};
+  for (int64_t bytes : {10, 50}) {
+    waiters.emplace_back([&budget, &woken, bytes] {
+      // Spurious returns are allowed; a waiter returns for good once it fits.
+      while (!budget.Fits(bytes)) budget.AwaitRoomFor(bytes, absl::Hours(1));
+      woken.fetch_add(1);
+    });
+  }
+  budget.Release(5);   // room for neither: 95 + 10 > 100
+  budget.Release(45);  // room for both: 50 + 50 <= 100
+  for (std::thread& t : waiters) t.join();
+  EXPECT_EQ(woken.load(), 2);
+}
+
 }  // namespace
 }  // namespace gateway
