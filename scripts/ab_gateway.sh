@@ -14,7 +14,7 @@
 # Environment (all optional): ROUNDS=3, PROTO=grpc (grpc, http, http-json),
 # CONC=4, DUR=6s, EXTRA (more load_generator flags; later flags win).
 set -euo pipefail
-(($# == 2)) || { sed -n '2,13p' "$0" >&2; exit 2; }
+(($# == 2)) || { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" >&2; exit 2; }
 GW_A=$(realpath "$1")
 GW_B=$(realpath "$2")
 ROUNDS=${ROUNDS:-3} PROTO=${PROTO:-grpc} CONC=${CONC:-4} DUR=${DUR:-6s} EXTRA=${EXTRA:-}
@@ -67,12 +67,13 @@ YAML
   metrics=$(curl -sf "http://127.0.0.1:$admin/metrics" || true)
   python3 -c 'import json, re, sys
 d = json.loads(sys.argv[1])
-def total(name, transport):  # sum of a counter over its other labels
-  pattern = r"^%s\{[^}]*transport=\"%s\"[^}]*\} (\S+)$" % (name, transport)
-  return sum(float(v) for v in re.findall(pattern, sys.argv[3], re.M))
+def samples(name, transport):  # (labels, value) of each series of the transport
+  pattern = r"^%s\{([^}]*transport=\"%s\"[^}]*)\} (\S+)$" % (name, transport)
+  return [(labels, float(value)) for labels, value in re.findall(pattern, sys.argv[3], re.M)]
 transport = "grpc" if d["protocol"] == "grpc" else "http"
-waited = total("gateway_admission_waits_total", transport)
-waited_us = total("gateway_admission_wait_microseconds_total", transport)
+# Every outcome but no_wait (answered at once, without waiting).
+waited = sum(v for labels, v in samples("gateway_admission_waits_total", transport) if "no_wait" not in labels)
+waited_us = sum(v for _, v in samples("gateway_admission_wait_microseconds_total", transport))
 print("%s  spans/s %8.0f  cpu_s/M %5.2f  p50 %5.2f  p99 %6.2f ms  errors %d  peak_rss_mib %.0f  waited %d (mean %.2f ms)" % (
       sys.argv[2], d["spans_per_s"], d["gateway_cpu_s_per_million_spans"], d["latency_ms"]["p50"],
       d["latency_ms"]["p99"], d["errors"], d["gateway_max_rss_mib"], waited, waited_us / 1000 / max(waited, 1)))' \
